@@ -1,0 +1,3 @@
+"""webinar-worker: runs a library's weekly public webinar series unattended."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,104 @@
+"""The project's one exception hierarchy, rooted in :class:`WorkerError`.
+
+Integrations translate every vendor error into one of these in a single place,
+so the engine can decide "retry later" versus "give up" without knowing vendors.
+Messages never contain credentials.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class WorkerError(Exception):
+    """Base class of every error this project raises on purpose."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in a settings file: where it is and what was expected."""
+
+    file: str  # file name as given by the user
+    line: int | None  # 1-based line of the offending key, None when unknown
+    path: str  # key path such as "topics[2].date"
+    message: str  # what is wrong and what was expected
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where} {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class SettingsError(WorkerError):
+    """The settings file cannot be used; carries every problem found, not only the first."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = list(problems)  # all problems, in file order
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class StateError(WorkerError):
+    """The SQLite state file is unusable (corrupt, newer schema, not writable)."""
+
+
+class TemplateError(WorkerError):
+    """A mail or calendar template failed to load or render (names the template and line)."""
+
+
+class NotConfiguredError(WorkerError):
+    """An integration is needed but its settings or credentials are missing."""
+
+
+class IntegrationError(WorkerError):
+    """A call to an outside service failed.
+
+    ``retryable`` tells the engine whether a later tick may succeed;
+    ``retry_after`` (seconds) is the earliest sensible retry when the service said so.
+    """
+
+    retryable = False
+
+    def __init__(self, service: str, message: str, *, retry_after: float | None = None,
+                 status: int | None = None, code: str | int | None = None):
+        self.service = service  # "zoom", "google-calendar", "google-sheets", "smtp", ...
+        self.retry_after = retry_after  # seconds to wait before retrying, if known
+        self.status = status  # HTTP or SMTP status, if any
+        self.code = code  # the vendor's own error code, if any
+        super().__init__(f"{service}: {message}")
+
+
+class AuthError(IntegrationError):
+    """Credentials were refused; the message says which variable or scope to check."""
+
+
+class AccessDeniedError(IntegrationError):
+    """Authenticated but not allowed (for example a calendar not shared with the service account)."""
+
+
+class RemoteError(IntegrationError):
+    """The service refused the request (4xx); retrying the same request will not help."""
+
+
+class NotFoundError(RemoteError):
+    """The remote object does not exist (HTTP 404/410)."""
+
+
+class TransientError(IntegrationError):
+    """A temporary failure (5xx, timeout, dropped connection); retry later."""
+
+    retryable = True
+
+
+class RateLimitError(TransientError):
+    """The service asked us to slow down (HTTP 429); ``daily`` means wait for the daily reset."""
+
+    def __init__(self, service: str, message: str, *, retry_after: float | None = None,
+                 daily: bool = False, status: int | None = 429, code: str | int | None = None):
+        self.daily = daily  # True when a per-day quota is exhausted
+        super().__init__(service, message, retry_after=retry_after, status=status, code=code)
+
+
+class TemporaryMailError(TransientError):
+    """The SMTP server answered 4xx or dropped the connection; the mail stays queued."""
+
+
+class PermanentMailError(RemoteError):
+    """The SMTP server refused one recipient for good (5xx); that outbox row is marked failed."""

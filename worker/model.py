@@ -1,0 +1,154 @@
+"""Domain values shared by the planner, the engine and the integrations.
+
+Plain frozen dataclasses: no I/O here. Integrations receive and return these,
+so the engine never sees a vendor's JSON.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+
+UTC = timezone.utc
+
+
+@dataclass(frozen=True)
+class Session:
+    """One planned webinar session, as the settings ask for it."""
+
+    series: str  # series id, e.g. "webinar-kamis"
+    date: date  # local date of the session; with ``series`` it is the stable key
+    start: datetime  # aware datetime in the series' time zone
+    duration_minutes: int  # length of the meeting
+    timezone: str  # IANA zone name, e.g. "Asia/Makassar"
+    topic: str  # title staff typed (<= 200 characters)
+    speaker: str = ""  # speaker name(s)
+    audience: str = ""  # who it is for, free text shown in mails
+    description: str = ""  # longer text shown in mails and the calendar
+    groups: tuple[str, ...] = ()  # recipient groups targeted; empty means everyone
+    cancelled: bool = False  # True when staff cancelled this date
+    recording_url: str = ""  # link to the recording, once staff add it
+
+    @property
+    def key(self) -> str:
+        """The session key within its series: the ISO date, stable across edits."""
+        return self.date.isoformat()
+
+    @property
+    def uid(self) -> str:
+        """Globally stable id for series + session, e.g. ``webinar-kamis/2027-01-14``."""
+        return f"{self.series}/{self.key}"
+
+    @property
+    def end(self) -> datetime:
+        """End time, aware, in the series' zone."""
+        return self.start + timedelta(minutes=self.duration_minutes)
+
+    @property
+    def start_utc(self) -> datetime:
+        """Start time in UTC."""
+        return self.start.astimezone(UTC)
+
+    @property
+    def end_utc(self) -> datetime:
+        """End time in UTC."""
+        return self.end.astimezone(UTC)
+
+    def marker(self) -> str:
+        """The tag written into the Zoom agenda so a meeting can be found again after a crash."""
+        return meeting_marker(self.series, self.key)
+
+
+def meeting_marker(series: str, key: str) -> str:
+    """Marker text for a meeting of ``series`` on session ``key``."""
+    return f"[webinar-worker:{series}/{key}]"
+
+
+def calendar_event_id(series: str, key: str) -> str:
+    """Deterministic Google Calendar event id (base32hex ``0-9a-v``) for a session."""
+    digest = hashlib.sha256(f"{series}/{key}".encode()).digest()[:20]
+    return "ww" + base64.b32hexencode(digest).decode().rstrip("=").lower()
+
+
+@dataclass(frozen=True)
+class MeetingSpec:
+    """What the worker wants a Zoom meeting to look like."""
+
+    topic: str  # meeting topic (Zoom allows 200 characters)
+    start: datetime  # aware start time
+    timezone: str  # IANA zone shown to participants
+    duration_minutes: int  # scheduled length
+    agenda: str  # description; contains the session marker
+
+
+@dataclass(frozen=True)
+class MeetingInfo:
+    """What exists on Zoom for a session."""
+
+    meeting_id: str  # numeric meeting id, as a string
+    join_url: str  # link attendees use
+    passcode: str = ""  # meeting passcode ("" when none)
+    uuid: str = ""  # UUID of the scheduled instance, when known
+    topic: str = ""  # topic as Zoom has it
+    start: datetime | None = None  # start as Zoom has it (aware), when known
+    duration_minutes: int | None = None  # duration as Zoom has it
+
+
+@dataclass(frozen=True)
+class ParticipantRecord:
+    """One join of one person, as a participant report lists it."""
+
+    name: str  # display name typed by the participant
+    email: str  # may be ""
+    participant_id: str  # Zoom's participant user id or id, may be ""
+    join_time: datetime  # aware UTC
+    leave_time: datetime  # aware UTC
+    duration_seconds: int  # seconds in this stay
+
+
+@dataclass(frozen=True)
+class Attendee:
+    """One person's attendance at a session, rejoins merged."""
+
+    name: str  # display name (first seen)
+    email: str  # lower-cased, may be ""
+    first_join: datetime  # aware UTC
+    last_leave: datetime  # aware UTC
+    minutes: int  # total minutes over all stays, rounded
+    joins: int  # number of stays merged into this row
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    """What the worker wants a Google Calendar event to look like."""
+
+    event_id: str  # deterministic id from :func:`calendar_event_id`
+    summary: str  # event title
+    description: str  # rendered from templates/
+    start: datetime  # aware
+    end: datetime  # aware
+    timezone: str  # IANA zone
+    location: str = ""  # the join URL
+    private: dict[str, str] = field(default_factory=dict)  # extendedProperties.private
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    """One session's line on the season summary tab."""
+
+    date: date  # session date
+    topic: str  # topic
+    speaker: str  # speaker
+    invited: int  # people invitations were sent to
+    attended: int  # unique attendees
+    average_minutes: float  # mean minutes per attendee, 0 when nobody came
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """A person on a mailing list."""
+
+    email: str  # normalised (lower-case, trimmed)
+    name: str = ""  # display name, may be ""
+    group: str = ""  # group used for per-session targeting, may be ""

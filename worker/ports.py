@@ -1,0 +1,60 @@
+"""The interfaces the reconcile engine drives; real clients and test fakes both satisfy them."""
+from __future__ import annotations
+
+from email.message import EmailMessage
+from typing import ContextManager, Protocol, Sequence
+
+from worker.model import Attendee, EventSpec, MeetingInfo, MeetingSpec, SummaryRow
+
+
+class Conferencing(Protocol):
+    """Creates and maintains meetings and reads attendance (Zoom)."""
+
+    def find_meeting(self, marker: str) -> MeetingInfo | None:
+        """Return a meeting whose agenda contains ``marker`` among the host's scheduled ones."""
+
+    def get_meeting(self, meeting_id: str) -> MeetingInfo | None:
+        """Return the meeting, or None when it no longer exists."""
+
+    def create_meeting(self, spec: MeetingSpec) -> MeetingInfo:
+        """Create a scheduled meeting and return what Zoom made."""
+
+    def update_meeting(self, meeting_id: str, spec: MeetingSpec, previous: MeetingSpec | None) -> None:
+        """Change the meeting to match ``spec``, sending only the fields that differ from ``previous``."""
+
+    def delete_meeting(self, meeting_id: str) -> None:
+        """Delete the meeting; a meeting that is already gone counts as done."""
+
+    def fetch_attendance(self, meeting_id: str, uuid: str = "") -> list[Attendee] | None:
+        """Merged attendance of the meeting's occurrence, or None while the report is not ready yet."""
+
+
+class Calendar(Protocol):
+    """Keeps one event per session on a shared calendar (Google Calendar)."""
+
+    def upsert_event(self, event: EventSpec) -> bool:
+        """Create or update the event; return True when a write call was made."""
+
+    def cancel_event(self, event_id: str) -> None:
+        """Remove the event; an event that is already gone counts as done."""
+
+
+class AttendanceSheet(Protocol):
+    """Writes attendance where the office head reads it (Google Sheets)."""
+
+    def sync_session(self, tab_title: str, attendees: Sequence[Attendee], summary: SummaryRow) -> None:
+        """Overwrite the session's tab and upsert its summary row (at most two write calls)."""
+
+
+class MailConnection(Protocol):
+    """An open connection to a mail server."""
+
+    def send(self, message: EmailMessage, recipient: str) -> None:
+        """Send one message; raise TemporaryMailError or PermanentMailError on refusal."""
+
+
+class MailTransport(Protocol):
+    """Opens mail connections (SMTP)."""
+
+    def connect(self) -> ContextManager[MailConnection]:
+        """Open one connection for a batch; closed when the context exits."""
