@@ -152,3 +152,19 @@ class Recipient:
     email: str  # normalised (lower-case, trimmed)
     name: str = ""  # display name, may be ""
     group: str = ""  # group used for per-session targeting, may be ""
+
+
+@dataclass(frozen=True)
+class SeriesInfo:
+    """Who sends the series' mail and how it is shown: what templates need besides the session."""
+
+    series: str  # series id, e.g. "webinar-kamis"
+    title: str  # "Webinar Kamis Perpustakaan"
+    organizer: str  # the library's name
+    contact: str  # contact line shown in mails (phone, WhatsApp, address)
+    locale: str  # babel locale for dates, e.g. "id_ID"
+    timezone: str  # IANA zone of the series
+    sender_name: str  # From display name
+    sender_address: str  # From address
+    reply_to: str = ""  # Reply-To address, may be ""
+    unsubscribe_url: str = ""  # mailto: or https: link for List-Unsubscribe, may be ""

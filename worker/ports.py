@@ -1,6 +1,7 @@
 """The interfaces the reconcile engine drives; real clients and test fakes both satisfy them."""
 from __future__ import annotations
 
+from datetime import datetime
 from email.message import EmailMessage
 from typing import ContextManager, Protocol, Sequence
 
@@ -25,8 +26,8 @@ class Conferencing(Protocol):
     def delete_meeting(self, meeting_id: str) -> None:
         """Delete the meeting; a meeting that is already gone counts as done."""
 
-    def fetch_attendance(self, meeting_id: str, uuid: str = "") -> list[Attendee] | None:
-        """Merged attendance of the meeting's occurrence, or None while the report is not ready yet."""
+    def fetch_attendance(self, meeting_id: str, scheduled_start: datetime) -> list[Attendee] | None:
+        """Merged attendance of the occurrence nearest ``scheduled_start``, or None while not ready yet."""
 
 
 class Calendar(Protocol):
