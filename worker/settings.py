@@ -1,0 +1,599 @@
+"""Load and check ``settings.yaml`` into frozen dataclasses.
+
+Every problem is collected (not only the first) and names the file, the line, the key
+path and what was expected, because the people who edit this file are not programmers.
+Secrets never live here: they come from the environment (see :mod:`worker.envfile`).
+"""
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from datetime import date, time
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from worker.errors import Problem, SettingsError
+from worker.model import Recipient
+from worker.yamlsource import Located, join_path, load_yaml
+
+ZOOM_TOPIC_MAX = 200  # Zoom refuses longer meeting topics
+WEEKDAYS = {  # English and Indonesian names -> Python weekday number
+    "monday": 0, "senin": 0, "tuesday": 1, "selasa": 1, "wednesday": 2, "rabu": 2,
+    "thursday": 3, "kamis": 3, "friday": 4, "jumat": 4, "jum'at": 4,
+    "saturday": 5, "sabtu": 5, "sunday": 6, "minggu": 6, "ahad": 6,
+}
+WEEKDAY_NAMES = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+@dataclass(frozen=True)
+class SkipDate:
+    """A date inside the series' range on which no session is held (a public holiday)."""
+
+    date: date  # the skipped date
+    reason: str = ""  # shown in ``plan``
+
+
+@dataclass(frozen=True)
+class TopicEntry:
+    """One dated entry of ``topics``: the session content and per-date overrides."""
+
+    date: date  # session date; the session key
+    topic: str  # title (<= 200 characters)
+    speaker: str = ""  # speaker name(s)
+    audience: str = ""  # who it is for
+    description: str = ""  # longer text
+    groups: tuple[str, ...] = ()  # recipient groups to invite; empty = everyone
+    start_time: time | None = None  # overrides series.start_time
+    duration_minutes: int | None = None  # overrides series.duration_minutes
+    cancelled: bool = False  # True cancels the session
+    recording_url: str = ""  # recording link for the follow-up mail
+    line: int | None = None  # line of the entry in the file
+
+
+@dataclass(frozen=True)
+class SeriesSettings:
+    """The rules of the weekly series."""
+
+    id: str  # short id used in keys and markers, e.g. "webinar-kamis"
+    title: str  # shown to people
+    organizer: str  # the library's name
+    contact: str  # contact line for mails
+    weekday: int  # 0 = Monday ... 3 = Thursday
+    start_time: time  # usual local start
+    duration_minutes: int  # usual length
+    timezone: str  # IANA zone name
+    locale: str  # babel locale for dates
+    first_date: date  # first session date
+    last_date: date  # last session date
+    skip_dates: tuple[SkipDate, ...] = ()  # holidays inside the range
+
+
+@dataclass(frozen=True)
+class ZoomSettings:
+    """Where Zoom is and how meetings are set up (credentials come from the environment)."""
+
+    api_base_url: str = "https://api.zoom.us/v2"  # zoomgov: https://api.zoomgov.com/v2
+    oauth_url: str = "https://zoom.us/oauth/token"  # zoomgov: https://zoomgov.com/oauth/token
+    user_id: str = "me"  # host user id or email
+    waiting_room: bool = True  # people wait until the host admits them
+    join_before_host: bool = False  # nobody gets in before the host
+    mute_upon_entry: bool = True  # everyone joins muted
+    passcode_length: int = 8  # length of the generated passcode
+
+
+@dataclass(frozen=True)
+class GoogleSettings:
+    """Google Calendar and Sheets targets (the key file path may also come from the environment)."""
+
+    calendar_id: str = ""  # shared calendar id
+    spreadsheet_id: str = ""  # attendance spreadsheet id
+    credentials_file: str = ""  # service-account key; GOOGLE_APPLICATION_CREDENTIALS otherwise
+    api_endpoint: str = ""  # root URL override (emulator, private gateway); "" = Google
+    subject: str = ""  # user to impersonate with domain-wide delegation; "" = none
+    summary_tab: str = "Ringkasan"  # name of the season summary tab
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """How to reach the mail server (login comes from SMTP_USERNAME / SMTP_PASSWORD)."""
+
+    host: str = ""  # "" means mail is not configured
+    port: int = 587  # 587 STARTTLS, 465 SSL, 25 plain
+    security: str = "starttls"  # starttls | ssl | none
+    per_minute: int = 60  # at most this many messages a minute; 0 = no cap
+    timeout: float = 30.0  # seconds
+
+
+@dataclass(frozen=True)
+class RecipientSources:
+    """Where the mailing list comes from; any mix is allowed."""
+
+    inline: tuple[Recipient, ...] = ()  # addresses written in settings.yaml
+    csv_files: tuple[Path, ...] = ()  # CSV files with an email column
+    sheet_ranges: tuple[str, ...] = ()  # Google Sheet ranges (e.g. a Form's responses)
+    unsubscribe_files: tuple[Path, ...] = ()  # addresses that must never get mail
+    unsubscribe_sheet_ranges: tuple[str, ...] = ()  # same, kept in a sheet
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    """Invitations: who sends, when, and to whom."""
+
+    sender_name: str = ""  # From display name
+    sender_address: str = ""  # From address
+    reply_to: str = ""  # Reply-To address
+    unsubscribe_url: str = ""  # mailto: or https: link for List-Unsubscribe
+    invitation_days_before: int = 7  # send invitations this many days before
+    reminder_hours_before: int = 2  # send a reminder this many hours before
+    batch_size: int = 100  # mails sent per connection per tick
+    templates_dir: Path = Path("templates")  # Jinja2 templates
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)  # server
+    recipients: RecipientSources = field(default_factory=RecipientSources)  # list sources
+
+
+@dataclass(frozen=True)
+class AttendanceSettings:
+    """When to pull attendance after a session."""
+
+    delay_minutes: int = 30  # wait this long after the end
+    give_up_hours: int = 24  # stop waiting for the report after this long; record 0
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """How the worker itself runs."""
+
+    state_file: Path = Path("state.db")  # SQLite state
+    tick_seconds: int = 60  # how often ``run`` reconciles
+    planning_days: int = 14  # create meetings and events this many days ahead
+    log_level: str = "INFO"  # DEBUG, INFO, WARNING, ERROR
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything ``settings.yaml`` says, checked."""
+
+    path: Path  # the settings file
+    series: SeriesSettings  # series rules
+    topics: tuple[TopicEntry, ...]  # dated entries, in date order
+    zoom: ZoomSettings  # Zoom
+    google: GoogleSettings  # Google
+    mail: MailSettings  # mail
+    attendance: AttendanceSettings  # attendance
+    worker: WorkerSettings  # worker
+
+    def topic_for(self, day: date) -> TopicEntry | None:
+        """The topic entry for ``day``, if any."""
+        return next((t for t in self.topics if t.date == day), None)
+
+
+def load_settings(path: str | Path) -> Settings:
+    """Read and check the settings file; raise SettingsError listing every problem."""
+    path = Path(path)
+    name = path.name
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SettingsError([Problem(str(path), None, "", "file not found")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError([Problem(str(path), None, "", f"cannot be read: {exc}")]) from None
+    located = load_yaml(text, name)
+    return _Checker(name, located, path.resolve().parent).settings(path)
+
+
+class _Checker:
+    """Walks the parsed document, collecting problems and building dataclasses."""
+
+    def __init__(self, file_name: str, located: Located, base_dir: Path):
+        self.file = file_name  # file name used in messages
+        self.doc = located  # parsed document with line numbers
+        self.base = base_dir  # relative paths are resolved against this
+        self.problems: list[Problem] = []  # everything found so far
+
+    # -- reporting -------------------------------------------------------
+    def problem(self, path: str, message: str) -> None:
+        """Record one problem at ``path``."""
+        self.problems.append(Problem(self.file, self.doc.line(path), path, message))
+
+    def section(self, parent: dict, parent_path: str, key: str, allowed: tuple[str, ...],
+                required: bool = False) -> dict:
+        """The mapping under ``key``; unknown keys inside it are reported with a suggestion."""
+        path = join_path(parent_path, key)
+        value = parent.get(key)
+        if value is None:
+            if required:
+                self.problem(parent_path or key, f"the section '{key}' is missing")
+            return {}
+        if not isinstance(value, dict):
+            self.problem(path, f"expected a section with keys ({', '.join(allowed)}), got {_show(value)}")
+            return {}
+        self.unknown_keys(value, path, allowed)
+        return value
+
+    def unknown_keys(self, mapping: dict, path: str, allowed: tuple[str, ...]) -> None:
+        """Report keys of ``mapping`` that are not in ``allowed``."""
+        for key in mapping:
+            if key not in allowed:
+                near = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+                hint = f"; did you mean '{near[0]}'?" if near else f"; valid keys are: {', '.join(allowed)}"
+                self.problem(join_path(path, key), f"unknown key '{key}'{hint}")
+
+    # -- typed getters ---------------------------------------------------
+    def text(self, m: dict, path: str, key: str, default: str = "", required: bool = False,
+             max_len: int | None = None) -> str:
+        """A text value."""
+        value = m.get(key)
+        where = join_path(path, key)
+        if value is None:
+            if required:
+                self.problem(path or where, f"'{key}' is required")
+            return default
+        if isinstance(value, (dict, list)):
+            self.problem(where, f"expected text, got {_show(value)}")
+            return default
+        result = str(value).strip() if not isinstance(value, bool) else str(value).lower()
+        if required and not result:
+            self.problem(where, f"'{key}' must not be empty")
+        if max_len is not None and len(result) > max_len:
+            self.problem(where, f"is {len(result)} characters long; Zoom allows at most {max_len}")
+        return result
+
+    def integer(self, m: dict, path: str, key: str, default: int, low: int, high: int) -> int:
+        """A whole number within [low, high]."""
+        value = m.get(key)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            self.problem(join_path(path, key), f"expected a number from {low} to {high}, got {_show(value)}")
+            return default
+        return value
+
+    def number(self, m: dict, path: str, key: str, default: float, low: float, high: float) -> float:
+        """A number (whole or decimal) within [low, high]."""
+        value = m.get(key)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+            self.problem(join_path(path, key), f"expected a number from {low:g} to {high:g}, got {_show(value)}")
+            return default
+        return float(value)
+
+    def flag(self, m: dict, path: str, key: str, default: bool) -> bool:
+        """A yes/no value."""
+        value = m.get(key)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            self.problem(join_path(path, key), f"expected true or false, got {_show(value)}")
+            return default
+        return value
+
+    def day(self, m: dict, path: str, key: str, required: bool = False) -> date | None:
+        """A calendar date written YYYY-MM-DD."""
+        value = m.get(key)
+        if value is None:
+            if required:
+                self.problem(path, f"'{key}' is required (a date such as 2027-01-14)")
+            return None
+        return self.parse_day(value, join_path(path, key))
+
+    def parse_day(self, value: object, where: str) -> date | None:
+        """Parse one date value, reporting at ``where``."""
+        text = str(value).strip()
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            self.problem(where, f"expected a date written YYYY-MM-DD (for example 2027-01-14), got {_show(value)}")
+            return None
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            self.problem(where, f"{text} is not a date")
+            return None
+
+    def clock_time(self, m: dict, path: str, key: str, default: time | None) -> time | None:
+        """A local time written HH:MM (24-hour)."""
+        value = m.get(key)
+        if value is None:
+            return default
+        text = str(value).strip()
+        match = re.fullmatch(r"(\d{1,2})[:.](\d{2})", text)
+        if not match or int(match[1]) > 23 or int(match[2]) > 59:
+            self.problem(join_path(path, key), f"expected a time written HH:MM such as \"09:00\", got {_show(value)}")
+            return default
+        return time(int(match[1]), int(match[2]))
+
+    def choice(self, m: dict, path: str, key: str, default: str, options: tuple[str, ...]) -> str:
+        """One of a fixed set of words."""
+        value = m.get(key)
+        if value is None:
+            return default
+        text = str(value).strip().lower()
+        if text not in options:
+            self.problem(join_path(path, key), f"expected one of {', '.join(options)}, got {_show(value)}")
+            return default
+        return text
+
+    def text_list(self, m: dict, path: str, key: str) -> list[str]:
+        """A list of text values (a single value is accepted as a list of one)."""
+        value = m.get(key)
+        if value is None:
+            return []
+        if isinstance(value, (str, int, float)):
+            return [str(value).strip()]
+        if not isinstance(value, list) or any(isinstance(v, (dict, list)) for v in value):
+            self.problem(join_path(path, key), f"expected a list of text values, got {_show(value)}")
+            return []
+        return [str(v).strip() for v in value if v is not None]
+
+    def path_value(self, value: str) -> Path:
+        """A file path; relative paths are taken from the settings file's folder."""
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else self.base / p
+
+    def email(self, value: str, where: str) -> None:
+        """Report ``value`` when it is not an email address."""
+        if value and not _EMAIL.match(value):
+            self.problem(where, f"{_show(value)} is not an email address")
+
+    # -- sections --------------------------------------------------------
+    def settings(self, path: Path) -> Settings:
+        """Check the whole document and build :class:`Settings`."""
+        root = self.doc.value
+        if not isinstance(root, dict):
+            self.problem("", "expected sections series, topics, zoom, google, mail, attendance, worker")
+            raise SettingsError(self.problems)
+        self.unknown_keys(root, "", ("series", "topics", "zoom", "google", "mail", "attendance", "worker"))
+        series = self.series(root)
+        topics = self.topics(root, series)
+        settings = Settings(path=path, series=series, topics=topics, zoom=self.zoom(root),
+                            google=self.google(root), mail=self.mail(root),
+                            attendance=self.attendance(root), worker=self.worker(root))
+        if self.problems:
+            self.problems.sort(key=lambda p: (p.line or 0))
+            raise SettingsError(self.problems)
+        return settings
+
+    def series(self, root: dict) -> SeriesSettings:
+        """The ``series`` section."""
+        p = "series"
+        m = self.section(root, "", p, ("id", "title", "organizer", "contact", "weekday", "start_time",
+                                      "duration_minutes", "timezone", "locale", "first_date",
+                                      "last_date", "skip_dates"), required=True)
+        series_id = self.text(m, p, "id", "webinar", required=True)
+        if series_id and not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,40}", series_id):
+            self.problem(f"{p}.id", f"expected lower-case letters, digits and dashes (like webinar-kamis), got {_show(series_id)}")
+        weekday_text = self.text(m, p, "weekday", "thursday").lower()
+        weekday = WEEKDAYS.get(weekday_text)
+        if weekday is None:
+            self.problem(f"{p}.weekday", f"expected a day name such as thursday or kamis, got {_show(weekday_text)}")
+            weekday = 3
+        zone = self.text(m, p, "timezone", "Asia/Makassar")
+        if not _valid_zone(zone):
+            near = difflib.get_close_matches(zone, sorted(available_timezones()), n=1)
+            hint = f"; did you mean '{near[0]}'?" if near else ""
+            self.problem(f"{p}.timezone", f"{_show(zone)} is not a known time zone (expected a name like Asia/Makassar){hint}")
+            zone = "UTC"
+        first = self.day(m, p, "first_date", required=True)
+        last = self.day(m, p, "last_date", required=True)
+        if first and last and last < first:
+            self.problem(f"{p}.last_date", f"{last} is before series.first_date {first}")
+        for key, value in (("first_date", first), ("last_date", last)):
+            if value and value.weekday() != weekday:
+                self.problem(f"{p}.{key}", f"{value} is a {WEEKDAY_NAMES[value.weekday()]}, not a {WEEKDAY_NAMES[weekday]} (series.weekday)")
+        return SeriesSettings(
+            id=series_id, title=self.text(m, p, "title", required=True),
+            organizer=self.text(m, p, "organizer"), contact=self.text(m, p, "contact"),
+            weekday=weekday, start_time=self.clock_time(m, p, "start_time", time(9, 0)),
+            duration_minutes=self.integer(m, p, "duration_minutes", 90, 5, 24 * 60),
+            timezone=zone, locale=self.text(m, p, "locale", "id_ID"),
+            first_date=first or date.min, last_date=last or date.min,
+            skip_dates=self.skip_dates(m, p, first, last))
+
+    def skip_dates(self, m: dict, p: str, first: date | None, last: date | None) -> tuple[SkipDate, ...]:
+        """``series.skip_dates``: plain dates or {date, reason} entries."""
+        raw = m.get("skip_dates") or []
+        where = f"{p}.skip_dates"
+        if not isinstance(raw, list):
+            self.problem(where, f"expected a list of dates, got {_show(raw)}")
+            return ()
+        result, seen = [], set()
+        for index, item in enumerate(raw):
+            ipath = join_path(where, index)
+            reason = ""
+            if isinstance(item, dict):
+                self.unknown_keys(item, ipath, ("date", "reason"))
+                reason = self.text(item, ipath, "reason")
+                day = self.day(item, ipath, "date", required=True)
+            else:
+                day = self.parse_day(item, ipath)
+            if day is None:
+                continue
+            if day in seen:
+                self.problem(ipath, f"{day} is listed twice")
+            seen.add(day)
+            result.append(SkipDate(day, reason))
+        return tuple(result)
+
+    def topics(self, root: dict, series: SeriesSettings) -> tuple[TopicEntry, ...]:
+        """The ``topics`` list: one entry per session date."""
+        raw = root.get("topics")
+        if raw is None:
+            self.problem("topics", "the section 'topics' is missing (one entry per session date)")
+            return ()
+        if not isinstance(raw, list):
+            self.problem("topics", f"expected a list of sessions, each starting with '- date:', got {_show(raw)}")
+            return ()
+        allowed = ("date", "topic", "speaker", "audience", "description", "groups", "start_time",
+                   "duration_minutes", "cancelled", "recording_url")
+        entries: list[TopicEntry] = []
+        seen: dict[date, str] = {}
+        skipped = {s.date: s for s in series.skip_dates}
+        for index, item in enumerate(raw):
+            path = join_path("topics", index)
+            if not isinstance(item, dict):
+                self.problem(path, f"expected an entry with keys date, topic, speaker, ..., got {_show(item)}")
+                continue
+            self.unknown_keys(item, path, allowed)
+            day = self.day(item, path, "date", required=True)
+            entry = TopicEntry(
+                date=day or date.min,
+                topic=self.text(item, path, "topic", required=True, max_len=ZOOM_TOPIC_MAX),
+                speaker=self.text(item, path, "speaker"), audience=self.text(item, path, "audience"),
+                description=self.text(item, path, "description"),
+                groups=tuple(self.text_list(item, path, "groups")),
+                start_time=self.clock_time(item, path, "start_time", None),
+                duration_minutes=self.integer(item, path, "duration_minutes", 0, 5, 24 * 60) or None,
+                cancelled=self.flag(item, path, "cancelled", False),
+                recording_url=self.text(item, path, "recording_url"),
+                line=self.doc.line(path))
+            if day is None:
+                continue
+            dpath = f"{path}.date"
+            if day in seen:
+                self.problem(dpath, f"{day} already appears at {seen[day]}; each date may appear once")
+                continue
+            seen[day] = f"line {self.doc.line(path)}"
+            if day.weekday() != series.weekday:
+                self.problem(dpath, f"{day} is a {WEEKDAY_NAMES[day.weekday()]}, not a {WEEKDAY_NAMES[series.weekday]} (series.weekday)")
+            elif day in skipped:
+                self.problem(dpath, f"{day} is listed in series.skip_dates; remove it there or here")
+            elif series.first_date != date.min and not series.first_date <= day <= series.last_date:
+                self.problem(dpath, f"{day} is outside the series ({series.first_date} to {series.last_date})")
+            entries.append(entry)
+        return tuple(sorted(entries, key=lambda e: e.date))
+
+    def zoom(self, root: dict) -> ZoomSettings:
+        """The ``zoom`` section."""
+        p = "zoom"
+        m = self.section(root, "", p, ("api_base_url", "oauth_url", "user_id", "waiting_room",
+                                      "join_before_host", "mute_upon_entry", "passcode_length"))
+        d = ZoomSettings()
+        return ZoomSettings(
+            api_base_url=self.url(m, p, "api_base_url", d.api_base_url),
+            oauth_url=self.url(m, p, "oauth_url", d.oauth_url),
+            user_id=self.text(m, p, "user_id", d.user_id),
+            waiting_room=self.flag(m, p, "waiting_room", d.waiting_room),
+            join_before_host=self.flag(m, p, "join_before_host", d.join_before_host),
+            mute_upon_entry=self.flag(m, p, "mute_upon_entry", d.mute_upon_entry),
+            passcode_length=self.integer(m, p, "passcode_length", d.passcode_length, 6, 10))
+
+    def url(self, m: dict, p: str, key: str, default: str) -> str:
+        """An http(s) URL."""
+        value = self.text(m, p, key, default)
+        if value and not re.match(r"^https?://[^\s/]+", value):
+            self.problem(join_path(p, key), f"expected a URL starting with https://, got {_show(value)}")
+        return value.rstrip("/")
+
+    def google(self, root: dict) -> GoogleSettings:
+        """The ``google`` section."""
+        p = "google"
+        m = self.section(root, "", p, ("calendar_id", "spreadsheet_id", "credentials_file",
+                                      "api_endpoint", "subject", "summary_tab"))
+        endpoint = self.url(m, p, "api_endpoint", "")
+        return GoogleSettings(
+            calendar_id=self.text(m, p, "calendar_id"), spreadsheet_id=self.text(m, p, "spreadsheet_id"),
+            credentials_file=str(self.path_value(c)) if (c := self.text(m, p, "credentials_file")) else "",
+            api_endpoint=endpoint + "/" if endpoint else "",
+            subject=self.text(m, p, "subject"),
+            summary_tab=self.text(m, p, "summary_tab", "Ringkasan") or "Ringkasan")
+
+    def mail(self, root: dict) -> MailSettings:
+        """The ``mail`` section."""
+        p = "mail"
+        m = self.section(root, "", p, ("sender_name", "sender_address", "reply_to", "unsubscribe_url",
+                                      "invitation_days_before", "reminder_hours_before", "batch_size",
+                                      "templates_dir", "smtp", "recipients"))
+        sender = self.text(m, p, "sender_address")
+        self.email(sender, f"{p}.sender_address")
+        reply_to = self.text(m, p, "reply_to")
+        self.email(reply_to, f"{p}.reply_to")
+        unsub = self.text(m, p, "unsubscribe_url")
+        if unsub and not re.match(r"^(mailto:|https?://)", unsub):
+            self.problem(f"{p}.unsubscribe_url", f"expected a mailto: or https:// link, got {_show(unsub)}")
+        templates = self.text(m, p, "templates_dir", "templates")
+        return MailSettings(
+            sender_name=self.text(m, p, "sender_name"), sender_address=sender, reply_to=reply_to,
+            unsubscribe_url=unsub,
+            invitation_days_before=self.integer(m, p, "invitation_days_before", 7, 0, 60),
+            reminder_hours_before=self.integer(m, p, "reminder_hours_before", 2, 0, 72),
+            batch_size=self.integer(m, p, "batch_size", 100, 1, 2000),
+            templates_dir=self.path_value(templates),
+            smtp=self.smtp(m, p), recipients=self.recipients(m, p))
+
+    def smtp(self, parent: dict, parent_path: str) -> SmtpSettings:
+        """``mail.smtp``."""
+        p = f"{parent_path}.smtp"
+        m = self.section(parent, parent_path, "smtp", ("host", "port", "security", "per_minute", "timeout"))
+        return SmtpSettings(
+            host=self.text(m, p, "host"), port=self.integer(m, p, "port", 587, 1, 65535),
+            security=self.choice(m, p, "security", "starttls", ("starttls", "ssl", "none")),
+            per_minute=self.integer(m, p, "per_minute", 60, 0, 10000),
+            timeout=self.number(m, p, "timeout", 30.0, 1, 600))
+
+    def recipients(self, parent: dict, parent_path: str) -> RecipientSources:
+        """``mail.recipients``: inline addresses, CSV files, sheet ranges and unsubscribe lists."""
+        p = f"{parent_path}.recipients"
+        m = self.section(parent, parent_path, "recipients", ("inline", "csv_files", "sheet_ranges",
+                                                            "unsubscribe_files", "unsubscribe_sheet_ranges"))
+        inline = []
+        raw = m.get("inline") or []
+        if not isinstance(raw, list):
+            self.problem(f"{p}.inline", f"expected a list of addresses, got {_show(raw)}")
+            raw = []
+        for index, item in enumerate(raw):
+            ipath = join_path(f"{p}.inline", index)
+            if isinstance(item, dict):
+                self.unknown_keys(item, ipath, ("email", "name", "group"))
+                address = self.text(item, ipath, "email", required=True)
+                name, group = self.text(item, ipath, "name"), self.text(item, ipath, "group")
+            else:
+                address, name, group = str(item).strip(), "", ""
+            self.email(address, ipath)
+            if address:
+                inline.append(Recipient(address.lower(), name, group))
+        return RecipientSources(
+            inline=tuple(inline),
+            csv_files=tuple(self.path_value(v) for v in self.text_list(m, p, "csv_files")),
+            sheet_ranges=tuple(self.text_list(m, p, "sheet_ranges")),
+            unsubscribe_files=tuple(self.path_value(v) for v in self.text_list(m, p, "unsubscribe_files")),
+            unsubscribe_sheet_ranges=tuple(self.text_list(m, p, "unsubscribe_sheet_ranges")))
+
+    def attendance(self, root: dict) -> AttendanceSettings:
+        """The ``attendance`` section."""
+        p = "attendance"
+        m = self.section(root, "", p, ("delay_minutes", "give_up_hours"))
+        return AttendanceSettings(delay_minutes=self.integer(m, p, "delay_minutes", 30, 0, 24 * 60),
+                                  give_up_hours=self.integer(m, p, "give_up_hours", 24, 1, 24 * 14))
+
+    def worker(self, root: dict) -> WorkerSettings:
+        """The ``worker`` section."""
+        p = "worker"
+        m = self.section(root, "", p, ("state_file", "tick_seconds", "planning_days", "log_level"))
+        return WorkerSettings(
+            state_file=self.path_value(self.text(m, p, "state_file", "state.db") or "state.db"),
+            tick_seconds=self.integer(m, p, "tick_seconds", 60, 1, 3600),
+            planning_days=self.integer(m, p, "planning_days", 14, 1, 90),
+            log_level=self.choice(m, p, "log_level", "info", ("debug", "info", "warning", "error")).upper())
+
+
+def _valid_zone(name: str) -> bool:
+    if not name or name.startswith("/") or ".." in name:
+        return False
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def _show(value: object) -> str:
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, dict):
+        return "a section"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "nothing"
+    return str(value).lower() if isinstance(value, bool) else str(value)

@@ -1,0 +1,102 @@
+"""Read YAML into plain Python values while remembering the line of every key.
+
+PyYAML's own constructors would turn ``2027-02-30`` into a crash and lose line numbers,
+so we compose the node tree and build the values ourselves: scalars stay as YAML resolved
+them (int, float, bool, null), except timestamps, which stay text for the checker to parse.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import yaml
+
+from worker.errors import Problem, SettingsError
+
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+_BOOL = "tag:yaml.org,2002:bool"
+_NULL = "tag:yaml.org,2002:null"
+
+
+@dataclass
+class Located:
+    """A parsed document plus the 1-based line of each key path."""
+
+    value: object  # the document as dicts, lists and scalars
+    lines: dict[str, int] = field(default_factory=dict)  # "topics[1].date" -> line
+
+    def line(self, path: str) -> int | None:
+        """Line of ``path``, or of its nearest parent that has one."""
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            cut = max(path.rfind("."), path.rfind("["))
+            path = path[:cut] if cut > 0 else ""
+        return None
+
+
+def join_path(parent: str, key: str | int) -> str:
+    """Key path of ``key`` under ``parent``; list items are numbered from 1 for people."""
+    if isinstance(key, int):
+        return f"{parent}[{key + 1}]"
+    return f"{parent}.{key}" if parent else str(key)
+
+
+def load_yaml(text: str, file_name: str) -> Located:
+    """Parse ``text``; a YAML syntax error becomes a SettingsError naming the line."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        reason = exc.problem or str(exc)
+        raise SettingsError([Problem(file_name, line, "", f"not valid YAML: {reason}")]) from None
+    except yaml.YAMLError as exc:
+        raise SettingsError([Problem(file_name, None, "", f"not valid YAML: {exc}")]) from None
+    located = Located(None)
+    if node is not None:
+        located.value = _build(node, "", located.lines, file_name)
+    return located
+
+
+def _build(node: yaml.Node, path: str, lines: dict[str, int], file_name: str) -> object:
+    if isinstance(node, yaml.MappingNode):
+        result: dict[str, object] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            child = join_path(path, key)
+            if key in result:
+                raise SettingsError([Problem(file_name, key_node.start_mark.line + 1, child,
+                                             "this key appears twice; keep only one")])
+            lines[child] = key_node.start_mark.line + 1
+            result[key] = _build(value_node, child, lines, file_name)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        items = []
+        for index, item in enumerate(node.value):
+            child = join_path(path, index)
+            lines[child] = item.start_mark.line + 1
+            items.append(_build(item, child, lines, file_name))
+        return items
+    return _scalar(node)
+
+
+def _scalar(node: yaml.Node) -> object:
+    text = node.value
+    if node.tag == _NULL:
+        return None
+    if node.tag == _BOOL:
+        return text.lower() in ("true", "yes", "on")
+    if node.tag == _INT:
+        if ":" in text:  # YAML 1.1 reads 10:30 as base-60 630; we want the time as written
+            return text
+        try:
+            return int(text.replace("_", ""), 0)
+        except ValueError:
+            return text
+    if node.tag == _FLOAT:
+        try:
+            return float(text.replace("_", ""))
+        except ValueError:
+            return text
+    return text
