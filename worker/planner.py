@@ -37,12 +37,10 @@ def local_start(day: date, at: time, zone: str) -> datetime:
     as clocks do; an ambiguous one (the repeated hour) takes the first occurrence.
     """
     tz = ZoneInfo(zone)
-    naive = datetime.combine(day, at)
-    aware = naive.replace(tzinfo=tz, fold=0)
-    round_trip = aware.astimezone(timezone.utc).astimezone(tz)
-    if round_trip.replace(tzinfo=None) != naive:  # in a gap: fold=1 gives the post-gap offset
-        aware = naive.replace(tzinfo=tz, fold=1).astimezone(timezone.utc).astimezone(tz)
-    return aware
+    # fold=0 reads a gap time with the offset before the jump, so the UTC round trip lands
+    # after the gap (02:30 -> 03:30); in the repeated hour it picks the first occurrence.
+    naive = datetime.combine(day, at).replace(tzinfo=tz, fold=0)
+    return naive.astimezone(timezone.utc).astimezone(tz)
 
 
 def plan_season(settings: Settings) -> SeasonPlan:

@@ -5,7 +5,7 @@ from datetime import datetime
 from email.message import EmailMessage
 from typing import ContextManager, Protocol, Sequence
 
-from worker.model import Attendee, EventSpec, MeetingInfo, MeetingSpec, SummaryRow
+from worker.model import Attendee, EventSpec, MeetingInfo, MeetingSpec, Recipient, Session, SummaryRow
 
 
 class Conferencing(Protocol):
@@ -59,3 +59,14 @@ class MailTransport(Protocol):
 
     def connect(self) -> ContextManager[MailConnection]:
         """Open one connection for a batch; closed when the context exits."""
+
+
+class Composer(Protocol):
+    """Turns a session and a recipient into a finished mail, and renders the event description."""
+
+    def message(self, kind: str, session: Session, meeting: MeetingInfo, recipient: Recipient, *,
+                sequence: int, previous: Session | None = None) -> EmailMessage:
+        """The mail of ``kind`` (invitation, reminder, change, cancellation) for one recipient."""
+
+    def event_description(self, session: Session, meeting: MeetingInfo) -> str:
+        """The calendar event's description."""

@@ -1,0 +1,127 @@
+"""Settings errors are exact, located and complete; a valid file loads into typed values."""
+from __future__ import annotations
+
+from datetime import date, time
+from pathlib import Path
+
+import pytest
+
+from tests.helpers_settings import BASE, write_settings
+from worker.errors import SettingsError
+from worker.settings import load_settings
+
+
+def problems_of(tmp_path: Path, text: str) -> list[str]:
+    with pytest.raises(SettingsError) as info:
+        load_settings(write_settings(tmp_path, text))
+    return [str(p) for p in info.value.problems]
+
+
+def line_of(text: str, needle: str) -> int:
+    return next(i for i, line in enumerate(text.splitlines(), 1) if needle in line)
+
+
+def test_valid_file_loads(tmp_path):
+    s = load_settings(write_settings(tmp_path))
+    assert s.series.id == "webinar-kamis"
+    assert s.series.weekday == 3 and s.series.start_time == time(9, 0)
+    assert [t.date for t in s.topics] == [date(2027, 1, 7), date(2027, 1, 14), date(2027, 1, 21), date(2027, 2, 4)]
+    assert s.topics[1].start_time == time(13, 30)
+    assert s.topics[3].cancelled is True
+    assert s.mail.smtp.port == 2525 and s.mail.smtp.security == "none"
+    assert s.mail.recipients.inline[1].email == "umum@example.org"
+    assert s.worker.state_file == tmp_path / "state.db"
+
+
+def test_shipped_settings_file_is_valid():
+    s = load_settings(Path(__file__).parent.parent / "settings.yaml")
+    assert s.series.timezone == "Asia/Makassar"
+    assert any(t.cancelled for t in s.topics)
+    assert any(t.start_time for t in s.topics)
+
+
+def test_impossible_date(tmp_path):
+    text = BASE.replace("date: 2027-01-21", "date: 2027-02-30")
+    assert problems_of(tmp_path, text) == [f"settings.yaml:{line_of(text, '2027-02-30')} topics[3].date: 2027-02-30 is not a date"]
+
+
+def test_port_not_a_number(tmp_path):
+    text = BASE.replace("port: 2525", "port: abc")
+    assert problems_of(tmp_path, text) == [
+        f'settings.yaml:{line_of(text, "port: abc")} mail.smtp.port: expected a number from 1 to 65535, got "abc"']
+
+
+def test_unknown_key_suggests_nearest(tmp_path):
+    text = BASE.replace("  title: Webinar", "  titel: Webinar")
+    msgs = problems_of(tmp_path, text)
+    assert f"settings.yaml:{line_of(text, 'titel')} series.titel: unknown key 'titel'; did you mean 'title'?" in msgs
+    assert any("series: 'title' is required" in m for m in msgs)
+
+
+def test_date_not_on_series_weekday(tmp_path):
+    text = BASE.replace("date: 2027-01-21", "date: 2027-01-20")
+    assert problems_of(tmp_path, text) == [
+        f"settings.yaml:{line_of(text, '2027-01-20')} topics[3].date: 2027-01-20 is a Wednesday, not a Thursday (series.weekday)"]
+
+
+def test_same_date_twice(tmp_path):
+    text = BASE.replace("date: 2027-01-21", "date: 2027-01-14")
+    first = line_of(text, "date: 2027-01-14")
+    msgs = problems_of(tmp_path, text)
+    assert msgs == [f"settings.yaml:{first + 4} topics[3].date: 2027-01-14 already appears at line {first}; each date may appear once"]
+
+
+def test_last_date_before_first(tmp_path):
+    text = BASE.replace("last_date: 2027-02-04", "last_date: 2026-12-31")
+    msgs = problems_of(tmp_path, text)
+    assert f"settings.yaml:{line_of(text, 'last_date')} series.last_date: 2026-12-31 is before series.first_date 2027-01-07" in msgs
+
+
+def test_unknown_time_zone(tmp_path):
+    text = BASE.replace("timezone: Asia/Makassar", "timezone: Asia/Makasar")
+    assert problems_of(tmp_path, text) == [
+        f"settings.yaml:{line_of(text, 'timezone')} series.timezone: \"Asia/Makasar\" is not a known time zone "
+        f"(expected a name like Asia/Makassar); did you mean 'Asia/Makassar'?"]
+
+
+def test_topic_longer_than_zoom_allows(tmp_path):
+    text = BASE.replace("topic: Bedah Buku", "topic: " + "x" * 201)
+    assert problems_of(tmp_path, text) == [
+        f"settings.yaml:{line_of(text, 'x' * 201)} topics[2].topic: is 201 characters long; Zoom allows at most 200"]
+
+
+def test_every_error_is_reported_in_line_order(tmp_path):
+    text = (BASE.replace("port: 2525", "port: 99999").replace("date: 2027-01-21", "date: 2027-13-01")
+            .replace("start_time: \"13:30\"", "start_time: \"25:00\"").replace("weekday: kamis", "weekday: caturday"))
+    msgs = problems_of(tmp_path, text)
+    assert len(msgs) == 4
+    lines = [int(m.split()[0].split(":")[1]) for m in msgs]
+    assert lines == sorted(lines)
+    assert any("series.weekday: expected a day name such as thursday or kamis" in m for m in msgs)
+    assert any('topics[2].start_time: expected a time written HH:MM such as "09:00", got "25:00"' in m for m in msgs)
+
+
+def test_topic_on_a_skip_date_and_outside_range(tmp_path):
+    text = BASE.replace("date: 2027-01-21", "date: 2027-01-28").replace("date: 2027-02-04\n    topic: Arsip",
+                                                                      "date: 2027-03-04\n    topic: Arsip")
+    msgs = problems_of(tmp_path, text)
+    assert any("topics[3].date: 2027-01-28 is listed in series.skip_dates" in m for m in msgs)
+    assert any("topics[4].date: 2027-03-04 is outside the series (2027-01-07 to 2027-02-04)" in m for m in msgs)
+
+
+def test_yaml_syntax_error_names_line(tmp_path):
+    text = BASE.replace("  title: Webinar Kamis Perpustakaan", "  title: [Webinar")
+    msgs = problems_of(tmp_path, text)
+    assert len(msgs) == 1 and msgs[0].startswith("settings.yaml:") and "not valid YAML" in msgs[0]
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(SettingsError, match="file not found"):
+        load_settings(tmp_path / "nope.yaml")
+
+
+def test_invalid_email_and_bool(tmp_path):
+    text = BASE.replace("      - umum@example.org", "      - umum-at-example.org").replace("cancelled: true", "cancelled: maybe")
+    msgs = problems_of(tmp_path, text)
+    assert any('mail.recipients.inline[2]: "umum-at-example.org" is not an email address' in m for m in msgs)
+    assert any('topics[4].cancelled: expected true or false, got "maybe"' in m for m in msgs)

@@ -1,0 +1,382 @@
+"""Apply the reconcile plan: one step, one save, then plan again.
+
+A step that fails is recorded with a backoff and skipped for the rest of the tick; other
+sessions' steps go on. A step whose integration is not configured is reported as blocked.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Callable, Sequence
+
+from worker.clock import Clock
+from worker.errors import (IntegrationError, NotFoundError, PermanentMailError, RateLimitError,
+                           TemplateError, TemporaryMailError, WorkerError)
+from worker.model import EventSpec, MeetingInfo, MeetingSpec, Recipient, Session, SeriesInfo, SummaryRow, \
+    calendar_event_id
+from worker.ports import AttendanceSheet, Calendar, Composer, Conferencing, MailTransport
+from worker import reconcile as rc
+from worker.reconcile import Desired, Policy, StateView, Step, plan_steps
+from worker.state import SessionState, StateStore, iso, session_from_json, session_to_json
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF = timedelta(hours=6)
+FIRST_BACKOFF = timedelta(minutes=1)
+NOT_READY_FIRST = timedelta(minutes=5)
+NOT_READY_MAX = timedelta(hours=2)
+
+
+@dataclass
+class Integrations:
+    """The outside services the engine may call; None where not configured."""
+
+    zoom: Conferencing | None = None  # meetings and attendance
+    calendar: Calendar | None = None  # calendar events
+    sheets: AttendanceSheet | None = None  # attendance sheet
+    mail: MailTransport | None = None  # SMTP
+    composer: Composer | None = None  # renders mail and event descriptions
+    missing: dict[str, str] = field(default_factory=dict)  # integration -> why it is not configured
+
+    def get(self, name: str) -> object | None:
+        """The integration a step needs, by its name in reconcile.NEEDS."""
+        return {"zoom": self.zoom, "calendar": self.calendar, "sheets": self.sheets,
+                "mail": self.mail if self.composer else None}.get(name)
+
+
+@dataclass
+class TickReport:
+    """What one tick did."""
+
+    done: list[Step] = field(default_factory=list)  # steps that succeeded
+    failed: list[tuple[Step, str]] = field(default_factory=list)  # steps that failed, with the error
+    blocked: list[tuple[Step, str]] = field(default_factory=list)  # steps whose integration is missing
+    waiting: list[Step] = field(default_factory=list)  # attendance reports not ready yet
+    planned: list[Step] = field(default_factory=list)  # --dry-run: what would be done first
+    stopped: bool = False  # a stop was requested between steps
+
+
+class _NotReady(Exception):
+    """Internal: the attendance report does not exist yet."""
+
+
+RecipientSource = Callable[[Session], Sequence[Recipient]]
+
+
+class Engine:
+    """Runs reconcile ticks against a state store and a set of integrations."""
+
+    def __init__(self, store: StateStore, integrations: Integrations, clock: Clock, *,
+                 series: SeriesInfo, policy: Policy, recipients: RecipientSource | None = None,
+                 batch_size: int = 100, should_stop: Callable[[], bool] = lambda: False,
+                 max_steps: int = 10_000):
+        self.store = store  # SQLite state
+        self.io = integrations  # outside services
+        self.clock = clock  # source of "now"
+        self.series = series  # names and addresses for mail and events
+        self.policy = policy  # lead times
+        self.recipients = recipients  # session -> who to invite; None = nobody configured
+        self.batch_size = batch_size  # mails per SMTP connection
+        self.should_stop = should_stop  # checked between steps (SIGTERM)
+        self.max_steps = max_steps  # safety bound on steps per tick
+        self._people: dict[str, tuple[Recipient, ...]] = {}  # recipients read this tick, by session uid
+
+    # -- the loop ------------------------------------------------------------
+    def tick(self, sessions: Sequence[Session], dry_run: bool = False) -> TickReport:
+        """Plan and apply until nothing is due, a stop is requested or the step bound is hit."""
+        now = self.clock.now()
+        report = TickReport()
+        self._people = {}
+        wanted = {s.uid: s for s in sessions}
+        skip: set[tuple[str, str]] = set()
+        for _ in range(self.max_steps):
+            steps = [s for s in self.plan(sessions, now) if (s.uid, s.kind) not in skip]
+            if dry_run:
+                report.planned = steps
+                return report
+            if not steps:
+                break
+            if self.should_stop():
+                report.stopped = True
+                break
+            step = steps[0]
+            if not self._run(step, wanted, now, report):
+                skip.add((step.uid, step.kind))
+        return report
+
+    def plan(self, sessions: Sequence[Session], now: datetime) -> list[Step]:
+        """The steps due now, from fresh state."""
+        view = self.view()
+        recipients = self._recipients(sessions, view, now)
+        return plan_steps(Desired(tuple(sessions), self.policy, recipients), view, now)
+
+    def view(self) -> StateView:
+        """Read the state the planner needs."""
+        counts = self.store.mail_counts()
+        pending = {uid: n for uid, c in counts.items() if (n := sum(v for (k, st), v in c.items() if st == "pending"))}
+        return StateView(self.store.sessions(), self.store.retries(), self.store.mailed_emails("invitation"), pending)
+
+    def _recipients(self, sessions: Sequence[Session], view: StateView, now: datetime) -> dict[str, tuple[Recipient, ...]] | None:
+        """Recipients per session, loaded only for sessions inside their invitation window."""
+        due = [s for s in sessions if not s.cancelled and s.start_utc > now
+               and now >= s.start_utc - timedelta(days=self.policy.invitation_days)
+               and (row := view.sessions.get(s.uid)) is not None and row.meeting_id and row.invited_at]
+        if self.recipients is None or not due:
+            return None
+        return {s.uid: self._people_for(s) for s in due}
+
+    def _people_for(self, session: Session) -> tuple[Recipient, ...]:
+        """Recipients of a session, read at most once per tick."""
+        if session.uid not in self._people and self.recipients is not None:
+            self._people[session.uid] = tuple(self.recipients(session))
+        return self._people.get(session.uid, ())
+
+    def _run(self, step: Step, wanted: dict[str, Session], now: datetime, report: TickReport) -> bool:
+        """Apply one step; False when it must not be tried again this tick."""
+        if step.needs and self.io.get(step.needs) is None:
+            why = self.io.missing.get(step.needs, f"{step.needs} is not configured")
+            report.blocked.append((step, why))
+            return False
+        try:
+            getattr(self, f"_do_{step.kind}")(step, wanted, now)
+        except _NotReady:
+            self._wait_for_report(step, now)
+            report.waiting.append(step)
+            return False
+        except (IntegrationError, TemplateError) as exc:
+            self._failed(step, exc, now)
+            report.failed.append((step, str(exc)))
+            return False
+        except WorkerError as exc:
+            self._failed(step, exc, now)
+            report.failed.append((step, str(exc)))
+            return False
+        if self.store.clear_failure(step.uid, step.kind):
+            log.info("%s for %s recovered", step.kind, step.uid)
+        report.done.append(step)
+        log.info("done: %s", step)
+        return True
+
+    def _failed(self, step: Step, exc: Exception, now: datetime) -> None:
+        previous = self.store.retries().get((step.uid, step.kind))
+        attempts = previous.attempts if previous else 0
+        delay = min(FIRST_BACKOFF * (2 ** attempts), MAX_BACKOFF)
+        if isinstance(exc, IntegrationError) and exc.retry_after is not None:
+            delay = max(delay, timedelta(seconds=exc.retry_after)) if not isinstance(exc, RateLimitError) \
+                else timedelta(seconds=exc.retry_after)
+        retry = self.store.record_failure(step.uid, step.kind, str(exc), now + delay)
+        if retry.attempts == 1:
+            log.error("%s for %s failed, will retry at %s: %s", step.kind, step.uid, iso(retry.next_at), exc)
+        else:
+            log.debug("%s for %s failed again (%d): %s", step.kind, step.uid, retry.attempts, exc)
+
+    def _wait_for_report(self, step: Step, now: datetime) -> None:
+        previous = self.store.retries().get((step.uid, step.kind))
+        attempts = previous.attempts if previous else 0
+        delay = min(NOT_READY_FIRST * (2 ** attempts), NOT_READY_MAX)
+        self.store.record_failure(step.uid, step.kind, "waiting: Zoom has no attendance report yet", now + delay)
+        log.info("attendance for %s not ready yet; next look at %s", step.uid, iso(now + delay))
+
+    # -- helpers -------------------------------------------------------------
+    def _row(self, uid: str) -> SessionState:
+        row = self.store.session(uid)
+        return row or SessionState(uid=uid, series=uid.partition("/")[0], key=uid.partition("/")[2])
+
+    @staticmethod
+    def _meeting(row: SessionState) -> MeetingInfo:
+        return MeetingInfo(meeting_id=row.meeting_id, join_url=row.join_url, passcode=row.passcode,
+                           uuid=row.meeting_uuid)
+
+    def _session(self, uid: str, wanted: dict[str, Session]) -> Session:
+        if uid in wanted:
+            return wanted[uid]
+        session = self._row(uid).session()
+        if session is None:
+            raise WorkerError(f"{uid}: no record of this session's details")
+        return session
+
+    # -- meetings ------------------------------------------------------------
+    def _do_create_meeting(self, step: Step, wanted: dict[str, Session], now: datetime) -> None:
+        session = wanted[step.uid]
+        row = self._row(step.uid)
+        spec = rc.meeting_spec(session)
+        zoom = self.io.zoom
+        assert zoom is not None
+        info = zoom.find_meeting(session.marker())
+        pushed_fp = rc.meeting_fingerprint(spec)
+        if info is not None:
+            log.info("adopting Zoom meeting %s for %s (made before a restart)", info.meeting_id, step.uid)
+            same = info.topic == spec.topic and info.duration_minutes == spec.duration_minutes \
+                and info.start is not None and info.start == spec.start
+            pushed_fp = pushed_fp if same else ""
+        else:
+            info = zoom.create_meeting(spec)
+        changes: dict[str, object] = dict(
+            meeting_id=info.meeting_id, meeting_uuid=info.uuid, join_url=info.join_url, passcode=info.passcode,
+            meeting_spec=_spec_json(spec) if pushed_fp else "", meeting_fp=pushed_fp, meeting_deleted=0,
+            snapshot=session_to_json(session))
+        if row.meeting_deleted and row.invited_at:  # reinstated after a cancellation: tell people again
+            changes.update(cancel_noticed_at="", notice_fp="reinstated")
+        self.store.update_session(step.uid, now, **changes)
+
+    def _do_update_meeting(self, step: Step, wanted: dict[str, Session], now: datetime) -> None:
+        session = wanted[step.uid]
+        row = self._row(step.uid)
+        spec = rc.meeting_spec(session)
+        previous = _spec_from_json(row.meeting_spec) if row.meeting_spec else None
+        assert self.io.zoom is not None
+        try:
+            self.io.zoom.update_meeting(row.meeting_id, spec, previous)
+        except NotFoundError:
+            log.warning("Zoom meeting %s for %s was deleted outside the worker; making a new one",
+                        row.meeting_id, step.uid)
+            self.store.update_session(step.uid, now, meeting_id="", meeting_uuid="", meeting_fp="", meeting_spec="")
+            return
+        self.store.update_session(step.uid, now, meeting_spec=_spec_json(spec), meeting_fp=rc.meeting_fingerprint(spec),
+                                  snapshot=session_to_json(session))
+
+    def _do_delete_meeting(self, step: Step, wanted: dict[str, Session], now: datetime) -> None:
+        row = self._row(step.uid)
+        assert self.io.zoom is not None
+        self.io.zoom.delete_meeting(row.meeting_id)
+        self.store.update_session(step.uid, now, meeting_deleted=1)
+
+    # -- calendar ------------------------------------------------------------
+    def _do_upsert_event(self, step: Step, wanted: dict[str, Session], now: datetime) -> None:
+        session = wanted[step.uid]
+        row = self._row(step.uid)
+        assert self.io.calendar is not None and self.io.composer is not None
+        event = EventSpec(
+            event_id=calendar_event_id(session.series, session.key),
+            summary=f"{self.series.title}: {session.topic}",
+            description=self.io.composer.event_description(session, self._meeting(row)),
+            start=session.start, end=session.end, timezone=session.timezone, location=row.join_url,
+            private={"series": session.series, "session": session.key, "meeting_id": row.meeting_id})
+        self.io.calendar.upsert_event(event)
+        self.store.update_session(step.uid, now, event_id=event.event_id, event_fp=rc.event_fingerprint(session, row),
+                                  event_cancelled=0)
+
+    def _do_cancel_event(self, step: Step, wanted: dict[str, Session], now: datetime) -> None:
+        row = self._row(step.uid)
+        assert self.io.calendar is not None
+        self.io.calendar.cancel_event(row.event_id)
+        self.store.update_session(step.uid, now, event_cancelled=1)
+
+    # -- mail ------------------------------------------------------------------
+    def _do_queue_invitations(self, step: Step, wanted: dict[str, Session], now: datetime) -> None:
+        session = wanted[step.uid]
+        row = self._row(step.uid)
+        people = self._people_for(session)
+        changes: dict[str, object] = {}
+        if not row.invited_at:
+            snap = session_to_json(session)
+            changes = dict(invited_at=iso(now), notice_fp=rc.notice_fingerprint(session), notice_snapshot=snap,
+                           snapshot=snap, note="" if people else "no recipients configured")
+        added = self.store.queue_mail(step.uid, "invitation", 0, people, now, changes)
+        log.info("queued %d invitation(s) for %s", added, step.uid)
+
+    def _do_queue_change(self, step: Step, wanted: dict[str, Session], now: datetime) -> None:
+        session = wanted[step.uid]
+        row = self._row(step.uid)
+        sequence = row.sequence + 1
+        people = self.store.mailed(step.uid, "invitation", ("sent",))
+        snap = session_to_json(session)
+        added = self.store.queue_mail(
+            step.uid, "change", sequence, people, now,
+            dict(sequence=sequence, notice_fp=rc.notice_fingerprint(session), notice_snapshot=snap, snapshot=snap),
+            context=row.notice_snapshot)
+        log.info("queued %d change notice(s) for %s (SEQUENCE %d)", added, step.uid, sequence)
+
+    def _do_queue_reminders(self, step: Step, wanted: dict[str, Session], now: datetime) -> None:
+        people = self.store.mailed(step.uid, "invitation", ("sent",))
+        added = self.store.queue_mail(step.uid, "reminder", 0, people, now, dict(reminded_at=iso(now)))
+        log.info("queued %d reminder(s) for %s", added, step.uid)
+
+    def _do_queue_cancellation(self, step: Step, wanted: dict[str, Session], now: datetime) -> None:
+        row = self._row(step.uid)
+        sequence = row.sequence + 1
+        people = self.store.mailed(step.uid, "invitation", ("sent",))
+        added = self.store.queue_mail(step.uid, "cancellation", sequence, people, now,
+                                      dict(sequence=sequence, cancel_noticed_at=iso(now)), skip_pending=True)
+        log.info("queued %d cancellation notice(s) for %s", added, step.uid)
+
+    def _do_skip_invitations(self, step: Step, wanted: dict[str, Session], now: datetime) -> None:
+        note = "invitations not sent: the session had already started when the worker reached it"
+        log.warning("%s: %s", step.uid, note)
+        self.store.update_session(step.uid, now, note=note)
+
+    def _do_expire_mail(self, step: Step, wanted: dict[str, Session], now: datetime) -> None:
+        dropped = self.store.skip_pending(step.uid, "session already started")
+        log.warning("%s: %d unsent mail(s) dropped because the session has started", step.uid, dropped)
+
+    def _do_send_mail(self, step: Step, wanted: dict[str, Session], now: datetime) -> None:
+        rows = self.store.pending_mail(self.batch_size)
+        assert self.io.mail is not None and self.io.composer is not None
+        sent = failed = 0
+        with self.io.mail.connect() as conn:
+            for row in rows:
+                if self.should_stop():
+                    break
+                state = self._row(row.uid)
+                session = self._session(row.uid, wanted)
+                if self.clock.now() >= session.start_utc:
+                    self.store.mark_mail(row.id, "skipped", now, "session already started")
+                    continue
+                sequence = row.round if row.kind in ("change", "cancellation") else state.sequence
+                previous = session_from_json(row.context) if row.context else None
+                message = self.io.composer.message(row.kind, session, self._meeting(state),
+                                                   Recipient(row.email, row.name), sequence=sequence, previous=previous)
+                try:
+                    conn.send(message, row.email)
+                except PermanentMailError as exc:
+                    self.store.mark_mail(row.id, "failed", self.clock.now(), str(exc))
+                    failed += 1
+                    continue
+                except TemporaryMailError as exc:
+                    self.store.mark_mail(row.id, "pending", self.clock.now(), str(exc))
+                    log.info("mail batch: %d sent, %d refused, then the server deferred: %s", sent, failed, exc)
+                    raise
+                self.store.mark_mail(row.id, "sent", self.clock.now())
+                sent += 1
+        log.info("mail batch: %d sent, %d refused for good", sent, failed)
+
+    # -- attendance ------------------------------------------------------------
+    def _do_fetch_attendance(self, step: Step, wanted: dict[str, Session], now: datetime) -> None:
+        session = wanted[step.uid]
+        row = self._row(step.uid)
+        assert self.io.zoom is not None
+        attendees = self.io.zoom.fetch_attendance(row.meeting_id, session.start_utc)
+        if attendees is None:
+            give_up = session.end_utc + timedelta(hours=self.policy.attendance_give_up_hours)
+            if now < give_up:
+                raise _NotReady()
+            attendees = []
+            self.store.update_session(step.uid, now, note=f"Zoom gave no attendance report within "
+                                                         f"{self.policy.attendance_give_up_hours} hours; recorded 0")
+        self.store.store_attendance(step.uid, attendees, now)
+        log.info("stored attendance for %s: %d people", step.uid, len(attendees))
+
+    def _do_sync_sheet(self, step: Step, wanted: dict[str, Session], now: datetime) -> None:
+        session = wanted[step.uid]
+        attendees = self.store.attendance(step.uid)
+        counts = self.store.mail_counts().get(step.uid, {})
+        invited = counts.get(("invitation", "sent"), 0)
+        average = round(sum(a.minutes for a in attendees) / len(attendees), 1) if attendees else 0.0
+        summary = SummaryRow(date=session.date, topic=session.topic, speaker=session.speaker, invited=invited,
+                             attended=len(attendees), average_minutes=average)
+        assert self.io.sheets is not None
+        self.io.sheets.sync_session(session.key, attendees, summary)
+        self.store.update_session(step.uid, now, attendance_state="synced", sheet_synced_at=iso(now))
+
+
+def _spec_json(spec: MeetingSpec) -> str:
+    return json.dumps({"topic": spec.topic, "start": spec.start.isoformat(), "timezone": spec.timezone,
+                       "duration_minutes": spec.duration_minutes, "agenda": spec.agenda}, ensure_ascii=False)
+
+
+def _spec_from_json(text: str) -> MeetingSpec:
+    d = json.loads(text)
+    return MeetingSpec(topic=d["topic"], start=datetime.fromisoformat(d["start"]), timezone=d["timezone"],
+                       duration_minutes=d["duration_minutes"], agenda=d["agenda"])

@@ -1,0 +1,395 @@
+"""The worker's memory: a SQLite file (WAL mode) of what exists remotely and what was sent.
+
+Every write is its own transaction, so a crash loses at most the step in flight, and the
+next tick's plan recovers it (see worker.reconcile). The schema is versioned; migrations run
+on open, in order, inside a transaction.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, fields
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from worker.errors import StateError
+from worker.model import Attendee, Recipient, Session
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the first schema
+    """
+    CREATE TABLE sessions (
+        uid TEXT PRIMARY KEY,
+        series TEXT NOT NULL,
+        key TEXT NOT NULL,
+        snapshot TEXT NOT NULL DEFAULT '',
+        meeting_id TEXT NOT NULL DEFAULT '',
+        meeting_uuid TEXT NOT NULL DEFAULT '',
+        join_url TEXT NOT NULL DEFAULT '',
+        passcode TEXT NOT NULL DEFAULT '',
+        meeting_spec TEXT NOT NULL DEFAULT '',
+        meeting_fp TEXT NOT NULL DEFAULT '',
+        meeting_deleted INTEGER NOT NULL DEFAULT 0,
+        event_id TEXT NOT NULL DEFAULT '',
+        event_fp TEXT NOT NULL DEFAULT '',
+        event_cancelled INTEGER NOT NULL DEFAULT 0,
+        sequence INTEGER NOT NULL DEFAULT 0,
+        notice_fp TEXT NOT NULL DEFAULT '',
+        notice_snapshot TEXT NOT NULL DEFAULT '',
+        invited_at TEXT NOT NULL DEFAULT '',
+        reminded_at TEXT NOT NULL DEFAULT '',
+        cancel_noticed_at TEXT NOT NULL DEFAULT '',
+        note TEXT NOT NULL DEFAULT '',
+        attendance_state TEXT NOT NULL DEFAULT '',
+        attendance_at TEXT NOT NULL DEFAULT '',
+        attendees INTEGER NOT NULL DEFAULT 0,
+        sheet_synced_at TEXT NOT NULL DEFAULT '',
+        updated_at TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        uid TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        round INTEGER NOT NULL DEFAULT 0,
+        email TEXT NOT NULL,
+        name TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT NOT NULL DEFAULT '',
+        queued_at TEXT NOT NULL,
+        sent_at TEXT NOT NULL DEFAULT '',
+        context TEXT NOT NULL DEFAULT '',
+        UNIQUE (uid, kind, round, email)
+    );
+    CREATE INDEX outbox_status ON outbox (status, id);
+    CREATE TABLE attendance (
+        uid TEXT NOT NULL,
+        person TEXT NOT NULL,
+        name TEXT NOT NULL,
+        email TEXT NOT NULL,
+        first_join TEXT NOT NULL,
+        last_leave TEXT NOT NULL,
+        minutes INTEGER NOT NULL,
+        joins INTEGER NOT NULL,
+        PRIMARY KEY (uid, person)
+    );
+    CREATE TABLE retries (
+        uid TEXT NOT NULL,
+        step TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        next_at TEXT NOT NULL,
+        last_error TEXT NOT NULL,
+        PRIMARY KEY (uid, step)
+    );
+    """,
+)
+
+MAIL_STATUSES = ("pending", "sent", "failed", "skipped")
+
+
+@dataclass(frozen=True)
+class SessionState:
+    """What the worker knows exists for one session (one row of ``sessions``)."""
+
+    uid: str  # "series/2027-01-14"
+    series: str  # series id
+    key: str  # session key (ISO date)
+    snapshot: str = ""  # JSON of the Session last acted on (to render mail for removed sessions)
+    meeting_id: str = ""  # Zoom meeting id; "" when none
+    meeting_uuid: str = ""  # Zoom meeting UUID
+    join_url: str = ""  # join link
+    passcode: str = ""  # meeting passcode
+    meeting_spec: str = ""  # JSON of the MeetingSpec last pushed
+    meeting_fp: str = ""  # fingerprint of the MeetingSpec last pushed
+    meeting_deleted: int = 0  # 1 once the meeting was deleted for a cancellation
+    event_id: str = ""  # calendar event id once written
+    event_fp: str = ""  # fingerprint of the EventSpec last written
+    event_cancelled: int = 0  # 1 once the event was removed
+    sequence: int = 0  # iCalendar SEQUENCE of the last notice
+    notice_fp: str = ""  # content fingerprint announced to recipients
+    notice_snapshot: str = ""  # JSON of the Session as last announced (for "what changed")
+    invited_at: str = ""  # ISO time invitations were queued
+    reminded_at: str = ""  # ISO time reminders were queued
+    cancel_noticed_at: str = ""  # ISO time cancellation notices were queued
+    note: str = ""  # a human note for ``status`` (e.g. an invitation skipped)
+    attendance_state: str = ""  # "", "stored", "synced"
+    attendance_at: str = ""  # ISO time attendance was stored
+    attendees: int = 0  # number of unique attendees
+    sheet_synced_at: str = ""  # ISO time the sheet was written
+    updated_at: str = ""  # ISO time of the last change to this row
+
+    def session(self) -> Session | None:
+        """The Session from the stored snapshot, if any."""
+        return session_from_json(self.snapshot) if self.snapshot else None
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """One mail to one person about one session."""
+
+    id: int  # row id
+    uid: str  # session uid
+    kind: str  # invitation | reminder | change | cancellation
+    round: int  # the notice's SEQUENCE for change and cancellation, else 0
+    email: str  # recipient address
+    name: str  # recipient name
+    status: str  # pending | sent | failed | skipped
+    attempts: int  # send attempts so far
+    last_error: str  # last refusal, without secrets
+    context: str = ""  # for change notices: JSON of the Session as previously announced
+
+
+@dataclass(frozen=True)
+class Retry:
+    """A step that failed and when it may run again."""
+
+    uid: str  # session uid ("*" for global steps)
+    step: str  # step kind
+    attempts: int  # failures in a row
+    next_at: datetime  # not before this moment (UTC)
+    last_error: str  # the error's message
+
+
+_SESSION_FIELDS = tuple(f.name for f in fields(SessionState))
+
+
+class StateStore:
+    """SQLite-backed state; one instance per process, used from one thread."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)  # the database file
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(self.path), isolation_level=None, timeout=30)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StateError(f"{self.path}: cannot open the state database ({exc})") from None
+        except OSError as exc:
+            raise StateError(f"{self.path}: cannot create the state database ({exc})") from None
+
+    def close(self) -> None:
+        """Close the database."""
+        self._db.close()
+
+    def __enter__(self) -> "StateStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- schema ------------------------------------------------------------
+    def _migrate(self) -> None:
+        self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        version = int(row["value"]) if row else 0
+        if version > len(MIGRATIONS):
+            raise StateError(f"{self.path}: written by a newer webinar-worker (schema {version}); upgrade the worker")
+        for number in range(version + 1, len(MIGRATIONS) + 1):
+            with self._tx():
+                self._run_script(MIGRATIONS[number - 1])
+                self._db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(number),))
+
+    def _run_script(self, script: str) -> None:
+        for statement in script.split(";"):
+            if statement.strip():
+                self._db.execute(statement)
+
+    def schema_version(self) -> int:
+        """The schema version of the open database."""
+        return int(self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0])
+
+    def _tx(self) -> "_Transaction":
+        return _Transaction(self._db)
+
+    # -- sessions ----------------------------------------------------------
+    def sessions(self) -> dict[str, SessionState]:
+        """Every session row, by uid."""
+        rows = self._db.execute(f"SELECT {', '.join(_SESSION_FIELDS)} FROM sessions ORDER BY key").fetchall()
+        return {r["uid"]: SessionState(**dict(r)) for r in rows}
+
+    def session(self, uid: str) -> SessionState | None:
+        """One session row, or None."""
+        row = self._db.execute(f"SELECT {', '.join(_SESSION_FIELDS)} FROM sessions WHERE uid=?", (uid,)).fetchone()
+        return SessionState(**dict(row)) if row else None
+
+    def update_session(self, uid: str, now: datetime, **changes: object) -> SessionState:
+        """Create the row if needed and set ``changes``, in one transaction."""
+        unknown = set(changes) - set(_SESSION_FIELDS)
+        if unknown:
+            raise StateError(f"unknown session fields: {sorted(unknown)}")
+        series, _, key = uid.partition("/")
+        changes = {**changes, "updated_at": iso(now)}
+        with self._tx():
+            self._db.execute("INSERT OR IGNORE INTO sessions (uid, series, key) VALUES (?, ?, ?)", (uid, series, key))
+            assignments = ", ".join(f"{name}=?" for name in changes)
+            self._db.execute(f"UPDATE sessions SET {assignments} WHERE uid=?", (*changes.values(), uid))
+        state = self.session(uid)
+        assert state is not None
+        return state
+
+    # -- outbox ------------------------------------------------------------
+    def queue_mail(self, uid: str, kind: str, round_: int, recipients: Iterable[Recipient],
+                   now: datetime, session_changes: dict[str, object] | None = None,
+                   context: str = "", skip_pending: bool = False) -> int:
+        """Add outbox rows (existing ones are left alone) and update the session, atomically.
+
+        ``skip_pending`` first drops the session's unsent mail (used for cancellations).
+        """
+        added = 0
+        with self._tx():
+            if skip_pending:
+                self._db.execute("UPDATE outbox SET status='skipped', last_error='session cancelled' "
+                                 "WHERE uid=? AND status='pending'", (uid,))
+            for r in recipients:
+                cur = self._db.execute(
+                    "INSERT OR IGNORE INTO outbox (uid, kind, round, email, name, queued_at, context) "
+                    "VALUES (?,?,?,?,?,?,?)", (uid, kind, round_, r.email, r.name, iso(now), context))
+                added += cur.rowcount
+            if session_changes:
+                series, _, key = uid.partition("/")
+                self._db.execute("INSERT OR IGNORE INTO sessions (uid, series, key) VALUES (?, ?, ?)", (uid, series, key))
+                changes = {**session_changes, "updated_at": iso(now)}
+                assignments = ", ".join(f"{name}=?" for name in changes)
+                self._db.execute(f"UPDATE sessions SET {assignments} WHERE uid=?", (*changes.values(), uid))
+        return added
+
+    def pending_mail(self, limit: int, uids: Sequence[str] | None = None) -> list[OutboxRow]:
+        """The oldest pending outbox rows, optionally only for some sessions."""
+        sql = "SELECT * FROM outbox WHERE status='pending'"
+        args: list[object] = []
+        if uids is not None:
+            sql += f" AND uid IN ({', '.join('?' * len(uids))})"
+            args += list(uids)
+        sql += " ORDER BY id LIMIT ?"
+        rows = self._db.execute(sql, (*args, limit)).fetchall()
+        return [OutboxRow(**{k: r[k] for k in OutboxRow.__dataclass_fields__}) for r in rows]
+
+    def mark_mail(self, row_id: int, status: str, now: datetime, error: str = "") -> None:
+        """Record the outcome of one send (sent, failed, skipped, or pending again)."""
+        if status not in MAIL_STATUSES:
+            raise StateError(f"unknown mail status {status!r}")
+        sent_at = iso(now) if status == "sent" else ""
+        with self._tx():
+            self._db.execute(
+                "UPDATE outbox SET status=?, attempts=attempts+1, last_error=?, sent_at=? WHERE id=?",
+                (status, error[:500], sent_at, row_id))
+
+    def skip_pending(self, uid: str, reason: str) -> int:
+        """Mark every pending mail of a session skipped (its moment has passed)."""
+        with self._tx():
+            cur = self._db.execute("UPDATE outbox SET status='skipped', last_error=? WHERE uid=? AND status='pending'",
+                                   (reason, uid))
+        return cur.rowcount
+
+    def mail_counts(self) -> dict[str, dict[tuple[str, str], int]]:
+        """Counts per session uid, keyed by (kind, status)."""
+        result: dict[str, dict[tuple[str, str], int]] = {}
+        for r in self._db.execute("SELECT uid, kind, status, COUNT(*) n FROM outbox GROUP BY uid, kind, status"):
+            result.setdefault(r["uid"], {})[(r["kind"], r["status"])] = r["n"]
+        return result
+
+    def mailed(self, uid: str, kind: str, statuses: Sequence[str] = ("pending", "sent")) -> list[Recipient]:
+        """Recipients with an outbox row of ``kind`` for a session, in the given statuses."""
+        rows = self._db.execute(
+            f"SELECT DISTINCT email, name FROM outbox WHERE uid=? AND kind=? AND status IN ({', '.join('?' * len(statuses))}) ORDER BY email",
+            (uid, kind, *statuses)).fetchall()
+        return [Recipient(r["email"], r["name"]) for r in rows]
+
+    def mailed_emails(self, kind: str) -> dict[str, frozenset[str]]:
+        """Per session uid, the addresses that have an outbox row of ``kind`` (any status)."""
+        result: dict[str, set[str]] = {}
+        for r in self._db.execute("SELECT uid, email FROM outbox WHERE kind=?", (kind,)):
+            result.setdefault(r["uid"], set()).add(r["email"])
+        return {k: frozenset(v) for k, v in result.items()}
+
+    # -- attendance --------------------------------------------------------
+    def store_attendance(self, uid: str, attendees: Sequence[Attendee], now: datetime) -> None:
+        """Replace a session's attendance and mark it stored, atomically."""
+        with self._tx():
+            self._db.execute("DELETE FROM attendance WHERE uid=?", (uid,))
+            for a in attendees:
+                person = a.email or f"name:{a.name.strip().lower()}#{a.first_join.isoformat()}"
+                self._db.execute(
+                    "INSERT OR REPLACE INTO attendance VALUES (?,?,?,?,?,?,?,?)",
+                    (uid, person, a.name, a.email, iso(a.first_join), iso(a.last_leave), a.minutes, a.joins))
+            self._db.execute(
+                "UPDATE sessions SET attendance_state='stored', attendance_at=?, attendees=?, updated_at=? WHERE uid=?",
+                (iso(now), len(attendees), iso(now), uid))
+
+    def attendance(self, uid: str) -> list[Attendee]:
+        """Stored attendance of a session, in join order."""
+        rows = self._db.execute("SELECT * FROM attendance WHERE uid=? ORDER BY first_join, name", (uid,)).fetchall()
+        return [Attendee(r["name"], r["email"], parse_iso(r["first_join"]), parse_iso(r["last_leave"]),
+                         r["minutes"], r["joins"]) for r in rows]
+
+    # -- retries -----------------------------------------------------------
+    def record_failure(self, uid: str, step: str, error: str, next_at: datetime) -> Retry:
+        """Count one more failure of a step and when it may run again."""
+        with self._tx():
+            self._db.execute(
+                "INSERT INTO retries VALUES (?,?,1,?,?) ON CONFLICT (uid, step) DO UPDATE SET "
+                "attempts=attempts+1, next_at=excluded.next_at, last_error=excluded.last_error",
+                (uid, step, iso(next_at), error[:500]))
+        return self.retries()[(uid, step)]
+
+    def clear_failure(self, uid: str, step: str) -> bool:
+        """Forget a step's failures after it succeeded; True when there were some."""
+        with self._tx():
+            cur = self._db.execute("DELETE FROM retries WHERE uid=? AND step=?", (uid, step))
+        return cur.rowcount > 0
+
+    def retries(self) -> dict[tuple[str, str], Retry]:
+        """Every step waiting to be retried, by (uid, step)."""
+        rows = self._db.execute("SELECT * FROM retries").fetchall()
+        return {(r["uid"], r["step"]): Retry(r["uid"], r["step"], r["attempts"], parse_iso(r["next_at"]),
+                                            r["last_error"]) for r in rows}
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception."""
+
+    def __init__(self, db: sqlite3.Connection):
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def iso(moment: datetime) -> str:
+    """An aware datetime as ISO-8601 in UTC."""
+    return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
+
+
+def parse_iso(text: str) -> datetime:
+    """Parse what :func:`iso` wrote."""
+    return datetime.fromisoformat(text)
+
+
+def session_to_json(session: Session) -> str:
+    """Serialise a Session for the ``snapshot`` column."""
+    return json.dumps({
+        "series": session.series, "date": session.date.isoformat(), "start": session.start.isoformat(),
+        "duration_minutes": session.duration_minutes, "timezone": session.timezone, "topic": session.topic,
+        "speaker": session.speaker, "audience": session.audience, "description": session.description,
+        "groups": list(session.groups), "cancelled": session.cancelled, "recording_url": session.recording_url,
+    }, ensure_ascii=False, sort_keys=True)
+
+
+def session_from_json(text: str) -> Session:
+    """Rebuild a Session from :func:`session_to_json` output."""
+    from zoneinfo import ZoneInfo
+
+    d = json.loads(text)
+    start = datetime.fromisoformat(d["start"]).astimezone(ZoneInfo(d["timezone"]))
+    return Session(series=d["series"], date=date.fromisoformat(d["date"]), start=start,
+                   duration_minutes=d["duration_minutes"], timezone=d["timezone"], topic=d["topic"],
+                   speaker=d["speaker"], audience=d["audience"], description=d["description"],
+                   groups=tuple(d["groups"]), cancelled=d["cancelled"], recording_url=d["recording_url"])
