@@ -1,0 +1,215 @@
+"""The ``webinar-worker`` command. Exit codes: 0 ok, 1 a runtime failure, 2 bad settings or usage."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import threading
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Sequence
+
+from worker.clock import Clock, FixedClock, SystemClock, parse_moment
+from worker.envfile import RedactingFilter, Secrets
+from worker.errors import SettingsError, StateError, WorkerError
+from worker.planner import plan_season
+from worker.settings import Settings, load_settings
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script and ``python -m worker``."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return args.func(args)
+    except SettingsError as exc:
+        print(f"{exc}\n\n{len(exc.problems)} problem(s) found; nothing was changed.", file=sys.stderr)
+        return EXIT_USAGE
+    except ValueError as exc:  # bad --now and similar usage errors
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (StateError, WorkerError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="webinar-worker", description=__doc__)
+    sub = parser.add_subparsers(dest="command")
+
+    def command(name: str, func, help_text: str, now: bool = False) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--settings", type=Path, default=Path("settings.yaml"), help="settings file (default: ./settings.yaml)")
+        if now:
+            p.add_argument("--now", help="act as if it were this moment, e.g. 2027-01-14T08:00+08:00")
+        p.set_defaults(func=func)
+        return p
+
+    command("check", cmd_check, "check settings.yaml and the templates; exit 2 listing every problem")
+    command("plan", cmd_plan, "show the season's sessions and what will happen when", now=True)
+    once = command("once", cmd_once, "run one reconcile tick, then exit", now=True)
+    once.add_argument("--dry-run", action="store_true", help="print the steps that are due; call nothing")
+    command("run", cmd_run, "run until stopped (SIGTERM/SIGINT), ticking every worker.tick_seconds")
+    command("status", cmd_status, "per session: what exists, what was sent, what is pending, the last error", now=True)
+    return parser
+
+
+# -- shared helpers ---------------------------------------------------------------
+def _setup(args: argparse.Namespace) -> tuple[Settings, Secrets, Clock]:
+    from worker.wiring import default_env_file
+
+    settings = load_settings(args.settings)
+    secrets = Secrets.load(os.environ, default_env_file(args.settings))
+    _logging(settings.worker.log_level, secrets)
+    clock: Clock = SystemClock()
+    if getattr(args, "now", None):
+        clock = FixedClock(parse_moment(args.now, settings.series.timezone))
+    return settings, secrets, clock
+
+
+def _logging(level: str, secrets: Secrets) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter(secrets))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for noisy in ("googleapiclient.discovery_cache", "urllib3", "mail.log"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _local(moment: datetime, zone: str) -> str:
+    from zoneinfo import ZoneInfo
+
+    return moment.astimezone(ZoneInfo(zone)).strftime("%a %Y-%m-%d %H:%M")
+
+
+# -- commands -----------------------------------------------------------------------
+def cmd_check(args: argparse.Namespace) -> int:
+    """``check``: settings, then templates rendered with sample data, then what is configured."""
+    settings = load_settings(args.settings)
+    from worker.wiring import build_integrations, default_env_file
+
+    problems = _template_problems(settings)
+    if problems:
+        print("\n".join(problems), file=sys.stderr)
+        print(f"\n{len(problems)} template problem(s) found.", file=sys.stderr)
+        return EXIT_USAGE
+    plan = plan_season(settings)
+    active = [s for s in plan.sessions if not s.cancelled]
+    print(f"{args.settings}: OK — {len(active)} session(s), {len(plan.sessions) - len(active)} cancelled, "
+          f"{len(plan.skipped)} skipped date(s).")
+    for day in plan.without_topic:
+        print(f"note: {day} is a series date with no entry in topics; it will not be scheduled.")
+    secrets = Secrets.load(os.environ, default_env_file(args.settings))
+    io = build_integrations(settings, secrets)
+    for name, why in sorted(io.missing.items()):
+        print(f"not configured: {name}: {why}")
+    return EXIT_OK
+
+
+def _template_problems(settings: Settings) -> list[str]:
+    try:
+        from worker.composer import check_templates
+    except ImportError:
+        return []
+    return check_templates(settings)
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    """``plan``: a table of upcoming sessions with the moments things happen."""
+    settings, _, clock = _setup(args)
+    from worker.wiring import policy
+
+    now, zone, p = clock.now(), settings.series.timezone, policy(settings)
+    plan = plan_season(settings)
+    print(f"{settings.series.title} — times in {zone}; now is {_local(now, zone)}")
+    print(f"{'date':<10}  {'start':<5}  {'min':>3}  {'topic':<44}  {'meeting+event':<16}  {'invitations':<16}  "
+          f"{'reminder':<16}  attendance")
+    for s in plan.sessions:
+        if s.end_utc < now - timedelta(days=2):
+            continue
+        topic = (s.topic[:41] + "...") if len(s.topic) > 44 else s.topic
+        if s.cancelled:
+            print(f"{s.key:<10}  {s.start:%H:%M}  {s.duration_minutes:>3}  {topic:<44}  CANCELLED")
+            continue
+        moments = [s.start_utc - timedelta(days=p.planning_days), s.start_utc - timedelta(days=p.invitation_days),
+                   s.start_utc - timedelta(hours=p.reminder_hours), s.end_utc + timedelta(minutes=p.attendance_delay_minutes)]
+        cells = [("due now" if m <= now else _local(m, zone)[4:]) for m in moments]
+        print(f"{s.key:<10}  {s.start:%H:%M}  {s.duration_minutes:>3}  {topic:<44}  " + "  ".join(f"{c:<16}" for c in cells[:3])
+              + f"  {cells[3]}")
+    for day, reason in plan.skipped:
+        print(f"{day}  skipped: {reason or 'no session'}")
+    for day in plan.without_topic:
+        print(f"{day}  no topic yet: not scheduled")
+    return EXIT_OK
+
+
+def _engine_runner(args: argparse.Namespace, stop_event: threading.Event | None = None):
+    from worker.runner import Runner
+    from worker.state import StateStore
+    from worker.wiring import build_engine
+
+    settings, secrets, clock = _setup(args)
+    store = StateStore(settings.worker.state_file)
+    stop_event = stop_event or threading.Event()
+    runner = Runner(args.settings, lambda s: build_engine(s, secrets, store, clock, should_stop=stop_event.is_set),
+                    clock, settings=settings, stop_event=stop_event)
+    return runner, store
+
+
+def cmd_once(args: argparse.Namespace) -> int:
+    """``once``: one tick (or, with --dry-run, the steps that are due)."""
+    runner, store = _engine_runner(args)
+    try:
+        report = runner.run_once(dry_run=args.dry_run)
+    finally:
+        store.close()
+    if args.dry_run:
+        print("\n".join(str(s) for s in report.planned) or "nothing to do")
+        if report.planned:
+            print(f"({len(report.planned)} step(s) due; later steps follow once these are done)")
+        return EXIT_OK
+    for step in report.done:
+        print(f"done     {step}")
+    for step, why in report.blocked:
+        print(f"blocked  {step.kind} {step.uid}: {why}")
+    for step, why in report.failed:
+        print(f"failed   {step.kind} {step.uid}: {why}")
+    if not (report.done or report.blocked or report.failed):
+        print("nothing to do")
+    return EXIT_FAILURE if report.failed else EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """``run``: the long-running loop."""
+    runner, store = _engine_runner(args)
+    try:
+        runner.run_forever()
+    finally:
+        store.close()
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """``status``: one block per session from the state file."""
+    from worker.status import render_status
+    from worker.state import StateStore
+
+    settings, _, clock = _setup(args)
+    if not settings.worker.state_file.exists():
+        print(f"no state yet ({settings.worker.state_file} does not exist): run `webinar-worker once` first")
+        return EXIT_OK
+    with StateStore(settings.worker.state_file) as store:
+        print(render_status(settings, store, clock.now()))
+    return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""The ``status`` report: per session, what exists, what was sent, what is pending, the last error."""
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from worker.planner import plan_season
+from worker.settings import Settings
+from worker.state import StateStore
+
+KINDS = ("invitation", "reminder", "change", "cancellation")
+
+
+def render_status(settings: Settings, store: StateStore, now: datetime) -> str:
+    """A plain-text report, one block per session known to the settings or the state."""
+    zone = ZoneInfo(settings.series.timezone)
+    planned = {s.uid: s for s in plan_season(settings).sessions}
+    rows = store.sessions()
+    counts = store.mail_counts()
+    retries = store.retries()
+    lines = [f"{settings.series.title} — status at {now.astimezone(zone):%Y-%m-%d %H:%M %Z}"]
+    for uid in sorted(set(planned) | set(rows), key=lambda u: u.partition("/")[2]):
+        session, row = planned.get(uid), rows.get(uid)
+        topic = session.topic if session else (row.session().topic if row and row.session() else "?")
+        flag = " [CANCELLED]" if session and session.cancelled else (" [removed from settings]" if not session else "")
+        lines.append("")
+        lines.append(f"{uid.partition('/')[2]}  {topic}{flag}")
+        if row is None:
+            lines.append("  nothing done yet")
+            continue
+        meeting = "none" if not row.meeting_id else (f"{row.meeting_id} (deleted)" if row.meeting_deleted else row.meeting_id)
+        event = "none" if not row.event_id else ("cancelled" if row.event_cancelled else "written")
+        lines.append(f"  zoom meeting: {meeting}   calendar event: {event}   ics sequence: {row.sequence}")
+        c = counts.get(uid, {})
+        mail = [f"{k}: " + ", ".join(f"{n} {st}" for (kk, st), n in sorted(c.items()) if kk == k)
+                for k in KINDS if any(kk == k for kk, _ in c)]
+        lines.append("  mail: " + ("; ".join(mail) if mail else "none yet"))
+        attendance = {"": "not yet", "stored": f"{row.attendees} people stored, sheet pending",
+                      "synced": f"{row.attendees} people, in the sheet"}.get(row.attendance_state, row.attendance_state)
+        lines.append(f"  attendance: {attendance}")
+        if row.note:
+            lines.append(f"  note: {row.note}")
+        for (r_uid, step), retry in sorted(retries.items()):
+            if r_uid == uid:
+                lines.append(f"  {'waiting' if retry.last_error.startswith('waiting') else 'last error'} ({step}, "
+                             f"{retry.attempts}x, next try {retry.next_at.astimezone(zone):%m-%d %H:%M}): {retry.last_error}")
+    for (r_uid, step), retry in sorted(retries.items()):
+        if r_uid == "*":
+            lines.append(f"\n{step}: {retry.attempts} failure(s), next try "
+                         f"{retry.next_at.astimezone(zone):%m-%d %H:%M}: {retry.last_error}")
+    return "\n".join(lines)

@@ -1,0 +1,153 @@
+"""Build the engine's integrations from settings and secrets; say clearly what is not configured."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Callable, Sequence
+
+from worker.clock import Clock
+from worker.engine import Engine, Integrations
+from worker.envfile import Secrets
+from worker.errors import NotConfiguredError, WorkerError
+from worker.model import Recipient, SeriesInfo, Session
+from worker.reconcile import Policy
+from worker.settings import Settings
+from worker.state import StateStore
+
+log = logging.getLogger(__name__)
+
+
+def series_info(settings: Settings) -> SeriesInfo:
+    """What templates need to know about the series and its sender."""
+    s, m = settings.series, settings.mail
+    return SeriesInfo(series=s.id, title=s.title, organizer=s.organizer, contact=s.contact, locale=s.locale,
+                      timezone=s.timezone, sender_name=m.sender_name or s.organizer or s.title,
+                      sender_address=m.sender_address, reply_to=m.reply_to, unsubscribe_url=m.unsubscribe_url)
+
+
+def policy(settings: Settings) -> Policy:
+    """Lead times from settings."""
+    return Policy(planning_days=settings.worker.planning_days,
+                  invitation_days=settings.mail.invitation_days_before,
+                  reminder_hours=settings.mail.reminder_hours_before,
+                  attendance_delay_minutes=settings.attendance.delay_minutes,
+                  attendance_give_up_hours=settings.attendance.give_up_hours)
+
+
+def build_integrations(settings: Settings, secrets: Secrets) -> Integrations:
+    """Every integration that has what it needs; the others are listed in ``missing`` with the reason."""
+    io = Integrations()
+    for name, builder in (("zoom", _zoom), ("google", _google), ("mail", _mail), ("composer", _composer)):
+        try:
+            builder(settings, secrets, io)
+        except NotConfiguredError as exc:
+            for key in (("calendar", "sheets") if name == "google" else (name,)):
+                io.missing[key] = str(exc)
+    if io.composer is None and "mail" not in io.missing:
+        io.missing["mail"] = io.missing.get("composer", "templates are not usable")
+    return io
+
+
+def _zoom(settings: Settings, secrets: Secrets, io: Integrations) -> None:
+    names = ("ZOOM_ACCOUNT_ID", "ZOOM_CLIENT_ID", "ZOOM_CLIENT_SECRET")
+    absent = [n for n in names if not secrets.get(n)]
+    if absent:
+        raise NotConfiguredError(f"Zoom is not configured: set {', '.join(absent)} in the environment or .env")
+    import requests
+
+    from integrations.zoom import ZoomClient, ZoomConfig
+
+    z = settings.zoom
+    config = ZoomConfig(account_id=secrets.get("ZOOM_ACCOUNT_ID"), client_id=secrets.get("ZOOM_CLIENT_ID"),
+                        client_secret=secrets.get("ZOOM_CLIENT_SECRET"), api_base_url=z.api_base_url,
+                        oauth_url=z.oauth_url, user_id=z.user_id, waiting_room=z.waiting_room,
+                        join_before_host=z.join_before_host, mute_upon_entry=z.mute_upon_entry,
+                        passcode_length=z.passcode_length)
+    io.zoom = ZoomClient(config, requests.Session())
+
+
+def _google(settings: Settings, secrets: Secrets, io: Integrations) -> None:
+    g = settings.google
+    key_file = g.credentials_file or secrets.get("GOOGLE_APPLICATION_CREDENTIALS")
+    if not key_file:
+        raise NotConfiguredError("Google is not configured: set GOOGLE_APPLICATION_CREDENTIALS (a service-account "
+                                 "key file) or google.credentials_file in settings.yaml")
+    from integrations.google_auth import (GoogleConfig, build_calendar_service, build_sheets_service,
+                                          load_credentials, service_account_email)
+    from integrations.google_calendar import GoogleCalendar
+    from integrations.google_sheets import GoogleSheets
+
+    config = GoogleConfig(credentials_file=key_file, calendar_id=g.calendar_id, spreadsheet_id=g.spreadsheet_id,
+                          api_endpoint=g.api_endpoint or None, subject=g.subject or None, summary_tab=g.summary_tab)
+    credentials = load_credentials(config, ["https://www.googleapis.com/auth/calendar.events",
+                                            "https://www.googleapis.com/auth/spreadsheets"])
+    email = service_account_email(credentials)
+    if g.calendar_id:
+        io.calendar = GoogleCalendar(build_calendar_service(config, credentials), g.calendar_id,
+                                     service_account_email=email)
+    else:
+        io.missing["calendar"] = "Google Calendar is not configured: set google.calendar_id in settings.yaml"
+    if g.spreadsheet_id:
+        io.sheets = GoogleSheets(build_sheets_service(config, credentials), g.spreadsheet_id,
+                                 summary_tab=g.summary_tab, service_account_email=email)
+    else:
+        io.missing["sheets"] = "Google Sheets is not configured: set google.spreadsheet_id in settings.yaml"
+
+
+def _mail(settings: Settings, secrets: Secrets, io: Integrations) -> None:
+    smtp = settings.mail.smtp
+    if not smtp.host or not settings.mail.sender_address:
+        raise NotConfiguredError("mail is not configured: set mail.smtp.host and mail.sender_address in settings.yaml")
+    from integrations.smtp import SmtpConfig, SmtpTransport
+
+    io.mail = SmtpTransport(SmtpConfig(host=smtp.host, port=smtp.port, security=smtp.security,
+                                       username=secrets.get("SMTP_USERNAME"), password=secrets.get("SMTP_PASSWORD"),
+                                       timeout=smtp.timeout, per_minute=smtp.per_minute))
+
+
+def _composer(settings: Settings, secrets: Secrets, io: Integrations) -> None:
+    from worker.composer import MailComposer
+
+    try:
+        io.composer = MailComposer(settings.mail.templates_dir, series_info(settings))
+    except WorkerError as exc:
+        raise NotConfiguredError(f"templates are not usable: {exc}") from exc
+
+
+def recipient_source(settings: Settings, integrations: Integrations) -> Callable[[Session], Sequence[Recipient]]:
+    """A function giving each session its recipients (lists read fresh, filtered by group)."""
+    from worker.recipients import load_recipients, load_unsubscribed, select_for_session
+
+    sources = settings.mail.recipients
+
+    def read_sheets(ranges: Sequence[str]) -> list[list[list[str]]]:
+        sheets = integrations.sheets
+        if not ranges:
+            return []
+        if sheets is None or not hasattr(sheets, "read_range"):
+            raise NotConfiguredError("mail.recipients.sheet_ranges needs Google Sheets to be configured")
+        return [sheets.read_range(r) for r in ranges]  # type: ignore[attr-defined]
+
+    def for_session(session: Session) -> Sequence[Recipient]:
+        unsubscribed = load_unsubscribed(list(sources.unsubscribe_files), read_sheets(sources.unsubscribe_sheet_ranges))
+        loaded = load_recipients(list(sources.inline), list(sources.csv_files), read_sheets(sources.sheet_ranges),
+                                 unsubscribed)
+        for problem in loaded.problems:
+            log.warning("recipient list: %s", problem)
+        return select_for_session(loaded.recipients, session.groups)
+
+    return for_session
+
+
+def build_engine(settings: Settings, secrets: Secrets, store: StateStore, clock: Clock,
+                 integrations: Integrations | None = None, should_stop: Callable[[], bool] = lambda: False) -> Engine:
+    """The engine for these settings."""
+    io = integrations or build_integrations(settings, secrets)
+    return Engine(store, io, clock, series=series_info(settings), policy=policy(settings),
+                  recipients=recipient_source(settings, io), batch_size=settings.mail.batch_size,
+                  should_stop=should_stop)
+
+
+def default_env_file(settings_path: Path) -> Path:
+    """The ``.env`` file looked for beside the settings file."""
+    return settings_path.resolve().parent / ".env"
