@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -114,11 +115,19 @@ def _composer(settings: Settings, secrets: Secrets, io: Integrations) -> None:
         raise NotConfiguredError(f"templates are not usable: {exc}") from exc
 
 
-def recipient_source(settings: Settings, integrations: Integrations) -> Callable[[Session], Sequence[Recipient]]:
-    """A function giving each session its recipients (lists read fresh, filtered by group)."""
+SHEET_LIST_TTL = timedelta(minutes=30)  # how long a recipient list read from a sheet is reused
+
+
+def recipient_source(settings: Settings, integrations: Integrations, clock: Clock) -> Callable[[Session], Sequence[Recipient]]:
+    """A function giving each session its recipients, filtered by group.
+
+    Local files are read each time (cheap); ranges in Google Sheets are re-read at most every
+    30 minutes, so quiet ticks make no remote call.
+    """
     from worker.recipients import load_recipients, load_unsubscribed, select_for_session
 
     sources = settings.mail.recipients
+    cache: dict[str, tuple[datetime, list[list[str]]]] = {}
 
     def read_sheets(ranges: Sequence[str]) -> list[list[list[str]]]:
         sheets = integrations.sheets
@@ -126,7 +135,13 @@ def recipient_source(settings: Settings, integrations: Integrations) -> Callable
             return []
         if sheets is None or not hasattr(sheets, "read_range"):
             raise NotConfiguredError("mail.recipients.sheet_ranges needs Google Sheets to be configured")
-        return [sheets.read_range(r) for r in ranges]  # type: ignore[attr-defined]
+        now = clock.now()
+        result = []
+        for a1 in ranges:
+            if a1 not in cache or now - cache[a1][0] >= SHEET_LIST_TTL:
+                cache[a1] = (now, sheets.read_range(a1))  # type: ignore[attr-defined]
+            result.append(cache[a1][1])
+        return result
 
     def for_session(session: Session) -> Sequence[Recipient]:
         unsubscribed = load_unsubscribed(list(sources.unsubscribe_files), read_sheets(sources.unsubscribe_sheet_ranges))
@@ -144,7 +159,7 @@ def build_engine(settings: Settings, secrets: Secrets, store: StateStore, clock:
     """The engine for these settings."""
     io = integrations or build_integrations(settings, secrets)
     return Engine(store, io, clock, series=series_info(settings), policy=policy(settings),
-                  recipients=recipient_source(settings, io), batch_size=settings.mail.batch_size,
+                  recipients=recipient_source(settings, io, clock), batch_size=settings.mail.batch_size,
                   should_stop=should_stop)
 
 

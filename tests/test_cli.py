@@ -1,0 +1,117 @@
+"""The command line as a user runs it: exit codes, messages, the loop stopping on SIGTERM."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.helpers_settings import BASE, write_settings
+from worker.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def clean_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ZOOM_", "SMTP_", "GOOGLE_"))}
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+def test_check_ok(tmp_path, capsys, monkeypatch):
+    for k in list(os.environ):
+        if k.startswith(("ZOOM_", "SMTP_", "GOOGLE_")):
+            monkeypatch.delenv(k)
+    assert main(["check", "--settings", str(write_settings(tmp_path))]) == 0
+    out = capsys.readouterr().out
+    assert "OK — 3 session(s), 1 cancelled, 1 skipped date(s)" in out
+    assert "not configured: zoom: Zoom is not configured: set ZOOM_ACCOUNT_ID, ZOOM_CLIENT_ID, ZOOM_CLIENT_SECRET" in out
+
+
+def test_check_bad_settings_exits_2_with_every_problem(tmp_path, capsys):
+    text = BASE.replace("port: 2525", "port: abc").replace("date: 2027-01-21", "date: 2027-02-30")
+    assert main(["check", "--settings", str(write_settings(tmp_path, text))]) == 2
+    err = capsys.readouterr().err
+    assert 'mail.smtp.port: expected a number from 1 to 65535, got "abc"' in err
+    assert "topics[3].date: 2027-02-30 is not a date" in err
+    assert "2 problem(s) found; nothing was changed." in err
+
+
+def test_plan_shows_table(tmp_path, capsys):
+    assert main(["plan", "--settings", str(write_settings(tmp_path)), "--now", "2027-01-01T08:00+08:00"]) == 0
+    out = capsys.readouterr().out
+    assert "2027-01-14  13:30" in out and "CANCELLED" in out and "2027-01-28  skipped: Libur" in out
+
+
+def test_bad_now_is_a_usage_error(tmp_path, capsys):
+    assert main(["once", "--settings", str(write_settings(tmp_path)), "--now", "tomorrow"]) == 2
+    assert "'tomorrow' is not an ISO date-time" in capsys.readouterr().err
+
+
+def test_once_without_credentials_reports_blocked_and_dry_run_lists(tmp_path, capsys, monkeypatch):
+    for k in list(os.environ):
+        if k.startswith(("ZOOM_", "SMTP_", "GOOGLE_")):
+            monkeypatch.delenv(k)
+    path = write_settings(tmp_path)
+    assert main(["once", "--settings", str(path), "--now", "2026-12-28T08:00+08:00", "--dry-run"]) == 0
+    assert "create_meeting" in capsys.readouterr().out
+    assert main(["once", "--settings", str(path), "--now", "2026-12-28T08:00+08:00"]) == 0
+    out = capsys.readouterr().out
+    assert "blocked  create_meeting webinar-kamis/2027-01-07: Zoom is not configured" in out
+    assert main(["status", "--settings", str(path), "--now", "2026-12-28T08:00+08:00"]) == 0
+    assert "2027-01-07  Menulis Cerita Pendek" in capsys.readouterr().out
+
+
+def test_run_stops_on_sigterm(tmp_path):
+    path = write_settings(tmp_path, BASE.replace("  state_file: state.db", "  state_file: state.db\n  tick_seconds: 1"))
+    proc = subprocess.Popen([sys.executable, "-m", "worker", "run", "--settings", str(path)], cwd=tmp_path,
+                            env=clean_env(tmp_path), stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        lines = []
+        while time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            if not line:
+                break
+            lines.append(line)
+            if "running; ticking every 1 s" in line:
+                break
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, "".join(lines) + err
+    assert "webinar-worker stopped" in err
+
+
+def test_run_reloads_edited_settings_and_keeps_last_good(tmp_path):
+    from worker.clock import FixedClock
+    from worker.runner import Runner
+    from worker.settings import load_settings
+    from datetime import datetime, timezone
+    from worker.engine import TickReport
+
+    path = write_settings(tmp_path)
+    seen = []
+
+    class Recorder:
+        def __init__(self, settings):
+            self.settings = settings
+
+        def tick(self, sessions, dry_run=False):
+            seen.append([s.topic for s in sessions][0])
+            return TickReport()
+
+    runner = Runner(path, Recorder, FixedClock(datetime(2027, 1, 1, tzinfo=timezone.utc)))
+    runner.run_once()
+    path.write_text(BASE.replace("Menulis Cerita Pendek", "Menulis Cerpen"), encoding="utf-8")
+    os.utime(path, (time.time() + 5, time.time() + 5))
+    runner.run_once()
+    path.write_text(BASE.replace("port: 2525", "port: abc"), encoding="utf-8")
+    os.utime(path, (time.time() + 10, time.time() + 10))
+    runner.run_once()
+    assert seen == ["Menulis Cerita Pendek", "Menulis Cerpen", "Menulis Cerpen"]
+    assert load_settings  # imported for clarity of what is reloaded
