@@ -1,0 +1,78 @@
+"""The SQLite state file: schema version, WAL, transactions, outbox uniqueness, corrupt files."""
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from worker.errors import StateError
+from worker.model import Attendee, Recipient
+from worker.state import StateStore
+
+NOW = datetime(2027, 1, 1, tzinfo=timezone.utc)
+
+
+def test_new_file_has_schema_and_wal(tmp_path):
+    with StateStore(tmp_path / "s.db") as store:
+        assert store.schema_version() == 1
+    db = sqlite3.connect(tmp_path / "s.db")
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_newer_schema_is_refused(tmp_path):
+    StateStore(tmp_path / "s.db").close()
+    db = sqlite3.connect(tmp_path / "s.db")
+    db.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
+    db.commit()
+    db.close()
+    with pytest.raises(StateError, match="newer webinar-worker"):
+        StateStore(tmp_path / "s.db")
+
+
+def test_corrupt_file_is_a_clear_error(tmp_path):
+    (tmp_path / "s.db").write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StateError, match="cannot open the state database"):
+        StateStore(tmp_path / "s.db")
+
+
+def test_outbox_row_per_session_kind_recipient(tmp_path):
+    with StateStore(tmp_path / "s.db") as store:
+        people = [Recipient("a@x.org", "A"), Recipient("b@x.org", "B")]
+        assert store.queue_mail("s/2027-01-07", "invitation", 0, people, NOW, {"invited_at": "x"}) == 2
+        assert store.queue_mail("s/2027-01-07", "invitation", 0, people, NOW) == 0
+        rows = store.pending_mail(10)
+        store.mark_mail(rows[0].id, "sent", NOW)
+        assert [r.email for r in store.pending_mail(10)] == ["b@x.org"]
+        assert store.mailed("s/2027-01-07", "invitation", ("sent",)) == [Recipient("a@x.org", "A")]
+        assert store.session("s/2027-01-07").invited_at == "x"
+
+
+def test_failed_transaction_changes_nothing(tmp_path):
+    with StateStore(tmp_path / "s.db") as store:
+        class Boom:
+            email = "a@x.org"
+            name = "A"
+
+        with pytest.raises(AttributeError):
+            store.queue_mail("s/1", "invitation", 0, [Boom(), object()], NOW, {"invited_at": "x"})
+        assert store.pending_mail(10) == [] and store.session("s/1") is None
+
+
+def test_attendance_replaced_not_duplicated(tmp_path):
+    t = NOW
+    a = Attendee("Ani", "ani@x.org", t, t + timedelta(minutes=50), 50, 2)
+    with StateStore(tmp_path / "s.db") as store:
+        store.update_session("s/1", NOW, meeting_id="1")
+        store.store_attendance("s/1", [a], NOW)
+        store.store_attendance("s/1", [a], NOW)
+        assert store.attendance("s/1") == [a]
+        assert store.session("s/1").attendance_state == "stored"
+
+
+def test_retries_count_and_clear(tmp_path):
+    with StateStore(tmp_path / "s.db") as store:
+        store.record_failure("s/1", "create_meeting", "boom", NOW)
+        r = store.record_failure("s/1", "create_meeting", "boom again", NOW + timedelta(minutes=2))
+        assert r.attempts == 2 and r.last_error == "boom again"
+        assert store.clear_failure("s/1", "create_meeting") and store.retries() == {}
