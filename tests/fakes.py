@@ -130,7 +130,7 @@ class FakeComposer:
     """Minimal messages that record kind and sequence in headers."""
 
     def message(self, kind: str, session: Session, meeting: MeetingInfo, recipient: Recipient, *,
-                sequence: int, previous: Session | None = None) -> EmailMessage:
+                sequence: int, previous: Session | None = None, extra: dict | None = None) -> EmailMessage:
         msg = EmailMessage()
         msg["To"] = recipient.email
         msg["Subject"] = f"{kind}: {session.topic}"

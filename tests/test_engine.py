@@ -176,9 +176,11 @@ def test_attendance_fetch_waits_then_stores_and_syncs(world):
     assert world.sheets.tabs["2027-01-07"][0].name == "Ani"
     assert world.sheets.summary["2027-01-07"].invited == 2
     assert world.store.session("webinar-kamis/2027-01-07").attendance_state == "synced"
-    calls = len(world.zoom.calls)
+    thanks = [(r, m) for r, m in world.mail.sent if m["X-Kind"] == "thankyou"]
+    assert [r for r, _ in thanks] == ["ani@x.org"]
+    calls, sent = len(world.zoom.calls), len(world.mail.sent)
     world.tick()
-    assert len(world.zoom.calls) == calls
+    assert len(world.zoom.calls) == calls and len(world.mail.sent) == sent
 
 
 def test_no_report_after_give_up_records_zero(world):

@@ -8,14 +8,14 @@ import pytest
 
 from worker.errors import StateError
 from worker.model import Attendee, Recipient
-from worker.state import StateStore
+from worker.state import MIGRATIONS, StateStore
 
 NOW = datetime(2027, 1, 1, tzinfo=timezone.utc)
 
 
 def test_new_file_has_schema_and_wal(tmp_path):
     with StateStore(tmp_path / "s.db") as store:
-        assert store.schema_version() == 1
+        assert store.schema_version() == len(MIGRATIONS)
     db = sqlite3.connect(tmp_path / "s.db")
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
@@ -76,3 +76,19 @@ def test_retries_count_and_clear(tmp_path):
         r = store.record_failure("s/1", "create_meeting", "boom again", NOW + timedelta(minutes=2))
         assert r.attempts == 2 and r.last_error == "boom again"
         assert store.clear_failure("s/1", "create_meeting") and store.retries() == {}
+
+
+def test_old_schema_is_migrated_keeping_data(tmp_path):
+    db = sqlite3.connect(tmp_path / "s.db")
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    for statement in MIGRATIONS[0].split(";"):
+        if statement.strip():
+            db.execute(statement)
+    db.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+    db.execute("INSERT INTO sessions (uid, series, key, meeting_id) VALUES ('s/1', 's', '1', '42')")
+    db.commit()
+    db.close()
+    with StateStore(tmp_path / "s.db") as store:
+        assert store.schema_version() == 2
+        row = store.session("s/1")
+        assert row.meeting_id == "42" and row.thanked_at == ""

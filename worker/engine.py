@@ -19,7 +19,7 @@ from worker.model import EventSpec, MeetingInfo, MeetingSpec, Recipient, Session
 from worker.ports import AttendanceSheet, Calendar, Composer, Conferencing, MailTransport
 from worker import reconcile as rc
 from worker.reconcile import Desired, Policy, StateView, Step, plan_steps
-from worker.state import SessionState, StateStore, iso, session_from_json, session_to_json
+from worker.state import BEFORE_START_KINDS, SessionState, StateStore, iso, session_from_json, session_to_json
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class Engine:
     def __init__(self, store: StateStore, integrations: Integrations, clock: Clock, *,
                  series: SeriesInfo, policy: Policy, recipients: RecipientSource | None = None,
                  batch_size: int = 100, should_stop: Callable[[], bool] = lambda: False,
-                 max_steps: int = 10_000):
+                 max_steps: int = 10_000, min_minutes: int = 30):
         self.store = store  # SQLite state
         self.io = integrations  # outside services
         self.clock = clock  # source of "now"
@@ -81,6 +81,7 @@ class Engine:
         self.batch_size = batch_size  # mails per SMTP connection
         self.should_stop = should_stop  # checked between steps (SIGTERM)
         self.max_steps = max_steps  # safety bound on steps per tick
+        self.min_minutes = min_minutes  # thank-you mail only to those who stayed this long
         self._people: dict[str, tuple[Recipient, ...]] = {}  # recipients read this tick, by session uid
 
     # -- the loop ------------------------------------------------------------
@@ -116,7 +117,10 @@ class Engine:
         """Read the state the planner needs."""
         counts = self.store.mail_counts()
         pending = {uid: n for uid, c in counts.items() if (n := sum(v for (k, st), v in c.items() if st == "pending"))}
-        return StateView(self.store.sessions(), self.store.retries(), self.store.mailed_emails("invitation"), pending)
+        early = {uid: n for uid, c in counts.items()
+                 if (n := sum(v for (k, st), v in c.items() if st == "pending" and k in BEFORE_START_KINDS))}
+        return StateView(self.store.sessions(), self.store.retries(), self.store.mailed_emails("invitation"),
+                         pending, early)
 
     def _recipients(self, sessions: Sequence[Session], view: StateView, now: datetime) -> dict[str, tuple[Recipient, ...]] | None:
         """Recipients per session, loaded only for sessions inside their invitation window."""
@@ -321,13 +325,16 @@ class Engine:
                     break
                 state = self._row(row.uid)
                 session = self._session(row.uid, wanted)
-                if self.clock.now() >= session.start_utc:
+                if row.kind in BEFORE_START_KINDS and self.clock.now() >= session.start_utc:
                     self.store.mark_mail(row.id, "skipped", now, "session already started")
                     continue
                 sequence = row.round if row.kind in ("change", "cancellation") else state.sequence
-                previous = session_from_json(row.context) if row.context else None
+                context = json.loads(row.context) if row.context else {}
+                previous = session_from_json(row.context) if row.kind == "change" and row.context else None
+                extra = context if row.kind == "thankyou" else {}
                 message = self.io.composer.message(row.kind, session, self._meeting(state),
-                                                   Recipient(row.email, row.name), sequence=sequence, previous=previous)
+                                                   Recipient(row.email, row.name), sequence=sequence,
+                                                   previous=previous, extra=extra)
                 try:
                     conn.send(message, row.email)
                 except PermanentMailError as exc:
@@ -357,6 +364,15 @@ class Engine:
                                                          f"{self.policy.attendance_give_up_hours} hours; recorded 0")
         self.store.store_attendance(step.uid, attendees, now)
         log.info("stored attendance for %s: %d people", step.uid, len(attendees))
+
+    def _do_queue_thankyou(self, step: Step, wanted: dict[str, Session], now: datetime) -> None:
+        added = 0
+        for person in self.store.attendance(step.uid):
+            if person.email and person.minutes >= self.min_minutes:
+                added += self.store.queue_mail(step.uid, "thankyou", 0, [Recipient(person.email, person.name)], now,
+                                               context=json.dumps({"minutes": person.minutes}))
+        self.store.update_session(step.uid, now, thanked_at=iso(now))
+        log.info("queued %d thank-you mail(s) for %s", added, step.uid)
 
     def _do_sync_sheet(self, step: Step, wanted: dict[str, Session], now: datetime) -> None:
         session = wanted[step.uid]

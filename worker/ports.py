@@ -65,8 +65,11 @@ class Composer(Protocol):
     """Turns a session and a recipient into a finished mail, and renders the event description."""
 
     def message(self, kind: str, session: Session, meeting: MeetingInfo, recipient: Recipient, *,
-                sequence: int, previous: Session | None = None) -> EmailMessage:
-        """The mail of ``kind`` (invitation, reminder, change, cancellation) for one recipient."""
+                sequence: int, previous: Session | None = None, extra: dict | None = None) -> EmailMessage:
+        """The mail of ``kind`` (invitation, reminder, change, cancellation, thankyou) for one recipient.
+
+        ``extra`` carries kind-specific values (for thankyou: the attendee's ``minutes``).
+        """
 
     def event_description(self, session: Session, meeting: MeetingInfo) -> str:
         """The calendar event's description."""

@@ -32,6 +32,7 @@ EXPIRE_MAIL = "expire_mail"
 SEND_MAIL = "send_mail"
 FETCH_ATTENDANCE = "fetch_attendance"
 SYNC_SHEET = "sync_sheet"
+QUEUE_THANKYOU = "queue_thankyou"
 
 NEEDS = {  # which integration a step calls; "" = local only
     CREATE_MEETING: "zoom", UPDATE_MEETING: "zoom", DELETE_MEETING: "zoom", FETCH_ATTENDANCE: "zoom",
@@ -49,6 +50,7 @@ class Policy:
     reminder_hours: int = 2  # queue reminders this many hours ahead
     attendance_delay_minutes: int = 30  # fetch attendance this long after the end
     attendance_give_up_hours: int = 24  # then stop waiting for the report
+    followup: bool = True  # thank-you mail to attendees after the session
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,8 @@ class StateView:
     sessions: dict[str, SessionState]  # by uid
     retries: dict[tuple[str, str], Retry] = field(default_factory=dict)  # failed steps waiting
     invited: dict[str, frozenset[str]] = field(default_factory=dict)  # uid -> invited addresses
-    pending_mail: dict[str, int] = field(default_factory=dict)  # uid -> pending outbox rows
+    pending_mail: dict[str, int] = field(default_factory=dict)  # uid -> pending outbox rows (all kinds)
+    pending_before_start: dict[str, int] = field(default_factory=dict)  # uid -> pending rows useless after start
 
 
 @dataclass(frozen=True)
@@ -133,9 +136,11 @@ def plan_steps(desired: Desired, state: StateView, now: datetime) -> list[Step]:
             steps += _active(session, row, desired.policy, recipients, state, now)
         else:
             steps += _cancelled(session or row.session(), row, now)
-    if any(n > 0 for u, n in state.pending_mail.items()
-           if not any(s.kind == EXPIRE_MAIL and s.uid == u for s in steps)):
-        steps.append(Step(SEND_MAIL, GLOBAL, f"{sum(state.pending_mail.values())} mail(s) waiting in the outbox"))
+    expiring = {s.uid for s in steps if s.kind == EXPIRE_MAIL}
+    sendable = sum(n - (state.pending_before_start.get(u, 0) if u in expiring else 0)
+                   for u, n in state.pending_mail.items())
+    if sendable > 0:
+        steps.append(Step(SEND_MAIL, GLOBAL, f"{sendable} mail(s) waiting in the outbox"))
     return [s for s in steps if _not_waiting(s, state.retries, now)]
 
 
@@ -162,6 +167,8 @@ def _active(s: Session, row: SessionState, policy: Policy, recipients: tuple[Rec
             steps.append(Step(FETCH_ATTENDANCE, s.uid, "the session has ended"))
         elif row.attendance_state == "stored":
             steps.append(Step(SYNC_SHEET, s.uid, "attendance stored, not yet in the sheet"))
+        if policy.followup and row.attendance_state in ("stored", "synced") and not row.thanked_at:
+            steps.append(Step(QUEUE_THANKYOU, s.uid, "thank attendees (with certificate)"))
     return steps
 
 
@@ -169,7 +176,7 @@ def _mail_steps(s: Session, row: SessionState, policy: Policy, recipients: tuple
                 state: StateView, now: datetime, has_meeting: bool, before_start: bool) -> list[Step]:
     if not before_start:
         steps = []
-        if state.pending_mail.get(s.uid):
+        if state.pending_before_start.get(s.uid):
             steps.append(Step(EXPIRE_MAIL, s.uid, "the session has started; unsent mail is dropped"))
         if not row.invited_at and not row.note and row.meeting_id:
             steps.append(Step(SKIP_INVITATIONS, s.uid, "invitations were never sent before the start"))

@@ -142,6 +142,15 @@ class AttendanceSettings:
 
 
 @dataclass(frozen=True)
+class FollowupSettings:
+    """The thank-you mail after a session, with a PDF certificate of attendance."""
+
+    enabled: bool = True  # send thank-you mails at all
+    min_minutes: int = 30  # only to attendees who stayed at least this long
+    certificate: bool = True  # attach a PDF "sertifikat"
+
+
+@dataclass(frozen=True)
 class WorkerSettings:
     """How the worker itself runs."""
 
@@ -163,6 +172,7 @@ class Settings:
     mail: MailSettings  # mail
     attendance: AttendanceSettings  # attendance
     worker: WorkerSettings  # worker
+    followup: FollowupSettings = field(default_factory=FollowupSettings)  # thank-you mails
 
     def topic_for(self, day: date) -> TopicEntry | None:
         """The topic entry for ``day``, if any."""
@@ -343,12 +353,14 @@ class _Checker:
         if not isinstance(root, dict):
             self.problem("", "expected sections series, topics, zoom, google, mail, attendance, worker")
             raise SettingsError(self.problems)
-        self.unknown_keys(root, "", ("series", "topics", "zoom", "google", "mail", "attendance", "worker"))
+        self.unknown_keys(root, "", ("series", "topics", "zoom", "google", "mail", "attendance", "followup",
+                                      "worker"))
         series = self.series(root)
         topics = self.topics(root, series)
         settings = Settings(path=path, series=series, topics=topics, zoom=self.zoom(root),
                             google=self.google(root), mail=self.mail(root),
-                            attendance=self.attendance(root), worker=self.worker(root))
+                            attendance=self.attendance(root), worker=self.worker(root),
+                            followup=self.followup(root))
         if self.problems:
             self.problems.sort(key=lambda p: (p.line or 0))
             raise SettingsError(self.problems)
@@ -565,6 +577,14 @@ class _Checker:
         m = self.section(root, "", p, ("delay_minutes", "give_up_hours"))
         return AttendanceSettings(delay_minutes=self.integer(m, p, "delay_minutes", 30, 0, 24 * 60),
                                   give_up_hours=self.integer(m, p, "give_up_hours", 24, 1, 24 * 14))
+
+    def followup(self, root: dict) -> FollowupSettings:
+        """The ``followup`` section."""
+        p = "followup"
+        m = self.section(root, "", p, ("enabled", "min_minutes", "certificate"))
+        return FollowupSettings(enabled=self.flag(m, p, "enabled", True),
+                                min_minutes=self.integer(m, p, "min_minutes", 30, 0, 24 * 60),
+                                certificate=self.flag(m, p, "certificate", True))
 
     def worker(self, root: dict) -> WorkerSettings:
         """The ``worker`` section."""

@@ -83,9 +83,14 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (uid, step)
     );
     """,
+    # 2: post-session follow-up (thank-you mail with certificate)
+    """
+    ALTER TABLE sessions ADD COLUMN thanked_at TEXT NOT NULL DEFAULT ''
+    """,
 )
 
 MAIL_STATUSES = ("pending", "sent", "failed", "skipped")
+BEFORE_START_KINDS = ("invitation", "reminder", "change", "cancellation")  # pointless once a session began
 
 
 @dataclass(frozen=True)
@@ -118,6 +123,7 @@ class SessionState:
     attendees: int = 0  # number of unique attendees
     sheet_synced_at: str = ""  # ISO time the sheet was written
     updated_at: str = ""  # ISO time of the last change to this row
+    thanked_at: str = ""  # ISO time thank-you mails were queued
 
     def session(self) -> Session | None:
         """The Session from the stored snapshot, if any."""
@@ -244,7 +250,7 @@ class StateStore:
         with self._tx():
             if skip_pending:
                 self._db.execute("UPDATE outbox SET status='skipped', last_error='session cancelled' "
-                                 "WHERE uid=? AND status='pending'", (uid,))
+                                 "WHERE uid=? AND status='pending' AND kind != 'cancellation'", (uid,))
             for r in recipients:
                 cur = self._db.execute(
                     "INSERT OR IGNORE INTO outbox (uid, kind, round, email, name, queued_at, context) "
@@ -279,11 +285,12 @@ class StateStore:
                 "UPDATE outbox SET status=?, attempts=attempts+1, last_error=?, sent_at=? WHERE id=?",
                 (status, error[:500], sent_at, row_id))
 
-    def skip_pending(self, uid: str, reason: str) -> int:
-        """Mark every pending mail of a session skipped (its moment has passed)."""
+    def skip_pending(self, uid: str, reason: str, kinds: Sequence[str] = BEFORE_START_KINDS) -> int:
+        """Mark a session's pending mail of ``kinds`` skipped (its moment has passed)."""
         with self._tx():
-            cur = self._db.execute("UPDATE outbox SET status='skipped', last_error=? WHERE uid=? AND status='pending'",
-                                   (reason, uid))
+            cur = self._db.execute(
+                f"UPDATE outbox SET status='skipped', last_error=? WHERE uid=? AND status='pending' "
+                f"AND kind IN ({', '.join('?' * len(kinds))})", (reason, uid, *kinds))
         return cur.rowcount
 
     def mail_counts(self) -> dict[str, dict[tuple[str, str], int]]:

@@ -32,7 +32,8 @@ def policy(settings: Settings) -> Policy:
                   invitation_days=settings.mail.invitation_days_before,
                   reminder_hours=settings.mail.reminder_hours_before,
                   attendance_delay_minutes=settings.attendance.delay_minutes,
-                  attendance_give_up_hours=settings.attendance.give_up_hours)
+                  attendance_give_up_hours=settings.attendance.give_up_hours,
+                  followup=settings.followup.enabled)
 
 
 def build_integrations(settings: Settings, secrets: Secrets) -> Integrations:
@@ -160,7 +161,7 @@ def build_engine(settings: Settings, secrets: Secrets, store: StateStore, clock:
     io = integrations or build_integrations(settings, secrets)
     return Engine(store, io, clock, series=series_info(settings), policy=policy(settings),
                   recipients=recipient_source(settings, io, clock), batch_size=settings.mail.batch_size,
-                  should_stop=should_stop)
+                  should_stop=should_stop, min_minutes=settings.followup.min_minutes)
 
 
 def default_env_file(settings_path: Path) -> Path:
