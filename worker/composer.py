@@ -1,0 +1,88 @@
+"""The engine's Composer: templates + .ics + message headers (+ certificate for thank-you mail)."""
+from __future__ import annotations
+
+from datetime import date
+from email.message import EmailMessage
+from pathlib import Path
+
+from worker.errors import TemplateError
+from worker.model import MeetingInfo, Recipient, SeriesInfo, Session
+from worker.settings import Settings
+
+ICS_METHOD = {"invitation": "REQUEST", "reminder": "REQUEST", "change": "REQUEST", "cancellation": "CANCEL"}
+
+
+class MailComposer:
+    """Renders every kind of mail for the engine from the templates folder."""
+
+    def __init__(self, template_dir: Path, series: SeriesInfo, *, certificates: bool = True):
+        from worker.render import Renderer
+
+        if not Path(template_dir).is_dir():
+            raise TemplateError(f"{template_dir}: templates folder not found (mail.templates_dir)")
+        self.template_dir = Path(template_dir)  # staff-editable templates
+        self.series = series  # sender and series names
+        self.certificates = certificates  # attach a PDF certificate to thank-you mail
+        self.renderer = Renderer(self.template_dir)  # Jinja2 environment
+        self.domain = (series.sender_address.rpartition("@")[2] or "webinar-worker.local")  # Message-ID domain
+
+    def message(self, kind: str, session: Session, meeting: MeetingInfo, recipient: Recipient, *,
+                sequence: int, previous: Session | None = None, extra: dict | None = None) -> EmailMessage:
+        """One finished message for one recipient."""
+        from worker.ics import build_ics
+        from worker.messages import build_message
+
+        if kind == "thankyou":
+            return self._thankyou(session, meeting, recipient, int((extra or {}).get("minutes", 0)))
+        rendered = self.renderer.render_mail(kind, session, meeting, self.series, recipient, previous)
+        message = build_message(kind, rendered, session, meeting, self.series, recipient,
+                                sequence=sequence, message_domain=self.domain)
+        return message
+
+    def event_description(self, session: Session, meeting: MeetingInfo) -> str:
+        """The calendar event's description from ``event_description.txt.j2``."""
+        return self.renderer.render_event_description(session, meeting, self.series)
+
+    def _thankyou(self, session: Session, meeting: MeetingInfo, recipient: Recipient, minutes: int) -> EmailMessage:
+        from worker.messages import build_message
+
+        rendered = self.renderer.render_mail("thankyou", session, meeting, self.series, recipient, None,
+                                             extra={"minutes": minutes})
+        message = build_message("thankyou", rendered, session, meeting, self.series, recipient,
+                                sequence=0, message_domain=self.domain)
+        if self.certificates:
+            from worker.certificate import certificate_filename, render_certificate
+
+            pdf = render_certificate(self.template_dir, series=self.series, session=session,
+                                     attendee_name=recipient.name or recipient.email, minutes=minutes,
+                                     certificate_id=certificate_id(session, recipient), issued_on=session.date)
+            message.add_attachment(pdf, maintype="application", subtype="pdf",
+                                   filename=certificate_filename(session, recipient.name or recipient.email))
+        return message
+
+
+def certificate_id(session: Session, recipient: Recipient) -> str:
+    """A short, stable certificate number for one attendee of one session."""
+    import hashlib
+
+    digest = hashlib.sha256(f"{session.uid}|{recipient.email}".encode()).hexdigest()[:8].upper()
+    return f"{session.series.upper()}-{session.date:%Y%m%d}-{digest}"
+
+
+def check_templates(settings: Settings) -> list[str]:
+    """Render every template with sample data; each problem names the template and line."""
+    from worker.render import Renderer
+    from worker.wiring import series_info
+
+    folder = settings.mail.templates_dir
+    if not folder.is_dir():
+        return [f"{folder}: templates folder not found (mail.templates_dir)"]
+    try:
+        return list(Renderer(folder).check_templates(series_info(settings)))
+    except TemplateError as exc:
+        return [str(exc)]
+
+
+def sample_date() -> date:
+    """The date used for sample renders."""
+    return date(2027, 1, 14)
