@@ -57,6 +57,11 @@ def _parser() -> argparse.ArgumentParser:
     once.add_argument("--dry-run", action="store_true", help="print the steps that are due; call nothing")
     command("run", cmd_run, "run until stopped (SIGTERM/SIGINT), ticking every worker.tick_seconds")
     command("status", cmd_status, "per session: what exists, what was sent, what is pending, the last error", now=True)
+    preview = command("preview", cmd_preview, "render one session's mails to .eml and .html files; sends nothing")
+    preview.add_argument("date", help="the session date, e.g. 2027-01-14")
+    preview.add_argument("--kind", choices=("invitation", "reminder", "change", "cancellation", "thankyou", "all"),
+                         default="all", help="which mail (default: all)")
+    preview.add_argument("--out", type=Path, default=Path("preview"), help="output folder (default: ./preview)")
     return parser
 
 
@@ -208,6 +213,51 @@ def cmd_status(args: argparse.Namespace) -> int:
         return EXIT_OK
     with StateStore(settings.worker.state_file) as store:
         print(render_status(settings, store, clock.now()))
+    return EXIT_OK
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    """``preview``: the mails for one session, as files staff can open."""
+    from datetime import date as date_type
+
+    from worker.composer import MailComposer
+    from worker.model import MeetingInfo, Recipient
+    from worker.state import StateStore
+    from worker.wiring import series_info
+
+    settings, _, _ = _setup(args)
+    try:
+        day = date_type.fromisoformat(args.date)
+    except ValueError:
+        raise ValueError(f"{args.date!r} is not a date such as 2027-01-14") from None
+    session = next((s for s in plan_season(settings).sessions if s.date == day), None)
+    if session is None:
+        raise ValueError(f"{day} is not a session in {args.settings} (see `webinar-worker plan`)")
+    meeting = MeetingInfo("85012345678", "https://zoom.us/j/85012345678?pwd=contoh", "Baca2027")
+    if settings.worker.state_file.exists():
+        with StateStore(settings.worker.state_file) as store:
+            row = store.session(session.uid)
+            if row and row.meeting_id:
+                meeting = MeetingInfo(row.meeting_id, row.join_url, row.passcode, row.meeting_uuid)
+    composer = MailComposer(settings.mail.templates_dir, series_info(settings),
+                            certificates=settings.followup.certificate)
+    recipient = Recipient("contoh.peserta@example.org", "Contoh Peserta")
+    kinds = ("invitation", "reminder", "change", "cancellation", "thankyou") if args.kind == "all" else (args.kind,)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for kind in kinds:
+        previous = None
+        if kind == "change":
+            from dataclasses import replace
+
+            previous = replace(session, topic=session.topic + " (judul lama)")
+        message = composer.message(kind, session, meeting, recipient, sequence=1 if kind == "change" else 0,
+                                   previous=previous, extra={"minutes": session.duration_minutes})
+        base = args.out / f"{session.key}-{kind}"
+        base.with_suffix(".eml").write_bytes(bytes(message))
+        html = message.get_body(("html",))
+        if html is not None:
+            base.with_suffix(".html").write_text(html.get_content(), encoding="utf-8")
+        print(f"{kind:<13} {message['Subject']}\n              {base}.eml")
     return EXIT_OK
 
 
