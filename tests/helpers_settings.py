@@ -1,6 +1,7 @@
 """A small valid settings file for tests, and a writer for variations of it."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 BASE = """\
@@ -52,8 +53,13 @@ worker:
 """
 
 
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
 def write_settings(folder: Path, text: str = BASE, name: str = "settings.yaml") -> Path:
-    """Write ``text`` as a settings file in ``folder`` and return its path."""
+    """Write ``text`` as a settings file in ``folder`` (with a copy of the templates) and return its path."""
+    if not (folder / "templates").exists():
+        shutil.copytree(TEMPLATES, folder / "templates")
     path = folder / name
     path.write_text(text, encoding="utf-8")
     return path

@@ -1,0 +1,162 @@
+"""A real SMTP server on 127.0.0.1 (aiosmtpd) for tests and ``webinar-worker demo``.
+
+It keeps every accepted message in memory (and, with ``save_dir``, as ``.eml`` files staff
+can open), and takes fault switches: refuse some addresses for good (550) or for now (450),
+drop the connection with a 421 after N messages, and require a login.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import threading
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReceivedMail:
+    """One message the server accepted."""
+
+    mail_from: str  # envelope sender
+    rcpt_tos: tuple[str, ...]  # envelope recipients
+    data: bytes  # the message as received
+    connection: int  # 1-based number of the connection it came over
+
+
+class SandboxSmtpServer:
+    """An aiosmtpd server in a background thread; ``start()`` binds 127.0.0.1 on a free port."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, save_dir: Path | None = None,
+                 login: tuple[str, str] | None = None):
+        self.host = host  # address to bind
+        self.port = port  # 0 = any free port; the real one is set by start()
+        self.save_dir = save_dir  # where .eml copies go; None = memory only
+        self.login = login  # (username, password) the server requires; None = no AUTH
+        self.refuse: set[str] = set()  # addresses answered "550 no such user"
+        self.defer: set[str] = set()  # addresses answered "450 try again later"
+        self.drop_after: int | None = None  # after this many messages, answer the next MAIL with 421 and hang up (once)
+        self.messages: list[ReceivedMail] = []  # accepted messages, in order
+        self.connections = 0  # connections opened so far
+        self._lock = threading.Lock()  # messages/connections are written on the server thread
+        self._loop: asyncio.AbstractEventLoop | None = None  # the server's event loop
+        self._server: asyncio.base_events.Server | None = None  # the listening socket
+        self._thread: threading.Thread | None = None  # runs the loop
+
+    # -- lifecycle -----------------------------------------------------------------
+    def start(self) -> "SandboxSmtpServer":
+        """Bind and serve in a background thread; ``port`` then holds the real port."""
+        self._loop = asyncio.new_event_loop()
+        self._server = self._loop.run_until_complete(
+            self._loop.create_server(self._protocol, self.host, self.port))
+        self.port = self._server.sockets[0].getsockname()[1]
+        self._thread = threading.Thread(target=self._loop.run_forever, name="sandbox-smtp", daemon=True)
+        self._thread.start()
+        log.info("sandbox SMTP server listening on %s:%d", self.host, self.port)
+        return self
+
+    def stop(self) -> None:
+        """Close every connection and the listening socket, and end the thread."""
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result()
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        loop.close()
+        self._loop = self._thread = self._server = None
+
+    async def _shutdown(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._server.wait_closed()
+
+    def __enter__(self) -> "SandboxSmtpServer":
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # -- what tests look at ----------------------------------------------------------
+    def received_by(self, address: str) -> list[ReceivedMail]:
+        """Messages whose envelope included ``address``."""
+        with self._lock:
+            return [m for m in self.messages if address in m.rcpt_tos]
+
+    # -- the aiosmtpd side -------------------------------------------------------------
+    def _protocol(self) -> SMTP:
+        with self._lock:
+            self.connections += 1
+            number = self.connections
+        options: dict[str, Any] = {"hostname": "sandbox.smtp.local", "enable_SMTPUTF8": True, "loop": self._loop}
+        if self.login:
+            options.update(authenticator=self._authenticate, auth_required=True, auth_require_tls=False)
+        with warnings.catch_warnings():  # login without TLS is intended here: 127.0.0.1 only
+            warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS")
+            return SMTP(_Handler(self, number), **options)
+
+    def _authenticate(self, server: SMTP, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
+        ok = (isinstance(auth_data, LoginPassword) and self.login is not None
+              and (auth_data.login.decode(), auth_data.password.decode()) == self.login)
+        return AuthResult(success=ok, handled=False)
+
+    def accept(self, mail: ReceivedMail) -> None:
+        """Keep an accepted message (and save it as .eml when ``save_dir`` is set)."""
+        with self._lock:
+            self.messages.append(mail)
+            count = len(self.messages)
+        if self.save_dir is not None:
+            self.save_dir.mkdir(parents=True, exist_ok=True)
+            name = re.sub(r"[^A-Za-z0-9@._-]", "_", mail.rcpt_tos[0] if mail.rcpt_tos else "unknown")
+            (self.save_dir / f"{count:04d}-{name}.eml").write_bytes(mail.data)
+
+    def should_drop(self) -> bool:
+        """True once, when ``drop_after`` messages have been accepted."""
+        with self._lock:
+            if self.drop_after is not None and len(self.messages) >= self.drop_after:
+                self.drop_after = None
+                return True
+            return False
+
+
+class _Handler:
+    """aiosmtpd hooks for one connection."""
+
+    def __init__(self, server: SandboxSmtpServer, connection: int):
+        self.server = server  # the owning sandbox server: switches and storage
+        self.connection = connection  # this connection's number
+
+    async def handle_MAIL(self, server: SMTP, session: Any, envelope: Any, address: str, options: list) -> str:
+        """MAIL FROM: accept, or say 421 and hang up when the drop switch fires."""
+        if self.server.should_drop():
+            asyncio.get_running_loop().call_soon(server.transport.close)  # after the 421 is written
+            return "421 4.3.2 Service shutting down, try again later"
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
+    async def handle_RCPT(self, server: SMTP, session: Any, envelope: Any, address: str, options: list) -> str:
+        """RCPT TO: 550 for ``refuse``, 450 for ``defer``, else accept."""
+        if address.lower() in self.server.refuse:
+            return "550 5.1.1 No such user here"
+        if address.lower() in self.server.defer:
+            return "450 4.2.1 Mailbox busy, try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Any, envelope: Any) -> str:
+        """DATA: store the message."""
+        data = envelope.original_content or envelope.content
+        self.server.accept(ReceivedMail(envelope.mail_from, tuple(envelope.rcpt_tos), bytes(data),
+                                         self.connection))
+        return "250 2.0.0 Message accepted"

@@ -1,0 +1,264 @@
+"""Sending mail over SMTP: one connection per batch, a per-minute cap, one retry after a dropped connection.
+
+Every ``smtplib``/socket error is turned into the project's errors in :func:`smtp_error`
+and nowhere else: a 4xx becomes TemporaryMailError (the row stays queued), a 5xx refusal
+of the recipient or of the message becomes PermanentMailError (that row fails, the batch
+goes on), a refused login becomes AuthError. The password never appears in a message.
+"""
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+import time
+from collections import deque
+from contextlib import contextmanager
+from dataclasses import dataclass
+from email.message import EmailMessage
+from typing import Callable, Iterator
+
+from worker.errors import (AuthError, IntegrationError, PermanentMailError, RemoteError, TemporaryMailError,
+                           TransientError)
+
+log = logging.getLogger(__name__)
+
+SECURITY_MODES = ("starttls", "ssl", "none")  # how the connection is protected
+WINDOW_SECONDS = 60.0  # the per-minute cap counts sends in any window this long
+
+
+@dataclass(frozen=True, repr=False)
+class SmtpConfig:
+    """Where and how to send; the login comes from SMTP_USERNAME / SMTP_PASSWORD."""
+
+    host: str  # server name, e.g. smtp.gmail.com
+    port: int = 587  # 587 STARTTLS, 465 SSL, 25 plain
+    security: str = "starttls"  # starttls | ssl | none
+    username: str = ""  # "" = no login
+    password: str = ""  # never shown in repr, logs or errors
+    timeout: float = 30.0  # seconds for each network operation
+    per_minute: int = 0  # at most this many messages in any minute; 0 = unlimited
+    local_hostname: str = ""  # name sent with EHLO; "" = this machine's name
+
+    def __post_init__(self) -> None:
+        if self.security not in SECURITY_MODES:
+            raise ValueError(f"security must be one of {', '.join(SECURITY_MODES)}, got {self.security!r}")
+        if self.per_minute < 0:
+            raise ValueError(f"per_minute must be 0 (no cap) or more, got {self.per_minute}")
+
+    def __repr__(self) -> str:
+        hidden = "'***'" if self.password else "''"
+        return (f"SmtpConfig(host={self.host!r}, port={self.port}, security={self.security!r}, "
+                f"username={self.username!r}, password={hidden}, timeout={self.timeout}, "
+                f"per_minute={self.per_minute})")
+
+    @property
+    def where(self) -> str:
+        """``host:port`` for messages."""
+        return f"{self.host}:{self.port}"
+
+
+class MinuteCap:
+    """Allows at most ``limit`` sends in any 60 seconds, sleeping (injected) when the window is full."""
+
+    def __init__(self, limit: int, sleep: Callable[[float], None], clock: Callable[[], float]):
+        self.limit = limit  # sends per window; 0 = unlimited
+        self.sleep = sleep  # time.sleep, or a fake in tests
+        self.clock = clock  # time.monotonic, or a fake in tests
+        self.sent: deque[float] = deque()  # clock() of recent sends, oldest first
+
+    def take(self) -> None:
+        """Wait until one more send fits in the window, then count it."""
+        if self.limit <= 0:
+            return
+        now = self.clock()
+        while self.sent and now - self.sent[0] >= WINDOW_SECONDS:
+            self.sent.popleft()
+        if len(self.sent) >= self.limit:
+            delay = WINDOW_SECONDS - (now - self.sent.popleft())
+            log.debug("per-minute cap of %d reached; waiting %.1f s", self.limit, delay)
+            self.sleep(delay)
+        self.sent.append(self.clock())
+
+
+class SmtpTransport:
+    """Opens SMTP connections; satisfies worker.ports.MailTransport."""
+
+    def __init__(self, config: SmtpConfig, *, sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.monotonic, ssl_context: ssl.SSLContext | None = None):
+        self.config = config  # server and login
+        self.cap = MinuteCap(config.per_minute, sleep, clock)  # shared by every connection of this transport
+        self.ssl_context = ssl_context  # None = the system's default verification
+
+    @contextmanager
+    def connect(self) -> Iterator["SmtpConnection"]:
+        """One connection for a batch, logged in; closed (QUIT) when the block ends."""
+        connection = SmtpConnection(self)
+        connection.open()
+        try:
+            yield connection
+        finally:
+            connection.close()
+
+    def open_client(self, *, sending: bool = False) -> smtplib.SMTP:
+        """A connected, secured and logged-in client; errors already translated."""
+        try:
+            client = self.dial()
+        except (smtplib.SMTPException, OSError) as exc:
+            raise smtp_error(exc, self.config, sending=sending) from exc
+        try:
+            self.secure_and_login(client)
+        except (smtplib.SMTPException, OSError) as exc:
+            client.close()
+            raise smtp_error(exc, self.config, sending=sending) from exc
+        return client
+
+    def dial(self) -> smtplib.SMTP:
+        """The TCP (or TLS, for ``ssl``) connection and the server's greeting."""
+        c = self.config
+        hostname = c.local_hostname or None
+        if c.security == "ssl":
+            return smtplib.SMTP_SSL(c.host, c.port, local_hostname=hostname, timeout=c.timeout,
+                                    context=self.context())
+        return smtplib.SMTP(c.host, c.port, local_hostname=hostname, timeout=c.timeout)
+
+    def secure_and_login(self, client: smtplib.SMTP) -> None:
+        """EHLO, STARTTLS when asked for, then AUTH when a username is set."""
+        client.ehlo()
+        if self.config.security == "starttls":
+            client.starttls(context=self.context())
+            client.ehlo()
+        if self.config.username:
+            client.login(self.config.username, self.config.password)
+
+    def context(self) -> ssl.SSLContext:
+        """The TLS context: the injected one, or the system default (certificates verified)."""
+        return self.ssl_context or ssl.create_default_context()
+
+
+class SmtpConnection:
+    """One open connection; ``send`` delivers one message to one address."""
+
+    def __init__(self, transport: SmtpTransport):
+        self.transport = transport  # config, cap and the way to (re)open
+        self.client: smtplib.SMTP | None = None  # the live smtplib client, None when closed
+
+    def open(self) -> None:
+        """Connect and log in (TransientError/AuthError on failure)."""
+        self.client = self.transport.open_client()
+
+    def send(self, message: EmailMessage, recipient: str) -> None:
+        """Send to ``recipient`` only (the envelope, not the headers, decides who gets it).
+
+        A dropped connection or a 421 is followed by one reconnect and one more try of this message.
+        """
+        self.transport.cap.take()
+        try:
+            self.deliver(message, recipient)
+        except (smtplib.SMTPException, OSError) as exc:
+            if not connection_dropped(exc):
+                raise smtp_error(exc, self.transport.config, recipient=recipient, sending=True) from exc
+            log.info("smtp: %s dropped the connection (%s); reconnecting once",
+                     self.transport.config.where, describe(exc))
+            self.retry_on_new_connection(message, recipient)
+
+    def retry_on_new_connection(self, message: EmailMessage, recipient: str) -> None:
+        """Reconnect and send the message once more; any failure now is final for this batch."""
+        self.close()
+        self.client = self.transport.open_client(sending=True)
+        try:
+            self.deliver(message, recipient)
+        except (smtplib.SMTPException, OSError) as exc:
+            raise smtp_error(exc, self.transport.config, recipient=recipient, sending=True) from exc
+
+    def deliver(self, message: EmailMessage, recipient: str) -> None:
+        """The bare smtplib call (untranslated errors)."""
+        if self.client is None:
+            raise smtplib.SMTPServerDisconnected("not connected")
+        self.client.send_message(message, to_addrs=[recipient])
+
+    def close(self) -> None:
+        """QUIT politely; a connection that is already gone is simply dropped."""
+        client, self.client = self.client, None
+        if client is None:
+            return
+        try:
+            client.quit()
+        except (smtplib.SMTPException, OSError):
+            client.close()
+
+
+# -- the one place smtplib errors become the project's errors -----------------------
+def connection_dropped(exc: BaseException) -> bool:
+    """True when the server closed the connection (or said 421 and will): worth one reconnect."""
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        return True
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return any(code == 421 for code, _ in exc.recipients.values())
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return exc.smtp_code == 421
+    return isinstance(exc, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError))
+
+
+def smtp_error(exc: BaseException, config: SmtpConfig, *, recipient: str = "",
+               sending: bool = False) -> IntegrationError:
+    """The project's error for an smtplib or socket error.
+
+    ``sending`` marks errors met while sending a message: temporary ones are then
+    TemporaryMailError, so the engine keeps that message queued.
+    """
+    temporary = TemporaryMailError if sending else TransientError
+    where = config.where
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        return AuthError("smtp", f"{where} refused the login ({exc.smtp_code} {reply_text(exc.smtp_error, config)}); "
+                                 "check SMTP_USERNAME and SMTP_PASSWORD", status=exc.smtp_code)
+    if isinstance(exc, smtplib.SMTPNotSupportedError):
+        return RemoteError("smtp", f"{where}: {exc}; check mail.smtp.security and mail.smtp.port")
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        code, text = next(iter(exc.recipients.values()), (0, b""))
+        return refusal(code, f"{where} refused {recipient or 'the recipient'}: {code} {reply_text(text, config)}",
+                       temporary)
+    if isinstance(exc, smtplib.SMTPSenderRefused):
+        message = f"{where} refused the sender {exc.sender}: {exc.smtp_code} {reply_text(exc.smtp_error, config)}"
+        if 400 <= exc.smtp_code < 500:
+            return temporary("smtp", message, status=exc.smtp_code)
+        return RemoteError("smtp", f"{message}; check mail.sender_address", status=exc.smtp_code)
+    if isinstance(exc, smtplib.SMTPResponseException):
+        text = f"{where} answered {exc.smtp_code} {reply_text(exc.smtp_error, config)}"
+        if sending and isinstance(exc, smtplib.SMTPDataError):
+            return refusal(exc.smtp_code, f"{text} (message to {recipient})", temporary)
+        if 400 <= exc.smtp_code < 500:
+            return temporary("smtp", text, status=exc.smtp_code)
+        return RemoteError("smtp", text, status=exc.smtp_code)
+    return network_error(exc, where, temporary)
+
+
+def refusal(code: int, message: str, temporary: type[TransientError]) -> IntegrationError:
+    """A 5xx refusal is permanent for this message; anything else may pass later."""
+    if 500 <= code < 600:
+        return PermanentMailError("smtp", message, status=code)
+    return temporary("smtp", message, status=code or None)
+
+
+def network_error(exc: BaseException, where: str, temporary: type[TransientError]) -> IntegrationError:
+    """Refused, unreachable, timed out, TLS failure or a dropped line: all worth another try later."""
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        return temporary("smtp", f"{where} closed the connection ({exc or 'no reason given'})")
+    if isinstance(exc, ConnectionRefusedError):
+        return temporary("smtp", f"cannot connect to {where}: connection refused (is mail.smtp.host/port right?)")
+    if isinstance(exc, ssl.SSLError):
+        return temporary("smtp", f"TLS with {where} failed ({exc}); check mail.smtp.security and mail.smtp.port")
+    if isinstance(exc, TimeoutError):
+        return temporary("smtp", f"{where} did not answer in time")
+    return temporary("smtp", f"{where}: {describe(exc)}")
+
+
+def reply_text(raw: bytes | str, config: SmtpConfig) -> str:
+    """The server's reply text as one line, with the password masked should a server echo it."""
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    text = " ".join(text.split())
+    return text.replace(config.password, "***") if config.password else text
+
+
+def describe(exc: BaseException) -> str:
+    """``ConnectionResetError: [Errno 104] ...`` for logs."""
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

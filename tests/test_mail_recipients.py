@@ -1,0 +1,120 @@
+"""Recipient lists: merging sources, validating addresses, unsubscribes and group targeting."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from worker.errors import NotConfiguredError
+from worker.model import Recipient
+from worker.recipients import load_recipients, load_unsubscribed, normalise_email, select_for_session
+
+
+def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
+    path.write_text(text, encoding=encoding)
+    return path
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("  Budi@Example.ORG ", "budi@example.org"),
+    ("sari.w+webinar@sekolah.sch.id", "sari.w+webinar@sekolah.sch.id"),
+    ("mailto:ani@example.org", "ani@example.org"),
+    ("budi@", None), ("@example.org", None), ("budi@example", None), ("budi example@x.org", None),
+    ("a@b@example.org", None), ("budi@example.org\nBcc: x@y.org", None), ("budi..x@example.org", None),
+    ("", None), ("budi@-example.org", None),
+])
+def test_normalise_email(raw: str, expected: str | None) -> None:
+    assert normalise_email(raw) == expected
+
+
+def test_inline_csv_and_sheet_are_merged_first_one_wins(tmp_path: Path) -> None:
+    csv_file = write(tmp_path / "daftar.csv",
+                     "email,nama,grup\n"
+                     "sari@example.org,Sari,guru-paud\n"
+                     "KEPALA@example.org,Nama Lain,lain\n"
+                     "dedi@example.org,Dedi,orang-tua\n")
+    sheet = [["Timestamp", "Alamat email", "Nama lengkap", "Kelompok"],
+             ["2027-01-01", "Dedi@Example.org", "Dedi Dobel", "guru-paud"],
+             ["2027-01-02", "eka@example.org", "Eka", "mahasiswa"]]
+    inline = [Recipient("kepala@example.org", "Kepala Dinas")]
+
+    load = load_recipients(inline, [csv_file], [sheet], set())
+
+    assert load.problems == []
+    assert load.recipients == [
+        Recipient("kepala@example.org", "Kepala Dinas", ""),
+        Recipient("sari@example.org", "Sari", "guru-paud"),
+        Recipient("dedi@example.org", "Dedi", "orang-tua"),
+        Recipient("eka@example.org", "Eka", "mahasiswa"),
+    ]
+
+
+def test_invalid_addresses_are_reported_with_file_and_line_and_skipped(tmp_path: Path) -> None:
+    csv_file = write(tmp_path / "daftar.csv",
+                     "name,email\n"
+                     "Ani,ani@example.org\n"
+                     "\n"
+                     "Budi,budi@\n"
+                     "Citra,\n"
+                     "Dedi,dedi@example.org\n")
+    sheet = [["email", "name"], ["eka@example.org", "Eka"], ["bukan email", "X"]]
+
+    load = load_recipients([], [csv_file], [sheet], set())
+
+    assert [r.email for r in load.recipients] == ["ani@example.org", "dedi@example.org", "eka@example.org"]
+    assert load.problems == [
+        "daftar.csv:4: 'budi@' is not a valid email address",
+        "daftar.csv:5: the email cell is empty",
+        "sheet range 1:3: 'bukan email' is not a valid email address",
+    ]
+
+
+def test_a_csv_from_indonesian_excel_with_semicolons_and_bom(tmp_path: Path) -> None:
+    csv_file = tmp_path / "ekspor.csv"
+    csv_file.write_bytes("\ufeffNama;Email;Grup\r\nRina;rina@example.org;guru-paud\r\n".encode("utf-8"))
+    load = load_recipients([], [csv_file], [], set())
+    assert load.recipients == [Recipient("rina@example.org", "Rina", "guru-paud")]
+
+
+def test_a_csv_without_an_email_column_is_one_problem(tmp_path: Path) -> None:
+    csv_file = write(tmp_path / "salah.csv", "nama,telepon\nAni,0811\n")
+    load = load_recipients([], [csv_file], [], set())
+    assert load.recipients == []
+    assert load.problems == ["salah.csv:1: no email column in the header row "
+                             "(expected a column named 'email'; found: nama, telepon)"]
+
+
+def test_a_missing_csv_file_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    load = load_recipients([Recipient("ani@example.org")], [tmp_path / "hilang.csv"], [], set())
+    assert [r.email for r in load.recipients] == ["ani@example.org"]
+    assert load.problems == [f"{tmp_path / 'hilang.csv'}: file not found"]
+
+
+def test_unsubscribed_addresses_are_removed_whatever_their_case(tmp_path: Path) -> None:
+    csv_file = write(tmp_path / "daftar.csv", "email\nani@example.org\nBudi@Example.org\n")
+    load = load_recipients([Recipient("citra@example.org")], [csv_file], [], {"BUDI@example.org ", "citra@example.org"})
+    assert [r.email for r in load.recipients] == ["ani@example.org"]
+
+
+def test_load_unsubscribed_reads_plain_lists_csv_files_and_sheets(tmp_path: Path) -> None:
+    plain = write(tmp_path / "berhenti.txt", "# diminta lewat WhatsApp\nAni@Example.org\n\n budi@example.org \n")
+    table = write(tmp_path / "berhenti.csv", "tanggal,email\n2027-01-02,citra@example.org\n")
+    sheet = [["Email address", "Alasan"], ["dedi@example.org", "pindah"]]
+
+    assert load_unsubscribed([plain, table], [sheet]) == {
+        "ani@example.org", "budi@example.org", "citra@example.org", "dedi@example.org"}
+
+
+def test_a_missing_unsubscribe_file_stops_mail(tmp_path: Path) -> None:
+    with pytest.raises(NotConfiguredError, match="unsubscribe list not found"):
+        load_unsubscribed([tmp_path / "berhenti.txt"], [])
+
+
+def test_group_targeting() -> None:
+    everyone = [Recipient("a@example.org", group="guru-paud"), Recipient("b@example.org", group="Orang-Tua"),
+                Recipient("c@example.org"), Recipient("d@example.org", group="guru-paud; mahasiswa")]
+
+    assert select_for_session(everyone, ()) == everyone
+    assert [r.email for r in select_for_session(everyone, ("guru-paud",))] == ["a@example.org", "d@example.org"]
+    assert [r.email for r in select_for_session(everyone, ("orang-tua", "mahasiswa"))] == [
+        "b@example.org", "d@example.org"]

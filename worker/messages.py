@@ -1,0 +1,101 @@
+"""Finished email messages: headers, text and HTML bodies, and the .ics invitation.
+
+Structure: multipart/mixed holding multipart/alternative (text/plain, text/html) and a
+``text/calendar; method=...`` attachment. Addresses go through
+``email.headerregistry.Address`` and every header value is collapsed to one line first,
+so a name or topic staff typed cannot add a header. The Message-ID is derived from
+(session, kind, sequence, recipient): a retried send carries the same id, which lets
+receiving servers and people spot a duplicate.
+"""
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timezone
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+
+from worker.ics import build_ics
+from worker.model import MeetingInfo, Recipient, SeriesInfo, Session
+from worker.render import RenderedMail, one_line
+
+ICS_METHODS = {"invitation": "REQUEST", "reminder": "REQUEST", "change": "REQUEST",
+               "cancellation": "CANCEL"}  # kinds that carry an .ics, and its METHOD
+ICS_FILENAME = "undangan.ics"  # attachment name recipients see
+DEFAULT_DOMAIN = "webinar-worker.local"  # Message-ID domain when none is known
+
+
+def build_message(kind: str, rendered: RenderedMail, session: Session, meeting: MeetingInfo, series: SeriesInfo,
+                  recipient: Recipient, *, sequence: int, message_domain: str,
+                  date: datetime | None = None) -> EmailMessage:
+    """One message for one recipient; ``date`` (default now) is the Date header and the .ics DTSTAMP."""
+    moment = (date or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    message = EmailMessage()
+    set_headers(message, kind, rendered, session, series, recipient, sequence=sequence,
+                message_domain=message_domain, date=moment)
+    message.set_content(rendered.text, subtype="plain", charset="utf-8")
+    message.add_alternative(rendered.html, subtype="html", charset="utf-8")
+    method = ICS_METHODS.get(kind)
+    if method:
+        ics = build_ics(session, meeting, series, sequence=sequence, method=method,
+                        organizer_email=series.sender_address, description=rendered.event_description,
+                        attendee=recipient, stamp=moment)
+        attach_ics(message, ics, method)
+    return message
+
+
+def set_headers(message: EmailMessage, kind: str, rendered: RenderedMail, session: Session, series: SeriesInfo,
+                recipient: Recipient, *, sequence: int, message_domain: str, date: datetime) -> None:
+    """From, To, Subject, Reply-To, Date, Message-ID and the List-* headers."""
+    message["From"] = address(series.sender_name, series.sender_address)
+    message["To"] = address(recipient.name, recipient.email)
+    if series.reply_to:
+        message["Reply-To"] = address("", series.reply_to)
+    message["Subject"] = one_line(rendered.subject)
+    message["Date"] = format_datetime(date)
+    message["Message-ID"] = message_id(session, kind, sequence, recipient.email, message_domain)
+    message["List-Id"] = list_id(series, message_domain)
+    for name, value in unsubscribe_headers(series.unsubscribe_url).items():
+        message[name] = value
+    message["Content-Language"] = (series.locale or "id").split("_")[0]
+
+
+def address(name: str, email: str) -> Address:
+    """A header address; the display name is collapsed to one line so it cannot start a new header."""
+    username, _, domain = email.strip().rpartition("@")
+    return Address(display_name=one_line(name), username=username, domain=domain)
+
+
+def message_id(session: Session, kind: str, sequence: int, email: str, domain: str) -> str:
+    """``<32 hex digits@domain>``, the same for the same (session, kind, sequence, recipient)."""
+    key = "|".join((session.uid, kind, str(sequence), email.strip().lower()))
+    return f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@{clean_domain(domain)}>"
+
+
+def list_id(series: SeriesInfo, domain: str) -> str:
+    """``Webinar Kamis <webinar-kamis.domain>``: lets mail programs file and filter the series."""
+    return f"{one_line(series.title).replace('<', '').replace('>', '')} <{series.series}.{clean_domain(domain)}>"
+
+
+def clean_domain(domain: str) -> str:
+    """A domain usable inside ``<...@domain>``: no spaces, brackets or at-signs."""
+    cleaned = "".join(ch for ch in domain.strip().lower() if ch.isalnum() or ch in ".-")
+    return cleaned.strip(".") or DEFAULT_DOMAIN
+
+
+def unsubscribe_headers(url: str) -> dict[str, str]:
+    """List-Unsubscribe for a mailto: or https: link; List-Unsubscribe-Post (one click) for https."""
+    url = one_line(url)
+    if not url:
+        return {}
+    headers = {"List-Unsubscribe": f"<{url}>"}
+    if url.lower().startswith("https://"):
+        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    return headers
+
+
+def attach_ics(message: EmailMessage, ics: bytes, method: str) -> None:
+    """Attach the calendar object as ``text/calendar; method=...`` so mail programs offer to add it."""
+    message.make_mixed()
+    message.add_attachment(ics, maintype="text", subtype="calendar", filename=ICS_FILENAME,
+                           params={"method": method, "charset": "utf-8"})

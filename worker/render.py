@@ -1,0 +1,279 @@
+"""Mail and calendar text from the staff-editable Jinja2 templates in ``templates/``.
+
+Each mail kind has three templates: ``{kind}.subject.txt.j2``, ``{kind}.txt.j2`` and
+``{kind}.html.j2``; the calendar event uses ``event_description.txt.j2``. Only ``.html.j2``
+templates are autoescaped, and ``StrictUndefined`` turns a misspelt variable into an error
+that names the template and line instead of an empty gap in a mail sent to hundreds.
+"""
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass, replace
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jinja2
+from babel.dates import format_date, format_time, get_timezone_name
+from markupsafe import Markup, escape
+
+from worker.errors import TemplateError
+from worker.model import MeetingInfo, Recipient, SeriesInfo, Session
+
+KINDS = ("invitation", "reminder", "change", "cancellation", "thankyou")  # mail kinds with templates
+MAIL_PARTS = ("subject.txt", "txt", "html")  # the three templates of every kind
+EVENT_DESCRIPTION = "event_description.txt.j2"  # the Google Calendar event description
+DEFAULT_LOCALE = "id_ID"  # dates in Indonesian unless the series says otherwise
+# Indonesia's zones by their everyday names; babel knows them for id_ID, but not for every locale.
+ZONE_ABBREVIATIONS = {"Asia/Jakarta": "WIB", "Asia/Pontianak": "WIB", "Asia/Makassar": "WITA",
+                      "Asia/Jayapura": "WIT"}
+
+
+@dataclass(frozen=True)
+class RenderedMail:
+    """The three rendered parts of one mail, plus the calendar description for its .ics."""
+
+    subject: str  # one line, never contains CR/LF
+    text: str  # text/plain body
+    html: str  # text/html body
+    event_description: str = ""  # DESCRIPTION of the attached .ics
+
+
+# -- formatting helpers ---------------------------------------------------------
+def format_when(dt: datetime, tz: str, locale: str = DEFAULT_LOCALE) -> str:
+    """``Kamis, 14 Januari 2027, pukul 09.00 WITA``: a moment as people in the series' zone read it."""
+    local = dt.astimezone(ZoneInfo(tz))
+    at = "pukul" if (locale or DEFAULT_LOCALE).startswith("id") else "at"
+    return f"{format_day(local, locale)}, {at} {format_clock(local, locale)} {zone_abbreviation(local, locale)}"
+
+
+def format_day(local: datetime | date, locale: str = DEFAULT_LOCALE) -> str:
+    """``Kamis, 14 Januari 2027``."""
+    return format_date(local, "EEEE, d MMMM y", locale=locale or DEFAULT_LOCALE)
+
+
+def format_clock(local: datetime, locale: str = DEFAULT_LOCALE) -> str:
+    """``09.00`` (Indonesian writes a dot between hours and minutes)."""
+    pattern = "HH.mm" if (locale or DEFAULT_LOCALE).startswith("id") else "HH:mm"
+    return format_time(local, pattern, locale=locale or DEFAULT_LOCALE)
+
+
+def zone_abbreviation(local: datetime, locale: str = DEFAULT_LOCALE) -> str:
+    """WIB/WITA/WIT for Indonesia's zones, else babel's short name (CET, EST) or ``UTC+05.30``."""
+    key = getattr(local.tzinfo, "key", "")
+    if key in ZONE_ABBREVIATIONS:
+        return ZONE_ABBREVIATIONS[key]
+    if key in ("UTC", "Etc/UTC"):
+        return "UTC"
+    name = get_timezone_name(local, "short", locale=locale or DEFAULT_LOCALE) if key else ""
+    if name and name[0].isalpha() and not name.startswith(("GMT", "UTC")):
+        return name
+    return utc_offset_name(local.utcoffset() or timedelta())
+
+
+def utc_offset_name(offset: timedelta) -> str:
+    """``UTC+8``, ``UTC+05.30``, ``UTC-3``."""
+    sign = "-" if offset < timedelta() else "+"
+    minutes = abs(int(offset.total_seconds())) // 60
+    hours, rest = divmod(minutes, 60)
+    return f"UTC{sign}{hours}" if not rest else f"UTC{sign}{hours:02d}.{rest:02d}"
+
+
+def format_meeting_id(meeting_id: str) -> str:
+    """Zoom's way of showing an id: ``123 4567 8901`` (11 digits), ``123 456 7890`` (10), ``123 456 789``."""
+    digits = meeting_id.replace(" ", "")
+    groups = {11: (3, 4, 4), 10: (3, 3, 4), 9: (3, 3, 3)}.get(len(digits))
+    if not digits.isdigit() or groups is None:
+        return meeting_id
+    parts, at = [], 0
+    for size in groups:
+        parts.append(digits[at:at + size])
+        at += size
+    return " ".join(parts)
+
+
+def one_line(text: str) -> str:
+    """Collapse every run of whitespace (newlines, CR, tabs) to one space, and trim."""
+    return " ".join(text.split())
+
+
+def nl2br(value: Any) -> Markup:
+    """Jinja filter for HTML: escape the text, then keep its line breaks as ``<br>``."""
+    lines = str(value).replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return Markup("<br>\n").join(escape(line) for line in lines)
+
+
+# -- the context templates see --------------------------------------------------
+def session_values(session: Session, locale: str) -> dict[str, Any]:
+    """What templates know about a session: topic, people and the time in several shapes."""
+    zone = ZoneInfo(session.timezone)
+    start, end = session.start.astimezone(zone), session.end.astimezone(zone)
+    abbreviation = zone_abbreviation(start, locale)
+    return {
+        "session_key": session.key, "topic": session.topic, "speaker": session.speaker,
+        "audience": session.audience, "description": session.description,
+        "recording_url": session.recording_url, "duration_minutes": session.duration_minutes,
+        "date_text": format_day(start, locale), "weekday": format_date(start, "EEEE", locale=locale),
+        "start_time": format_clock(start, locale),
+        "end_time": format_clock(end, locale), "zone": abbreviation,
+        "when": format_when(session.start, session.timezone, locale),
+        "time_range": f"{format_clock(start, locale)}–{format_clock(end, locale)} {abbreviation}",
+    }
+
+
+def change_values(session: Session, previous: Session | None, locale: str) -> dict[str, Any]:
+    """``old_*`` values and ``*_changed`` flags for a change notice (flags are False otherwise)."""
+    before = session_values(previous or session, locale)
+    now = session_values(session, locale)
+    return {
+        "old_topic": before["topic"], "old_speaker": before["speaker"], "old_when": before["when"],
+        "old_time_range": before["time_range"], "old_date_text": before["date_text"],
+        "topic_changed": before["topic"] != now["topic"],
+        "speaker_changed": before["speaker"] != now["speaker"],
+        "time_changed": (before["when"], before["time_range"]) != (now["when"], now["time_range"]),
+    }
+
+
+def mail_context(kind: str, session: Session, meeting: MeetingInfo, series: SeriesInfo, recipient: Recipient,
+                 previous: Session | None = None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every variable a mail template may use (see README "Templates" for the list)."""
+    locale = series.locale or DEFAULT_LOCALE
+    context: dict[str, Any] = {
+        "kind": kind, "series_title": series.title, "organizer": series.organizer,
+        "contact": series.contact, "reply_to": series.reply_to, "unsubscribe_url": series.unsubscribe_url,
+        "join_url": meeting.join_url, "meeting_id": format_meeting_id(meeting.meeting_id),
+        "passcode": meeting.passcode, "recipient_name": one_line(recipient.name),
+        "recipient_email": recipient.email, "minutes": 0, "certificate": True,
+    }
+    context.update(session_values(session, locale))
+    context.update(change_values(session, previous, locale))
+    context.update(extra or {})
+    return context
+
+
+# -- sample data for `check` and `preview` --------------------------------------
+def sample_series() -> SeriesInfo:
+    """A series like the example settings, for renders that have no settings."""
+    return SeriesInfo(series="webinar-kamis", title="Webinar Kamis Perpustakaan",
+                      organizer="Dinas Perpustakaan dan Kearsipan Kota Makassar",
+                      contact="WhatsApp 0811-4000-123 (Senin–Jumat, 08.00–15.00 WITA)", locale=DEFAULT_LOCALE,
+                      timezone="Asia/Makassar", sender_name="Perpustakaan Kota Makassar",
+                      sender_address="webinar@perpustakaan.example.go.id",
+                      reply_to="layanan@perpustakaan.example.go.id",
+                      unsubscribe_url="mailto:layanan@perpustakaan.example.go.id?subject=berhenti")
+
+
+def sample_session(series: SeriesInfo | None = None) -> Session:
+    """A Thursday session in the series' zone, with every field filled."""
+    zone = (series or sample_series()).timezone
+    day = date(2027, 1, 14)
+    return Session(series=(series or sample_series()).series, date=day,
+                   start=datetime.combine(day, time(9, 0), ZoneInfo(zone)), duration_minutes=90, timezone=zone,
+                   topic="Membacakan Buku Cerita untuk Anak Usia Dini", speaker="Dr. Sari Wulandari, M.Pd.",
+                   audience="Guru PAUD, orang tua, dan masyarakat umum",
+                   description="Cara memilih buku yang sesuai usia anak.\nPraktik membaca nyaring bersama.",
+                   groups=(), recording_url="https://example.org/rekaman/2027-01-14")
+
+
+def sample_meeting() -> MeetingInfo:
+    """A Zoom meeting with an 11-digit id and a passcode."""
+    return MeetingInfo(meeting_id="85012345678", join_url="https://zoom.us/j/85012345678?pwd=contoh",
+                       passcode="Baca2027")
+
+
+def sample_recipient() -> Recipient:
+    """A named recipient."""
+    return Recipient(email="contoh.peserta@example.org", name="Contoh Peserta", group="guru-paud")
+
+
+def sample_previous(session: Session) -> Session:
+    """The session as it was before a sample change: other topic, an hour earlier."""
+    return replace(session, topic="Judul Lama Sesi Ini", start=session.start - timedelta(hours=1))
+
+
+# -- the renderer ----------------------------------------------------------------
+class Renderer:
+    """Renders mails and event descriptions from one templates folder."""
+
+    def __init__(self, template_dir: Path):
+        template_dir = Path(template_dir)
+        if not template_dir.is_dir():
+            raise TemplateError(f"{template_dir}: templates folder not found")
+        self.template_dir = template_dir  # where staff keep the templates
+        self.env = jinja2.Environment(  # edits are picked up on the next render (auto_reload)
+            loader=jinja2.FileSystemLoader(str(template_dir), encoding="utf-8"),
+            undefined=jinja2.StrictUndefined,
+            autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",), disabled_extensions=(),
+                                                default_for_string=False, default=False),
+            keep_trailing_newline=True)
+        self.env.filters["nl2br"] = nl2br
+
+    def render_mail(self, kind: str, session: Session, meeting: MeetingInfo, series: SeriesInfo,
+                    recipient: Recipient, previous: Session | None = None, *,
+                    extra: dict[str, Any] | None = None) -> RenderedMail:
+        """Subject (one line), text and HTML of mail ``kind`` for one recipient."""
+        if kind not in KINDS:
+            raise TemplateError(f"unknown mail kind {kind!r} (expected one of {', '.join(KINDS)})")
+        context = mail_context(kind, session, meeting, series, recipient, previous, extra)
+        return RenderedMail(subject=one_line(self.render(f"{kind}.subject.txt.j2", context)),
+                            text=self.render(f"{kind}.txt.j2", context).rstrip() + "\n",
+                            html=self.render(f"{kind}.html.j2", context).rstrip() + "\n",
+                            event_description=self.render(EVENT_DESCRIPTION, context).strip() + "\n")
+
+    def render_event_description(self, session: Session, meeting: MeetingInfo, series: SeriesInfo) -> str:
+        """The Google Calendar event description (no recipient: the event is shared)."""
+        context = mail_context("event", session, meeting, series, Recipient(email=""))
+        return self.render(EVENT_DESCRIPTION, context).strip() + "\n"
+
+    def render(self, name: str, context: dict[str, Any]) -> str:
+        """Render one template; any failure becomes a TemplateError naming the template and line."""
+        try:
+            return self.env.get_template(name).render(context)
+        except jinja2.TemplateNotFound as exc:
+            raise TemplateError(f"{self.shown(exc.name or name)}: template not found") from exc
+        except jinja2.TemplateSyntaxError as exc:
+            raise TemplateError(f"{self.shown(exc.name or name)}:{exc.lineno}: {exc.message}") from exc
+        except Exception as exc:  # staff-edited templates can fail in any way; name where
+            raise TemplateError(f"{self.where(exc, name)}: {exc}") from exc
+
+    def check_templates(self, series: SeriesInfo | None = None) -> list[str]:
+        """Render every template with sample data; one line per problem, naming template and line."""
+        series = series or sample_series()
+        session = sample_session(series)
+        context_for = {kind: mail_context(kind, session, sample_meeting(), series, sample_recipient(),
+                                          sample_previous(session) if kind == "change" else None,
+                                          {"minutes": 75} if kind == "thankyou" else None)
+                       for kind in KINDS}
+        names = [(f"{kind}.{part}.j2", context_for[kind]) for kind in KINDS for part in MAIL_PARTS]
+        names.append((EVENT_DESCRIPTION, mail_context("event", session, sample_meeting(), series,
+                                                      Recipient(email=""))))
+        problems = []
+        for name, context in names:
+            problem = self.check_one(name, context)
+            if problem and problem not in problems:  # a broken shared macro shows up once
+                problems.append(problem)
+        return problems
+
+    def check_one(self, name: str, context: dict[str, Any]) -> str | None:
+        """The problem with one template, or None when it renders and is not empty."""
+        try:
+            rendered = self.render(name, context)
+        except TemplateError as exc:
+            return str(exc)
+        if not rendered.strip():
+            return f"{self.shown(name)}: renders as empty text"
+        return None
+
+    def shown(self, name: str) -> str:
+        """A template name as staff see it: ``templates/invitation.html.j2``."""
+        return f"{self.template_dir.name}/{name}"
+
+    def where(self, exc: BaseException, fallback: str) -> str:
+        """``templates/x.html.j2:12``: the deepest template frame of the error's traceback."""
+        root = self.template_dir.resolve()
+        for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+            path = Path(frame.filename)
+            if path.suffix == ".j2" and path.resolve().is_relative_to(root):
+                return f"{self.shown(path.resolve().relative_to(root).as_posix())}:{frame.lineno}"
+        return self.shown(fallback)
