@@ -47,7 +47,7 @@ class MailComposer:
         from worker.messages import build_message
 
         rendered = self.renderer.render_mail("thankyou", session, meeting, self.series, recipient, None,
-                                             extra={"minutes": minutes})
+                                             extra={"minutes": minutes, "certificate": self.certificates})
         message = build_message("thankyou", rendered, session, meeting, self.series, recipient,
                                 sequence=0, message_domain=self.domain)
         if self.certificates:

@@ -111,7 +111,8 @@ def _composer(settings: Settings, secrets: Secrets, io: Integrations) -> None:
     from worker.composer import MailComposer
 
     try:
-        io.composer = MailComposer(settings.mail.templates_dir, series_info(settings))
+        io.composer = MailComposer(settings.mail.templates_dir, series_info(settings),
+                                   certificates=settings.followup.certificate)
     except WorkerError as exc:
         raise NotConfiguredError(f"templates are not usable: {exc}") from exc
 
