@@ -1,0 +1,183 @@
+"""The season report: numbers a head of office can trust, one HTML file that opens anywhere."""
+from __future__ import annotations
+
+import base64
+import re
+from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from worker.model import Attendee, Session
+from worker.report import (SessionAttendance, attendance_chart_png, person_key, render_report_html,
+                           season_stats, write_report)
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+ZONE = "Asia/Makassar"
+HOSTILE_TOPIC = 'Anak & Buku <script>alert("x")</script>'
+
+
+def session(day: date, topic: str, speaker: str = "", cancelled: bool = False) -> Session:
+    """A 09.00 WITA session on ``day``."""
+    start = datetime.combine(day, time(9, 0), ZoneInfo(ZONE))
+    return Session(series="webinar-kamis", date=day, start=start, duration_minutes=90, timezone=ZONE,
+                   topic=topic, speaker=speaker, cancelled=cancelled)
+
+
+def attendee(name: str, email: str, minutes: int) -> Attendee:
+    """One attendee who stayed ``minutes`` in one go."""
+    joined = datetime(2027, 1, 14, 1, 0, tzinfo=timezone.utc)
+    return Attendee(name=name, email=email, first_join=joined, last_leave=joined + timedelta(minutes=minutes),
+                    minutes=minutes, joins=1)
+
+
+@pytest.fixture
+def season() -> list[SessionAttendance]:
+    """Three held sessions and one cancelled: Ani returns by e-mail (other case), Budi by name only."""
+    return [
+        SessionAttendance(session(date(2027, 1, 14), HOSTILE_TOPIC, "Dr. Sari"), (
+            attendee("Ani Lestari", "ani@example.org", 80),
+            attendee("Budi", "", 60),
+            attendee("Citra", "citra@example.org", 40),
+        ), invited=120, cancelled=False),
+        SessionAttendance(session(date(2027, 1, 21), "Dongeng Nusantara"), (
+            attendee("ani l.", "ANI@Example.org", 70),
+            attendee("  BUDI ", "", 50),
+        ), invited=118, cancelled=False),
+        SessionAttendance(session(date(2027, 1, 28), "Sesi yang batal", cancelled=True), (),
+                          invited=119, cancelled=True),
+        SessionAttendance(session(date(2027, 2, 4), "Literasi Digital"), (
+            attendee("Dewi", "dewi@example.org", 30),
+        ), invited=121, cancelled=False),
+    ]
+
+
+# -- statistics ----------------------------------------------------------------------
+def test_season_stats_count_people_across_sessions(season: list[SessionAttendance]) -> None:
+    stats = season_stats(season)
+    assert stats.sessions_held == 3  # the cancelled date is not a session held
+    assert stats.total_attendance == 6
+    assert stats.unique_attendees == 4  # Ani, Budi, Citra, Dewi
+    assert stats.returning_attendees == 2  # Ani (by e-mail, case aside) and Budi (by name)
+    assert stats.average_minutes == pytest.approx(330 / 6)
+    assert stats.average_attendees == pytest.approx(2.0)
+    assert stats.best_session is season[0]
+
+
+def test_people_are_matched_by_email_case_insensitively_else_by_name() -> None:
+    assert person_key(attendee("Ani", "ANI@example.org", 1)) == person_key(attendee("Other", "ani@example.org", 1))
+    assert person_key(attendee("  Budi  Santoso", "", 1)) == person_key(attendee("budi santoso", "", 1))
+    assert person_key(attendee("Budi", "", 1)) != person_key(attendee("Budi", "budi@example.org", 1))
+
+
+def test_an_empty_season_has_zeros_not_errors() -> None:
+    stats = season_stats([])
+    assert (stats.sessions_held, stats.total_attendance, stats.unique_attendees) == (0, 0, 0)
+    assert (stats.average_minutes, stats.average_attendees, stats.best_session) == (0.0, 0.0, None)
+
+
+def test_the_earliest_session_wins_a_tie(season: list[SessionAttendance]) -> None:
+    tied = [season[1], SessionAttendance(session(date(2027, 2, 11), "Kemudian"),
+                                         (attendee("X", "", 1), attendee("Y", "", 1)), 10, False)]
+    assert season_stats(list(reversed(tied))).best_session is season[1]
+
+
+# -- chart ---------------------------------------------------------------------------
+def test_chart_is_a_png(season: list[SessionAttendance]) -> None:
+    assert attendance_chart_png(season).startswith(PNG_SIGNATURE)
+    assert attendance_chart_png([]).startswith(PNG_SIGNATURE)
+
+
+def test_chart_leaves_out_cancelled_sessions(season: list[SessionAttendance], monkeypatch) -> None:
+    from matplotlib.axes import Axes
+
+    drawn: dict[str, object] = {}
+    original = Axes.set_xticks
+
+    def spy(self, ticks, labels=None, **kw):  # records the labels, then draws as usual
+        drawn["labels"] = list(labels or [])
+        return original(self, ticks, labels, **kw)
+
+    monkeypatch.setattr(Axes, "set_xticks", spy)
+    attendance_chart_png(season)
+    assert drawn["labels"] == ["14 Jan", "21 Jan", "4 Feb"]
+
+
+# -- HTML ----------------------------------------------------------------------------
+@pytest.fixture
+def html(season: list[SessionAttendance]) -> str:
+    """The report of the sample season."""
+    return render_report_html(season, title="Laporan Musim Januari–Februari 2027",
+                              organizer="Dinas Perpustakaan Kota Makassar",
+                              generated_at=datetime(2027, 2, 5, 10, 5, tzinfo=ZoneInfo(ZONE)))
+
+
+def tile(html: str, label: str) -> str:
+    """The value shown on the headline tile called ``label``."""
+    found = re.search(rf'<div class="label">{label}</div><div class="value">([^<]*)</div>', html)
+    assert found, f"no tile {label!r} in the report"
+    return found[1]
+
+
+def test_report_shows_the_headline_numbers(html: str) -> None:
+    assert tile(html, "Sesi terlaksana") == "3"
+    assert tile(html, "Total kehadiran") == "6"
+    assert tile(html, "Peserta unik") == "4"
+    assert tile(html, "Peserta yang kembali") == "2"
+    assert tile(html, "Rata-rata menit") == "55"
+    assert "Dinas Perpustakaan Kota Makassar" in html and "5 Februari 2027, pukul 10.05" in html
+
+
+def test_report_has_one_table_row_per_session(html: str) -> None:
+    for header in ("Tanggal", "Topik", "Pembicara", "Diundang", "Hadir", "Rata-rata menit"):
+        assert f">{header}</th>" in html
+    assert "14 Januari 2027" in html and "Dongeng Nusantara" in html and "Dr. Sari" in html
+    assert '<td class="num">120</td><td class="num">3</td><td class="num">60</td>' in html
+    assert "Sesi yang batal <span" in html and "(dibatalkan)" in html
+
+
+def test_report_escapes_staff_text(html: str) -> None:
+    assert "<script>" not in html
+    assert "Anak &amp; Buku &lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in html
+
+
+def test_report_embeds_a_decodable_png(html: str) -> None:
+    found = re.search(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
+    assert found, "no embedded chart"
+    assert base64.b64decode(found[1], validate=True).startswith(PNG_SIGNATURE)
+
+
+def test_report_is_self_contained_and_phone_friendly(html: str) -> None:
+    assert 'name="viewport"' in html
+    assert not re.search(r'(?:src|href)="(?!data:)', html), "the report must not load other files"
+
+
+def test_write_report_writes_the_file(tmp_path: Path, season: list[SessionAttendance]) -> None:
+    path = write_report(tmp_path / "out", season, title="Laporan", organizer="Perpustakaan",
+                        generated_at=datetime(2027, 2, 5, 10, 5))
+    assert path == tmp_path / "out" / "laporan-musim.html"
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>") and "Sesi terlaksana" in text
+
+
+# -- from the state store --------------------------------------------------------------
+def test_season_items_come_from_the_state_store(tmp_path: Path) -> None:
+    from worker.model import Recipient
+    from worker.report import season_items
+    from worker.state import StateStore, session_to_json
+
+    now = datetime(2027, 1, 29, 12, 0, tzinfo=timezone.utc)
+    past, dropped, future = (session(date(2027, 1, 14), "Lalu"), session(date(2027, 1, 21), "Dihapus"),
+                             session(date(2027, 2, 4), "Nanti"))
+    with StateStore(tmp_path / "state.sqlite") as store:
+        for s in (past, dropped, future):
+            store.update_session(s.uid, now, snapshot=session_to_json(s))
+        store.update_session(dropped.uid, now, meeting_deleted=1)
+        store.queue_mail(past.uid, "invitation", 0, [Recipient("a@example.org"), Recipient("b@example.org")], now)
+        store.mark_mail(store.pending_mail(1)[0].id, "sent", now)
+        store.store_attendance(past.uid, [attendee("Ani", "ani@example.org", 80)], now)
+        items = season_items(store, now)
+
+    assert [(i.session.topic, i.cancelled, i.invited, len(i.attendees)) for i in items] == [
+        ("Lalu", False, 1, 1), ("Dihapus", True, 0, 0)]

@@ -1,0 +1,292 @@
+"""The season report the office head forwards upward: numbers, a chart and a table, in Indonesian.
+
+Pure statistics (:func:`season_stats`) are kept apart from drawing (:func:`attendance_chart_png`)
+and from the one self-contained HTML file (:func:`render_report_html`), so each can be tested
+alone. The HTML has no external files: inline CSS and the chart as a ``data:`` URI, so it can be
+forwarded by mail or WhatsApp and read on a phone.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import logging
+import unicodedata
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterable, Sequence
+
+import jinja2
+from babel.dates import format_date
+from babel.numbers import format_decimal
+
+from worker.model import Attendee, Session
+
+if TYPE_CHECKING:
+    from worker.state import StateStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SessionAttendance:
+    """One session of the season with the people who came to it."""
+
+    session: Session  # the session as planned
+    attendees: tuple[Attendee, ...]  # unique attendees, rejoins already merged
+    invited: int  # people an invitation was sent to
+    cancelled: bool  # True when the session did not take place
+
+    @property
+    def attended(self) -> int:
+        """Number of attendees (0 for a cancelled session)."""
+        return 0 if self.cancelled else len(self.attendees)
+
+    @property
+    def average_minutes(self) -> float:
+        """Mean minutes per attendee; 0 when nobody came."""
+        if not self.attended:
+            return 0.0
+        return sum(a.minutes for a in self.attendees) / self.attended
+
+
+@dataclass(frozen=True)
+class SeasonStats:
+    """The headline numbers of a season."""
+
+    sessions_held: int  # sessions that were not cancelled
+    total_attendance: int  # attendances summed over held sessions (one person twice counts twice)
+    unique_attendees: int  # different people (by e-mail, else by name) over the season
+    returning_attendees: int  # people who came to two or more sessions
+    average_minutes: float  # mean minutes per attendance, 0 when nobody came
+    average_attendees: float  # mean attendees per held session, 0 when none was held
+    best_session: SessionAttendance | None  # the held session with most attendees (earliest on a tie)
+
+
+# -- statistics (pure) -------------------------------------------------------------
+def person_key(attendee: Attendee) -> str:
+    """Who an attendee is across sessions: the lower-cased e-mail, else the normalised name."""
+    email = attendee.email.strip().lower()
+    if email:
+        return f"email:{email}"
+    name = " ".join(unicodedata.normalize("NFKC", attendee.name).casefold().split())
+    return f"name:{name}"
+
+
+def held(items: Iterable[SessionAttendance]) -> list[SessionAttendance]:
+    """The sessions that took place, in date order."""
+    return sorted((i for i in items if not i.cancelled), key=lambda i: i.session.date)
+
+
+def sessions_per_person(items: Iterable[SessionAttendance]) -> dict[str, int]:
+    """For each person (see :func:`person_key`), how many held sessions they attended."""
+    counts: dict[str, int] = {}
+    for item in held(items):
+        for key in {person_key(a) for a in item.attendees}:
+            counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def best_attended(items: Sequence[SessionAttendance]) -> SessionAttendance | None:
+    """The held session with most attendees, the earliest on a tie; None when nobody came."""
+    best = None
+    for item in held(items):
+        if item.attended and (best is None or item.attended > best.attended):
+            best = item
+    return best
+
+
+def season_stats(items: Iterable[SessionAttendance]) -> SeasonStats:
+    """Headline numbers of a season; cancelled sessions count for nothing."""
+    done = held(items)
+    total = sum(i.attended for i in done)
+    minutes = sum(a.minutes for i in done for a in i.attendees)
+    people = sessions_per_person(done)
+    return SeasonStats(
+        sessions_held=len(done), total_attendance=total, unique_attendees=len(people),
+        returning_attendees=sum(1 for n in people.values() if n >= 2),
+        average_minutes=minutes / total if total else 0.0,
+        average_attendees=total / len(done) if done else 0.0,
+        best_session=best_attended(done))
+
+
+# -- gathering from the state store --------------------------------------------------
+def season_items(store: "StateStore", now: datetime, series: str | None = None) -> list[SessionAttendance]:
+    """The season so far from the state store: sessions that ended before ``now`` or were cancelled.
+
+    ``invited`` counts invitations actually sent; a session counts as cancelled when staff
+    cancelled it or the worker already removed its meeting or event.
+    """
+    items = []
+    for state in store.sessions().values():
+        session = state.session()
+        if session is None or (series and session.series != series):
+            continue
+        cancelled = session.cancelled or bool(state.meeting_deleted or state.event_cancelled)
+        if not cancelled and session.end > now:
+            continue
+        items.append(SessionAttendance(
+            session=session, attendees=tuple(store.attendance(state.uid)),
+            invited=len(store.mailed(state.uid, "invitation", ("sent",))), cancelled=cancelled))
+    return sorted(items, key=lambda i: i.session.date)
+
+
+# -- chart ---------------------------------------------------------------------------
+def short_date(day: date, locale: str = "id_ID") -> str:
+    """``14 Jan``: a session date as a chart label."""
+    return format_date(day, "d MMM", locale=locale)
+
+
+def attendance_chart_png(items: Iterable[SessionAttendance], *, locale: str = "id_ID") -> bytes:
+    """A bar chart of attendees per held session as PNG bytes (cancelled sessions left out)."""
+    from matplotlib.figure import Figure  # a Figure of its own: no pyplot global state
+
+    done = held(items)
+    figure = Figure(figsize=(8, 3.6), dpi=110, layout="constrained")
+    axes = figure.subplots()
+    positions = range(len(done))
+    bars = axes.bar(positions, [i.attended for i in done], color="#0f766e", width=0.6)
+    axes.bar_label(bars, padding=2, fontsize=9)
+    axes.set_xticks(list(positions), [short_date(i.session.date, locale) for i in done],
+                    rotation=45 if len(done) > 10 else 0, fontsize=9)
+    axes.set_ylabel("Peserta hadir")
+    axes.set_xlabel("Tanggal")
+    axes.set_ylim(bottom=0, top=max([i.attended for i in done] + [1]) * 1.15)
+    axes.yaxis.get_major_locator().set_params(integer=True)
+    axes.spines[["top", "right"]].set_visible(False)
+    if not done:
+        axes.text(0.5, 0.5, "Belum ada sesi yang terlaksana", ha="center", va="center",
+                  transform=axes.transAxes, color="#6b7280")
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+# -- HTML ------------------------------------------------------------------------------
+def number(value: float, locale: str, digits: int = 1) -> str:
+    """A number as people of ``locale`` write it: ``47,5`` in Indonesian; whole numbers without decimals."""
+    pattern = "#,##0" if float(value).is_integer() else "#,##0." + "0" * digits
+    return format_decimal(round(value, digits), format=pattern, locale=locale)
+
+
+def session_rows(items: Sequence[SessionAttendance], locale: str) -> list[dict[str, object]]:
+    """One table row per session, held or cancelled, in date order."""
+    rows = []
+    for item in sorted(items, key=lambda i: i.session.date):
+        rows.append({
+            "date": format_date(item.session.date, "d MMMM y", locale=locale),
+            "topic": item.session.topic, "speaker": item.session.speaker or "–",
+            "invited": number(item.invited, locale), "cancelled": item.cancelled,
+            "attended": number(item.attended, locale),
+            "minutes": number(item.average_minutes, locale) if item.attended else "–",
+        })
+    return rows
+
+
+def headline(stats: SeasonStats, locale: str) -> list[tuple[str, str, str]]:
+    """The headline tiles: label, value and a short explanation."""
+    return [
+        ("Sesi terlaksana", number(stats.sessions_held, locale), "sesi yang tidak dibatalkan"),
+        ("Total kehadiran", number(stats.total_attendance, locale),
+         f"rata-rata {number(stats.average_attendees, locale)} peserta per sesi"),
+        ("Peserta unik", number(stats.unique_attendees, locale), "orang yang berbeda"),
+        ("Peserta yang kembali", number(stats.returning_attendees, locale), "hadir di 2 sesi atau lebih"),
+        ("Rata-rata menit", number(stats.average_minutes, locale), "per kehadiran"),
+    ]
+
+
+def generated_text(moment: datetime, locale: str) -> str:
+    """``14 Januari 2027, pukul 10.05``: when the report was made, in its own clock."""
+    return f"{format_date(moment, 'd MMMM y', locale=locale)}, pukul {moment:%H.%M}"
+
+
+def report_context(items: Sequence[SessionAttendance], *, title: str, organizer: str,
+                   generated_at: datetime, locale: str) -> dict[str, object]:
+    """Everything the report template shows."""
+    stats = season_stats(items)
+    best = stats.best_session
+    chart = base64.b64encode(attendance_chart_png(items, locale=locale)).decode("ascii")
+    return {
+        "title": title, "organizer": organizer, "generated": generated_text(generated_at, locale),
+        "tiles": headline(stats, locale), "rows": session_rows(items, locale),
+        "chart_uri": f"data:image/png;base64,{chart}",
+        "best": None if best is None else {
+            "topic": best.session.topic, "attended": number(best.attended, locale),
+            "date": format_date(best.session.date, "d MMMM y", locale=locale)},
+    }
+
+
+def render_report_html(items: Iterable[SessionAttendance], *, title: str, organizer: str,
+                       generated_at: datetime, locale: str = "id_ID") -> str:
+    """The season report as one self-contained, phone-readable HTML page in Indonesian."""
+    items = list(items)
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    context = report_context(items, title=title, organizer=organizer, generated_at=generated_at, locale=locale)
+    return env.from_string(report_template()).render(context)
+
+
+def write_report(out_dir: Path, items: Iterable[SessionAttendance], *, title: str, organizer: str,
+                 generated_at: datetime, locale: str = "id_ID") -> Path:
+    """Write ``laporan-musim.html`` into ``out_dir`` (created if needed) and return its path."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "laporan-musim.html"
+    html = render_report_html(items, title=title, organizer=organizer, generated_at=generated_at, locale=locale)
+    path.write_text(html, encoding="utf-8")
+    log.info("Season report written to %s", path)
+    return path
+
+
+def report_template() -> str:
+    """The report's Jinja2 source (autoescaped): inline CSS, one column, tables scroll sideways on phones."""
+    return """<!DOCTYPE html>
+<html lang="id">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{ title }}</title>
+<style>
+body{margin:0;padding:16px;background:#f3f4f6;font-family:Arial,Helvetica,sans-serif;color:#1f2937;line-height:1.5}
+main{max-width:860px;margin:0 auto;background:#fff;border:1px solid #e5e7eb;border-radius:8px;padding:20px}
+h1{font-size:22px;margin:0 0 4px;color:#0f766e}
+h2{font-size:17px;margin:24px 0 8px}
+.meta{color:#6b7280;font-size:13px;margin:0}
+.tiles{display:flex;flex-wrap:wrap;gap:10px;margin:16px 0}
+.tile{flex:1 1 140px;background:#f0fdfa;border-left:4px solid #0f766e;border-radius:4px;padding:10px 12px}
+.tile .label{font-size:13px;color:#374151}
+.tile .value{font-size:26px;font-weight:bold;color:#111827}
+.tile .note{font-size:12px;color:#6b7280}
+img{max-width:100%;height:auto;display:block}
+.scroll{overflow-x:auto}
+table{border-collapse:collapse;width:100%;font-size:14px}
+th,td{text-align:left;padding:6px 8px;border-bottom:1px solid #e5e7eb;vertical-align:top}
+th{background:#f9fafb;white-space:nowrap}
+td.num,th.num{text-align:right;white-space:nowrap}
+tr.cancelled td{color:#9ca3af}
+.badge{font-size:12px;color:#b91c1c}
+</style>
+</head>
+<body>
+<main>
+<h1>{{ title }}</h1>
+<p class="meta">{{ organizer }} · Dibuat {{ generated }}</p>
+<div class="tiles">
+{% for label, value, note in tiles %}<div class="tile"><div class="label">{{ label }}</div><div class="value">{{ value }}</div><div class="note">{{ note }}</div></div>
+{% endfor %}</div>
+{% if best %}<p>Sesi dengan peserta terbanyak: <strong>{{ best.topic }}</strong> ({{ best.date }}), {{ best.attended }} peserta.</p>{% endif %}
+<h2>Kehadiran per minggu</h2>
+<img src="{{ chart_uri }}" alt="Grafik jumlah peserta hadir per tanggal sesi">
+<h2>Rincian per sesi</h2>
+<div class="scroll">
+<table>
+<thead><tr><th>Tanggal</th><th>Topik</th><th>Pembicara</th><th class="num">Diundang</th><th class="num">Hadir</th><th class="num">Rata-rata menit</th></tr></thead>
+<tbody>
+{% for row in rows %}<tr{% if row.cancelled %} class="cancelled"{% endif %}><td>{{ row.date }}</td><td>{{ row.topic }}{% if row.cancelled %} <span class="badge">(dibatalkan)</span>{% endif %}</td><td>{{ row.speaker }}</td><td class="num">{{ row.invited }}</td><td class="num">{{ "–" if row.cancelled else row.attended }}</td><td class="num">{{ row.minutes }}</td></tr>
+{% else %}<tr><td colspan="6">Belum ada sesi.</td></tr>
+{% endfor %}</tbody>
+</table>
+</div>
+</main>
+</body>
+</html>
+"""
