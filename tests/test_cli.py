@@ -115,3 +115,41 @@ def test_run_reloads_edited_settings_and_keeps_last_good(tmp_path):
     runner.run_once()
     assert seen == ["Menulis Cerita Pendek", "Menulis Cerpen", "Menulis Cerpen"]
     assert load_settings  # imported for clarity of what is reloaded
+
+
+def test_check_names_a_misspelt_certificate_variable(tmp_path, capsys):
+    path = write_settings(tmp_path)
+    cert = tmp_path / "templates" / "certificate.html.j2"
+    cert.write_text(cert.read_text(encoding="utf-8").replace("attendee_name", "attendee_nama"), encoding="utf-8")
+    assert main(["check", "--settings", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "certificate.html.j2:" in err and "'attendee_nama' is undefined" in err
+
+
+def test_report_writes_html_from_stored_attendance(tmp_path, capsys):
+    from datetime import datetime, timezone
+
+    from worker.model import Attendee
+    from worker.planner import plan_season
+    from worker.settings import load_settings
+    from worker.state import StateStore, session_to_json
+
+    path = write_settings(tmp_path)
+    settings = load_settings(path)
+    first = plan_season(settings).sessions[0]
+    now = datetime(2027, 1, 8, tzinfo=timezone.utc)
+    t = first.start_utc
+    with StateStore(settings.worker.state_file) as store:
+        store.update_session(first.uid, now, snapshot=session_to_json(first))
+        store.store_attendance(first.uid, [Attendee("Siti", "siti@example.org", t, t, 80, 2),
+                                           Attendee("Budi", "", t, t, 40, 1)], now)
+    out_dir = tmp_path / "laporan"
+    assert main(["report", "--settings", str(path), "--now", "2027-01-08T08:00+08:00", "--out", str(out_dir)]) == 0
+    assert "1 session(s) held, 2 attendance(s)" in capsys.readouterr().out
+    html = (out_dir / "laporan-musim.html").read_text(encoding="utf-8")
+    assert "Menulis Cerita Pendek" in html and "data:image/png;base64," in html
+
+
+def test_report_without_state_says_so(tmp_path, capsys):
+    assert main(["report", "--settings", str(write_settings(tmp_path)), "--out", str(tmp_path / "r")]) == 1
+    assert "no state yet" in capsys.readouterr().out

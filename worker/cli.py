@@ -62,6 +62,9 @@ def _parser() -> argparse.ArgumentParser:
     preview.add_argument("--kind", choices=("invitation", "reminder", "change", "cancellation", "thankyou", "all"),
                          default="all", help="which mail (default: all)")
     preview.add_argument("--out", type=Path, default=Path("preview"), help="output folder (default: ./preview)")
+    report = command("report", cmd_report, "write the season report (HTML with a chart) from the stored attendance",
+                     now=True)
+    report.add_argument("--out", type=Path, default=Path("report"), help="output folder (default: ./report)")
     return parser
 
 
@@ -258,6 +261,24 @@ def cmd_preview(args: argparse.Namespace) -> int:
         if html is not None:
             base.with_suffix(".html").write_text(html.get_content(), encoding="utf-8")
         print(f"{kind:<13} {message['Subject']}\n              {base}.eml")
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """``report``: the season so far as one HTML file the office head can forward."""
+    from worker.report import season_items, write_report
+    from worker.state import StateStore
+
+    settings, _, clock = _setup(args)
+    if not settings.worker.state_file.exists():
+        print(f"no state yet ({settings.worker.state_file} does not exist): nothing to report")
+        return EXIT_FAILURE
+    with StateStore(settings.worker.state_file) as store:
+        items = season_items(store, clock.now(), settings.series.id)
+    path = write_report(args.out, items, title=settings.series.title, organizer=settings.series.organizer,
+                        generated_at=clock.now(), locale=settings.series.locale)
+    held = [i for i in items if not i.cancelled]
+    print(f"{path}  ({len(held)} session(s) held, {sum(i.attended for i in held)} attendance(s))")
     return EXIT_OK
 
 

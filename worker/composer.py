@@ -78,9 +78,27 @@ def check_templates(settings: Settings) -> list[str]:
     if not folder.is_dir():
         return [f"{folder}: templates folder not found (mail.templates_dir)"]
     try:
-        return list(Renderer(folder).check_templates(series_info(settings)))
+        problems = list(Renderer(folder).check_templates(series_info(settings)))
     except TemplateError as exc:
         return [str(exc)]
+    if settings.followup.enabled and settings.followup.certificate:
+        problems.extend(_certificate_problems(folder, settings))
+    return problems
+
+
+def _certificate_problems(folder: Path, settings: Settings) -> list[str]:
+    """Render the certificate template once with sample data (it is only used when certificates are on)."""
+    from worker.certificate import render_certificate
+    from worker.render import sample_session
+    from worker.wiring import series_info
+
+    series = series_info(settings)
+    try:
+        render_certificate(folder, series=series, session=sample_session(series), attendee_name="Contoh Peserta",
+                           minutes=75, certificate_id="CONTOH-0001", issued_on=sample_date())
+    except TemplateError as exc:
+        return [str(exc)]
+    return []
 
 
 def sample_date() -> date:
