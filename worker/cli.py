@@ -65,6 +65,12 @@ def _parser() -> argparse.ArgumentParser:
     report = command("report", cmd_report, "write the season report (HTML with a chart) from the stored attendance",
                      now=True)
     report.add_argument("--out", type=Path, default=Path("report"), help="output folder (default: ./report)")
+    demo = sub.add_parser("demo", help="run a whole season against the built-in sandbox (no accounts, no network)",
+                          description="Start the Zoom and Google emulators and an SMTP server on 127.0.0.1 and run "
+                                      "the worker over a simulated four-week season; files go to --out.")
+    demo.add_argument("--out", type=Path, default=Path("demo-output"), help="output folder (default: ./demo-output)")
+    demo.add_argument("--quiet", action="store_true", help="no progress bar")
+    demo.set_defaults(func=cmd_demo)
     return parser
 
 
@@ -261,6 +267,16 @@ def cmd_preview(args: argparse.Namespace) -> int:
         if html is not None:
             base.with_suffix(".html").write_text(html.get_content(), encoding="utf-8")
         print(f"{kind:<13} {message['Subject']}\n              {base}.eml")
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """``demo``: the sandbox season, with a progress bar and a summary of what it produced."""
+    from worker.demo import print_summary, run_demo
+
+    logging.getLogger().setLevel(logging.WARNING)
+    summary = run_demo(args.out, show_progress=not args.quiet)
+    print_summary(summary)
     return EXIT_OK
 
 

@@ -58,6 +58,8 @@ def set_headers(message: EmailMessage, kind: str, rendered: RenderedMail, sessio
     for name, value in unsubscribe_headers(series.unsubscribe_url).items():
         message[name] = value
     message["Content-Language"] = (series.locale or "id").split("_")[0]
+    message["X-Webinar-Session"] = session.uid  # lets staff filter and the demo sort mail; no personal data
+    message["X-Webinar-Kind"] = kind
 
 
 def address(name: str, email: str) -> Address:

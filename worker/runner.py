@@ -45,6 +45,11 @@ class Runner:
         first = settings or load_settings(settings_path)
         self._loaded = _Loaded(first, self._mtime(), make_engine(first))
 
+    @property
+    def settings(self) -> Settings:
+        """The settings in force (the last good ones)."""
+        return self._loaded.settings
+
     def stop(self) -> None:
         """Ask the loop to stop after the current step."""
         self.stop_event.set()

@@ -1,0 +1,249 @@
+"""Google service-account credentials, service construction, and the one place vendor errors are translated.
+
+Endpoint convention (the sandbox emulator follows it): ``GoogleConfig.api_endpoint`` is a
+*root* URL such as ``http://127.0.0.1:8790/``. Calendar is built with
+``client_options.api_endpoint = root + "calendar/v3/"`` (the option replaces root *and*
+service path), Sheets with the root itself (its discovery ``servicePath`` is ``""``). So
+requests go to ``ROOT/calendar/v3/calendars/...`` and ``ROOT/v4/spreadsheets/...``.
+The token URI comes from the key file, so an emulator's key file points it at the emulator.
+
+Every ``googleapiclient`` / ``google.auth`` / ``httplib2`` / socket error is turned into the
+project's errors by :func:`translate_error`, and :func:`execute` is the one way requests
+are run: it lets the library retry 5xx, 429 and 403 rate-limit reasons with backoff,
+using an injectable ``sleep`` so tests never wait.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import ssl
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+from worker.errors import (AccessDeniedError, AuthError, IntegrationError, NotConfiguredError, NotFoundError,
+                           RateLimitError, RemoteError, TransientError)
+
+if TYPE_CHECKING:  # pragma: no cover - imports for type checkers only
+    from google.oauth2.service_account import Credentials
+
+log = logging.getLogger(__name__)
+
+CALENDAR_SERVICE = "google-calendar"  # service name used in error messages
+SHEETS_SERVICE = "google-sheets"  # service name used in error messages
+KEY_VARIABLE = "GOOGLE_APPLICATION_CREDENTIALS"  # environment variable naming the key file
+
+RATE_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "RATE_LIMIT_EXCEEDED"})  # per-minute
+DAILY_REASONS = frozenset({"quotaExceeded", "dailyLimitExceeded", "dailyLimitExceededUnreg"})  # per-day
+DISABLED_REASONS = frozenset({"accessNotConfigured", "SERVICE_DISABLED"})  # API not enabled in the project
+_API_NAMES = {CALENDAR_SERVICE: "Google Calendar API", SHEETS_SERVICE: "Google Sheets API"}
+
+
+@dataclass(frozen=True)
+class GoogleConfig:
+    """Where the service-account key is and which calendar and spreadsheet to use."""
+
+    credentials_file: str  # path of the service-account JSON key file
+    calendar_id: str = ""  # calendar to keep events on, "" = calendar not used
+    spreadsheet_id: str = ""  # spreadsheet for attendance, "" = sheets not used
+    api_endpoint: str | None = None  # ROOT url of an emulator, e.g. "http://127.0.0.1:8790/"; None = Google
+    subject: str | None = None  # user to impersonate (domain-wide delegation), None = the account itself
+    summary_tab: str = "Ringkasan"  # title of the season summary tab
+    timeout: float = 30.0  # seconds for each network operation
+
+
+def load_credentials(config: GoogleConfig, scopes: Sequence[str]) -> Credentials:
+    """Read the service-account key file; any problem becomes NotConfiguredError naming the file."""
+    from google.oauth2 import service_account
+
+    path = config.credentials_file
+    hint = f"set {KEY_VARIABLE} or google.credentials_file to a service-account JSON key file"
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except FileNotFoundError:
+        raise NotConfiguredError(f"Google key file {path} does not exist: {hint}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise NotConfiguredError(f"Google key file {path} cannot be read ({exc}): {hint}") from None
+    try:
+        info = json.loads(text)
+    except ValueError as exc:
+        raise NotConfiguredError(f"Google key file {path} is not JSON ({exc}): {hint}") from None
+    if not isinstance(info, dict):
+        raise NotConfiguredError(f"Google key file {path} is not a service-account key (not a JSON object): {hint}")
+    kind = info.get("type")
+    if kind != "service_account":
+        raise NotConfiguredError(f"Google key file {path} has type {kind!r}, expected 'service_account' "
+                                 f"(create a key for a service account in the Cloud console): {hint}")
+    try:
+        credentials = service_account.Credentials.from_service_account_info(info, scopes=list(scopes))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise NotConfiguredError(f"Google key file {path} is not a usable service-account key ({exc}): "
+                                 f"{hint}") from None
+    if config.subject:
+        credentials = credentials.with_subject(config.subject)
+    return credentials
+
+
+def service_account_email(credentials: Credentials) -> str:
+    """The service account's address: what the calendar and the spreadsheet must be shared with."""
+    return str(getattr(credentials, "service_account_email", "") or "")
+
+
+def _endpoint(root: str | None, service_path: str) -> dict[str, str] | None:
+    if not root:
+        return None
+    return {"api_endpoint": root.rstrip("/") + "/" + service_path}
+
+
+def _http(config: GoogleConfig, credentials: Credentials | None, http: Any) -> Any:
+    if http is not None:
+        return http
+    if credentials is None:
+        raise ValueError("either credentials or http is needed to build a Google service")
+    import google_auth_httplib2
+    import httplib2
+
+    return google_auth_httplib2.AuthorizedHttp(credentials, http=httplib2.Http(timeout=config.timeout))
+
+
+def build_calendar_service(config: GoogleConfig, credentials: Credentials | None, http: Any = None) -> Any:
+    """A Calendar v3 service from the bundled discovery document; ``http`` (a mock) replaces authorization."""
+    from googleapiclient.discovery import build
+
+    return build("calendar", "v3", http=_http(config, credentials, http), static_discovery=True,
+                 cache_discovery=False, client_options=_endpoint(config.api_endpoint, "calendar/v3/"))
+
+
+def build_sheets_service(config: GoogleConfig, credentials: Credentials | None, http: Any = None) -> Any:
+    """A Sheets v4 service from the bundled discovery document; ``http`` (a mock) replaces authorization."""
+    from googleapiclient.discovery import build
+
+    return build("sheets", "v4", http=_http(config, credentials, http), static_discovery=True,
+                 cache_discovery=False, client_options=_endpoint(config.api_endpoint, ""))
+
+
+# -- errors -------------------------------------------------------------------------------------------------
+
+def error_details(exc: Any) -> tuple[int, str, str, str]:
+    """``(status, reason, message, status_name)`` from an HttpError's JSON body; blanks where absent."""
+    status = int(getattr(getattr(exc, "resp", None), "status", 0) or 0)
+    reason, message, status_name = "", "", ""
+    try:
+        data = json.loads((getattr(exc, "content", b"") or b"").decode("utf-8"))
+    except (ValueError, AttributeError):
+        data = None
+    if isinstance(data, list) and data and isinstance(data[0], dict):
+        data = data[0]
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, dict):
+        message = str(error.get("message") or "")
+        status_name = str(error.get("status") or "")
+        for item in (error.get("errors") or []) + (error.get("details") or []):
+            if isinstance(item, dict) and item.get("reason"):
+                reason = str(item["reason"])
+                break
+    if not message:
+        message = str(getattr(getattr(exc, "resp", None), "reason", "") or "") or f"HTTP {status}"
+    return status, reason, message.strip(), status_name
+
+
+def _retry_after(exc: Any) -> float | None:
+    resp = getattr(exc, "resp", None)
+    value = resp.get("retry-after") if hasattr(resp, "get") else None
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _share_hint(target: str, share_with: str) -> str:
+    who = share_with or "the service account's address (client_email in the key file)"
+    return f"share {target or 'it'} with {who}"
+
+
+def translate_error(exc: BaseException, service: str, *, share_with: str = "", target: str = "") -> IntegrationError:
+    """The project error for a Google client error.
+
+    ``target`` names the calendar or spreadsheet when the request addresses it directly
+    (so a 404 there means "not shared or does not exist"); ``share_with`` is the
+    service-account email the message tells staff to share it with.
+    """
+    from google.auth import exceptions as auth_exceptions
+    from googleapiclient.errors import Error as ClientError
+    from googleapiclient.errors import HttpError
+
+    if isinstance(exc, HttpError):
+        return _translate_http(exc, service, share_with=share_with, target=target)
+    if isinstance(exc, auth_exceptions.RefreshError):
+        if getattr(exc, "retryable", False):
+            return TransientError(service, f"token refresh failed, will retry: {exc}")
+        return AuthError(service, f"the service-account key was refused ({exc}); check the key file named by "
+                                  f"{KEY_VARIABLE} (deleted or disabled keys are refused)")
+    if isinstance(exc, auth_exceptions.TransportError):
+        return TransientError(service, f"cannot reach Google's token endpoint: {exc}")
+    if isinstance(exc, auth_exceptions.GoogleAuthError):
+        return AuthError(service, f"authorization failed: {exc}")
+    import httplib2
+
+    if isinstance(exc, (httplib2.HttpLib2Error, socket.timeout, ssl.SSLError, ConnectionError, OSError)):
+        return TransientError(service, f"network error: {type(exc).__name__}: {exc}")
+    if isinstance(exc, ClientError):
+        return RemoteError(service, f"unexpected response: {type(exc).__name__}: {exc}")
+    return RemoteError(service, f"unexpected error: {type(exc).__name__}: {exc}")
+
+
+def _translate_http(exc: Any, service: str, *, share_with: str, target: str) -> IntegrationError:
+    status, reason, message, status_name = error_details(exc)
+    code = reason or status_name or None
+    detail = f"{message} (HTTP {status}{', ' + code if code else ''})"
+    if status == 401:
+        return AuthError(service, f"credentials were refused: {detail}; check the key file named by "
+                                  f"{KEY_VARIABLE}", status=status, code=code)
+    if reason in DAILY_REASONS:
+        return RateLimitError(service, f"daily quota exhausted: {detail}", daily=True, status=status, code=code)
+    if status == 429 or (status == 403 and reason in RATE_REASONS):
+        return RateLimitError(service, f"rate limited: {detail}", retry_after=_retry_after(exc), status=status,
+                              code=code)
+    if status == 403 and reason in DISABLED_REASONS:
+        api = _API_NAMES.get(service, "the API")
+        return AccessDeniedError(service, f"{detail}; enable the {api} in the service account's Cloud project",
+                                 status=status, code=code)
+    if status == 403:
+        return AccessDeniedError(service, f"access denied: {detail}; {_share_hint(target, share_with)}",
+                                 status=status, code=code)
+    if status == 404 and target:
+        return AccessDeniedError(service, f"{target} was not found: {detail}; check the id, and "
+                                          f"{_share_hint(target, share_with)}", status=status, code=code)
+    if status in (404, 410):
+        return NotFoundError(service, f"not found: {detail}", status=status, code=code)
+    if status >= 500:
+        return TransientError(service, f"server error: {detail}", retry_after=_retry_after(exc), status=status,
+                              code=code)
+    return RemoteError(service, f"request refused: {detail}", status=status, code=code)
+
+
+def execute(request: Any, service: str, *, num_retries: int, sleep: Callable[[float], None] = time.sleep,
+            share_with: str = "", target: str = "") -> Any:
+    """Run a googleapiclient request with the library's retries, translating every failure.
+
+    The library retries 5xx, 429, 403 rate-limit reasons and dropped connections
+    ``num_retries`` times with exponential backoff; ``sleep`` replaces its ``time.sleep``
+    (it is the request's ``_sleep`` attribute) so tests can pass a no-op.
+    """
+    if hasattr(request, "_sleep"):
+        request._sleep = sleep
+    try:
+        return request.execute(num_retries=num_retries)
+    except _vendor_errors() as exc:  # our own bugs (TypeError, KeyError...) are not vendor errors and pass
+        error = translate_error(exc, service, share_with=share_with, target=target)
+        raise error from exc
+
+
+def _vendor_errors() -> tuple[type[BaseException], ...]:
+    import httplib2
+    from google.auth.exceptions import GoogleAuthError
+    from googleapiclient.errors import Error as ClientError
+
+    return (ClientError, GoogleAuthError, httplib2.HttpLib2Error, OSError)

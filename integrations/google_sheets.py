@@ -1,0 +1,184 @@
+"""Attendance in Google Sheets: one tab per session and a season summary tab with a chart.
+
+A sync makes at most two write calls (the quota is 60 writes a minute per user):
+``spreadsheets.batchUpdate`` only when a tab or the chart is missing, then one
+``values.batchUpdate``. Reads (``spreadsheets.get``, ``values.batchGet``) find which tabs
+exist, how many rows the session tab had and which summary row holds this date, so a rerun
+overwrites the same computed ranges and never appends a duplicate.
+
+Values are written with ``valueInputOption=RAW``: a participant who calls themselves
+``=IMPORTXML(...)`` stays text, never a formula. Counts are sent as JSON numbers.
+"""
+from __future__ import annotations
+
+import logging
+import zlib
+from datetime import datetime
+from typing import Any, Callable, Sequence
+from zoneinfo import ZoneInfo
+
+from integrations.google_auth import SHEETS_SERVICE, execute
+from worker.model import Attendee, SummaryRow
+
+log = logging.getLogger(__name__)
+
+SESSION_HEADER = ["Nama", "Email", "Masuk pertama", "Keluar terakhir", "Menit", "Jumlah masuk"]  # session tab
+SUMMARY_HEADER = ["Tanggal", "Topik", "Pembicara", "Diundang", "Hadir", "Rata-rata menit"]  # summary tab
+CHART_TITLE = "Kehadiran per minggu"  # title of the attendance chart on the summary tab
+ATTENDED_COLUMN = 4  # 0-based column of "Hadir" on the summary tab
+META_FIELDS = "sheets.properties,sheets.charts"  # what spreadsheets.get returns: tabs and their charts
+
+
+def quote_tab(title: str) -> str:
+    """A tab title as an A1 sheet reference: ``'2027-01-14'``, with inner quotes doubled."""
+    return "'" + title.replace("'", "''") + "'"
+
+
+def sheet_id_for(title: str, taken: set[int]) -> int:
+    """A stable sheet id for a new tab, derived from its title and not among ``taken``."""
+    candidate = zlib.crc32(title.encode("utf-8")) & 0x7FFFFFFF
+    while candidate in taken or candidate == 0:
+        candidate = (candidate + 1) & 0x7FFFFFFF
+    return candidate
+
+
+def add_sheet_request(title: str, sheet_id: int) -> dict[str, Any]:
+    """An ``addSheet`` request for a tab with a frozen header row."""
+    return {"addSheet": {"properties": {"sheetId": sheet_id, "title": title,
+                                        "gridProperties": {"frozenRowCount": 1}}}}
+
+
+def add_chart_request(summary_sheet_id: int) -> dict[str, Any]:
+    """An ``addChart`` request: a column chart of "Hadir" per date on the summary tab."""
+    def column(index: int) -> dict[str, Any]:
+        # No endRowIndex: the range runs to the bottom, so new weeks join the chart by themselves.
+        return {"sourceRange": {"sources": [{"sheetId": summary_sheet_id, "startRowIndex": 0,
+                                             "startColumnIndex": index, "endColumnIndex": index + 1}]}}
+
+    return {"addChart": {"chart": {
+        "spec": {
+            "title": CHART_TITLE,
+            "basicChart": {
+                "chartType": "COLUMN",
+                "legendPosition": "NO_LEGEND",
+                "headerCount": 1,
+                "axis": [{"position": "BOTTOM_AXIS", "title": SUMMARY_HEADER[0]},
+                         {"position": "LEFT_AXIS", "title": SUMMARY_HEADER[ATTENDED_COLUMN]}],
+                "domains": [{"domain": column(0)}],
+                "series": [{"series": column(ATTENDED_COLUMN), "targetAxis": "LEFT_AXIS"}],
+            },
+        },
+        "position": {"overlayPosition": {"anchorCell": {"sheetId": summary_sheet_id, "rowIndex": 1,
+                                                        "columnIndex": len(SUMMARY_HEADER) + 1}}},
+    }}}
+
+
+def _number(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else float(value)
+
+
+class GoogleSheets:
+    """The :class:`worker.ports.AttendanceSheet` on one spreadsheet, plus ``read_range`` for recipient lists."""
+
+    def __init__(self, service: Any, spreadsheet_id: str, *, summary_tab: str = "Ringkasan",
+                 service_account_email: str = "", num_retries: int = 5, timezone: str = "UTC",
+                 sleep: Callable[[float], None] | None = None):
+        self.service = service  # built by integrations.google_auth.build_sheets_service
+        self.spreadsheet_id = spreadsheet_id  # the id in the spreadsheet's URL
+        self.summary_tab = summary_tab  # title of the season summary tab
+        self.service_account_email = service_account_email  # named in "share the spreadsheet" messages
+        self.num_retries = num_retries  # library retries (5xx, 429, rate-limit 403) per call; 0 in unit tests
+        self.zone = ZoneInfo(timezone)  # join and leave times are written in this zone
+        self.sleep = sleep  # backoff sleep; None = time.sleep
+
+    def _run(self, request: Any) -> Any:
+        extra = {"sleep": self.sleep} if self.sleep is not None else {}
+        return execute(request, SHEETS_SERVICE, num_retries=self.num_retries, share_with=self.service_account_email,
+                       target=f"spreadsheet {self.spreadsheet_id}", **extra)
+
+    # -- reads ---------------------------------------------------------------------------------------------
+    def read_range(self, a1: str) -> list[list[str]]:
+        """The cells of ``a1`` (e.g. ``'Peserta'!A2:C``) as text, row by row."""
+        result = self._run(self.service.spreadsheets().values().get(spreadsheetId=self.spreadsheet_id, range=a1))
+        return [["" if cell is None else str(cell) for cell in row] for row in (result or {}).get("values", [])]
+
+    def _tabs(self) -> dict[str, dict[str, Any]]:
+        """Title -> {"id": sheetId, "charts": number of charts on it} for every tab."""
+        meta = self._run(self.service.spreadsheets().get(spreadsheetId=self.spreadsheet_id, fields=META_FIELDS))
+        tabs = {}
+        for sheet in (meta or {}).get("sheets", []):
+            props = sheet.get("properties", {})
+            tabs[props.get("title", "")] = {"id": int(props.get("sheetId", 0)),
+                                            "charts": len(sheet.get("charts") or [])}
+        return tabs
+
+    def _existing(self, tab_title: str, tabs: dict[str, dict[str, Any]]) -> tuple[int, list[str]]:
+        """Rows now on the session tab and column A of the summary tab, in one ``values.batchGet``."""
+        wanted = [(t, r) for t, r in ((tab_title, "A:F"), (self.summary_tab, "A:A")) if t in tabs]
+        if not wanted:
+            return 0, []
+        result = self._run(self.service.spreadsheets().values().batchGet(
+            spreadsheetId=self.spreadsheet_id, ranges=[f"{quote_tab(t)}!{r}" for t, r in wanted],
+            majorDimension="ROWS"))
+        found = {t: vr.get("values") or [] for (t, _), vr in zip(wanted, (result or {}).get("valueRanges", []))}
+        session_rows = len(found.get(tab_title, []))
+        column_a = ["" if not row or row[0] is None else str(row[0]) for row in found.get(self.summary_tab, [])]
+        return session_rows, column_a
+
+    # -- the sync ------------------------------------------------------------------------------------------
+    def sync_session(self, tab_title: str, attendees: Sequence[Attendee], summary: SummaryRow) -> None:
+        """Overwrite the session's tab and upsert its summary row (at most two write calls)."""
+        if tab_title == self.summary_tab:
+            raise ValueError(f"session tab {tab_title!r} would overwrite the summary tab")
+        tabs = self._tabs()
+        previous_rows, column_a = self._existing(tab_title, tabs)
+        requests = self._structure_requests(tab_title, tabs)
+        if requests:
+            self._run(self.service.spreadsheets().batchUpdate(spreadsheetId=self.spreadsheet_id,
+                                                              body={"requests": requests}))
+        data = (self._session_ranges(tab_title, attendees, previous_rows)
+                + self._summary_ranges(summary, column_a))
+        self._run(self.service.spreadsheets().values().batchUpdate(
+            spreadsheetId=self.spreadsheet_id, body={"valueInputOption": "RAW", "data": data}))
+        log.info("attendance of %s written to the spreadsheet (%d attendee(s))", tab_title, len(attendees))
+
+    def _structure_requests(self, tab_title: str, tabs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+        """addSheet for missing tabs and addChart when the summary tab has no chart yet."""
+        taken = {t["id"] for t in tabs.values()}
+        requests: list[dict[str, Any]] = []
+        for title in (tab_title, self.summary_tab):
+            if title not in tabs:
+                new_id = sheet_id_for(title, taken)
+                taken.add(new_id)
+                tabs = {**tabs, title: {"id": new_id, "charts": 0}}
+                requests.append(add_sheet_request(title, new_id))
+        if tabs[self.summary_tab]["charts"] == 0:
+            requests.append(add_chart_request(tabs[self.summary_tab]["id"]))
+        return requests
+
+    def _time(self, moment: datetime) -> str:
+        return moment.astimezone(self.zone).strftime("%Y-%m-%d %H:%M")
+
+    def session_rows(self, attendees: Sequence[Attendee]) -> list[list[Any]]:
+        """Header plus one row per attendee, longest stay first."""
+        ordered = sorted(attendees, key=lambda a: (-a.minutes, a.name.casefold(), a.email))
+        return [list(SESSION_HEADER)] + [
+            [a.name, a.email, self._time(a.first_join), self._time(a.last_leave), int(a.minutes), int(a.joins)]
+            for a in ordered]
+
+    def _session_ranges(self, tab_title: str, attendees: Sequence[Attendee], previous_rows: int) -> list[dict]:
+        rows = self.session_rows(attendees)
+        blank = [""] * len(SESSION_HEADER)
+        rows += [list(blank) for _ in range(max(0, previous_rows - len(rows)))]  # clear a longer old list
+        return [{"range": f"{quote_tab(tab_title)}!A1:F{len(rows)}", "majorDimension": "ROWS", "values": rows}]
+
+    def _summary_ranges(self, summary: SummaryRow, column_a: list[str]) -> list[dict]:
+        key = summary.date.isoformat()
+        index = next((i for i, v in enumerate(column_a) if i > 0 and v.strip() == key), None)
+        if index is None:
+            index = max(len(column_a), 1)  # the first free row below the header
+        row = [key, summary.topic, summary.speaker, int(summary.invited), int(summary.attended),
+               _number(round(summary.average_minutes, 1))]
+        tab = quote_tab(self.summary_tab)
+        return [{"range": f"{tab}!A1:F1", "majorDimension": "ROWS", "values": [list(SUMMARY_HEADER)]},
+                {"range": f"{tab}!A{index + 1}:F{index + 1}", "majorDimension": "ROWS", "values": [row]}]

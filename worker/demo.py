@@ -1,0 +1,427 @@
+"""``webinar-worker demo``: a whole season against the built-in sandbox, with no accounts and no network.
+
+It starts the Zoom and Google emulators and a real SMTP server on 127.0.0.1, writes a settings
+file and a throwaway service-account key for them, and runs the real worker (runner, engine,
+clients) over a four-week season on a simulated clock. Staff actions happen on the way: a topic
+is edited after the invitations went out, and a session is cancelled. After each session,
+simulated people join (some rejoin, one has a formula-like name). Everything the worker produced
+is exported to files a person can open.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections import Counter
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Callable
+from zoneinfo import ZoneInfo
+
+from worker.clock import FixedClock
+from worker.envfile import Secrets
+from worker.errors import WorkerError
+from worker.model import Session
+from worker.planner import plan_season
+from worker.runner import Runner
+from worker.settings import Settings, load_settings
+from worker.state import StateStore
+
+log = logging.getLogger(__name__)
+
+ZONE = ZoneInfo("Asia/Makassar")
+START = datetime(2026, 12, 24, 8, 0, tzinfo=ZONE)  # first simulated moment (14 days before session 1)
+END = datetime(2027, 1, 29, 12, 0, tzinfo=ZONE)  # last simulated moment (the day after the last session)
+STEP = timedelta(hours=1)  # simulated time between ticks
+EDIT_AT = datetime(2027, 1, 16, 10, 0, tzinfo=ZONE)  # staff edit the 21 January topic (invitations already out)
+CANCEL_AT = datetime(2027, 1, 24, 10, 0, tzinfo=ZONE)  # staff cancel 28 January (invitations already out)
+CALENDAR_ID = "webinar.perpustakaan@group.calendar.google.com"  # the sandbox's shared calendar
+SPREADSHEET_ID = "demo-kehadiran-webinar-kamis"  # the sandbox's attendance spreadsheet
+MARKER = ".webinar-worker-demo"  # marks a folder the demo may wipe and rewrite
+FORMULA_NAME = '=HYPERLINK("http://x","y")'  # a participant name that must stay text in Sheets
+
+# (email, name, group): the people on the demo mailing list
+PEOPLE = (
+    ("siti.rahma@example.org", "Siti Rahma", "guru-paud"),
+    ("nurul.hikmah@example.org", "Nurul Hikmah", "guru-paud"),
+    ("ibu.dewi@example.org", "Dewi Lestari", "orang-tua"),
+    ("pak.anwar@example.org", "Anwar Syamsuddin", "orang-tua"),
+    ("andi.pratama@example.org", "Andi Pratama", "pelajar"),
+    ("fitri.amalia@example.org", "Fitri Amalia", "pelajar"),
+    ("muh.ilham@example.org", "Muhammad Ilham", "mahasiswa"),
+    ("rina.wulandari@example.org", "Rina Wulandari", "mahasiswa"),
+    ("budi.santoso@example.org", "Budi Santoso", "umum"),
+    ("hasanah@example.org", "Hasanah", "umum"),
+)
+
+TOPICS = """\
+topics:
+  - date: 2027-01-07
+    topic: "Menulis Cerita Pendek untuk Pemula"
+    speaker: Andi Nurhayati, S.Pd.
+    audience: Pelajar, mahasiswa dan masyarakat umum
+    description: Lokakarya menulis dari ide sederhana sampai cerita pendek utuh.
+    recording_url: https://video.example.org/webinar-kamis/2027-01-07
+  - date: 2027-01-14
+    topic: "Bedah Buku: Laskar Pelangi"
+    speaker: Dr. Rahmat Hidayat
+    audience: Mahasiswa dan masyarakat umum
+    description: Tema pendidikan dan persahabatan dalam novel karya Andrea Hirata.
+  - date: 2027-01-21
+    topic: "{third_topic}"
+    speaker: Kak Sari (pendongeng)
+    audience: Guru PAUD/TK dan orang tua
+    description: Teknik bercerita dengan suara, boneka tangan dan buku bergambar.
+    groups: [guru-paud, orang-tua]
+  - date: 2027-01-28
+    topic: "Literasi Digital: Mengenali Berita Bohong"
+    speaker: Tim Relawan TIK
+    audience: Pelajar, mahasiswa dan masyarakat umum{cancelled}
+"""
+THIRD_TOPIC = "Mendongeng untuk Anak Usia Dini"
+THIRD_TOPIC_EDITED = "Mendongeng dengan Boneka Tangan untuk Anak Usia Dini"
+
+
+@dataclass
+class DemoSummary:
+    """What the demo did and where its files are."""
+
+    out_dir: Path  # ./demo-output
+    meetings_created: int = 0  # create calls the Zoom emulator answered
+    meetings_live: int = 0  # meetings that exist at the end
+    meetings_deleted: int = 0  # meetings deleted (the cancelled session)
+    events: int = 0  # confirmed calendar events at the end
+    events_cancelled: int = 0  # cancelled calendar events
+    mails: Counter = field(default_factory=Counter)  # mails delivered per kind
+    tabs: list[str] = field(default_factory=list)  # spreadsheet tabs
+    rows: dict[str, int] = field(default_factory=dict)  # data rows per tab (header excluded)
+    charts: int = 0  # charts on the spreadsheet
+    certificates: int = 0  # PDF certificates delivered
+    attendance: dict[str, int] = field(default_factory=dict)  # session key -> people stored
+    remote_calls: dict[str, int] = field(default_factory=dict)  # emulator route -> calls
+    ticks: int = 0  # reconcile ticks run
+    seconds: float = 0.0  # wall-clock time the demo took
+    paths: dict[str, Path] = field(default_factory=dict)  # what was produced -> where
+
+
+class Demo:
+    """Runs the sandbox season; ``run()`` returns a :class:`DemoSummary`."""
+
+    def __init__(self, out_dir: Path, *, on_progress: Callable[[int, int, str], None] | None = None):
+        self.out_dir = Path(out_dir)  # everything is written here
+        self.on_progress = on_progress or (lambda done, total, text: None)  # progress display hook
+        self.sandbox = self.out_dir / "sandbox"  # settings, state, key file and log of the run
+        self.clock = FixedClock(START)  # the simulated clock every component reads
+        self._ended: set[str] = set()  # sessions whose Zoom meeting has been ended
+
+    # -- the run ------------------------------------------------------------------------
+    def run(self) -> DemoSummary:
+        """Start the sandbox, simulate the season, export the results."""
+        from integrations.sandbox.google_server import GoogleEmulator
+        from integrations.sandbox.smtp_server import SandboxSmtpServer
+        from integrations.sandbox.zoom_server import ZoomEmulator
+
+        started = time.monotonic()
+        self._prepare_folder()
+        with ExitStack() as stack:
+            zoom = ZoomEmulator()
+            zoom.start()
+            stack.callback(zoom.stop)
+            google = GoogleEmulator()
+            google.start()
+            stack.callback(google.stop)
+            smtp = SandboxSmtpServer()
+            smtp.start()
+            stack.callback(smtp.stop)
+            handler = self._log_to_file()
+            stack.callback(lambda: logging.getLogger().removeHandler(handler))
+            key_file = self.sandbox / "service-account.json"
+            google.write_service_account_key(key_file)
+            google.share_calendar(CALENDAR_ID)
+            google.share_spreadsheet(SPREADSHEET_ID, title="Kehadiran Webinar Kamis")
+            settings_path = self.sandbox / "settings.yaml"
+            self._write_settings(settings_path, zoom, google, smtp.port, key_file)
+            settings = load_settings(settings_path)
+            store = StateStore(settings.worker.state_file)
+            stack.callback(store.close)
+            ticks = self._simulate(settings_path, settings, store, zoom)
+            summary = self._export(settings, store, zoom, google, smtp)
+        summary.ticks = ticks
+        summary.seconds = time.monotonic() - started
+        return summary
+
+    def _prepare_folder(self) -> None:
+        if self.out_dir.exists() and any(self.out_dir.iterdir()):
+            if not (self.out_dir / MARKER).exists():
+                raise WorkerError(f"{self.out_dir} is not empty and was not made by the demo; "
+                                  f"choose another folder with --out")
+            shutil.rmtree(self.out_dir)
+        self.sandbox.mkdir(parents=True)
+        (self.out_dir / MARKER).write_text("made by `webinar-worker demo`; safe to delete\n", encoding="utf-8")
+
+    def _log_to_file(self) -> logging.Handler:
+        handler = logging.FileHandler(self.sandbox / "worker.log", encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        handler.setLevel(logging.INFO)
+        root = logging.getLogger()
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+        for name in ("urllib3", "googleapiclient.discovery_cache", "mail.log", "matplotlib", "fontTools"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+        for other in root.handlers:
+            if other is not handler and isinstance(other, logging.StreamHandler):
+                other.setLevel(logging.WARNING)
+        return handler
+
+    # -- the simulated season --------------------------------------------------------------
+    def _simulate(self, settings_path: Path, settings: Settings, store: StateStore, zoom) -> int:
+        from worker.wiring import build_engine, build_integrations
+
+        secrets = Secrets({"ZOOM_ACCOUNT_ID": zoom.account_id, "ZOOM_CLIENT_ID": zoom.client_id,
+                           "ZOOM_CLIENT_SECRET": zoom.client_secret})
+        io = build_integrations(settings, secrets)
+        if io.missing:
+            raise WorkerError(f"demo sandbox is incomplete: {io.missing}")
+        runner = Runner(settings_path, lambda s: build_engine(s, secrets, store, self.clock, integrations=io),
+                        self.clock, settings=settings)
+        total = int((END - START) / STEP) + 1
+        edited = cancelled = False
+        moment, ticks = START, 0
+        while moment <= END:
+            self.clock.set(moment)
+            if not edited and moment >= EDIT_AT:
+                edited = True
+                self._edit(settings_path, edited=True, cancelled=cancelled)
+            if not cancelled and moment >= CANCEL_AT:
+                cancelled = True
+                self._edit(settings_path, edited=edited, cancelled=True)
+            self._end_meetings(runner, store, zoom, moment)
+            report = runner.run_once()
+            ticks += 1
+            if report.failed:
+                for step, why in report.failed:
+                    log.warning("demo: %s %s failed: %s", step.kind, step.uid, why)
+            self.on_progress(ticks, total, _describe(moment, report))
+            moment += STEP
+        return ticks
+
+    def _edit(self, path: Path, *, edited: bool, cancelled: bool) -> None:
+        """What staff do: change a topic, cancel a date (and the worker notices on its next tick)."""
+        text = path.read_text(encoding="utf-8")
+        head = text.split("topics:\n", 1)[0]
+        tail = text.split("topics:\n", 1)[1].split("\nzoom:", 1)[1]
+        path.write_text(head + _topics(edited, cancelled) + "zoom:" + tail, encoding="utf-8")
+        mtime = path.stat().st_mtime + 1  # make sure the runner sees a new mtime even within one second
+        import os
+
+        os.utime(path, (mtime, mtime))
+
+    def _end_meetings(self, runner: Runner, store: StateStore, zoom, moment: datetime) -> None:
+        """When a session's time is over, end its Zoom meeting with simulated people in it."""
+        for session in plan_season(runner.settings).sessions:
+            if session.cancelled or session.uid in self._ended or session.end > moment:
+                continue
+            row = store.session(session.uid)
+            if row is None or not row.meeting_id:
+                continue
+            self._ended.add(session.uid)
+            zoom.end_meeting(row.meeting_id, started_at=session.start_utc, ended_at=session.end_utc)
+            zoom.add_participants(row.meeting_id, _participants(session))
+
+    # -- exports ---------------------------------------------------------------------------
+    def _export(self, settings: Settings, store: StateStore, zoom, google, smtp) -> DemoSummary:
+        from worker.report import season_items, write_report
+
+        out = self.out_dir
+        summary = DemoSummary(out_dir=out)
+        summary.meetings_created = zoom.calls.get("create_meeting", 0)
+        summary.meetings_live = len(zoom.meetings)
+        summary.meetings_deleted = len(zoom.deleted)
+        events = google.events(CALENDAR_ID)
+        summary.events = sum(1 for e in events if e.get("status") != "cancelled")
+        summary.events_cancelled = len(events) - summary.events
+        summary.paths["calendar"] = google.export_ics(CALENDAR_ID, out / "kalender.ics")
+        sheet_dir = out / "spreadsheet"
+        sheet_dir.mkdir()
+        google.export_csv(SPREADSHEET_ID, sheet_dir)
+        summary.paths["spreadsheet"] = google.export_html(SPREADSHEET_ID, sheet_dir / "spreadsheet.html")
+        summary.tabs = list(google.sheet_titles(SPREADSHEET_ID))
+        summary.rows = {t: max(0, len(google.sheet_values(SPREADSHEET_ID, t)) - 1) for t in summary.tabs}
+        summary.charts = len(google.charts(SPREADSHEET_ID))
+        summary.paths["mail"], summary.paths["certificates"] = self._export_mail(smtp, summary)
+        items = season_items(store, self.clock.now(), settings.series.id)
+        summary.attendance = {i.session.key: i.attended for i in items if not i.cancelled}
+        summary.paths["report"] = write_report(out / "laporan", items, title=settings.series.title,
+                                               organizer=settings.series.organizer, generated_at=self.clock.now(),
+                                               locale=settings.series.locale)
+        summary.paths["log"] = self.sandbox / "worker.log"
+        summary.paths["settings"] = self.sandbox / "settings.yaml"
+        calls = Counter({f"zoom {k}": v for k, v in zoom.calls.items()})
+        calls.update({f"google {k}": v for k, v in google.calls.items()})
+        summary.remote_calls = dict(sorted(calls.items()))
+        return summary
+
+    def _export_mail(self, smtp, summary: DemoSummary) -> tuple[Path, Path]:
+        mail_dir, cert_dir = self.out_dir / "email", self.out_dir / "sertifikat"
+        mail_dir.mkdir()
+        cert_dir.mkdir()
+        for number, received in enumerate(smtp.messages, 1):
+            message = message_from_bytes(received.data, policy=policy.default)
+            assert isinstance(message, EmailMessage)
+            kind = str(message.get("X-Webinar-Kind", "mail"))
+            day = str(message.get("X-Webinar-Session", "")).rpartition("/")[2] or "sesi"
+            who = received.rcpt_tos[0].split("@")[0] if received.rcpt_tos else "penerima"
+            base = mail_dir / f"{number:03d}-{day}-{kind}-{_safe(who)}"
+            base.with_suffix(".eml").write_bytes(received.data)
+            html = message.get_body(("html",))
+            if html is not None:
+                base.with_suffix(".html").write_text(html.get_content(), encoding="utf-8")
+            summary.mails[kind] += 1
+            for part in message.iter_attachments():
+                if part.get_content_type() == "application/pdf":
+                    (cert_dir / _safe(part.get_filename() or f"{base.name}.pdf")).write_bytes(part.get_content())
+                    summary.certificates += 1
+        return mail_dir, cert_dir
+
+    def _write_settings(self, path: Path, zoom, google, smtp_port: int, key_file: Path) -> None:
+        templates = Path(__file__).resolve().parent.parent / "templates"
+        people = "\n".join(f"      - email: {e}\n        name: {n}\n        group: {g}" for e, n, g in PEOPLE)
+        path.write_text(SETTINGS.format(
+            topics=_topics(False, False), zoom_api=zoom.api_base_url, zoom_oauth=zoom.oauth_url,
+            google_root=google.root_url, key_file=key_file.resolve(), calendar_id=CALENDAR_ID,
+            spreadsheet_id=SPREADSHEET_ID, smtp_port=smtp_port, templates=templates, people=people,
+            state=(self.sandbox / "state.db").resolve()), encoding="utf-8")
+
+
+SETTINGS = """\
+# Made by `webinar-worker demo`: every address below is the sandbox on 127.0.0.1.
+series:
+  id: webinar-kamis
+  title: Webinar Kamis Perpustakaan
+  organizer: Dinas Perpustakaan dan Kearsipan Kota (demo)
+  contact: "Layanan Perpustakaan — WhatsApp 0811-0000-0000"
+  weekday: kamis
+  start_time: "09:00"
+  duration_minutes: 90
+  timezone: Asia/Makassar
+  locale: id_ID
+  first_date: 2027-01-07
+  last_date: 2027-01-28
+{topics}zoom:
+  api_base_url: {zoom_api}
+  oauth_url: {zoom_oauth}
+google:
+  calendar_id: {calendar_id}
+  spreadsheet_id: {spreadsheet_id}
+  credentials_file: {key_file}
+  api_endpoint: {google_root}
+mail:
+  sender_name: Perpustakaan Kota (demo)
+  sender_address: webinar@perpustakaan.example
+  reply_to: layanan@perpustakaan.example
+  unsubscribe_url: mailto:layanan@perpustakaan.example?subject=berhenti
+  invitation_days_before: 7
+  reminder_hours_before: 2
+  templates_dir: {templates}
+  smtp:
+    host: 127.0.0.1
+    port: {smtp_port}
+    security: none
+    per_minute: 0
+  recipients:
+    inline:
+{people}
+attendance:
+  delay_minutes: 30
+  give_up_hours: 24
+followup:
+  enabled: true
+  min_minutes: 30
+  certificate: true
+worker:
+  state_file: {state}
+  planning_days: 14
+"""
+
+
+def _topics(edited: bool, cancelled: bool) -> str:
+    return TOPICS.format(third_topic=THIRD_TOPIC_EDITED if edited else THIRD_TOPIC,
+                         cancelled="\n    cancelled: true" if cancelled else "")
+
+
+def _participants(session: Session) -> list[dict]:
+    """Who joins a session: some people from the list (a few rejoin), walk-ins without e-mail, one odd name."""
+    start = session.start_utc
+    index = session.date.toordinal()
+    people = []
+    for n, (email, name, group) in enumerate(PEOPLE):
+        if session.groups and group not in session.groups:
+            continue
+        if (n + index) % 3 == 0:
+            continue  # not everyone comes
+        stays = [(5, 50), (55, 88)] if n % 4 == 0 else [(2 + n, 85 - n)]  # some drop out and rejoin
+        if n == 9:
+            stays = [(10, 25)]  # leaves early: no thank-you mail (under min_minutes)
+        for a, b in stays:
+            people.append({"name": name, "email": email, "join_time": start + timedelta(minutes=a),
+                           "leave_time": start + timedelta(minutes=b)})
+    for n in range(12 + index % 5):  # people who came from the public link, without e-mail
+        people.append({"name": f"Peserta {n + 1:02d}", "email": "",
+                       "join_time": start + timedelta(minutes=n % 7),
+                       "leave_time": start + timedelta(minutes=60 + n % 30)})
+    if session.key == "2027-01-14":
+        people.append({"name": FORMULA_NAME, "email": "", "join_time": start + timedelta(minutes=3),
+                       "leave_time": start + timedelta(minutes=40)})
+    return people
+
+
+def _describe(moment: datetime, report) -> str:
+    local = moment.astimezone(ZONE).strftime("%a %d %b %H:%M")
+    kinds = Counter(step.kind for step in report.done)
+    if not kinds:
+        return local
+    return local + "  " + ", ".join(f"{k}×{n}" for k, n in sorted(kinds.items()))
+
+
+def _safe(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in text)[:80]
+
+
+def run_demo(out_dir: Path, *, show_progress: bool = True) -> DemoSummary:
+    """Run the demo with a ``rich`` progress bar (or none) and return its summary."""
+    if not show_progress:
+        return Demo(out_dir).run()
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("[bold]Musim simulasi[/bold]"), BarColumn(), TextColumn("{task.description}"),
+                  TimeElapsedColumn()) as progress:
+        task = progress.add_task("", total=int((END - START) / STEP) + 1)
+
+        def update(done: int, total: int, text: str) -> None:
+            progress.update(task, completed=done, description=text)
+
+        return Demo(out_dir, on_progress=update).run()
+
+
+def print_summary(summary: DemoSummary) -> None:
+    """The short end-of-demo summary, with the paths of what was produced."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title="webinar-worker demo — hasil", show_header=False)
+    table.add_row("Zoom meetings", f"{summary.meetings_created} created, {summary.meetings_live} live, "
+                                   f"{summary.meetings_deleted} deleted (cancelled session)")
+    table.add_row("Calendar events", f"{summary.events} confirmed, {summary.events_cancelled} cancelled")
+    table.add_row("Mails delivered", ", ".join(f"{k} {v}" for k, v in sorted(summary.mails.items())))
+    table.add_row("Attendance", ", ".join(f"{k}: {v}" for k, v in sorted(summary.attendance.items())))
+    table.add_row("Spreadsheet", f"{len(summary.tabs)} tabs ({', '.join(summary.tabs)}), {summary.charts} chart")
+    table.add_row("Certificates", str(summary.certificates))
+    table.add_row("Run", f"{summary.ticks} ticks over 5 simulated weeks in {summary.seconds:.1f} s")
+    console.print(table)
+    for name, path in summary.paths.items():
+        console.print(f"  {name:<13} {path}")
