@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import socket
 import ssl
 import time
@@ -60,7 +61,7 @@ def load_credentials(config: GoogleConfig, scopes: Sequence[str]) -> Credentials
     path = config.credentials_file
     hint = f"set {KEY_VARIABLE} or google.credentials_file to a service-account JSON key file"
     try:
-        with open(path, encoding="utf-8") as handle:
+        with open(os.path.expanduser(path), encoding="utf-8") as handle:
             text = handle.read()
     except FileNotFoundError:
         raise NotConfiguredError(f"Google key file {path} does not exist: {hint}") from None

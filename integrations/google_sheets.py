@@ -2,7 +2,7 @@
 
 A sync makes at most two write calls (the quota is 60 writes a minute per user):
 ``spreadsheets.batchUpdate`` only when a tab or the chart is missing, then one
-``values.batchUpdate``. Reads (``spreadsheets.get``, ``values.batchGet``) find which tabs
+``values.batchUpdate``. Reads (``spreadsheets.get``, ``values.get``) find which tabs
 exist, how many rows the session tab had and which summary row holds this date, so a rerun
 overwrites the same computed ranges and never appends a duplicate.
 
@@ -99,8 +99,7 @@ class GoogleSheets:
     # -- reads ---------------------------------------------------------------------------------------------
     def read_range(self, a1: str) -> list[list[str]]:
         """The cells of ``a1`` (e.g. ``'Peserta'!A2:C``) as text, row by row."""
-        result = self._run(self.service.spreadsheets().values().get(spreadsheetId=self.spreadsheet_id, range=a1))
-        return [["" if cell is None else str(cell) for cell in row] for row in (result or {}).get("values", [])]
+        return [["" if cell is None else str(cell) for cell in row] for row in self._values(a1)]
 
     def _tabs(self) -> dict[str, dict[str, Any]]:
         """Title -> {"id": sheetId, "charts": number of charts on it} for every tab."""
@@ -113,17 +112,18 @@ class GoogleSheets:
         return tabs
 
     def _existing(self, tab_title: str, tabs: dict[str, dict[str, Any]]) -> tuple[int, list[str]]:
-        """Rows now on the session tab and column A of the summary tab, in one ``values.batchGet``."""
-        wanted = [(t, r) for t, r in ((tab_title, "A:F"), (self.summary_tab, "A:A")) if t in tabs]
-        if not wanted:
-            return 0, []
-        result = self._run(self.service.spreadsheets().values().batchGet(
-            spreadsheetId=self.spreadsheet_id, ranges=[f"{quote_tab(t)}!{r}" for t, r in wanted],
-            majorDimension="ROWS"))
-        found = {t: vr.get("values") or [] for (t, _), vr in zip(wanted, (result or {}).get("valueRanges", []))}
-        session_rows = len(found.get(tab_title, []))
-        column_a = ["" if not row or row[0] is None else str(row[0]) for row in found.get(self.summary_tab, [])]
+        """Rows now on the session tab and column A of the summary tab (``values.get`` of tabs that exist)."""
+        session_rows = len(self._values(f"{quote_tab(tab_title)}!A:F")) if tab_title in tabs else 0
+        column_a: list[str] = []
+        if self.summary_tab in tabs:
+            column_a = ["" if not row or row[0] is None else str(row[0])
+                        for row in self._values(f"{quote_tab(self.summary_tab)}!A:A")]
         return session_rows, column_a
+
+    def _values(self, a1: str) -> list[list[Any]]:
+        result = self._run(self.service.spreadsheets().values().get(spreadsheetId=self.spreadsheet_id, range=a1,
+                                                                    majorDimension="ROWS"))
+        return (result or {}).get("values") or []
 
     # -- the sync ------------------------------------------------------------------------------------------
     def sync_session(self, tab_title: str, attendees: Sequence[Attendee], summary: SummaryRow) -> None:

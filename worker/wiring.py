@@ -91,7 +91,8 @@ def _google(settings: Settings, secrets: Secrets, io: Integrations) -> None:
         io.missing["calendar"] = "Google Calendar is not configured: set google.calendar_id in settings.yaml"
     if g.spreadsheet_id:
         io.sheets = GoogleSheets(build_sheets_service(config, credentials), g.spreadsheet_id,
-                                 summary_tab=g.summary_tab, service_account_email=email)
+                                 summary_tab=g.summary_tab, service_account_email=email,
+                                 timezone=settings.series.timezone)
     else:
         io.missing["sheets"] = "Google Sheets is not configured: set google.spreadsheet_id in settings.yaml"
 
