@@ -1,0 +1,522 @@
+"""Zoom through its REST API (v2): scheduled meetings, and attendance from the participant reports.
+
+Auth is Server-to-Server OAuth: an account-credentials token, kept until shortly before it
+expires, asked for again once when the API answers 401. Every call goes through
+:meth:`ZoomClient._send` (bounded retries on 429, 5xx and network errors) and
+:meth:`ZoomClient._request` (auth); :func:`zoom_error` is the one place where Zoom's answers
+become the project's errors. Neither the client secret nor the access token is ever put
+into a message or a log line.
+
+What this relies on from Zoom (checked against Zoom's docs and developer forum):
+
+* ``GET /users/{userId}/meetings`` items carry ``agenda``, but cut to 250 characters. Our
+  marker ends the agenda, so a meeting whose listed agenda may have been cut is fetched
+  with ``GET /meetings/{id}`` to read the whole agenda (only those near the marker's date).
+* ``GET /past_meetings/{id}/instances`` lists ended occurrences (``uuid``, ``start_time``);
+  a meeting that has not ended yet answers 404 with code 3001.
+* The participant report answers code 3001 ("Meeting ID is invalid or not end") until it is
+  ready, and code 200 ("Only available for Paid account") on plans without reports; a token
+  without the report scope gets code 4711/104 "Invalid access token, does not contain
+  scopes:[...]". The last two fall back to ``GET /past_meetings/{uuid}/participants``.
+* Participant items: ``name``, ``user_email``, ``id`` (blank for guests who are not signed
+  in), ``participant_user_id``, ``user_id`` (per join), ``join_time``, ``leave_time``,
+  ``duration`` (seconds).
+* A 429 for a daily quota carries ``X-RateLimit-Type: Daily-limit`` (some answers only say
+  "daily rate limit" in the message); quotas reset at 00:00 UTC. ``Retry-After`` may hold
+  seconds or a date-time.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import re
+import secrets
+import string
+import time
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
+from typing import Any, Callable, Iterator
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+import requests
+
+from worker.attendance import merge_participants
+from worker.errors import (AccessDeniedError, AuthError, IntegrationError, NotFoundError, RateLimitError,
+                           RemoteError, TransientError)
+from worker.model import Attendee, MeetingInfo, MeetingSpec, ParticipantRecord
+
+log = logging.getLogger(__name__)
+
+SERVICE = "zoom"  # service name carried by every error
+CREDENTIAL_VARS = "ZOOM_ACCOUNT_ID, ZOOM_CLIENT_ID and ZOOM_CLIENT_SECRET"  # named when Zoom refuses us
+TOKEN_MARGIN = 60.0  # seconds before expiry at which a token is no longer used
+DEFAULT_TOKEN_LIFE = 3600.0  # Zoom's tokens live an hour when expires_in is missing
+PAGE_SIZE = 300  # Zoom's largest page
+LIST_AGENDA_LIMIT = 250  # the meeting list cuts agendas to this many characters
+INSTANCE_WINDOW = timedelta(hours=12)  # an occurrence further than this from the schedule is not ours
+SHORT_WAIT = 60.0  # a Retry-After up to this many seconds is waited out here; longer ones go to the engine
+BACKOFF_BASE = 1.0  # seconds before the first retry of a 5xx or network error
+BACKOFF_CAP = 30.0  # no single backoff is longer than this
+PASSCODE_ALPHABET = "".join(c for c in string.ascii_letters + string.digits if c not in "0O1lI")  # no look-alikes
+SCOPE_CODES = frozenset({104, 4711})  # "Invalid access token, does not contain scopes"
+GONE_CODE = 3001  # "Meeting does not exist" / "Meeting ID is invalid or not end"
+NO_REPORT_CODE = 200  # "Only available for Paid account" / "No permission"
+WRITE_SCOPE = "meeting:write:admin"  # create, update, delete meetings
+READ_SCOPE = "meeting:read:admin"  # get and list meetings, past instances and participants
+REPORT_SCOPE = "report:read:admin"  # participant reports
+
+
+@dataclass(frozen=True)
+class ZoomConfig:
+    """Where Zoom is, the app's credentials and how meetings are set up."""
+
+    account_id: str  # ZOOM_ACCOUNT_ID of the Server-to-Server OAuth app
+    client_id: str  # ZOOM_CLIENT_ID
+    client_secret: str = field(repr=False)  # ZOOM_CLIENT_SECRET; never shown
+    api_base_url: str = "https://api.zoom.us/v2"  # zoomgov: https://api.zoomgov.com/v2
+    oauth_url: str = "https://zoom.us/oauth/token"  # zoomgov: https://zoomgov.com/oauth/token
+    user_id: str = "me"  # host user id or e-mail
+    waiting_room: bool = True  # people wait until the host admits them
+    join_before_host: bool = False  # nobody gets in before the host
+    mute_upon_entry: bool = True  # everyone joins muted
+    passcode_length: int = 8  # length of the generated passcode (Zoom allows up to 10)
+    timeout: float = 30.0  # seconds for each HTTP request
+    max_attempts: int = 5  # tries of one request on 429, 5xx and network errors
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.passcode_length <= 10:
+            raise ValueError(f"passcode_length must be 1 to 10 (Zoom's limit), got {self.passcode_length}")
+        if self.max_attempts < 1:
+            raise ValueError(f"max_attempts must be 1 or more, got {self.max_attempts}")
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class ZoomClient:
+    """Zoom meetings and attendance; satisfies worker.ports.Conferencing."""
+
+    def __init__(self, config: ZoomConfig, session: requests.Session, *,
+                 sleep: Callable[[float], None] = time.sleep, monotonic: Callable[[], float] = time.monotonic,
+                 rng: random.Random | None = None, wall_clock: Callable[[], datetime] = _utc_now):
+        self.config = config  # endpoints, credentials, meeting settings
+        self.session = session  # HTTP session (faked at the transport in tests)
+        self.sleep = sleep  # time.sleep, or a recorder in tests
+        self.monotonic = monotonic  # clock for the token's lifetime
+        self.rng = rng or secrets.SystemRandom()  # passcodes and backoff jitter
+        self.wall_clock = wall_clock  # aware UTC now, for the daily reset
+        self._token = ""  # current access token, "" when none
+        self._token_expires = 0.0  # monotonic() after which the token is not used
+
+    # -- meetings ----------------------------------------------------------------
+    def find_meeting(self, marker: str) -> MeetingInfo | None:
+        """A scheduled meeting of the host whose agenda contains ``marker``, or None."""
+        maybe: list[dict] = []
+        for item in self._pages(f"/users/{_segment(self.config.user_id)}/meetings", "meetings",
+                                {"type": "scheduled"}, READ_SCOPE):
+            agenda = item.get("agenda")
+            if isinstance(agenda, str) and marker in agenda:
+                return self.get_meeting(str(item["id"])) or meeting_info(item)
+            if _may_hide_marker(item, marker):
+                maybe.append(item)
+        for item in sorted(maybe, key=lambda i: _distance_to_marker(i, marker)):
+            data = self._meeting_json(str(item["id"]))
+            if data is not None and marker in (data.get("agenda") or ""):
+                return meeting_info(data)
+        return None
+
+    def get_meeting(self, meeting_id: str) -> MeetingInfo | None:
+        """The meeting as Zoom has it, or None when it no longer exists."""
+        data = self._meeting_json(meeting_id)
+        return meeting_info(data) if data is not None else None
+
+    def create_meeting(self, spec: MeetingSpec) -> MeetingInfo:
+        """Create a scheduled meeting with a fresh passcode and return what Zoom made."""
+        body = self.create_body(spec)
+        data = self._request("POST", f"/users/{_segment(self.config.user_id)}/meetings", json=body,
+                             scopes=WRITE_SCOPE)
+        info = meeting_info(data)
+        log.info("zoom: created meeting %s (%s)", info.meeting_id, spec.topic)
+        return info if info.passcode else replace(info, passcode=body["password"])
+
+    def update_meeting(self, meeting_id: str, spec: MeetingSpec, previous: MeetingSpec | None) -> None:
+        """PATCH only what differs from ``previous`` (everything when None); no call when nothing does."""
+        body = patch_body(spec, previous)
+        if not body:
+            return
+        self._request("PATCH", f"/meetings/{_segment(meeting_id)}", json=body, scopes=WRITE_SCOPE)
+        log.info("zoom: updated meeting %s (%s)", meeting_id, ", ".join(body))
+
+    def delete_meeting(self, meeting_id: str) -> None:
+        """Delete the meeting; one that is already gone counts as done."""
+        try:
+            self._request("DELETE", f"/meetings/{_segment(meeting_id)}", scopes=WRITE_SCOPE)
+        except NotFoundError:
+            log.info("zoom: meeting %s was already gone", meeting_id)
+            return
+        log.info("zoom: deleted meeting %s", meeting_id)
+
+    def create_body(self, spec: MeetingSpec) -> dict[str, Any]:
+        """The JSON for a new scheduled meeting."""
+        c = self.config
+        return {"topic": spec.topic, "type": 2, "start_time": local_time(spec), "timezone": spec.timezone,
+                "duration": spec.duration_minutes, "agenda": spec.agenda,
+                "password": make_passcode(c.passcode_length, self.rng),
+                "settings": {"waiting_room": c.waiting_room, "join_before_host": c.join_before_host,
+                             "mute_upon_entry": c.mute_upon_entry, "approval_type": 2,
+                             "auto_recording": "none"}}
+
+    def _meeting_json(self, meeting_id: str) -> dict | None:
+        try:
+            return self._request("GET", f"/meetings/{_segment(meeting_id)}", scopes=READ_SCOPE)
+        except NotFoundError:
+            return None
+
+    # -- attendance --------------------------------------------------------------
+    def fetch_attendance(self, meeting_id: str, scheduled_start: datetime) -> list[Attendee] | None:
+        """Merged attendance of the occurrence nearest ``scheduled_start``; None while Zoom is not ready."""
+        occurrence = self._occurrence(meeting_id, scheduled_start)
+        if occurrence is None:
+            return None
+        uuid, started = occurrence
+        items = self._participant_items(uuid)
+        if items is None:
+            return None
+        return merge_participants(parse_participant(item, default_time=started) for item in items)
+
+    def _occurrence(self, meeting_id: str, scheduled_start: datetime) -> tuple[str, datetime] | None:
+        """UUID and start of the ended occurrence nearest the schedule, or None when there is none yet."""
+        try:
+            data = self._request("GET", f"/past_meetings/{_segment(meeting_id)}/instances", scopes=READ_SCOPE)
+        except NotFoundError:
+            return None
+        found = [(m["uuid"], parse_time(m["start_time"])) for m in data.get("meetings") or []
+                 if m.get("uuid") and m.get("start_time")]
+        best = min(found, key=lambda f: abs(f[1] - scheduled_start), default=None)
+        if best is None or abs(best[1] - scheduled_start) > INSTANCE_WINDOW:
+            return None
+        return best
+
+    def _participant_items(self, uuid: str) -> list[dict] | None:
+        """Participant records of one occurrence: the report, else the past-meeting list; None = not ready."""
+        ref = encode_uuid(uuid)
+        try:
+            return list(self._pages(f"/report/meetings/{ref}/participants", "participants", {}, REPORT_SCOPE))
+        except NotFoundError:
+            return None
+        except (AccessDeniedError, RemoteError) as exc:
+            if not report_unavailable(exc):
+                raise
+            log.info("%s; reading past_meetings participants instead", exc)
+        try:
+            return list(self._pages(f"/past_meetings/{ref}/participants", "participants", {}, READ_SCOPE))
+        except NotFoundError:
+            return None
+
+    # -- HTTP ----------------------------------------------------------------------
+    def _pages(self, path: str, key: str, params: dict[str, str], scopes: str) -> Iterator[dict]:
+        """Every item under ``key`` over all pages, following ``next_page_token`` to the end."""
+        token, seen = "", set()
+        while True:
+            query = {**params, "page_size": str(PAGE_SIZE)}
+            if token:
+                query["next_page_token"] = token
+            data = self._request("GET", path, params=query, scopes=scopes)
+            yield from data.get(key) or []
+            token = data.get("next_page_token") or ""
+            if not token or token in seen:
+                return
+            seen.add(token)
+
+    def _request(self, method: str, path: str, *, params: dict | None = None, json: dict | None = None,
+                 scopes: str = "") -> dict:
+        """One API call with a valid token; on 401 one fresh token and one more try. Returns the JSON body."""
+        url = self.config.api_base_url.rstrip("/") + path
+        what = f"{method} {path}"
+        response = self._send(method, url, what, params=params, json=json, headers=self._auth_header())
+        if response.status_code == 401 and not scope_problem(*error_fields(response)):
+            log.info("zoom: the access token was refused; asking for a new one")
+            self._token = ""
+            response = self._send(method, url, what, params=params, json=json, headers=self._auth_header())
+        if response.status_code >= 400:
+            raise zoom_error(response, what, scopes, self._scrub)
+        return body_json(response)
+
+    def _send(self, method: str, url: str, what: str, **kwargs: Any) -> requests.Response:
+        """The HTTP call, retried on 429 (short waits only), 5xx and network errors; other answers returned."""
+        attempts = self.config.max_attempts
+        for attempt in range(1, attempts + 1):
+            try:
+                response = self.session.request(method, url, timeout=self.config.timeout, **kwargs)
+            except (requests.Timeout, requests.ConnectionError) as exc:
+                problem = "timed out" if isinstance(exc, requests.Timeout) else "connection failed"
+                if attempt >= attempts:
+                    raise TransientError(SERVICE, f"{what}: {problem} after {attempts} attempts") from exc
+                self._pause(self._backoff(attempt), f"{what}: {problem}")
+                continue
+            if response.status_code == 429:
+                self._pause(self._rate_limit_wait(response, what, attempt), f"{what}: rate limited")
+                continue
+            if response.status_code >= 500:
+                if attempt >= attempts:
+                    raise zoom_error(response, f"{what} ({attempts} attempts)", "", self._scrub)
+                self._pause(self._backoff(attempt), f"{what}: HTTP {response.status_code}")
+                continue
+            return response
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _pause(self, seconds: float, why: str) -> None:
+        log.debug("zoom: %s; retrying in %.1f s", why, seconds)
+        self.sleep(seconds)
+
+    def _rate_limit_wait(self, response: requests.Response, what: str, attempt: int) -> float:
+        """Seconds to wait before retrying a 429, or raise RateLimitError when it is not ours to wait."""
+        code, message = error_fields(response)
+        detail = self._scrub(message or "too many requests")
+        if is_daily_limit(response, message):
+            raise RateLimitError(SERVICE, f"{what}: daily quota used up ({detail}); Zoom resets it at 00:00 UTC",
+                                 retry_after=seconds_to_utc_midnight(self.wall_clock()), daily=True, code=code)
+        wait = retry_after_seconds(response.headers.get("Retry-After", ""), self.wall_clock())
+        wait = self._backoff(attempt) if wait is None else wait
+        if wait > SHORT_WAIT or attempt >= self.config.max_attempts:
+            raise RateLimitError(SERVICE, f"{what}: rate limited ({detail}); retry in {wait:.0f} s",
+                                 retry_after=wait, code=code)
+        return wait
+
+    def _backoff(self, attempt: int) -> float:
+        """Exponential backoff with jitter: half the step fixed, half random; capped."""
+        step = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1))
+        return step / 2 + self.rng.uniform(0, step / 2)
+
+    # -- token -----------------------------------------------------------------------
+    def _auth_header(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._access_token()}"}
+
+    def _access_token(self) -> str:
+        """The cached token, or a new one from the account-credentials grant."""
+        now = self.monotonic()
+        if self._token and now < self._token_expires:
+            return self._token
+        c = self.config
+        response = self._send("POST", c.oauth_url, "token request",
+                              params={"grant_type": "account_credentials", "account_id": c.account_id},
+                              auth=(c.client_id, c.client_secret))
+        data = body_json(response) if response.status_code < 400 else {}
+        if response.status_code >= 400 or not data.get("access_token"):
+            raise self._token_error(response)
+        self._token = str(data["access_token"])
+        life = float(data.get("expires_in") or DEFAULT_TOKEN_LIFE)
+        self._token_expires = now + max(0.0, life - TOKEN_MARGIN)
+        log.debug("zoom: new access token, valid for %.0f s", life)
+        return self._token
+
+    def _token_error(self, response: requests.Response) -> IntegrationError:
+        status = response.status_code
+        data = _json_or_empty(response)
+        reason = self._scrub(str(data.get("reason") or data.get("error") or data.get("message") or ""))
+        said = f"HTTP {status}" + (f" {reason}" if reason else "")
+        if status in (400, 401, 403):
+            return AuthError(SERVICE, f"Zoom refused the Server-to-Server OAuth credentials ({said}); check "
+                                      f"{CREDENTIAL_VARS} and that the app is activated", status=status)
+        if status < 400:
+            return RemoteError(SERVICE, "the token endpoint answered without an access_token", status=status)
+        return RemoteError(SERVICE, f"token request failed ({said})", status=status)
+
+    def _scrub(self, text: str) -> str:
+        """``text`` with the client secret and the access token masked, should Zoom ever echo them."""
+        for secret in (self.config.client_secret, self._token):
+            if secret:
+                text = text.replace(secret, "***")
+        return text
+
+
+# -- request and response helpers -------------------------------------------------------
+def _segment(value: str) -> str:
+    """A path segment, percent-encoded (``@`` kept for e-mail user ids)."""
+    return quote(str(value), safe="@")
+
+
+def encode_uuid(uuid: str) -> str:
+    """A meeting UUID for a path: encoded twice when it starts with ``/`` or contains ``//``, else once."""
+    once = quote(uuid, safe="")
+    return quote(once, safe="") if uuid.startswith("/") or "//" in uuid else once
+
+
+def local_time(spec: MeetingSpec) -> str:
+    """The spec's start as wall-clock time in its own zone, ``YYYY-MM-DDTHH:MM:SS`` (Zoom pairs it with timezone)."""
+    return spec.start.astimezone(ZoneInfo(spec.timezone)).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def patch_body(spec: MeetingSpec, previous: MeetingSpec | None) -> dict[str, Any]:
+    """The fields of ``spec`` that differ from ``previous`` (all of them when None), in Zoom's names."""
+    body: dict[str, Any] = {}
+    if previous is None or spec.topic != previous.topic:
+        body["topic"] = spec.topic
+    if previous is None or spec.start != previous.start or spec.timezone != previous.timezone:
+        body["start_time"] = local_time(spec)
+        body["timezone"] = spec.timezone
+    if previous is None or spec.duration_minutes != previous.duration_minutes:
+        body["duration"] = spec.duration_minutes
+    if previous is None or spec.agenda != previous.agenda:
+        body["agenda"] = spec.agenda
+    return body
+
+
+def make_passcode(length: int, rng: random.Random) -> str:
+    """A passcode of letters and digits with at least one of each (when long enough), no look-alike characters."""
+    while True:
+        code = "".join(rng.choice(PASSCODE_ALPHABET) for _ in range(length))
+        if length < 2 or (any(c.isdigit() for c in code) and any(c.isalpha() for c in code)):
+            return code
+
+
+def parse_time(value: str) -> datetime:
+    """Zoom's ``2027-01-14T02:00:00Z`` as an aware UTC datetime (naive values are taken as UTC)."""
+    moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
+def meeting_info(data: dict) -> MeetingInfo:
+    """A MeetingInfo from a meeting's JSON (create, get or list item)."""
+    start = data.get("start_time")
+    duration = data.get("duration")
+    return MeetingInfo(meeting_id=str(data["id"]), join_url=str(data.get("join_url") or ""),
+                       passcode=str(data.get("password") or ""), uuid=str(data.get("uuid") or ""),
+                       topic=str(data.get("topic") or ""), start=parse_time(start) if start else None,
+                       duration_minutes=int(duration) if duration is not None else None)
+
+
+def parse_participant(item: dict, *, default_time: datetime | None = None) -> ParticipantRecord:
+    """One participant item of a report or past-meeting list as a ParticipantRecord.
+
+    ``participant_user_id`` (stable for signed-in users) or ``id`` identifies the person;
+    ``user_id`` is not used because it changes with every join. A missing join time is
+    ``default_time`` (the occurrence's start); a missing leave time is join + duration.
+    """
+    seconds = int(item.get("duration") or 0)
+    joined = parse_time(item["join_time"]) if item.get("join_time") else default_time or _utc_now()
+    left = parse_time(item["leave_time"]) if item.get("leave_time") else joined + timedelta(seconds=seconds)
+    return ParticipantRecord(name=str(item.get("name") or "").strip(),
+                             email=str(item.get("user_email") or item.get("email") or "").strip(),
+                             participant_id=str(item.get("participant_user_id") or item.get("id") or ""),
+                             join_time=joined, leave_time=left, duration_seconds=seconds)
+
+
+def _json_or_empty(response: requests.Response) -> dict:
+    try:
+        data = response.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def body_json(response: requests.Response) -> dict:
+    """The JSON object of a successful answer; {} for an empty one (204)."""
+    return _json_or_empty(response) if response.content else {}
+
+
+def error_fields(response: requests.Response) -> tuple[int | str | None, str]:
+    """Zoom's ``code`` and ``message`` from an error body (None and "" when absent)."""
+    data = _json_or_empty(response)
+    return data.get("code"), str(data.get("message") or "")
+
+
+def scope_problem(code: int | str | None, message: str) -> bool:
+    """True when the token lacks a scope: a fresh token will not help, the app's scopes must change."""
+    return code in SCOPE_CODES or "does not contain scope" in message.lower()
+
+
+def report_unavailable(exc: IntegrationError) -> bool:
+    """True when the participant report is out of reach (plan or scope), not merely failing."""
+    return isinstance(exc, AccessDeniedError) or exc.code == NO_REPORT_CODE
+
+
+def is_daily_limit(response: requests.Response, message: str) -> bool:
+    """True when a 429 means a per-day quota (waiting for 00:00 UTC), not a per-second one."""
+    kind = response.headers.get("X-RateLimit-Type", "")
+    return kind.strip().lower() == "daily-limit" or "daily" in message.lower()
+
+
+def retry_after_seconds(value: str, now: datetime) -> float | None:
+    """``Retry-After`` as seconds from ``now``: a number, an ISO date-time or an HTTP date; None if unusable."""
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    for parse in (parse_time, parsedate_to_datetime):
+        try:
+            moment = parse(value)
+        except (TypeError, ValueError, IndexError):
+            continue
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        return max(0.0, (moment - now).total_seconds())
+    return None
+
+
+def seconds_to_utc_midnight(now: datetime) -> float:
+    """Seconds from ``now`` to the next 00:00 UTC, when Zoom's daily quotas reset."""
+    now = now.astimezone(timezone.utc)
+    midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), tzinfo=timezone.utc)
+    return (midnight - now).total_seconds()
+
+
+def zoom_error(response: requests.Response, what: str, scopes: str,
+               scrub: Callable[[str], str]) -> IntegrationError:
+    """The project's error for a Zoom error answer (the one place this translation happens)."""
+    status = response.status_code
+    code, message = error_fields(response)
+    text = f"{what} failed: HTTP {status}" + (f" code {code}" if code is not None else "") \
+        + (f": {scrub(message)}" if message else "")
+    if scope_problem(code, message):
+        missing = ", ".join(re.findall(r"[a-z_]+(?::[a-z_]+)+", message)) or scopes or "the needed scopes"
+        return AccessDeniedError(SERVICE, f"{text}; add {missing} to the Server-to-Server OAuth app's scopes",
+                                 status=status, code=code)
+    if status == 401:
+        return AuthError(SERVICE, f"{text}; Zoom refused a fresh access token too: check {CREDENTIAL_VARS} "
+                                  "and that the app is activated", status=status, code=code)
+    if status == 403:
+        hint = f"; the app may need the scope {scopes}" if scopes else ""
+        return AccessDeniedError(SERVICE, f"{text}{hint}", status=status, code=code)
+    if status in (404, 410) or code == GONE_CODE:
+        return NotFoundError(SERVICE, text, status=status, code=code)
+    if status == 429:
+        return RateLimitError(SERVICE, text, code=code)
+    if status >= 500:
+        return TransientError(SERVICE, text, status=status, code=code)
+    return RemoteError(SERVICE, text, status=status, code=code)
+
+
+# -- finding a meeting again by its marker -------------------------------------------------
+def _marker_date(marker: str) -> date | None:
+    found = re.search(r"(\d{4}-\d{2}-\d{2})", marker)
+    try:
+        return date.fromisoformat(found.group(1)) if found else None
+    except ValueError:
+        return None
+
+
+def _distance_to_marker(item: dict, marker: str) -> float:
+    """Days between a listed meeting's start and the marker's date (0 when either is unknown)."""
+    day = _marker_date(marker)
+    start = item.get("start_time")
+    if day is None or not start:
+        return 0.0
+    try:
+        return abs((parse_time(start).date() - day).days)
+    except ValueError:
+        return 0.0
+
+
+def _may_hide_marker(item: dict, marker: str) -> bool:
+    """True when a listed meeting's agenda may have been cut before the marker, near the marker's date."""
+    agenda = item.get("agenda")
+    if isinstance(agenda, str) and len(agenda) < LIST_AGENDA_LIMIT - 5:
+        return False  # the whole agenda is listed and the marker is not in it
+    return _distance_to_marker(item, marker) <= 1
