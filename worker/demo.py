@@ -183,7 +183,7 @@ class Demo:
 
         secrets = Secrets({"ZOOM_ACCOUNT_ID": zoom.account_id, "ZOOM_CLIENT_ID": zoom.client_id,
                            "ZOOM_CLIENT_SECRET": zoom.client_secret})
-        io = build_integrations(settings, secrets)
+        io = build_integrations(settings, secrets, self.clock)
         if io.missing:
             raise WorkerError(f"demo sandbox is incomplete: {io.missing}")
         runner = Runner(settings_path, lambda s: build_engine(s, secrets, store, self.clock, integrations=io),

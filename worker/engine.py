@@ -27,6 +27,9 @@ MAX_BACKOFF = timedelta(hours=6)
 FIRST_BACKOFF = timedelta(minutes=1)
 NOT_READY_FIRST = timedelta(minutes=5)
 NOT_READY_MAX = timedelta(hours=2)
+# Zoom counts meeting creates and updates against one daily per-user quota.
+SHARED_DAILY_QUOTA = {"create_meeting": ("create_meeting", "update_meeting"),
+                      "update_meeting": ("create_meeting", "update_meeting")}
 
 
 @dataclass
@@ -83,6 +86,7 @@ class Engine:
         self.max_steps = max_steps  # safety bound on steps per tick
         self.min_minutes = min_minutes  # thank-you mail only to those who stayed this long
         self._people: dict[str, tuple[Recipient, ...]] = {}  # recipients read this tick, by session uid
+        self._held: dict[str, tuple[datetime, str]] = {}  # step kind -> (until, why) after a daily limit, this tick
 
     # -- the loop ------------------------------------------------------------
     def tick(self, sessions: Sequence[Session], dry_run: bool = False) -> TickReport:
@@ -90,6 +94,7 @@ class Engine:
         now = self.clock.now()
         report = TickReport()
         self._people = {}
+        self._held = {}
         wanted = {s.uid: s for s in sessions}
         skip: set[tuple[str, str]] = set()
         for _ in range(self.max_steps):
@@ -143,6 +148,11 @@ class Engine:
             why = self.io.missing.get(step.needs, f"{step.needs} is not configured")
             report.blocked.append((step, why))
             return False
+        if step.kind in self._held:  # a daily quota ran out this tick: do not call again until it resets
+            until, why = self._held[step.kind]
+            self.store.record_failure(step.uid, step.kind, why, until)
+            report.failed.append((step, why))
+            return False
         try:
             getattr(self, f"_do_{step.kind}")(step, wanted, now)
         except _NotReady:
@@ -171,6 +181,9 @@ class Engine:
             delay = max(delay, timedelta(seconds=exc.retry_after)) if not isinstance(exc, RateLimitError) \
                 else timedelta(seconds=exc.retry_after)
         retry = self.store.record_failure(step.uid, step.kind, str(exc), now + delay)
+        if isinstance(exc, RateLimitError) and exc.daily:
+            for kind in SHARED_DAILY_QUOTA.get(step.kind, (step.kind,)):
+                self._held[kind] = (now + delay, str(exc))
         if retry.attempts == 1:
             log.error("%s for %s failed, will retry at %s: %s", step.kind, step.uid, iso(retry.next_at), exc)
         else:

@@ -36,11 +36,17 @@ def policy(settings: Settings) -> Policy:
                   followup=settings.followup.enabled)
 
 
-def build_integrations(settings: Settings, secrets: Secrets) -> Integrations:
-    """Every integration that has what it needs; the others are listed in ``missing`` with the reason."""
+def build_integrations(settings: Settings, secrets: Secrets, clock: Clock | None = None) -> Integrations:
+    """Every integration that has what it needs; the others are listed in ``missing`` with the reason.
+
+    ``clock`` is the engine's clock; Zoom uses it to compute when a daily limit resets.
+    """
     io = Integrations()
     for name, builder in (("zoom", _zoom), ("google", _google), ("mail", _mail), ("composer", _composer)):
         try:
+            if name == "zoom":
+                _zoom(settings, secrets, io, clock)
+                continue
             builder(settings, secrets, io)
         except NotConfiguredError as exc:
             for key in (("calendar", "sheets") if name == "google" else (name,)):
@@ -50,7 +56,7 @@ def build_integrations(settings: Settings, secrets: Secrets) -> Integrations:
     return io
 
 
-def _zoom(settings: Settings, secrets: Secrets, io: Integrations) -> None:
+def _zoom(settings: Settings, secrets: Secrets, io: Integrations, clock: Clock | None = None) -> None:
     names = ("ZOOM_ACCOUNT_ID", "ZOOM_CLIENT_ID", "ZOOM_CLIENT_SECRET")
     absent = [n for n in names if not secrets.get(n)]
     if absent:
@@ -65,7 +71,7 @@ def _zoom(settings: Settings, secrets: Secrets, io: Integrations) -> None:
                         oauth_url=z.oauth_url, user_id=z.user_id, waiting_room=z.waiting_room,
                         join_before_host=z.join_before_host, mute_upon_entry=z.mute_upon_entry,
                         passcode_length=z.passcode_length)
-    io.zoom = ZoomClient(config, requests.Session())
+    io.zoom = ZoomClient(config, requests.Session(), **({"wall_clock": clock.now} if clock else {}))
 
 
 def _google(settings: Settings, secrets: Secrets, io: Integrations) -> None:
@@ -160,7 +166,7 @@ def recipient_source(settings: Settings, integrations: Integrations, clock: Cloc
 def build_engine(settings: Settings, secrets: Secrets, store: StateStore, clock: Clock,
                  integrations: Integrations | None = None, should_stop: Callable[[], bool] = lambda: False) -> Engine:
     """The engine for these settings."""
-    io = integrations or build_integrations(settings, secrets)
+    io = integrations or build_integrations(settings, secrets, clock)
     return Engine(store, io, clock, series=series_info(settings), policy=policy(settings),
                   recipients=recipient_source(settings, io, clock), batch_size=settings.mail.batch_size,
                   should_stop=should_stop, min_minutes=settings.followup.min_minutes)
