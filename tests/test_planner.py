@@ -68,3 +68,14 @@ def test_season_across_year_end():
     days = series_dates(date(2026, 12, 17), date(2027, 1, 14), 3)
     assert days == [date(2026, 12, 17), date(2026, 12, 24), date(2026, 12, 31), date(2027, 1, 7), date(2027, 1, 14)]
     assert series_dates(date(2027, 1, 15), date(2027, 1, 1), 3) == []
+
+
+def test_calendar_event_id_uses_only_base32hex_and_is_stable():
+    import re
+
+    from worker.model import calendar_event_id
+
+    ids = {calendar_event_id("webinar-kamis", f"2027-01-{d:02d}") for d in range(1, 29)}
+    assert len(ids) == 28
+    assert all(re.fullmatch(r"[0-9a-v]{5,1024}", i) for i in ids)  # Google's rule for client-chosen ids
+    assert calendar_event_id("webinar-kamis", "2027-01-14") == calendar_event_id("webinar-kamis", "2027-01-14")

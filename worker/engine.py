@@ -176,7 +176,7 @@ class Engine:
     def _failed(self, step: Step, exc: Exception, now: datetime) -> None:
         previous = self.store.retries().get((step.uid, step.kind))
         attempts = previous.attempts if previous else 0
-        delay = min(FIRST_BACKOFF * (2 ** attempts), MAX_BACKOFF)
+        delay = min(FIRST_BACKOFF * (2 ** min(attempts, 16)), MAX_BACKOFF)
         if isinstance(exc, IntegrationError) and exc.retry_after is not None:
             delay = max(delay, timedelta(seconds=exc.retry_after)) if not isinstance(exc, RateLimitError) \
                 else timedelta(seconds=exc.retry_after)
@@ -192,7 +192,7 @@ class Engine:
     def _wait_for_report(self, step: Step, now: datetime) -> None:
         previous = self.store.retries().get((step.uid, step.kind))
         attempts = previous.attempts if previous else 0
-        delay = min(NOT_READY_FIRST * (2 ** attempts), NOT_READY_MAX)
+        delay = min(NOT_READY_FIRST * (2 ** min(attempts, 16)), NOT_READY_MAX)
         self.store.record_failure(step.uid, step.kind, "waiting: Zoom has no attendance report yet", now + delay)
         log.info("attendance for %s not ready yet; next look at %s", step.uid, iso(now + delay))
 

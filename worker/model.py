@@ -66,9 +66,9 @@ def meeting_marker(series: str, key: str) -> str:
 
 
 def calendar_event_id(series: str, key: str) -> str:
-    """Deterministic Google Calendar event id (base32hex ``0-9a-v``) for a session."""
+    """Deterministic Google Calendar event id for a session: 32 base32hex characters (``0-9a-v`` only)."""
     digest = hashlib.sha256(f"{series}/{key}".encode()).digest()[:20]
-    return "ww" + base64.b32hexencode(digest).decode().rstrip("=").lower()
+    return base64.b32hexencode(digest).decode().rstrip("=").lower()
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,99 @@
+"""`webinar-worker demo` end to end: the real worker over a simulated season against the sandbox."""
+from __future__ import annotations
+
+import csv
+import re
+from datetime import timedelta
+from email import message_from_bytes, policy
+
+import icalendar
+import pytest
+
+from worker import demo
+from worker.errors import WorkerError
+from worker.planner import plan_season
+from worker.settings import load_settings
+from worker.state import StateStore
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "demo-output"
+    summary = demo.Demo(out).run()
+    return summary
+
+
+def held_sessions(summary):
+    settings = load_settings(summary.out_dir / "sandbox" / "settings.yaml")
+    return [s for s in plan_season(settings).sessions if not s.cancelled]
+
+
+def expected_attendance(session):
+    """Per person (email, else name): total minutes, from the participants the demo simulated."""
+    minutes: dict[str, int] = {}
+    for p in demo._participants(session):
+        key = p["email"] or p["name"]
+        minutes[key] = minutes.get(key, 0) + int((p["leave_time"] - p["join_time"]) / timedelta(minutes=1))
+    return minutes
+
+
+def test_meetings_and_events(result):
+    assert result.meetings_created == 4  # one per session, never twice
+    assert result.meetings_live == 3 and result.meetings_deleted == 1
+    assert result.events == 3 and result.events_cancelled == 1
+    with StateStore(result.out_dir / "sandbox" / "state.db") as store:
+        cancelled = store.session("webinar-kamis/2027-01-28")
+        assert cancelled.meeting_deleted and cancelled.event_cancelled
+
+
+def test_mails_per_kind(result):
+    everyone, storytelling_groups = len(demo.PEOPLE), sum(1 for p in demo.PEOPLE if p[2] in ("guru-paud", "orang-tua"))
+    assert result.mails["invitation"] == 3 * everyone + storytelling_groups
+    assert result.mails["reminder"] == 2 * everyone + storytelling_groups  # 28 January was cancelled first
+    assert result.mails["change"] == storytelling_groups  # the 21 January topic edit
+    assert result.mails["cancellation"] == everyone
+    thanked = sum(1 for s in held_sessions(result) for key, m in expected_attendance(s).items()
+                  if "@" in key and m >= 30)
+    assert result.mails["thankyou"] == thanked == result.certificates
+    assert len(list((result.out_dir / "sertifikat").glob("*.pdf"))) == result.certificates
+    assert all(p.read_bytes().startswith(b"%PDF") for p in (result.out_dir / "sertifikat").glob("*.pdf"))
+
+
+def test_change_notice_carries_the_new_topic_and_sequence(result):
+    (path,) = list((result.out_dir / "email").glob("*-2027-01-21-change-siti*.eml"))
+    message = message_from_bytes(path.read_bytes(), policy=policy.default)
+    assert demo.THIRD_TOPIC_EDITED in message.get_body(("plain",)).get_content()
+    ics = next(p for p in message.walk() if p.get_content_type() == "text/calendar")
+    event = icalendar.Calendar.from_ical(ics.get_payload(decode=True)).walk("VEVENT")[0]
+    assert int(event["SEQUENCE"]) == 1
+
+
+def test_sheets_tabs_rows_and_formula_name_as_text(result):
+    sessions = held_sessions(result)
+    assert sorted(t for t in result.tabs if re.fullmatch(r"\d{4}-\d\d-\d\d", t)) == [s.key for s in sessions]
+    assert "Ringkasan" in result.tabs and result.charts == 1
+    assert result.rows["Ringkasan"] == len(sessions)
+    for session in sessions:
+        expected = expected_attendance(session)
+        assert result.rows[session.key] == len(expected) == result.attendance[session.key]
+    with open(result.out_dir / "spreadsheet" / "2027-01-14.csv", encoding="utf-8", newline="") as f:
+        names = [row[0] for row in csv.reader(f)]
+    assert demo.FORMULA_NAME in names
+    html = (result.out_dir / "spreadsheet" / "spreadsheet.html").read_text(encoding="utf-8")
+    assert "=HYPERLINK(&quot;http://x&quot;,&quot;y&quot;)" in html or "=HYPERLINK(&#34;http://x&#34;" in html
+
+
+def test_calendar_export_and_report(result):
+    calendar = icalendar.Calendar.from_ical((result.out_dir / "kalender.ics").read_bytes())
+    assert len(calendar.walk("VEVENT")) == 4
+    report = (result.out_dir / "laporan" / "laporan-musim.html").read_text(encoding="utf-8")
+    assert "data:image/png;base64," in report
+    for session in held_sessions(result):
+        assert session.topic in report
+
+
+def test_refuses_to_wipe_a_folder_it_did_not_make(tmp_path):
+    (tmp_path / "precious.txt").write_text("keep me", encoding="utf-8")
+    with pytest.raises(WorkerError, match="not empty and was not made by the demo"):
+        demo.Demo(tmp_path).run()
+    assert (tmp_path / "precious.txt").read_text(encoding="utf-8") == "keep me"
