@@ -97,3 +97,17 @@ def test_refuses_to_wipe_a_folder_it_did_not_make(tmp_path):
     with pytest.raises(WorkerError, match="not empty and was not made by the demo"):
         demo.Demo(tmp_path).run()
     assert (tmp_path / "precious.txt").read_text(encoding="utf-8") == "keep me"
+
+
+def test_report_numbers_match_the_stored_attendance(result):
+    from tests.test_report import tile
+
+    with StateStore(result.out_dir / "sandbox" / "state.db") as store:
+        people = {uid: store.attendance(uid) for uid in store.sessions()}
+    attended = [a for rows in people.values() for a in rows]
+    keys = [a.email or a.name.lower() for a in attended]
+    report = (result.out_dir / "laporan" / "laporan-musim.html").read_text(encoding="utf-8")
+    assert tile(report, "Sesi terlaksana") == "3"
+    assert tile(report, "Total kehadiran") == str(len(attended))
+    assert tile(report, "Peserta unik") == str(len(set(keys)))
+    assert tile(report, "Peserta yang kembali") == str(sum(1 for k in set(keys) if keys.count(k) >= 2))
