@@ -1,0 +1,182 @@
+"""The real Google Calendar and Sheets clients, driven by the engine, against the Google emulator over 127.0.0.1."""
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from integrations.google_auth import GoogleConfig, build_calendar_service, build_sheets_service, load_credentials
+from integrations.google_calendar import GoogleCalendar
+from integrations.google_sheets import GoogleSheets
+from integrations.sandbox.google_server import GoogleEmulator
+from tests.fakes import FakeComposer, FakeMail, FakeZoom
+from tests.helpers_settings import write_settings
+from worker.clock import FixedClock
+from worker.engine import Engine, Integrations
+from worker.model import Attendee, Recipient, SeriesInfo, SummaryRow, calendar_event_id
+from worker.planner import plan_season
+from worker.reconcile import Policy
+from worker.settings import load_settings
+from worker.state import StateStore
+
+UTC = timezone.utc
+CALENDAR = "perpustakaan@group.calendar.google.com"
+SHEET = "sheet-kehadiran"
+SCOPES = ["https://www.googleapis.com/auth/calendar.events", "https://www.googleapis.com/auth/spreadsheets"]
+SERIES = SeriesInfo("webinar-kamis", "Webinar Kamis", "Perpustakaan", "WA", "id_ID", "Asia/Makassar",
+                    "Perpustakaan", "webinar@perpustakaan.example")
+FORMULA = '=HYPERLINK("http://x","y")'
+
+
+@pytest.fixture
+def google():
+    with GoogleEmulator() as emulator:
+        emulator.share_calendar(CALENDAR)
+        emulator.share_spreadsheet(SHEET, title="Kehadiran")
+        yield emulator
+
+
+class GoogleWorld:
+    """Settings, state and an engine whose calendar and sheet are the real clients on the emulator."""
+
+    def __init__(self, tmp_path, emulator: GoogleEmulator):
+        self.emulator = emulator
+        self.settings = load_settings(write_settings(tmp_path))
+        self.sessions = list(plan_season(self.settings).sessions)
+        self.store = StateStore(tmp_path / "state.db")
+        self.clock = FixedClock(datetime(2027, 1, 6, tzinfo=UTC))
+        self.sleeps: list[float] = []
+        key = tmp_path / "service-account.json"
+        email = emulator.write_service_account_key(key)
+        config = GoogleConfig(credentials_file=str(key), calendar_id=CALENDAR, spreadsheet_id=SHEET,
+                              api_endpoint=emulator.root_url)
+        credentials = load_credentials(config, SCOPES)
+        self.calendar = GoogleCalendar(build_calendar_service(config, credentials), CALENDAR,
+                                       service_account_email=email, num_retries=3, sleep=self.sleeps.append)
+        self.sheets = GoogleSheets(build_sheets_service(config, credentials), SHEET, service_account_email=email,
+                                   num_retries=3, timezone="Asia/Makassar", sleep=self.sleeps.append)
+        self.zoom = FakeZoom()
+
+    def tick(self):
+        io = Integrations(zoom=self.zoom, calendar=self.calendar, sheets=self.sheets, mail=FakeMail(),
+                          composer=FakeComposer())
+        engine = Engine(self.store, io, self.clock, series=SERIES, policy=Policy(planning_days=21),
+                        recipients=lambda s: [Recipient("a@example.org", "A")])
+        return engine.tick(self.sessions)
+
+
+@pytest.fixture
+def world(tmp_path, google):
+    w = GoogleWorld(tmp_path, google)
+    yield w
+    w.store.close()
+
+
+def live_events(emulator):
+    return [e for e in emulator.events(CALENDAR) if e.get("status") != "cancelled"]
+
+
+def test_season_creates_one_event_per_session_and_a_quiet_rerun_writes_nothing(world):
+    world.tick()
+    events = live_events(world.emulator)
+    assert len(events) == 3 and world.emulator.calls["events.insert"] == 3
+    wanted = {calendar_event_id(s.series, s.key) for s in world.sessions if not s.cancelled}
+    assert {e["id"] for e in events} == wanted
+    first = next(e for e in events if e["id"] == calendar_event_id("webinar-kamis", "2027-01-07"))
+    assert first["extendedProperties"]["private"]["session"] == "2027-01-07"
+    assert first["start"]["timeZone"] == "Asia/Makassar" and first["location"].startswith("https://")
+    world.emulator.reset_calls()
+    world.tick()
+    assert world.emulator.writes() == 0
+
+
+def test_time_change_patches_and_cancellation_deletes(world):
+    world.tick()
+    world.emulator.reset_calls()
+    moved = world.sessions[1].start + timedelta(hours=1)
+    world.sessions[1] = replace(world.sessions[1], start=moved)
+    world.tick()
+    assert world.emulator.calls["events.patch"] == 1 and len(live_events(world.emulator)) == 3
+    event = next(e for e in world.emulator.events(CALENDAR) if e["id"] == calendar_event_id("webinar-kamis", "2027-01-14"))
+    assert datetime.fromisoformat(event["start"]["dateTime"]) == moved
+
+    world.sessions[2] = replace(world.sessions[2], cancelled=True)
+    world.tick()
+    assert world.emulator.calls["events.delete"] == 1
+    assert len(live_events(world.emulator)) == 2
+
+
+def attendees(day: int, n: int, extra: tuple[str, ...] = ()) -> list[Attendee]:
+    start = datetime(2027, 1, day, 1, 0, tzinfo=UTC)
+    names = [f"Peserta {i}" for i in range(n)] + list(extra)
+    return [Attendee(name, f"p{i}@example.org" if not name.startswith("=") else "", start,
+                     start + timedelta(minutes=60), 60 - i % 7, 1 + i % 2) for i, name in enumerate(names)]
+
+
+def test_three_sessions_give_three_tabs_summary_rows_and_one_chart_after_three_reruns(world):
+    days = {"2027-01-07": (7, 5, ()), "2027-01-14": (14, 8, (FORMULA,)), "2027-01-21": (21, 3, ())}
+    for rerun in range(3):
+        for tab, (day, n, extra) in days.items():
+            before = world.emulator.writes()
+            people = attendees(day, n, extra)
+            world.sheets.sync_session(tab, people, SummaryRow(datetime(2027, 1, day).date(), f"Topik {day}", "Andi",
+                                                              10, len(people), 57.5))
+            assert world.emulator.writes() - before <= 2
+    titles = world.emulator.sheet_titles(SHEET)
+    assert [t for t in titles if t.startswith("2027")] == list(days)
+    assert "Ringkasan" in titles
+    summary = world.emulator.sheet_values(SHEET, "Ringkasan")
+    assert [row[0] for row in summary[1:] if row and row[0]] == list(days)
+    assert [row[4] for row in summary[1:] if row and row[0]] == [5, 9, 3]
+    assert len(world.emulator.charts(SHEET)) == 1
+    tab = world.emulator.sheet_values(SHEET, "2027-01-14")
+    assert len([r for r in tab[1:] if r and r[0]]) == 9
+    assert any(r[0] == FORMULA for r in tab)  # stored as the literal text
+    assert world.emulator.formula_cells(SHEET, "2027-01-14") == []
+
+
+def test_a_shorter_rerun_leaves_no_stale_rows(world):
+    summary = SummaryRow(datetime(2027, 1, 7).date(), "Topik", "Andi", 10, 6, 50.0)
+    world.sheets.sync_session("2027-01-07", attendees(7, 6), summary)
+    world.sheets.sync_session("2027-01-07", attendees(7, 2), replace(summary, attended=2))
+    rows = [r for r in world.emulator.sheet_values(SHEET, "2027-01-07") if any(c not in ("", None) for c in r)]
+    assert len(rows) == 3  # header + 2
+
+
+def test_attendance_step_writes_the_sheet_through_the_engine(world):
+    world.tick()
+    session = world.sessions[0]
+    meeting_id = world.store.session(session.uid).meeting_id
+    world.zoom.attendance[meeting_id] = attendees(7, 4, (FORMULA,))
+    world.clock.set(session.end_utc + timedelta(minutes=45))
+    world.tick()
+    assert world.store.session(session.uid).attendance_state == "synced"
+    tab = world.emulator.sheet_values(SHEET, "2027-01-07")
+    assert [r[0] for r in tab[1:] if r and r[0]].count(FORMULA) == 1
+    world.emulator.reset_calls()
+    world.tick()
+    assert world.emulator.writes() == 0
+
+
+def test_429_and_500_bursts_end_with_everything_written_once(world):
+    world.emulator.fail_next("events.insert", 429, times=2)
+    world.emulator.fail_next("events.insert", 500, times=2)
+    world.emulator.fail_next("events.patch", 403, times=1, reason="rateLimitExceeded")
+    world.tick()
+    world.clock.set(world.clock.now() + timedelta(hours=1))
+    world.tick()
+    assert len(live_events(world.emulator)) == 3
+    assert world.sleeps  # the retries waited through the injected sleep, not real time
+    world.emulator.fail_next("values.batchUpdate", 429, times=2)
+    world.emulator.fail_next("spreadsheets.batchUpdate", 500, times=5)  # more than the client retries
+    session = world.sessions[0]
+    world.zoom.attendance[world.store.session(session.uid).meeting_id] = attendees(7, 4)
+    for hours in range(1, 6):
+        world.clock.set(session.end_utc + timedelta(hours=hours))
+        world.tick()
+    assert world.store.session(session.uid).attendance_state == "synced"
+    assert [t for t in world.emulator.sheet_titles(SHEET) if t.startswith("2027")] == ["2027-01-07"]
+    assert len([r for r in world.emulator.sheet_values(SHEET, "Ringkasan")[1:] if r and r[0]]) == 1
+    assert len(world.emulator.charts(SHEET)) == 1
+    assert not world.store.retries()
