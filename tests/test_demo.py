@@ -111,3 +111,16 @@ def test_report_numbers_match_the_stored_attendance(result):
     assert tile(report, "Total kehadiran") == str(len(attended))
     assert tile(report, "Peserta unik") == str(len(set(keys)))
     assert tile(report, "Peserta yang kembali") == str(sum(1 for k in set(keys) if keys.count(k) >= 2))
+
+
+def test_status_shows_attendance_and_follow_up_per_session(result):
+    from worker.status import render_status
+
+    settings = load_settings(result.out_dir / "sandbox" / "settings.yaml")
+    with StateStore(settings.worker.state_file) as store:
+        text = render_status(settings, store, demo.END)
+    blocks = {b.splitlines()[0][:10]: b for b in text.split("\n\n")[1:]}
+    assert f"attendance: {result.attendance['2027-01-07']} people, in the sheet" in blocks["2027-01-07"]
+    assert "thankyou: " in blocks["2027-01-07"] and " sent" in blocks["2027-01-07"]
+    assert "attendance: not fetched (cancelled)" in blocks["2027-01-28"]
+    assert "cancellation: 10 sent" in blocks["2027-01-28"]

@@ -8,7 +8,7 @@ from worker.planner import plan_season
 from worker.settings import Settings
 from worker.state import StateStore
 
-KINDS = ("invitation", "reminder", "change", "cancellation")
+KINDS = ("invitation", "reminder", "change", "cancellation", "thankyou")
 
 
 def render_status(settings: Settings, store: StateStore, now: datetime) -> str:
@@ -35,7 +35,10 @@ def render_status(settings: Settings, store: StateStore, now: datetime) -> str:
         mail = [f"{k}: " + ", ".join(f"{n} {st}" for (kk, st), n in sorted(c.items()) if kk == k)
                 for k in KINDS if any(kk == k for kk, _ in c)]
         lines.append("  mail: " + ("; ".join(mail) if mail else "none yet"))
-        attendance = {"": "not yet", "stored": f"{row.attendees} people stored, sheet pending",
+        cancelled = (session.cancelled if session else False) or bool(row.meeting_deleted)
+        waiting = "not fetched (cancelled)" if cancelled else (
+            "not yet" if session is None or now < session.end_utc else "due: waiting for Zoom's report")
+        attendance = {"": waiting, "stored": f"{row.attendees} people stored, sheet pending",
                       "synced": f"{row.attendees} people, in the sheet"}.get(row.attendance_state, row.attendance_state)
         lines.append(f"  attendance: {attendance}")
         if row.note:
