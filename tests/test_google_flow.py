@@ -180,3 +180,27 @@ def test_429_and_500_bursts_end_with_everything_written_once(world):
     assert len([r for r in world.emulator.sheet_values(SHEET, "Ringkasan")[1:] if r and r[0]]) == 1
     assert len(world.emulator.charts(SHEET)) == 1
     assert not world.store.retries()
+
+
+def test_recipients_from_a_form_responses_range_are_read_through_the_sheets_client(world, tmp_path):
+    from worker.wiring import recipient_source
+
+    service = world.sheets.service
+    service.spreadsheets().batchUpdate(spreadsheetId=SHEET, body={"requests": [
+        {"addSheet": {"properties": {"title": "Form Responses 1"}}}]}).execute()
+    service.spreadsheets().values().update(
+        spreadsheetId=SHEET, range="'Form Responses 1'!A1:D4", valueInputOption="RAW", body={"values": [
+            ["Timestamp", "email", "name", "group"],
+            ["2027-01-02 10:00", "Guru.Tk@Example.org", "Bu Ani", "guru-paud"],
+            ["2027-01-02 11:00", "bukan-alamat", "Salah Ketik", ""],
+            ["2027-01-03 09:00", "mhs@example.org", "Rudi", "mahasiswa"]]}).execute()
+    text = (tmp_path / "settings.yaml").read_text(encoding="utf-8").replace(
+        "      - umum@example.org\n", "      - umum@example.org\n    sheet_ranges: [\"'Form Responses 1'!B:D\"]\n")
+    (tmp_path / "settings.yaml").write_text(text, encoding="utf-8")
+    settings = load_settings(tmp_path / "settings.yaml")
+    source = recipient_source(settings, Integrations(sheets=world.sheets), world.clock)
+    emails = [r.email for r in source(world.sessions[0])]
+    assert emails == ["guru@example.org", "umum@example.org", "guru.tk@example.org", "mhs@example.org"]
+    world.emulator.reset_calls()
+    source(world.sessions[1])
+    assert world.emulator.calls["values.get"] == 0  # re-read at most every 30 minutes
