@@ -108,7 +108,7 @@ def test_season_created_once_then_topic_edit_patches_and_cancel_deletes(world):
     assert world.emulator.calls["create_meeting"] == 3 and len(world.emulator.meetings) == 3
     world.emulator.reset_calls()
     world.tick()
-    assert world.emulator.calls["create_meeting"] == 0  # a quiet tick
+    assert sum(world.emulator.calls.values()) == 0  # a quiet tick makes no remote call at all
 
     from dataclasses import replace
     world.sessions[1] = replace(world.sessions[1], topic="Bedah Buku: Laskar Pelangi")

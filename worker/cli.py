@@ -110,6 +110,14 @@ def _logging(level: str, secrets: Secrets) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def _has_state(settings: Settings, hint: str) -> bool:
+    """True when the state file exists; otherwise say so (with ``hint``) and return False."""
+    if settings.worker.state_file.exists():
+        return True
+    print(f"no state yet ({settings.worker.state_file} does not exist): {hint}")
+    return False
+
+
 def _local(moment: datetime, zone: str) -> str:
     from zoneinfo import ZoneInfo
 
@@ -229,8 +237,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from worker.state import StateStore
 
     settings, _, clock = _setup(args)
-    if not settings.worker.state_file.exists():
-        print(f"no state yet ({settings.worker.state_file} does not exist): run `webinar-worker once` first")
+    if not _has_state(settings, "run `webinar-worker once` first"):
         return EXIT_OK
     with StateStore(settings.worker.state_file) as store:
         print(render_status(settings, store, clock.now()))
@@ -298,8 +305,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from worker.state import StateStore
 
     settings, _, clock = _setup(args)
-    if not settings.worker.state_file.exists():
-        print(f"no state yet ({settings.worker.state_file} does not exist): nothing to report")
+    if not _has_state(settings, "nothing to report"):
         return EXIT_FAILURE
     with StateStore(settings.worker.state_file) as store:
         items = season_items(store, clock.now(), settings.series.id)
