@@ -5,6 +5,7 @@ from datetime import date
 from email.message import EmailMessage
 from pathlib import Path
 
+from worker.clock import Clock, SystemClock
 from worker.errors import TemplateError
 from worker.model import MeetingInfo, Recipient, SeriesInfo, Session
 from worker.settings import Settings
@@ -15,7 +16,8 @@ ICS_METHOD = {"invitation": "REQUEST", "reminder": "REQUEST", "change": "REQUEST
 class MailComposer:
     """Renders every kind of mail for the engine from the templates folder."""
 
-    def __init__(self, template_dir: Path, series: SeriesInfo, *, certificates: bool = True):
+    def __init__(self, template_dir: Path, series: SeriesInfo, *, certificates: bool = True,
+                 clock: Clock | None = None):
         from worker.render import Renderer
 
         if not Path(template_dir).is_dir():
@@ -25,6 +27,7 @@ class MailComposer:
         self.certificates = certificates  # attach a PDF certificate to thank-you mail
         self.renderer = Renderer(self.template_dir)  # Jinja2 environment
         self.domain = (series.sender_address.rpartition("@")[2] or "webinar-worker.local")  # Message-ID domain
+        self.clock = clock or SystemClock()  # Date header and .ics DTSTAMP
 
     def message(self, kind: str, session: Session, meeting: MeetingInfo, recipient: Recipient, *,
                 sequence: int, previous: Session | None = None, extra: dict | None = None) -> EmailMessage:
@@ -36,7 +39,7 @@ class MailComposer:
             return self._thankyou(session, meeting, recipient, int((extra or {}).get("minutes", 0)))
         rendered = self.renderer.render_mail(kind, session, meeting, self.series, recipient, previous)
         message = build_message(kind, rendered, session, meeting, self.series, recipient,
-                                sequence=sequence, message_domain=self.domain)
+                                sequence=sequence, message_domain=self.domain, date=self.clock.now())
         return message
 
     def event_description(self, session: Session, meeting: MeetingInfo) -> str:
@@ -49,7 +52,7 @@ class MailComposer:
         rendered = self.renderer.render_mail("thankyou", session, meeting, self.series, recipient, None,
                                              extra={"minutes": minutes, "certificate": self.certificates})
         message = build_message("thankyou", rendered, session, meeting, self.series, recipient,
-                                sequence=0, message_domain=self.domain)
+                                sequence=0, message_domain=self.domain, date=self.clock.now())
         if self.certificates:
             from worker.certificate import certificate_filename, render_certificate
 

@@ -44,8 +44,8 @@ def build_integrations(settings: Settings, secrets: Secrets, clock: Clock | None
     io = Integrations()
     for name, builder in (("zoom", _zoom), ("google", _google), ("mail", _mail), ("composer", _composer)):
         try:
-            if name == "zoom":
-                _zoom(settings, secrets, io, clock)
+            if name in ("zoom", "composer"):
+                builder(settings, secrets, io, clock)  # type: ignore[call-arg]
                 continue
             builder(settings, secrets, io)
         except NotConfiguredError as exc:
@@ -114,12 +114,12 @@ def _mail(settings: Settings, secrets: Secrets, io: Integrations) -> None:
                                        timeout=smtp.timeout, per_minute=smtp.per_minute))
 
 
-def _composer(settings: Settings, secrets: Secrets, io: Integrations) -> None:
+def _composer(settings: Settings, secrets: Secrets, io: Integrations, clock: Clock | None = None) -> None:
     from worker.composer import MailComposer
 
     try:
         io.composer = MailComposer(settings.mail.templates_dir, series_info(settings),
-                                   certificates=settings.followup.certificate)
+                                   certificates=settings.followup.certificate, clock=clock)
     except WorkerError as exc:
         raise NotConfiguredError(f"templates are not usable: {exc}") from exc
 
