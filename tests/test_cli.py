@@ -153,3 +153,12 @@ def test_report_writes_html_from_stored_attendance(tmp_path, capsys):
 def test_report_without_state_says_so(tmp_path, capsys):
     assert main(["report", "--settings", str(write_settings(tmp_path)), "--out", str(tmp_path / "r")]) == 1
     assert "no state yet" in capsys.readouterr().out
+
+
+def test_demo_command_runs_the_sandbox_season_and_lists_its_outputs(tmp_path, capsys):
+    out = tmp_path / "demo-output"
+    assert main(["demo", "--quiet", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "4 created, 3 live, 1 deleted" in text
+    assert str(out / "laporan" / "laporan-musim.html") in text.replace("\n", "")
+    assert (out / "kalender.ics").is_file() and list((out / "sertifikat").glob("*.pdf"))
