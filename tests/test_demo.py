@@ -124,3 +124,20 @@ def test_status_shows_attendance_and_follow_up_per_session(result):
     assert "thankyou: " in blocks["2027-01-07"] and " sent" in blocks["2027-01-07"]
     assert "attendance: not fetched (cancelled)" in blocks["2027-01-28"]
     assert "cancellation: 10 sent" in blocks["2027-01-28"]
+
+
+def test_no_secret_token_or_key_in_anything_the_demo_leaves_behind(result):
+    import json
+
+    key_file = result.out_dir / "sandbox" / "service-account.json"
+    key_lines = json.loads(key_file.read_text(encoding="utf-8"))["private_key"].splitlines()[1:-1]
+    secrets = [b"sandbox-secret", b"PRIVATE KEY", b"sbx.", b"ya29.", key_lines[5].encode()]
+    checked = 0
+    for path in result.out_dir.rglob("*"):
+        if not path.is_file() or path == key_file:
+            continue
+        data = path.read_bytes()
+        checked += 1
+        for secret in secrets:
+            assert secret not in data, f"{secret!r} found in {path}"
+    assert checked > 40 and (result.out_dir / "sandbox" / "worker.log").stat().st_size > 0
