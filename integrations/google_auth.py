@@ -34,10 +34,14 @@ log = logging.getLogger(__name__)
 CALENDAR_SERVICE = "google-calendar"  # service name used in error messages
 SHEETS_SERVICE = "google-sheets"  # service name used in error messages
 KEY_VARIABLE = "GOOGLE_APPLICATION_CREDENTIALS"  # environment variable naming the key file
+SCOPES = ("https://www.googleapis.com/auth/calendar.events",  # the narrowest scopes the worker needs
+          "https://www.googleapis.com/auth/spreadsheets")
 
 RATE_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "RATE_LIMIT_EXCEEDED"})  # per-minute
 DAILY_REASONS = frozenset({"quotaExceeded", "dailyLimitExceeded", "dailyLimitExceededUnreg"})  # per-day
 DISABLED_REASONS = frozenset({"accessNotConfigured", "SERVICE_DISABLED"})  # API not enabled in the project
+SCOPE_REASONS = frozenset({"insufficientPermissions", "ACCESS_TOKEN_SCOPE_INSUFFICIENT"})  # token lacks a scope
+_SHARE_LEVEL = {CALENDAR_SERVICE: 'with "Make changes to events"', SHEETS_SERVICE: "as Editor"}
 _API_NAMES = {CALENDAR_SERVICE: "Google Calendar API", SHEETS_SERVICE: "Google Sheets API"}
 
 
@@ -159,29 +163,43 @@ def _retry_after(exc: Any) -> float | None:
         return None
 
 
-def _share_hint(target: str, share_with: str) -> str:
+def _share_hint(service: str, target: str, share_with: str) -> str:
     who = share_with or "the service account's address (client_email in the key file)"
-    return f"share {target or 'it'} with {who}"
+    level = _SHARE_LEVEL.get(service, "")
+    return f"share {target or 'it'} with {who}{' ' + level if level else ''}"
 
 
-def translate_error(exc: BaseException, service: str, *, share_with: str = "", target: str = "") -> IntegrationError:
+def _key_hint(key_file: str) -> str:
+    return f"check the key file {key_file}" if key_file else \
+        f"check the key file named by {KEY_VARIABLE} or google.credentials_file"
+
+
+def translate_error(exc: BaseException, service: str, *, share_with: str = "", target: str = "",
+                    key_file: str = "") -> IntegrationError:
     """The project error for a Google client error.
 
     ``target`` names the calendar or spreadsheet when the request addresses it directly
-    (so a 404 there means "not shared or does not exist"); ``share_with`` is the
-    service-account email the message tells staff to share it with.
+    (so a 404 there means "not shared or does not exist"); ``share_with`` is the address
+    the message tells staff to share it with (the service account, or the impersonated
+    user under domain-wide delegation); ``key_file`` is the key file's path, named in
+    messages about refused credentials.
     """
     from google.auth import exceptions as auth_exceptions
     from googleapiclient.errors import Error as ClientError
     from googleapiclient.errors import HttpError
 
     if isinstance(exc, HttpError):
-        return _translate_http(exc, service, share_with=share_with, target=target)
+        return _translate_http(exc, service, share_with=share_with, target=target, key_file=key_file)
     if isinstance(exc, auth_exceptions.RefreshError):
         if getattr(exc, "retryable", False):
             return TransientError(service, f"token refresh failed, will retry: {exc}")
-        return AuthError(service, f"the service-account key was refused ({exc}); check the key file named by "
-                                  f"{KEY_VARIABLE} (deleted or disabled keys are refused)")
+        if "unauthorized_client" in str(exc):
+            return AuthError(service, f"domain-wide delegation was refused ({exc}); in the Google Admin console "
+                                      f"(Security, API controls, Domain-wide delegation) authorise the service "
+                                      f"account's client id for the scopes {', '.join(SCOPES)}, or remove "
+                                      f"google.subject")
+        return AuthError(service, f"the service-account key was refused ({exc}); {_key_hint(key_file)} "
+                                  f"(deleted or disabled keys are refused)")
     if isinstance(exc, auth_exceptions.TransportError):
         return TransientError(service, f"cannot reach Google's token endpoint: {exc}")
     if isinstance(exc, auth_exceptions.GoogleAuthError):
@@ -195,13 +213,13 @@ def translate_error(exc: BaseException, service: str, *, share_with: str = "", t
     return RemoteError(service, f"unexpected error: {type(exc).__name__}: {exc}")
 
 
-def _translate_http(exc: Any, service: str, *, share_with: str, target: str) -> IntegrationError:
+def _translate_http(exc: Any, service: str, *, share_with: str, target: str, key_file: str) -> IntegrationError:
     status, reason, message, status_name = error_details(exc)
     code = reason or status_name or None
     detail = f"{message} (HTTP {status}{', ' + code if code else ''})"
     if status == 401:
-        return AuthError(service, f"credentials were refused: {detail}; check the key file named by "
-                                  f"{KEY_VARIABLE}", status=status, code=code)
+        return AuthError(service, f"credentials were refused: {detail}; {_key_hint(key_file)}", status=status,
+                         code=code)
     if reason in DAILY_REASONS:
         return RateLimitError(service, f"daily quota exhausted: {detail}", daily=True, status=status, code=code)
     if status == 429 or (status == 403 and reason in RATE_REASONS):
@@ -211,12 +229,16 @@ def _translate_http(exc: Any, service: str, *, share_with: str, target: str) -> 
         api = _API_NAMES.get(service, "the API")
         return AccessDeniedError(service, f"{detail}; enable the {api} in the service account's Cloud project",
                                  status=status, code=code)
+    if status == 403 and reason in SCOPE_REASONS:
+        return AccessDeniedError(service, f"the access token lacks a needed scope: {detail}; the worker asks for "
+                                          f"{', '.join(SCOPES)} (with google.subject, authorise exactly these in "
+                                          f"the Admin console's domain-wide delegation)", status=status, code=code)
     if status == 403:
-        return AccessDeniedError(service, f"access denied: {detail}; {_share_hint(target, share_with)}",
+        return AccessDeniedError(service, f"access denied: {detail}; {_share_hint(service, target, share_with)}",
                                  status=status, code=code)
     if status == 404 and target:
         return AccessDeniedError(service, f"{target} was not found: {detail}; check the id, and "
-                                          f"{_share_hint(target, share_with)}", status=status, code=code)
+                                          f"{_share_hint(service, target, share_with)}", status=status, code=code)
     if status in (404, 410):
         return NotFoundError(service, f"not found: {detail}", status=status, code=code)
     if status >= 500:
@@ -226,7 +248,7 @@ def _translate_http(exc: Any, service: str, *, share_with: str, target: str) -> 
 
 
 def execute(request: Any, service: str, *, num_retries: int, sleep: Callable[[float], None] = time.sleep,
-            share_with: str = "", target: str = "") -> Any:
+            share_with: str = "", target: str = "", key_file: str = "") -> Any:
     """Run a googleapiclient request with the library's retries, translating every failure.
 
     The library retries 5xx, 429, 403 rate-limit reasons and dropped connections
@@ -238,7 +260,7 @@ def execute(request: Any, service: str, *, num_retries: int, sleep: Callable[[fl
     try:
         return request.execute(num_retries=num_retries)
     except _vendor_errors() as exc:  # our own bugs (TypeError, KeyError...) are not vendor errors and pass
-        error = translate_error(exc, service, share_with=share_with, target=target)
+        error = translate_error(exc, service, share_with=share_with, target=target, key_file=key_file)
         raise error from exc
 
 

@@ -76,18 +76,20 @@ def changed_fields(wanted: dict[str, Any], existing: dict[str, Any]) -> dict[str
 class GoogleCalendar:
     """The :class:`worker.ports.Calendar` on one shared Google calendar."""
 
-    def __init__(self, service: Any, calendar_id: str, *, service_account_email: str = "", num_retries: int = 5,
+    def __init__(self, service: Any, calendar_id: str, *, service_account_email: str = "", key_file: str = "",
+                 num_retries: int = 5,
                  sleep: Callable[[float], None] | None = None):
         self.service = service  # built by integrations.google_auth.build_calendar_service
         self.calendar_id = calendar_id  # e.g. "abc@group.calendar.google.com"
         self.service_account_email = service_account_email  # named in "share the calendar" messages
+        self.key_file = key_file  # named in "key refused" messages
         self.num_retries = num_retries  # library retries (5xx, 429, rate-limit 403) per call; 0 in unit tests
         self.sleep = sleep  # backoff sleep; None = time.sleep
 
     def _run(self, request: Any) -> Any:
         extra = {"sleep": self.sleep} if self.sleep is not None else {}
         return execute(request, CALENDAR_SERVICE, num_retries=self.num_retries, share_with=self.service_account_email,
-                       target=f"calendar {self.calendar_id}", **extra)
+                       target=f"calendar {self.calendar_id}", key_file=self.key_file, **extra)
 
     def upsert_event(self, event: EventSpec) -> bool:
         """Insert the event, or patch the fields that differ; True when a write call was made."""
@@ -110,12 +112,20 @@ class GoogleCalendar:
         return True
 
     def cancel_event(self, event_id: str) -> None:
-        """Delete the event; 404 (never existed) and 410 (already deleted) count as done."""
+        """Delete the event; 404 (never existed) and 410 (already deleted) count as done.
+
+        Google answers 404 both for a missing event and for a calendar the service account
+        cannot see, so a 404 is only accepted after the calendar itself answers: a calendar
+        that was unshared must not let a cancelled session's event stay up unnoticed.
+        """
+        events = self.service.events()
         try:
-            self._run(self.service.events().delete(calendarId=self.calendar_id, eventId=event_id))
+            self._run(events.delete(calendarId=self.calendar_id, eventId=event_id))
         except IntegrationError as exc:
             if exc.status not in (404, 410):
                 raise
+            if exc.status == 404:
+                self._run(events.list(calendarId=self.calendar_id, maxResults=1))  # raises when not shared
             log.debug("calendar event %s was already gone (HTTP %s)", event_id, exc.status)
             return
         log.info("calendar event %s deleted", event_id)

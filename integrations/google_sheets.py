@@ -81,12 +81,13 @@ class GoogleSheets:
     """The :class:`worker.ports.AttendanceSheet` on one spreadsheet, plus ``read_range`` for recipient lists."""
 
     def __init__(self, service: Any, spreadsheet_id: str, *, summary_tab: str = "Ringkasan",
-                 service_account_email: str = "", num_retries: int = 5, timezone: str = "UTC",
+                 service_account_email: str = "", key_file: str = "", num_retries: int = 5, timezone: str = "UTC",
                  sleep: Callable[[float], None] | None = None):
         self.service = service  # built by integrations.google_auth.build_sheets_service
         self.spreadsheet_id = spreadsheet_id  # the id in the spreadsheet's URL
         self.summary_tab = summary_tab  # title of the season summary tab
         self.service_account_email = service_account_email  # named in "share the spreadsheet" messages
+        self.key_file = key_file  # named in "key refused" messages
         self.num_retries = num_retries  # library retries (5xx, 429, rate-limit 403) per call; 0 in unit tests
         self.zone = ZoneInfo(timezone)  # join and leave times are written in this zone
         self.sleep = sleep  # backoff sleep; None = time.sleep
@@ -94,7 +95,7 @@ class GoogleSheets:
     def _run(self, request: Any) -> Any:
         extra = {"sleep": self.sleep} if self.sleep is not None else {}
         return execute(request, SHEETS_SERVICE, num_retries=self.num_retries, share_with=self.service_account_email,
-                       target=f"spreadsheet {self.spreadsheet_id}", **extra)
+                       target=f"spreadsheet {self.spreadsheet_id}", key_file=self.key_file, **extra)
 
     # -- reads ---------------------------------------------------------------------------------------------
     def read_range(self, a1: str) -> list[list[str]]:

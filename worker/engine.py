@@ -278,7 +278,8 @@ class Engine:
     def _do_cancel_event(self, step: Step, wanted: dict[str, Session], now: datetime) -> None:
         row = self._row(step.uid)
         assert self.io.calendar is not None
-        self.io.calendar.cancel_event(row.event_id)
+        series, key = step.uid.split("/", 1)
+        self.io.calendar.cancel_event(row.event_id or calendar_event_id(series, key))
         self.store.update_session(step.uid, now, event_cancelled=1)
 
     # -- mail ------------------------------------------------------------------

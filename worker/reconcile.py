@@ -204,7 +204,9 @@ def _cancelled(s: Session | None, row: SessionState, now: datetime) -> list[Step
     steps = []
     if row.meeting_id and not row.meeting_deleted:
         steps.append(Step(DELETE_MEETING, s.uid, "session cancelled or removed from settings"))
-    if row.event_id and not row.event_cancelled:
+    # The event is written right after the meeting, so once a meeting exists an event may exist
+    # even when a crash lost its save: cancel by the deterministic id then.
+    if (row.event_id or row.meeting_id) and not row.event_cancelled:
         steps.append(Step(CANCEL_EVENT, s.uid, "session cancelled or removed from settings"))
     if row.invited_at and not row.cancel_noticed_at:
         steps.append(Step(QUEUE_CANCELLATION, s.uid, "tell those invited that it is cancelled"))

@@ -80,24 +80,24 @@ def _google(settings: Settings, secrets: Secrets, io: Integrations) -> None:
     if not key_file:
         raise NotConfiguredError("Google is not configured: set GOOGLE_APPLICATION_CREDENTIALS (a service-account "
                                  "key file) or google.credentials_file in settings.yaml")
-    from integrations.google_auth import (GoogleConfig, build_calendar_service, build_sheets_service,
+    from integrations.google_auth import (SCOPES, GoogleConfig, build_calendar_service, build_sheets_service,
                                           load_credentials, service_account_email)
     from integrations.google_calendar import GoogleCalendar
     from integrations.google_sheets import GoogleSheets
 
     config = GoogleConfig(credentials_file=key_file, calendar_id=g.calendar_id, spreadsheet_id=g.spreadsheet_id,
                           api_endpoint=g.api_endpoint or None, subject=g.subject or None, summary_tab=g.summary_tab)
-    credentials = load_credentials(config, ["https://www.googleapis.com/auth/calendar.events",
-                                            "https://www.googleapis.com/auth/spreadsheets"])
-    email = service_account_email(credentials)
+    credentials = load_credentials(config, SCOPES)
+    # Under domain-wide delegation the impersonated user is the one the calendar and sheet are shared with.
+    email = g.subject or service_account_email(credentials)
     if g.calendar_id:
         io.calendar = GoogleCalendar(build_calendar_service(config, credentials), g.calendar_id,
-                                     service_account_email=email)
+                                     service_account_email=email, key_file=key_file)
     else:
         io.missing["calendar"] = "Google Calendar is not configured: set google.calendar_id in settings.yaml"
     if g.spreadsheet_id:
         io.sheets = GoogleSheets(build_sheets_service(config, credentials), g.spreadsheet_id,
-                                 summary_tab=g.summary_tab, service_account_email=email,
+                                 summary_tab=g.summary_tab, service_account_email=email, key_file=key_file,
                                  timezone=settings.series.timezone)
     else:
         io.missing["sheets"] = "Google Sheets is not configured: set google.spreadsheet_id in settings.yaml"
