@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Callable, Iterator
 
-from worker.errors import (AuthError, IntegrationError, PermanentMailError, RemoteError, TemporaryMailError,
-                           TransientError)
+from worker.errors import (AuthError, DeferredRecipientError, IntegrationError, PermanentMailError, RemoteError,
+                           TemporaryMailError, TransientError)
 
 log = logging.getLogger(__name__)
 
@@ -233,9 +233,15 @@ def smtp_error(exc: BaseException, config: SmtpConfig, *, recipient: str = "",
 
 
 def refusal(code: int, message: str, temporary: type[TransientError]) -> IntegrationError:
-    """A 5xx refusal is permanent for this message; anything else may pass later."""
+    """A 5xx refusal is permanent for this message; anything else may pass later.
+
+    While sending, a 4xx to one recipient or message defers just that mail
+    (DeferredRecipientError), so one full mailbox does not hold up the batch.
+    """
     if 500 <= code < 600:
         return PermanentMailError("smtp", message, status=code)
+    if temporary is TemporaryMailError and 400 <= code < 500:
+        return DeferredRecipientError("smtp", message, status=code)
     return temporary("smtp", message, status=code or None)
 
 

@@ -14,7 +14,7 @@ from tests.helpers_settings import write_settings
 from tests.helpers_smtp import calendar_of, parse, transport_for
 from worker.clock import FixedClock
 from worker.composer import MailComposer
-from worker.engine import Engine, Integrations
+from worker.engine import MAIL_DEFER_FIRST, MAIL_DEFER_LIMIT, MAIL_DEFER_MAX, Engine, Integrations
 from worker.model import Recipient
 from worker.planner import plan_season
 from worker.settings import load_settings
@@ -129,3 +129,68 @@ def test_refused_address_is_marked_failed_and_the_rest_delivered(tmp_path, serve
                                                                "p3@example.org", "p4@example.org"]
     counts = world.store.mail_counts()["webinar-kamis/2027-01-07"]
     assert counts == {("invitation", "sent"): 4, ("invitation", "failed"): 1}
+
+
+def test_a_deferred_address_waits_alone_and_everyone_else_is_delivered(tmp_path, server):
+    people = [Recipient(f"p{i}@example.org") for i in range(5)]
+    server.defer.add("p0@example.org")  # the first row of the outbox, every time
+    world = Setup(tmp_path, server, people)
+    world.engine().tick(world.sessions)
+    assert sorted(m.rcpt_tos[0] for m in server.messages) == [f"p{i}@example.org" for i in range(1, 5)]
+    [row] = world.store.pending_mail(10)
+    assert row.email == "p0@example.org" and "450" in row.last_error and row.next_at > "2026-12-31T02:00"
+    server.messages.clear()
+    world.engine().tick(world.sessions)  # deferred: not tried again yet, so no connection is opened
+    assert server.messages == [] and len(world.store.pending_mail(10)) == 1
+    server.defer.clear()
+    world.clock.set(world.clock.now() + (MAIL_DEFER_FIRST * 2))
+    world.engine().tick(world.sessions)
+    assert [m.rcpt_tos[0] for m in server.messages] == ["p0@example.org"]
+    assert world.store.mail_counts()["webinar-kamis/2027-01-07"] == {("invitation", "sent"): 5}
+
+
+def test_an_address_deferred_for_days_is_marked_failed_not_retried_forever(tmp_path, server):
+    server.defer.add("p0@example.org")
+    world = Setup(tmp_path, server, [Recipient("p0@example.org")])
+    for _ in range(MAIL_DEFER_LIMIT + 2):
+        world.engine().tick(world.sessions)
+        world.clock.set(world.clock.now() + MAIL_DEFER_MAX)
+    counts = world.store.mail_counts()["webinar-kamis/2027-01-07"]
+    assert counts == {("invitation", "failed"): 1}
+
+
+def test_unsubscribing_after_the_invitation_stops_every_later_mail(tmp_path, server):
+    people = [Recipient("ani@example.org"), Recipient("budi@example.org")]
+    world = Setup(tmp_path, server, people)
+    unsubscribed: set[str] = set()
+    engine = world.engine()
+    engine.unsubscribed = lambda: frozenset(unsubscribed)
+    engine.tick(world.sessions)
+    assert sorted(m.rcpt_tos[0] for m in server.messages) == ["ani@example.org", "budi@example.org"]
+    unsubscribed.add("budi@example.org")
+    server.messages.clear()
+    world.sessions[0] = replace(world.sessions[0], topic="Topik baru")  # a change notice is due
+    world.clock.set(world.sessions[0].start_utc.replace(hour=0))  # and the reminder
+    engine.tick(world.sessions)
+    kinds = Counter((m.rcpt_tos[0], parse(m.data)["X-Webinar-Kind"]) for m in server.messages)
+    assert kinds == {("ani@example.org", "change"): 1, ("ani@example.org", "reminder"): 1}
+    skipped = world.store.mail_counts()["webinar-kamis/2027-01-07"]
+    assert skipped[("change", "skipped")] == 1 and skipped[("reminder", "skipped")] == 1
+
+
+def test_an_unreadable_recipient_list_does_not_stop_the_other_work(tmp_path, server):
+    from worker.errors import NotConfiguredError
+
+    world = Setup(tmp_path, server, [Recipient("ani@example.org")])
+    world.engine().tick(world.sessions)  # invitations went out
+    engine = world.engine()
+
+    def broken(session):
+        raise NotConfiguredError("unsubscribe.txt: unsubscribe list not found")
+
+    engine.recipients = broken
+    world.clock.set(datetime(2027, 1, 7, 0, 30, tzinfo=UTC))  # reminders due for the 7th
+    report = engine.tick(world.sessions)
+    assert any(s.kind == "queue_reminders" for s in report.done)
+    assert "unsubscribe list not found" in world.store.retries()[("webinar-kamis/2027-01-07",
+                                                                   "queue_invitations")].last_error

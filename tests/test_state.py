@@ -86,9 +86,12 @@ def test_old_schema_is_migrated_keeping_data(tmp_path):
             db.execute(statement)
     db.execute("INSERT INTO meta VALUES ('schema_version', '1')")
     db.execute("INSERT INTO sessions (uid, series, key, meeting_id) VALUES ('s/1', 's', '1', '42')")
+    db.execute("INSERT INTO outbox (uid, kind, email, queued_at) VALUES ('s/1', 'invitation', 'a@x.id', 't')")
     db.commit()
     db.close()
     with StateStore(tmp_path / "s.db") as store:
-        assert store.schema_version() == 2
+        assert store.schema_version() == len(MIGRATIONS) == 3
         row = store.session("s/1")
         assert row.meeting_id == "42" and row.thanked_at == ""
+        [mail] = store.pending_mail(10, now=datetime(2027, 1, 1, tzinfo=timezone.utc))
+        assert mail.email == "a@x.id" and mail.next_at == ""

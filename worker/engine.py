@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 from typing import Callable, Sequence
 
 from worker.clock import Clock
-from worker.errors import (IntegrationError, NotFoundError, PermanentMailError, RateLimitError,
-                           TemplateError, TemporaryMailError, WorkerError)
+from worker.errors import (DeferredRecipientError, IntegrationError, NotFoundError, PermanentMailError,
+                           RateLimitError, TemplateError, TemporaryMailError, WorkerError)
 from worker.model import EventSpec, MeetingInfo, MeetingSpec, Recipient, Session, SeriesInfo, SummaryRow, \
     calendar_event_id
 from worker.ports import AttendanceSheet, Calendar, Composer, Conferencing, MailTransport
@@ -27,6 +27,9 @@ MAX_BACKOFF = timedelta(hours=6)
 FIRST_BACKOFF = timedelta(minutes=1)
 NOT_READY_FIRST = timedelta(minutes=5)
 NOT_READY_MAX = timedelta(hours=2)
+MAIL_DEFER_FIRST = timedelta(minutes=15)  # a recipient the server deferred (4xx) is tried again after this...
+MAIL_DEFER_MAX = timedelta(hours=6)  # ...doubling up to this
+MAIL_DEFER_LIMIT = 12  # deferred this many times (about 2 days): marked failed
 # Zoom counts meeting creates and updates against one daily per-user quota.
 SHARED_DAILY_QUOTA = {"create_meeting": ("create_meeting", "update_meeting"),
                       "update_meeting": ("create_meeting", "update_meeting")}
@@ -74,7 +77,8 @@ class Engine:
     def __init__(self, store: StateStore, integrations: Integrations, clock: Clock, *,
                  series: SeriesInfo, policy: Policy, recipients: RecipientSource | None = None,
                  batch_size: int = 100, should_stop: Callable[[], bool] = lambda: False,
-                 max_steps: int = 10_000, min_minutes: int = 30):
+                 max_steps: int = 10_000, min_minutes: int = 30,
+                 unsubscribed: Callable[[], frozenset[str]] | None = None):
         self.store = store  # SQLite state
         self.io = integrations  # outside services
         self.clock = clock  # source of "now"
@@ -85,6 +89,7 @@ class Engine:
         self.should_stop = should_stop  # checked between steps (SIGTERM)
         self.max_steps = max_steps  # safety bound on steps per tick
         self.min_minutes = min_minutes  # thank-you mail only to those who stayed this long
+        self.unsubscribed = unsubscribed  # addresses that must get no mail at all; checked when sending
         self._people: dict[str, tuple[Recipient, ...]] = {}  # recipients read this tick, by session uid
         self._held: dict[str, tuple[datetime, str]] = {}  # step kind -> (until, why) after a daily limit, this tick
 
@@ -98,7 +103,7 @@ class Engine:
         wanted = {s.uid: s for s in sessions}
         skip: set[tuple[str, str]] = set()
         for _ in range(self.max_steps):
-            steps = [s for s in self.plan(sessions, now) if (s.uid, s.kind) not in skip]
+            steps = [s for s in self.plan(sessions, now, dry_run=dry_run) if (s.uid, s.kind) not in skip]
             if dry_run:
                 report.planned = steps
                 return report
@@ -112,16 +117,16 @@ class Engine:
                 skip.add((step.uid, step.kind))
         return report
 
-    def plan(self, sessions: Sequence[Session], now: datetime) -> list[Step]:
-        """The steps due now, from fresh state."""
-        view = self.view()
-        recipients = self._recipients(sessions, view, now)
+    def plan(self, sessions: Sequence[Session], now: datetime, dry_run: bool = False) -> list[Step]:
+        """The steps due now, from fresh state (a dry run reads no recipient list, so it calls nothing)."""
+        view = self.view(now)
+        recipients = None if dry_run else self._recipients(sessions, view, now)
         return plan_steps(Desired(tuple(sessions), self.policy, recipients), view, now)
 
-    def view(self) -> StateView:
-        """Read the state the planner needs."""
+    def view(self, now: datetime) -> StateView:
+        """Read the state the planner needs (mail deferred past ``now`` does not count as waiting)."""
         counts = self.store.mail_counts()
-        pending = {uid: n for uid, c in counts.items() if (n := sum(v for (k, st), v in c.items() if st == "pending"))}
+        pending = self.store.due_mail_counts(now)
         early = {uid: n for uid, c in counts.items()
                  if (n := sum(v for (k, st), v in c.items() if st == "pending" and k in BEFORE_START_KINDS))}
         return StateView(self.store.sessions(), self.store.retries(), self.store.mailed_emails("invitation"),
@@ -134,7 +139,15 @@ class Engine:
                and (row := view.sessions.get(s.uid)) is not None and row.meeting_id and row.invited_at]
         if self.recipients is None or not due:
             return None
-        return {s.uid: self._people_for(s) for s in due}
+        people: dict[str, tuple[Recipient, ...]] = {}
+        for s in due:
+            try:
+                people[s.uid] = self._people_for(s)
+            except WorkerError as exc:  # the list is unreadable: late sign-ups wait; nothing else does
+                self.store.record_failure(s.uid, rc.QUEUE_INVITATIONS, f"recipient list: {exc}",
+                                          now + FIRST_BACKOFF * 15)
+                log.warning("%s: cannot read the recipient list, late sign-ups wait: %s", s.uid, exc)
+        return people
 
     def _people_for(self, session: Session) -> tuple[Recipient, ...]:
         """Recipients of a session, read at most once per tick."""
@@ -166,6 +179,11 @@ class Engine:
         except WorkerError as exc:
             self._failed(step, exc, now)
             report.failed.append((step, str(exc)))
+            return False
+        except Exception as exc:  # a bug or an unforeseen answer: keep the other steps going, retry later
+            log.exception("%s for %s failed unexpectedly", step.kind, step.uid)
+            self._failed(step, exc, now)
+            report.failed.append((step, f"unexpected error: {type(exc).__name__}: {exc}"))
             return False
         if self.store.clear_failure(step.uid, step.kind):
             log.info("%s for %s recovered", step.kind, step.uid)
@@ -330,38 +348,62 @@ class Engine:
         log.warning("%s: %d unsent mail(s) dropped because the session has started", step.uid, dropped)
 
     def _do_send_mail(self, step: Step, wanted: dict[str, Session], now: datetime) -> None:
-        rows = self.store.pending_mail(self.batch_size)
+        rows = self.store.pending_mail(self.batch_size, now=now)
         assert self.io.mail is not None and self.io.composer is not None
-        sent = failed = 0
+        unsubscribed = self.unsubscribed() if self.unsubscribed is not None and rows else frozenset()
+        sent = failed = deferred = 0
         with self.io.mail.connect() as conn:
             for row in rows:
                 if self.should_stop():
                     break
-                state = self._row(row.uid)
                 session = self._session(row.uid, wanted)
                 if row.kind in BEFORE_START_KINDS and self.clock.now() >= session.start_utc:
                     self.store.mark_mail(row.id, "skipped", now, "session already started")
                     continue
-                sequence = row.round if row.kind in ("change", "cancellation") else state.sequence
-                context = json.loads(row.context) if row.context else {}
-                previous = session_from_json(row.context) if row.kind == "change" and row.context else None
-                extra = context if row.kind == "thankyou" else {}
-                message = self.io.composer.message(row.kind, session, self._meeting(state),
-                                                   Recipient(row.email, row.name), sequence=sequence,
-                                                   previous=previous, extra=extra)
+                if row.email.lower() in unsubscribed:
+                    self.store.mark_mail(row.id, "skipped", now, "unsubscribed")
+                    continue
                 try:
+                    message = self._compose(row, session)
                     conn.send(message, row.email)
                 except PermanentMailError as exc:
                     self.store.mark_mail(row.id, "failed", self.clock.now(), str(exc))
                     failed += 1
                     continue
+                except (DeferredRecipientError, TemplateError) as exc:  # only this mail waits
+                    self._defer(row, exc)
+                    deferred += 1
+                    continue
                 except TemporaryMailError as exc:
                     self.store.mark_mail(row.id, "pending", self.clock.now(), str(exc))
-                    log.info("mail batch: %d sent, %d refused, then the server deferred: %s", sent, failed, exc)
+                    log.info("mail batch: %d sent, %d refused, %d deferred, then the server failed: %s",
+                             sent, failed, deferred, exc)
                     raise
                 self.store.mark_mail(row.id, "sent", self.clock.now())
                 sent += 1
-        log.info("mail batch: %d sent, %d refused for good", sent, failed)
+        log.info("mail batch: %d sent, %d refused for good, %d deferred", sent, failed, deferred)
+
+    def _compose(self, row, session: Session):
+        """The message for one outbox row."""
+        assert self.io.composer is not None
+        state = self._row(row.uid)
+        sequence = row.round if row.kind in ("change", "cancellation") else state.sequence
+        context = json.loads(row.context) if row.context else {}
+        previous = session_from_json(row.context) if row.kind == "change" and row.context else None
+        extra = context if row.kind == "thankyou" else {}
+        return self.io.composer.message(row.kind, session, self._meeting(state), Recipient(row.email, row.name),
+                                        sequence=sequence, previous=previous, extra=extra)
+
+    def _defer(self, row, exc: Exception) -> None:
+        """Try this one mail again later (doubling waits); after MAIL_DEFER_LIMIT tries it has failed."""
+        now = self.clock.now()
+        if row.attempts + 1 >= MAIL_DEFER_LIMIT:
+            self.store.mark_mail(row.id, "failed", now, f"deferred {row.attempts + 1} times: {exc}")
+            return
+        wait = min(MAIL_DEFER_FIRST * (2 ** min(row.attempts, 16)), MAIL_DEFER_MAX)
+        self.store.mark_mail(row.id, "pending", now, str(exc), next_at=now + wait)
+        if isinstance(exc, TemplateError):
+            log.error("mail to %s for %s could not be rendered (will retry): %s", row.email, row.uid, exc)
 
     # -- attendance ------------------------------------------------------------
     def _do_fetch_attendance(self, step: Step, wanted: dict[str, Session], now: datetime) -> None:

@@ -100,5 +100,9 @@ class TemporaryMailError(TransientError):
     """The SMTP server answered 4xx or dropped the connection; the mail stays queued."""
 
 
+class DeferredRecipientError(TemporaryMailError):
+    """The SMTP server deferred one recipient or message (4xx to RCPT or DATA); only that row waits."""
+
+
 class PermanentMailError(RemoteError):
     """The SMTP server refused one recipient for good (5xx); that outbox row is marked failed."""

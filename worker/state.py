@@ -87,6 +87,10 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE sessions ADD COLUMN thanked_at TEXT NOT NULL DEFAULT ''
     """,
+    # 3: a mail the server deferred for one recipient waits on its own, without holding the others
+    """
+    ALTER TABLE outbox ADD COLUMN next_at TEXT NOT NULL DEFAULT ''
+    """,
 )
 
 MAIL_STATUSES = ("pending", "sent", "failed", "skipped")
@@ -144,6 +148,7 @@ class OutboxRow:
     attempts: int  # send attempts so far
     last_error: str  # last refusal, without secrets
     context: str = ""  # for change notices: JSON of the Session as previously announced
+    next_at: str = ""  # ISO time before which a deferred row is not tried again; "" = now
 
 
 @dataclass(frozen=True)
@@ -264,10 +269,14 @@ class StateStore:
                 self._db.execute(f"UPDATE sessions SET {assignments} WHERE uid=?", (*changes.values(), uid))
         return added
 
-    def pending_mail(self, limit: int, uids: Sequence[str] | None = None) -> list[OutboxRow]:
-        """The oldest pending outbox rows, optionally only for some sessions."""
+    def pending_mail(self, limit: int, uids: Sequence[str] | None = None,
+                     now: datetime | None = None) -> list[OutboxRow]:
+        """The oldest pending outbox rows (with ``now``: only those not deferred past it), optionally for some sessions."""
         sql = "SELECT * FROM outbox WHERE status='pending'"
         args: list[object] = []
+        if now is not None:
+            sql += " AND next_at <= ?"
+            args.append(iso(now))
         if uids is not None:
             sql += f" AND uid IN ({', '.join('?' * len(uids))})"
             args += list(uids)
@@ -275,15 +284,22 @@ class StateStore:
         rows = self._db.execute(sql, (*args, limit)).fetchall()
         return [OutboxRow(**{k: r[k] for k in OutboxRow.__dataclass_fields__}) for r in rows]
 
-    def mark_mail(self, row_id: int, status: str, now: datetime, error: str = "") -> None:
-        """Record the outcome of one send (sent, failed, skipped, or pending again)."""
+    def mark_mail(self, row_id: int, status: str, now: datetime, error: str = "",
+                  next_at: datetime | None = None) -> None:
+        """Record the outcome of one send (sent, failed, skipped, or pending again, perhaps not before ``next_at``)."""
         if status not in MAIL_STATUSES:
             raise StateError(f"unknown mail status {status!r}")
         sent_at = iso(now) if status == "sent" else ""
         with self._tx():
             self._db.execute(
-                "UPDATE outbox SET status=?, attempts=attempts+1, last_error=?, sent_at=? WHERE id=?",
-                (status, error[:500], sent_at, row_id))
+                "UPDATE outbox SET status=?, attempts=attempts+1, last_error=?, sent_at=?, next_at=? WHERE id=?",
+                (status, error[:500], sent_at, iso(next_at) if next_at else "", row_id))
+
+    def due_mail_counts(self, now: datetime) -> dict[str, int]:
+        """Pending rows per session uid that may be tried at ``now`` (deferred ones left out)."""
+        rows = self._db.execute("SELECT uid, COUNT(*) n FROM outbox WHERE status='pending' AND next_at <= ? "
+                                "GROUP BY uid", (iso(now),))
+        return {r["uid"]: r["n"] for r in rows}
 
     def skip_pending(self, uid: str, reason: str, kinds: Sequence[str] = BEFORE_START_KINDS) -> int:
         """Mark a session's pending mail of ``kinds`` skipped (its moment has passed)."""

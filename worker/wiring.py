@@ -127,49 +127,69 @@ def _composer(settings: Settings, secrets: Secrets, io: Integrations, clock: Clo
 SHEET_LIST_TTL = timedelta(minutes=30)  # how long a recipient list read from a sheet is reused
 
 
-def recipient_source(settings: Settings, integrations: Integrations, clock: Clock) -> Callable[[Session], Sequence[Recipient]]:
-    """A function giving each session its recipients, filtered by group.
+class RecipientLists:
+    """Each session's recipients (filtered by group) and the unsubscribe list, from the settings' sources.
 
     Local files are read each time (cheap); ranges in Google Sheets are re-read at most every
-    30 minutes, so quiet ticks make no remote call.
+    30 minutes, so quiet ticks make no remote call. Each problem in a list (an invalid
+    address, say) is logged once, not on every tick.
     """
-    from worker.recipients import load_recipients, load_unsubscribed, select_for_session
 
-    sources = settings.mail.recipients
-    cache: dict[str, tuple[datetime, list[list[str]]]] = {}
+    def __init__(self, settings: Settings, integrations: Integrations, clock: Clock):
+        self.sources = settings.mail.recipients  # inline addresses, CSV files, sheet ranges, unsubscribe lists
+        self.integrations = integrations  # the Sheets client, for sheet ranges
+        self.clock = clock  # decides when a cached sheet range is stale
+        self._cache: dict[str, tuple[datetime, list[list[str]]]] = {}  # A1 range -> (read at, rows)
+        self._reported: set[str] = set()  # problems already logged
 
-    def read_sheets(ranges: Sequence[str]) -> list[list[list[str]]]:
-        sheets = integrations.sheets
+    def _read_sheets(self, ranges: Sequence[str]) -> list[list[list[str]]]:
+        sheets = self.integrations.sheets
         if not ranges:
             return []
         if sheets is None or not hasattr(sheets, "read_range"):
             raise NotConfiguredError("mail.recipients.sheet_ranges needs Google Sheets to be configured")
-        now = clock.now()
+        now = self.clock.now()
         result = []
         for a1 in ranges:
-            if a1 not in cache or now - cache[a1][0] >= SHEET_LIST_TTL:
-                cache[a1] = (now, sheets.read_range(a1))  # type: ignore[attr-defined]
-            result.append(cache[a1][1])
+            if a1 not in self._cache or now - self._cache[a1][0] >= SHEET_LIST_TTL:
+                self._cache[a1] = (now, sheets.read_range(a1))  # type: ignore[attr-defined]
+            result.append(self._cache[a1][1])
         return result
 
-    def for_session(session: Session) -> Sequence[Recipient]:
-        unsubscribed = load_unsubscribed(list(sources.unsubscribe_files), read_sheets(sources.unsubscribe_sheet_ranges))
-        loaded = load_recipients(list(sources.inline), list(sources.csv_files), read_sheets(sources.sheet_ranges),
-                                 unsubscribed)
+    def unsubscribed(self) -> frozenset[str]:
+        """Addresses (lower case) that must get no mail at all."""
+        from worker.recipients import load_unsubscribed
+
+        return frozenset(load_unsubscribed(list(self.sources.unsubscribe_files),
+                                           self._read_sheets(self.sources.unsubscribe_sheet_ranges)))
+
+    def __call__(self, session: Session) -> Sequence[Recipient]:
+        """The people to invite to ``session``."""
+        from worker.recipients import load_recipients, select_for_session
+
+        loaded = load_recipients(list(self.sources.inline), list(self.sources.csv_files),
+                                 self._read_sheets(self.sources.sheet_ranges), set(self.unsubscribed()))
         for problem in loaded.problems:
-            log.warning("recipient list: %s", problem)
+            if problem not in self._reported:
+                self._reported.add(problem)
+                log.warning("recipient list: %s (not sent to)", problem)
         return select_for_session(loaded.recipients, session.groups)
 
-    return for_session
+
+def recipient_source(settings: Settings, integrations: Integrations, clock: Clock) -> RecipientLists:
+    """The recipient lists for these settings."""
+    return RecipientLists(settings, integrations, clock)
 
 
 def build_engine(settings: Settings, secrets: Secrets, store: StateStore, clock: Clock,
                  integrations: Integrations | None = None, should_stop: Callable[[], bool] = lambda: False) -> Engine:
     """The engine for these settings."""
     io = integrations or build_integrations(settings, secrets, clock)
+    recipients = recipient_source(settings, io, clock)
     return Engine(store, io, clock, series=series_info(settings), policy=policy(settings),
-                  recipients=recipient_source(settings, io, clock), batch_size=settings.mail.batch_size,
-                  should_stop=should_stop, min_minutes=settings.followup.min_minutes)
+                  recipients=recipients, batch_size=settings.mail.batch_size,
+                  should_stop=should_stop, min_minutes=settings.followup.min_minutes,
+                  unsubscribed=recipients.unsubscribed)
 
 
 def default_env_file(settings_path: Path) -> Path:
