@@ -125,3 +125,56 @@ def test_invalid_email_and_bool(tmp_path):
     msgs = problems_of(tmp_path, text)
     assert any('mail.recipients.inline[2]: "umum-at-example.org" is not an email address' in m for m in msgs)
     assert any('topics[4].cancelled: expected true or false, got "maybe"' in m for m in msgs)
+
+
+def test_repeated_key_is_one_problem_and_the_rest_is_still_checked(tmp_path):
+    text = (BASE.replace("port: 2525", "port: 99999").replace("date: 2027-01-21", "date: 2027-01-20")
+            .replace("    speaker: Rahmat\n", "    speaker: Rahmat\n    speaker: Rahmat lagi\n")
+            .replace("  state_file: state.db\n", "  state_file: state.db\n  tick_seconds: 60\n  tick_seconds: 30\n"))
+    speaker, tick = line_of(text, "speaker: Rahmat lagi") - 1, line_of(text, "tick_seconds: 60")
+    assert problems_of(tmp_path, text) == [
+        f"settings.yaml:{speaker + 1} topics[2].speaker: this key appears twice (first at line {speaker}); keep only one",
+        f"settings.yaml:{line_of(text, '2027-01-20')} topics[3].date: 2027-01-20 is a Wednesday, not a Thursday (series.weekday)",
+        f"settings.yaml:{line_of(text, 'port: 99999')} mail.smtp.port: expected a number from 1 to 65535, got 99999",
+        f"settings.yaml:{tick + 1} worker.tick_seconds: this key appears twice (first at line {tick}); keep only one"]
+
+
+def with_skip_dates(*items: str) -> str:
+    """BASE with these lines added under series.skip_dates (after its 2027-01-28 entry)."""
+    return BASE.replace("      reason: Libur\n", "      reason: Libur\n" + "".join(f"    - {i}\n" for i in items))
+
+
+def test_skip_date_not_on_series_weekday(tmp_path):
+    text = with_skip_dates("2027-01-27", "date: 2027-02-03\n      reason: Rabu")
+    assert problems_of(tmp_path, text) == [
+        f"settings.yaml:{line_of(text, '2027-01-27')} series.skip_dates[2]: 2027-01-27 is a Wednesday, not a Thursday (series.weekday)",
+        f"settings.yaml:{line_of(text, '2027-02-03')} series.skip_dates[3].date: 2027-02-03 is a Wednesday, not a Thursday (series.weekday)"]
+
+
+def test_skip_date_outside_the_series(tmp_path):
+    text = with_skip_dates("2026-12-31", "2027-02-11")
+    assert problems_of(tmp_path, text) == [
+        f"settings.yaml:{line_of(text, '2026-12-31')} series.skip_dates[2]: 2026-12-31 is outside the series (2027-01-07 to 2027-02-04)",
+        f"settings.yaml:{line_of(text, '2027-02-11')} series.skip_dates[3]: 2027-02-11 is outside the series (2027-01-07 to 2027-02-04)"]
+
+
+def test_skip_date_listed_twice_names_the_first(tmp_path):
+    text = with_skip_dates("2027-01-28")
+    assert problems_of(tmp_path, text) == [
+        f"settings.yaml:{line_of(text, '- 2027-01-28')} series.skip_dates[2]: 2027-01-28 already appears at line "
+        f"{line_of(text, 'date: 2027-01-28')}; list each date once"]
+
+
+def test_topic_on_a_skip_date_is_refused_even_when_cancelled(tmp_path):
+    # the planner would hold (or cancel) the session regardless of skip_dates, so staff must choose
+    for topic in ("topic: Mendongeng", "topic: Mendongeng\n    cancelled: true"):
+        text = BASE.replace("date: 2027-01-21\n    topic: Mendongeng", f"date: 2027-01-28\n    {topic}")
+        assert problems_of(tmp_path, text) == [
+            f"settings.yaml:{line_of(text, 'topic: Mendongeng') - 1} topics[3].date: 2027-01-28 is listed in "
+            f"series.skip_dates; remove it there or here"]
+
+
+def test_reversed_series_range_is_reported_once(tmp_path):
+    text = BASE.replace("last_date: 2027-02-04", "last_date: 2026-12-31")
+    assert problems_of(tmp_path, text) == [
+        f"settings.yaml:{line_of(text, 'last_date')} series.last_date: 2026-12-31 is before series.first_date 2027-01-07"]

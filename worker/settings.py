@@ -200,7 +200,7 @@ class _Checker:
         self.file = file_name  # file name used in messages
         self.doc = located  # parsed document with line numbers
         self.base = base_dir  # relative paths are resolved against this
-        self.problems: list[Problem] = []  # everything found so far
+        self.problems: list[Problem] = list(located.problems)  # everything found so far, from the reader on
 
     # -- reporting -------------------------------------------------------
     def problem(self, path: str, message: str) -> None:
@@ -346,6 +346,21 @@ class _Checker:
         if value and not _EMAIL.match(value):
             self.problem(where, f"{_show(value)} is not an email address")
 
+    def series_day(self, where: str, day: date, weekday: int, first: date | None = None,
+                   last: date | None = None) -> bool:
+        """True when ``day`` can be a session of the series; otherwise report why at ``where``.
+
+        The range is only checked when both ends are known and in order (a reversed range
+        is reported once, at series.last_date, not again at every date).
+        """
+        if day.weekday() != weekday:
+            self.problem(where, f"{day} is a {WEEKDAY_NAMES[day.weekday()]}, not a {WEEKDAY_NAMES[weekday]} (series.weekday)")
+            return False
+        if first and last and first <= last and not first <= day <= last:
+            self.problem(where, f"{day} is outside the series ({first} to {last})")
+            return False
+        return True
+
     # -- sections --------------------------------------------------------
     def settings(self, path: Path) -> Settings:
         """Check the whole document and build :class:`Settings`."""
@@ -391,8 +406,8 @@ class _Checker:
         if first and last and last < first:
             self.problem(f"{p}.last_date", f"{last} is before series.first_date {first}")
         for key, value in (("first_date", first), ("last_date", last)):
-            if value and value.weekday() != weekday:
-                self.problem(f"{p}.{key}", f"{value} is a {WEEKDAY_NAMES[value.weekday()]}, not a {WEEKDAY_NAMES[weekday]} (series.weekday)")
+            if value:
+                self.series_day(f"{p}.{key}", value, weekday)
         return SeriesSettings(
             id=series_id, title=self.text(m, p, "title", required=True),
             organizer=self.text(m, p, "organizer"), contact=self.text(m, p, "contact"),
@@ -400,16 +415,18 @@ class _Checker:
             duration_minutes=self.integer(m, p, "duration_minutes", 90, 5, 24 * 60),
             timezone=zone, locale=self.text(m, p, "locale", "id_ID"),
             first_date=first or date.min, last_date=last or date.min,
-            skip_dates=self.skip_dates(m, p, first, last))
+            skip_dates=self.skip_dates(m, p, weekday, first, last))
 
-    def skip_dates(self, m: dict, p: str, first: date | None, last: date | None) -> tuple[SkipDate, ...]:
-        """``series.skip_dates``: plain dates or {date, reason} entries."""
+    def skip_dates(self, m: dict, p: str, weekday: int, first: date | None,
+                   last: date | None) -> tuple[SkipDate, ...]:
+        """``series.skip_dates``: plain dates or {date, reason} entries, each a date of the series."""
         raw = m.get("skip_dates") or []
         where = f"{p}.skip_dates"
         if not isinstance(raw, list):
             self.problem(where, f"expected a list of dates, got {_show(raw)}")
             return ()
-        result, seen = [], set()
+        result: list[SkipDate] = []
+        seen: dict[date, str] = {}  # date -> the item path that first listed it
         for index, item in enumerate(raw):
             ipath = join_path(where, index)
             reason = ""
@@ -417,13 +434,17 @@ class _Checker:
                 self.unknown_keys(item, ipath, ("date", "reason"))
                 reason = self.text(item, ipath, "reason")
                 day = self.day(item, ipath, "date", required=True)
+                dpath = join_path(ipath, "date")
             else:
                 day = self.parse_day(item, ipath)
+                dpath = ipath
             if day is None:
                 continue
             if day in seen:
-                self.problem(ipath, f"{day} is listed twice")
-            seen.add(day)
+                self.problem(dpath, f"{day} already appears at line {self.doc.line(seen[day])}; list each date once")
+                continue
+            seen[day] = ipath
+            self.series_day(dpath, day, weekday, first, last)
             result.append(SkipDate(day, reason))
         return tuple(result)
 
@@ -441,6 +462,9 @@ class _Checker:
         entries: list[TopicEntry] = []
         seen: dict[date, str] = {}
         skipped = {s.date: s for s in series.skip_dates}
+        # date.min stands for a first or last date that was missing or wrong (already reported)
+        first = series.first_date if series.first_date != date.min else None
+        last = series.last_date if series.last_date != date.min else None
         for index, item in enumerate(raw):
             path = join_path("topics", index)
             if not isinstance(item, dict):
@@ -466,12 +490,9 @@ class _Checker:
                 self.problem(dpath, f"{day} already appears at {seen[day]}; each date may appear once")
                 continue
             seen[day] = f"line {self.doc.line(path)}"
-            if day.weekday() != series.weekday:
-                self.problem(dpath, f"{day} is a {WEEKDAY_NAMES[day.weekday()]}, not a {WEEKDAY_NAMES[series.weekday]} (series.weekday)")
-            elif day in skipped:
+            if self.series_day(dpath, day, series.weekday, first, last) and day in skipped:
+                # the planner would hold the session anyway, against what skip_dates says
                 self.problem(dpath, f"{day} is listed in series.skip_dates; remove it there or here")
-            elif series.first_date != date.min and not series.first_date <= day <= series.last_date:
-                self.problem(dpath, f"{day} is outside the series ({series.first_date} to {series.last_date})")
             entries.append(entry)
         return tuple(sorted(entries, key=lambda e: e.date))
 

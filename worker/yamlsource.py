@@ -3,6 +3,8 @@
 PyYAML's own constructors would turn ``2027-02-30`` into a crash and lose line numbers,
 so we compose the node tree and build the values ourselves: scalars stay as YAML resolved
 them (int, float, bool, null), except timestamps, which stay text for the checker to parse.
+A key written twice is recorded as a problem, not raised, so the checker still reports
+everything else in the same run.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ class Located:
 
     value: object  # the document as dicts, lists and scalars
     lines: dict[str, int] = field(default_factory=dict)  # "topics[1].date" -> line
+    problems: list[Problem] = field(default_factory=list)  # found while reading (repeated keys)
 
     def line(self, path: str) -> int | None:
         """Line of ``path``, or of its nearest parent that has one."""
@@ -55,28 +58,32 @@ def load_yaml(text: str, file_name: str) -> Located:
         raise SettingsError([Problem(file_name, None, "", f"not valid YAML: {exc}")]) from None
     located = Located(None)
     if node is not None:
-        located.value = _build(node, "", located.lines, file_name)
+        located.value = _build(node, "", located, file_name)
     return located
 
 
-def _build(node: yaml.Node, path: str, lines: dict[str, int], file_name: str) -> object:
+def _build(node: yaml.Node, path: str, located: Located, file_name: str) -> object:
     if isinstance(node, yaml.MappingNode):
         result: dict[str, object] = {}
         for key_node, value_node in node.value:
             key = str(key_node.value)
             child = join_path(path, key)
+            line = key_node.start_mark.line + 1
             if key in result:
-                raise SettingsError([Problem(file_name, key_node.start_mark.line + 1, child,
-                                             "this key appears twice; keep only one")])
-            lines[child] = key_node.start_mark.line + 1
-            result[key] = _build(value_node, child, lines, file_name)
+                # Keep the first value so its lines stay right; the file is refused anyway,
+                # and the rest of it is still checked.
+                located.problems.append(Problem(file_name, line, child,
+                                                f"this key appears twice (first at line {located.lines[child]}); keep only one"))
+                continue
+            located.lines[child] = line
+            result[key] = _build(value_node, child, located, file_name)
         return result
     if isinstance(node, yaml.SequenceNode):
         items = []
         for index, item in enumerate(node.value):
             child = join_path(path, index)
-            lines[child] = item.start_mark.line + 1
-            items.append(_build(item, child, lines, file_name))
+            located.lines[child] = item.start_mark.line + 1
+            items.append(_build(item, child, located, file_name))
         return items
     return _scalar(node)
 
