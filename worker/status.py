@@ -27,6 +27,7 @@ def render_status(settings: Settings, store: StateStore, now: datetime) -> str:
         lines.append(f"{uid.partition('/')[2]}  {topic}{flag}")
         if row is None:
             lines.append("  nothing done yet")
+            lines += _retry_lines(uid, retries, zone)  # e.g. the first create refused: staff must see why
             continue
         meeting = "none" if not row.meeting_id else (f"{row.meeting_id} (deleted)" if row.meeting_deleted else row.meeting_id)
         event = "none" if not row.event_id else ("cancelled" if row.event_cancelled else "written")
@@ -43,12 +44,16 @@ def render_status(settings: Settings, store: StateStore, now: datetime) -> str:
         lines.append(f"  attendance: {attendance}")
         if row.note:
             lines.append(f"  note: {row.note}")
-        for (r_uid, step), retry in sorted(retries.items()):
-            if r_uid == uid:
-                lines.append(f"  {'waiting' if retry.last_error.startswith('waiting') else 'last error'} ({step}, "
-                             f"{retry.attempts}x, next try {retry.next_at.astimezone(zone):%m-%d %H:%M}): {retry.last_error}")
+        lines += _retry_lines(uid, retries, zone)
     for (r_uid, step), retry in sorted(retries.items()):
         if r_uid == "*":
             lines.append(f"\n{step}: {retry.attempts} failure(s), next try "
                          f"{retry.next_at.astimezone(zone):%m-%d %H:%M}: {retry.last_error}")
     return "\n".join(lines)
+
+
+def _retry_lines(uid: str, retries: dict, zone) -> list[str]:
+    """One line per step of this session that failed or waits, with its last error."""
+    return [f"  {'waiting' if retry.last_error.startswith('waiting') else 'last error'} ({step}, "
+            f"{retry.attempts}x, next try {retry.next_at.astimezone(zone):%m-%d %H:%M}): {retry.last_error}"
+            for (r_uid, step), retry in sorted(retries.items()) if r_uid == uid]
