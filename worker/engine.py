@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 
 from worker.clock import Clock
 from worker.errors import (DeferredRecipientError, IntegrationError, NotFoundError, PermanentMailError,
-                           RateLimitError, TemplateError, TemporaryMailError, WorkerError)
+                           RateLimitError, StopRequested, TemplateError, TemporaryMailError, WorkerError)
 from worker.model import EventSpec, MeetingInfo, MeetingSpec, Recipient, Session, SeriesInfo, SummaryRow, \
     calendar_event_id
 from worker.ports import AttendanceSheet, Calendar, Composer, Conferencing, MailTransport
@@ -168,6 +168,10 @@ class Engine:
             return False
         try:
             getattr(self, f"_do_{step.kind}")(step, wanted, now)
+        except StopRequested:
+            log.info("%s for %s interrupted by a stop; it runs again on the next start", step.kind, step.uid)
+            report.stopped = True
+            return False
         except _NotReady:
             self._wait_for_report(step, now)
             report.waiting.append(step)

@@ -106,3 +106,7 @@ class DeferredRecipientError(TemporaryMailError):
 
 class PermanentMailError(RemoteError):
     """The SMTP server refused one recipient for good (5xx); that outbox row is marked failed."""
+
+
+class StopRequested(WorkerError):
+    """A stop (SIGTERM, Ctrl-C) came during a client's wait; the step is dropped and redone on the next start."""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Callable, Sequence
@@ -9,7 +10,7 @@ from typing import Callable, Sequence
 from worker.clock import Clock
 from worker.engine import Engine, Integrations
 from worker.envfile import Secrets
-from worker.errors import NotConfiguredError, WorkerError
+from worker.errors import NotConfiguredError, StopRequested, WorkerError
 from worker.model import Recipient, SeriesInfo, Session
 from worker.reconcile import Policy
 from worker.settings import Settings
@@ -36,18 +37,18 @@ def policy(settings: Settings) -> Policy:
                   followup=settings.followup.enabled)
 
 
-def build_integrations(settings: Settings, secrets: Secrets, clock: Clock | None = None) -> Integrations:
+def build_integrations(settings: Settings, secrets: Secrets, clock: Clock | None = None,
+                       sleep: Callable[[float], None] | None = None) -> Integrations:
     """Every integration that has what it needs; the others are listed in ``missing`` with the reason.
 
     ``clock`` is the engine's clock; Zoom uses it to compute when a daily limit resets.
+    ``sleep`` replaces ``time.sleep`` for the clients' waits (Retry-After, backoff, the mail
+    cap); the runner passes one that ends the wait when a stop is requested.
     """
     io = Integrations()
     for name, builder in (("zoom", _zoom), ("google", _google), ("mail", _mail), ("composer", _composer)):
         try:
-            if name in ("zoom", "composer"):
-                builder(settings, secrets, io, clock)  # type: ignore[call-arg]
-                continue
-            builder(settings, secrets, io)
+            builder(settings, secrets, io, clock=clock, sleep=sleep)
         except NotConfiguredError as exc:
             for key in (("calendar", "sheets") if name == "google" else (name,)):
                 io.missing[key] = str(exc)
@@ -56,7 +57,8 @@ def build_integrations(settings: Settings, secrets: Secrets, clock: Clock | None
     return io
 
 
-def _zoom(settings: Settings, secrets: Secrets, io: Integrations, clock: Clock | None = None) -> None:
+def _zoom(settings: Settings, secrets: Secrets, io: Integrations, *, clock: Clock | None = None,
+          sleep: Callable[[float], None] | None = None) -> None:
     names = ("ZOOM_ACCOUNT_ID", "ZOOM_CLIENT_ID", "ZOOM_CLIENT_SECRET")
     absent = [n for n in names if not secrets.get(n)]
     if absent:
@@ -71,10 +73,14 @@ def _zoom(settings: Settings, secrets: Secrets, io: Integrations, clock: Clock |
                         oauth_url=z.oauth_url, user_id=z.user_id, waiting_room=z.waiting_room,
                         join_before_host=z.join_before_host, mute_upon_entry=z.mute_upon_entry,
                         passcode_length=z.passcode_length)
-    io.zoom = ZoomClient(config, requests.Session(), **({"wall_clock": clock.now} if clock else {}))
+    extra: dict = {"wall_clock": clock.now} if clock else {}
+    if sleep is not None:
+        extra["sleep"] = sleep
+    io.zoom = ZoomClient(config, requests.Session(), **extra)
 
 
-def _google(settings: Settings, secrets: Secrets, io: Integrations) -> None:
+def _google(settings: Settings, secrets: Secrets, io: Integrations, *, clock: Clock | None = None,
+            sleep: Callable[[float], None] | None = None) -> None:
     g = settings.google
     key_file = g.credentials_file or secrets.get("GOOGLE_APPLICATION_CREDENTIALS")
     if not key_file:
@@ -92,18 +98,19 @@ def _google(settings: Settings, secrets: Secrets, io: Integrations) -> None:
     email = g.subject or service_account_email(credentials)
     if g.calendar_id:
         io.calendar = GoogleCalendar(build_calendar_service(config, credentials), g.calendar_id,
-                                     service_account_email=email, key_file=key_file)
+                                     service_account_email=email, key_file=key_file, sleep=sleep)
     else:
         io.missing["calendar"] = "Google Calendar is not configured: set google.calendar_id in settings.yaml"
     if g.spreadsheet_id:
         io.sheets = GoogleSheets(build_sheets_service(config, credentials), g.spreadsheet_id,
-                                 summary_tab=g.summary_tab, service_account_email=email, key_file=key_file,
+                                 summary_tab=g.summary_tab, service_account_email=email, key_file=key_file, sleep=sleep,
                                  timezone=settings.series.timezone)
     else:
         io.missing["sheets"] = "Google Sheets is not configured: set google.spreadsheet_id in settings.yaml"
 
 
-def _mail(settings: Settings, secrets: Secrets, io: Integrations) -> None:
+def _mail(settings: Settings, secrets: Secrets, io: Integrations, *, clock: Clock | None = None,
+          sleep: Callable[[float], None] | None = None) -> None:
     smtp = settings.mail.smtp
     if not smtp.host or not settings.mail.sender_address:
         raise NotConfiguredError("mail is not configured: set mail.smtp.host and mail.sender_address in settings.yaml")
@@ -111,10 +118,12 @@ def _mail(settings: Settings, secrets: Secrets, io: Integrations) -> None:
 
     io.mail = SmtpTransport(SmtpConfig(host=smtp.host, port=smtp.port, security=smtp.security,
                                        username=secrets.get("SMTP_USERNAME"), password=secrets.get("SMTP_PASSWORD"),
-                                       timeout=smtp.timeout, per_minute=smtp.per_minute))
+                                       timeout=smtp.timeout, per_minute=smtp.per_minute),
+                            **({"sleep": sleep} if sleep is not None else {}))
 
 
-def _composer(settings: Settings, secrets: Secrets, io: Integrations, clock: Clock | None = None) -> None:
+def _composer(settings: Settings, secrets: Secrets, io: Integrations, *, clock: Clock | None = None,
+              sleep: Callable[[float], None] | None = None) -> None:
     from worker.composer import MailComposer
 
     try:
@@ -182,14 +191,28 @@ def recipient_source(settings: Settings, integrations: Integrations, clock: Cloc
 
 
 def build_engine(settings: Settings, secrets: Secrets, store: StateStore, clock: Clock,
-                 integrations: Integrations | None = None, should_stop: Callable[[], bool] = lambda: False) -> Engine:
-    """The engine for these settings."""
-    io = integrations or build_integrations(settings, secrets, clock)
+                 integrations: Integrations | None = None, should_stop: Callable[[], bool] = lambda: False,
+                 stop_event: threading.Event | None = None) -> Engine:
+    """The engine for these settings; with ``stop_event``, a stop also ends the clients' waits."""
+    if stop_event is not None:
+        should_stop = stop_event.is_set
+    io = integrations or build_integrations(settings, secrets, clock,
+                                            sleep=interruptible_sleep(stop_event) if stop_event else None)
     recipients = recipient_source(settings, io, clock)
     return Engine(store, io, clock, series=series_info(settings), policy=policy(settings),
                   recipients=recipients, batch_size=settings.mail.batch_size,
                   should_stop=should_stop, min_minutes=settings.followup.min_minutes,
                   unsubscribed=recipients.unsubscribed)
+
+
+def interruptible_sleep(stop_event: threading.Event) -> Callable[[float], None]:
+    """A ``time.sleep`` that ends at once, raising StopRequested, when ``stop_event`` is set."""
+
+    def sleep(seconds: float) -> None:
+        if stop_event.wait(max(0.0, seconds)):
+            raise StopRequested("a stop was requested during a wait; the step is left for the next start")
+
+    return sleep
 
 
 def default_env_file(settings_path: Path) -> Path:
