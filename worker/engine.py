@@ -15,7 +15,7 @@ from worker.clock import Clock
 from worker.errors import (DeferredRecipientError, IntegrationError, NotFoundError, PermanentMailError,
                            RateLimitError, StopRequested, TemplateError, TemporaryMailError, WorkerError)
 from worker.model import EventSpec, MeetingInfo, MeetingSpec, Recipient, Session, SeriesInfo, SummaryRow, \
-    calendar_event_id
+    calendar_event_id, meeting_marker
 from worker.ports import AttendanceSheet, Calendar, Composer, Conferencing, MailTransport
 from worker import reconcile as rc
 from worker.reconcile import Desired, Policy, StateView, Step, plan_steps
@@ -251,6 +251,9 @@ class Engine:
                 and info.start is not None and info.start == spec.start
             pushed_fp = pushed_fp if same else ""
         else:
+            if not row.create_started_at:  # from now on a meeting may exist that the state does not know
+                self.store.update_session(step.uid, now, create_started_at=iso(now),
+                                          snapshot=session_to_json(session))
             info = zoom.create_meeting(spec)
         changes: dict[str, object] = dict(
             meeting_id=info.meeting_id, meeting_uuid=info.uuid, join_url=info.join_url, passcode=info.passcode,
@@ -279,7 +282,12 @@ class Engine:
     def _do_delete_meeting(self, step: Step, wanted: dict[str, Session], now: datetime) -> None:
         row = self._row(step.uid)
         assert self.io.zoom is not None
-        self.io.zoom.delete_meeting(row.meeting_id)
+        meeting_id = row.meeting_id
+        if not meeting_id:  # the create's answer was lost: find the meeting by its marker, if it was made
+            found = self.io.zoom.find_meeting(meeting_marker(*step.uid.split("/", 1)))
+            meeting_id = found.meeting_id if found else ""
+        if meeting_id:
+            self.io.zoom.delete_meeting(meeting_id)
         self.store.update_session(step.uid, now, meeting_deleted=1)
 
     # -- calendar ------------------------------------------------------------

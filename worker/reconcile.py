@@ -202,7 +202,8 @@ def _cancelled(s: Session | None, row: SessionState, now: datetime) -> list[Step
     if s is None or now >= s.start_utc:
         return []  # a past session that left the settings keeps its history
     steps = []
-    if row.meeting_id and not row.meeting_deleted:
+    if (row.meeting_id or row.create_started_at) and not row.meeting_deleted:
+        # A create that was sent but never saved may have made a meeting: it is looked up and deleted.
         steps.append(Step(DELETE_MEETING, s.uid, "session cancelled or removed from settings"))
     # The event is written right after the meeting, so once a meeting exists an event may exist
     # even when a crash lost its save: cancel by the deterministic id then.

@@ -91,6 +91,10 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE outbox ADD COLUMN next_at TEXT NOT NULL DEFAULT ''
     """,
+    # 4: a meeting create that was sent but whose answer was never saved (crash): found again by its marker
+    """
+    ALTER TABLE sessions ADD COLUMN create_started_at TEXT NOT NULL DEFAULT ''
+    """,
 )
 
 MAIL_STATUSES = ("pending", "sent", "failed", "skipped")
@@ -128,6 +132,7 @@ class SessionState:
     sheet_synced_at: str = ""  # ISO time the sheet was written
     updated_at: str = ""  # ISO time of the last change to this row
     thanked_at: str = ""  # ISO time thank-you mails were queued
+    create_started_at: str = ""  # ISO time a meeting create was first sent (a meeting may exist unsaved)
 
     def session(self) -> Session | None:
         """The Session from the stored snapshot, if any."""
