@@ -5,14 +5,15 @@ import re
 import shutil
 import zlib
 from dataclasses import replace
-from datetime import date
+from datetime import date, datetime, time
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from worker.certificate import certificate_filename, core_font_text, render_certificate
 from worker.errors import TemplateError
-from worker.render import sample_series, sample_session
+from worker.render import Renderer, sample_meeting, sample_recipient, sample_series, sample_session
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 HOSTILE_NAME = '<b>=HYPERLINK("x")</b>'
@@ -53,6 +54,18 @@ def test_certificate_is_a_pdf_naming_the_attendee_the_session_and_the_date() -> 
                      "Kamis, 14 Januari 2027", "Dr. Sari Wulandari, M.Pd.", "WEBINAR-KAMIS-20270114-0A1B2C3D",
                      "Dinas Perpustakaan dan Kearsipan Kota Makassar"):
         assert expected in text, f"{expected!r} not on the certificate; text was:\n{text}"
+
+
+def test_a_single_digit_day_is_written_as_in_the_mails() -> None:
+    day = date(2027, 1, 7)
+    start = datetime.combine(day, time(9, 0), ZoneInfo("Asia/Makassar"))
+    text = pdf_text(certificate("Ani Lestari", date=day, start=start))
+    mail = Renderer(TEMPLATES).render_mail("invitation", replace(sample_session(), date=day, start=start),
+                                           sample_meeting(), sample_series(), sample_recipient())
+
+    assert "pada Kamis, 7 Januari 2027" in text, text
+    assert "07 Januari" not in text
+    assert "Kamis, 7 Januari 2027" in mail.text  # the same words the invitation used
 
 
 def test_the_page_is_a4_landscape() -> None:

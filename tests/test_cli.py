@@ -6,7 +6,13 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from icalendar import Calendar
 
 from tests.helpers_settings import BASE, write_settings
 from worker.cli import main
@@ -162,3 +168,129 @@ def test_demo_command_runs_the_sandbox_season_and_lists_its_outputs(tmp_path, ca
     assert "4 created, 3 live, 1 deleted" in text
     assert str(out / "laporan" / "laporan-musim.html") in text.replace("\n", "")
     assert (out / "kalender.ics").is_file() and list((out / "sertifikat").glob("*.pdf"))
+
+
+# -- preview ----------------------------------------------------------------------------
+PREVIEW_SUBJECTS = {
+    "invitation": "Undangan Webinar Kamis Perpustakaan: Menulis Cerita Pendek - Kamis, 7 Januari 2027",
+    "reminder": "Pengingat: Menulis Cerita Pendek - Kamis, 7 Januari 2027, pukul 09.00 WITA",
+    "change": "Perubahan topik: Webinar Kamis Perpustakaan - Menulis Cerita Pendek, Kamis, 7 Januari 2027",
+    "cancellation": "Dibatalkan: Webinar Kamis Perpustakaan - Menulis Cerita Pendek, Kamis, 7 Januari 2027",
+    "thankyou": "Terima kasih telah hadir: Menulis Cerita Pendek - Kamis, 7 Januari 2027",
+}
+SAMPLE_JOIN_URL = "https://zoom.us/j/85012345678?pwd=contoh"  # what preview shows before a meeting exists
+
+
+def read_eml(path: Path) -> EmailMessage:
+    """A previewed mail as a mail program reads it."""
+    message = message_from_bytes(path.read_bytes(), policy=policy.default)
+    assert isinstance(message, EmailMessage)
+    return message
+
+
+def text_of(message: EmailMessage, subtype: str) -> str:
+    """The text/plain or text/html body, whitespace collapsed so wrapped lines still match."""
+    part = message.get_body((subtype,))
+    assert part is not None, f"no text/{subtype} part"
+    return " ".join(part.get_content().split())
+
+
+def calendar_parts(message: EmailMessage) -> list[EmailMessage]:
+    """The text/calendar attachments."""
+    return [p for p in message.walk() if p.get_content_type() == "text/calendar"]
+
+
+def test_preview_writes_every_mail_of_a_session_as_a_mail_program_shows_it(tmp_path, capsys):
+    out = tmp_path / "pratinjau"
+    assert main(["preview", "2027-01-07", "--settings", str(write_settings(tmp_path)), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        f"2027-01-07-{kind}.{ext}" for kind in PREVIEW_SUBJECTS for ext in ("eml", "html"))
+    for kind, subject in PREVIEW_SUBJECTS.items():
+        message = read_eml(out / f"2027-01-07-{kind}.eml")
+        assert str(message["Subject"]).lstrip() == subject  # lstrip: see test_mail_render (CPython gh-124452)
+        assert subject in printed and f"2027-01-07-{kind}.eml" in printed
+        assert str(message["To"]) == "Contoh Peserta <contoh.peserta@example.org>"
+        html_file = (out / f"2027-01-07-{kind}.html").read_text(encoding="utf-8")
+        assert html_file == message.get_body(("html",)).get_content()
+        for text in (text_of(message, "plain"), text_of(message, "html")):
+            assert "Kamis, 7 Januari 2027" in text and "07 Januari" not in text, kind
+            if kind != "thankyou":
+                assert "09.00–10.30 WITA" in text and "Andi" in text, kind
+            if kind in ("invitation", "reminder", "change"):
+                assert SAMPLE_JOIN_URL in text and "850 1234 5678" in text and "Baca2027" in text, kind
+            else:
+                assert "zoom.us/j/" not in text, kind
+
+    for kind, method, filename in (("invitation", "REQUEST", "undangan.ics"), ("reminder", "REQUEST", "undangan.ics"),
+                                   ("change", "REQUEST", "undangan.ics"), ("cancellation", "CANCEL", "pembatalan.ics")):
+        (part,) = calendar_parts(read_eml(out / f"2027-01-07-{kind}.eml"))
+        assert (part.get_param("method"), part.get_filename()) == (method, filename), kind
+        calendar = Calendar.from_ical(part.get_payload(decode=True))
+        event = calendar.walk("VEVENT")[0]
+        assert str(calendar["METHOD"]) == method
+        assert str(event["UID"]) == "webinar-kamis-2027-01-07@webinar-worker"
+        assert event.decoded("DTSTART") == datetime(2027, 1, 7, 9, 0, tzinfo=ZoneInfo("Asia/Makassar"))
+        assert str(event["SUMMARY"]) == "Webinar Kamis Perpustakaan: Menulis Cerita Pendek"
+        assert event["SEQUENCE"] == (1 if kind == "change" else 0)
+        assert (SAMPLE_JOIN_URL in str(event["DESCRIPTION"])) == (method == "REQUEST"), kind
+
+    thanks = read_eml(out / "2027-01-07-thankyou.eml")
+    assert calendar_parts(thanks) == []
+    assert [p.get_filename() for p in thanks.iter_attachments()] == ["sertifikat-2027-01-07-contoh-peserta.pdf"]
+    assert "90 menit" in text_of(thanks, "plain")
+
+
+def test_preview_of_one_kind_shows_the_stored_meeting(tmp_path, capsys):
+    from worker.settings import load_settings
+    from worker.state import StateStore
+
+    path = write_settings(tmp_path)
+    with StateStore(load_settings(path).worker.state_file) as store:
+        store.update_session("webinar-kamis/2027-01-14", datetime(2027, 1, 1, tzinfo=ZoneInfo("UTC")),
+                             meeting_id="81234567890", join_url="https://zoom.us/j/81234567890?pwd=asli",
+                             passcode="Rahasia1")
+    out = tmp_path / "pratinjau"
+    assert main(["preview", "2027-01-14", "--kind", "reminder", "--settings", str(path), "--out", str(out)]) == 0
+    capsys.readouterr()
+
+    assert sorted(p.name for p in out.iterdir()) == ["2027-01-14-reminder.eml", "2027-01-14-reminder.html"]
+    message = read_eml(out / "2027-01-14-reminder.eml")
+    assert str(message["Subject"]).lstrip() == "Pengingat: Bedah Buku - Kamis, 14 Januari 2027, pukul 13.30 WITA"
+    for text in (text_of(message, "plain"), text_of(message, "html")):
+        assert "https://zoom.us/j/81234567890?pwd=asli" in text and "812 3456 7890" in text and "Rahasia1" in text
+        assert SAMPLE_JOIN_URL not in text
+        assert "yang akan dimulai pada" in text and "ruang tunggu" in text  # zoom.waiting_room is on by default
+    (part,) = calendar_parts(message)
+    event = Calendar.from_ical(part.get_payload(decode=True)).walk("VEVENT")[0]
+    assert str(event["LOCATION"]) == "https://zoom.us/j/81234567890?pwd=asli"
+
+
+def test_preview_follows_the_waiting_room_setting(tmp_path, capsys):
+    text = BASE + "zoom:\n  waiting_room: false\n"
+    out = tmp_path / "pratinjau"
+    assert main(["preview", "2027-01-07", "--kind", "reminder", "--settings", str(write_settings(tmp_path, text)),
+                 "--out", str(out)]) == 0
+    message = read_eml(out / "2027-01-07-reminder.eml")
+    assert "ruang tunggu" not in text_of(message, "plain") and "ruang tunggu" not in text_of(message, "html")
+
+
+def test_preview_of_a_date_without_a_session_exits_2_and_says_why(tmp_path, capsys):
+    path = write_settings(tmp_path)
+    out = tmp_path / "pratinjau"
+    assert main(["preview", "2027-01-28", "--settings", str(path), "--out", str(out)]) == 2
+    assert f"error: 2027-01-28 is not a session in {path} (see `webinar-worker plan`)" in capsys.readouterr().err
+    assert main(["preview", "2027-13-01", "--settings", str(path), "--out", str(out)]) == 2
+    assert "error: '2027-13-01' is not a date such as 2027-01-14" in capsys.readouterr().err
+    assert not out.exists()  # nothing written
+
+
+def test_check_finds_a_mistake_that_only_shows_when_meetings_have_a_waiting_room(tmp_path, capsys):
+    path = write_settings(tmp_path)
+    reminder = tmp_path / "templates" / "reminder.txt.j2"
+    reminder.write_text(reminder.read_text(encoding="utf-8").replace(
+        "Anda masuk dari ruang tunggu.", "Anda masuk dari {{ ruang }}."), encoding="utf-8")
+    assert main(["check", "--settings", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "templates/reminder.txt.j2:" in err and "'ruang' is undefined" in err

@@ -4,14 +4,16 @@ from __future__ import annotations
 import base64
 import re
 from datetime import date, datetime, time, timedelta, timezone
+from html.parser import HTMLParser
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from worker.model import Attendee, Session
+from worker.model import Attendee, Recipient, Session
 from worker.report import (SessionAttendance, attendance_chart_png, person_key, render_report_html,
-                           season_stats, write_report)
+                           season_items, season_stats, write_report)
+from worker.state import StateStore, session_to_json
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 ZONE = "Asia/Makassar"
@@ -110,7 +112,7 @@ def html(season: list[SessionAttendance]) -> str:
     """The report of the sample season."""
     return render_report_html(season, title="Laporan Musim Januari–Februari 2027",
                               organizer="Dinas Perpustakaan Kota Makassar",
-                              generated_at=datetime(2027, 2, 5, 10, 5, tzinfo=ZoneInfo(ZONE)))
+                              generated_at=datetime(2027, 2, 5, 10, 5, tzinfo=ZoneInfo(ZONE)), timezone=ZONE)
 
 
 def tile(html: str, label: str) -> str:
@@ -120,17 +122,68 @@ def tile(html: str, label: str) -> str:
     return found[1]
 
 
+class _TableReader(HTMLParser):
+    """Collects the text of every ``<td>`` of the report's table body, row by row."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[list[str]] = []  # cell texts per <tr> inside <tbody>
+        self.in_body = False  # inside <tbody>
+        self.cell: list[str] | None = None  # text pieces of the open <td>
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag == "tbody":
+            self.in_body = True
+        elif tag == "tr" and self.in_body:
+            self.rows.append([])
+        elif tag == "td" and self.in_body:
+            self.cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "tbody":
+            self.in_body = False
+        elif tag == "td" and self.cell is not None:
+            self.rows[-1].append(" ".join("".join(self.cell).split()))
+            self.cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self.cell is not None:
+            self.cell.append(data)
+
+
+def table_rows(html: str) -> list[list[str]]:
+    """The per-session table as a reader sees it: Tanggal, Topik, Narasumber, Diundang, Hadir, Rata-rata menit."""
+    reader = _TableReader()
+    reader.feed(html)
+    return reader.rows
+
+
+def indonesian(value: float) -> str:
+    """A mean as the report should print it: one decimal with a comma, none when whole (``52,5``, ``62``)."""
+    return f"{value:.1f}".replace(".", ",").removesuffix(",0")
+
+
 def test_report_shows_the_headline_numbers(html: str) -> None:
     assert tile(html, "Sesi terlaksana") == "3"
     assert tile(html, "Total kehadiran") == "6"
     assert tile(html, "Peserta unik") == "4"
     assert tile(html, "Peserta yang kembali") == "2"
     assert tile(html, "Rata-rata menit") == "55"
-    assert "Dinas Perpustakaan Kota Makassar" in html and "5 Februari 2027, pukul 10.05" in html
+    assert "Dinas Perpustakaan Kota Makassar" in html and "Dibuat 5 Februari 2027, pukul 10.05 WITA" in html
+
+
+def test_the_time_made_is_shown_in_the_series_zone_with_its_name(season: list[SessionAttendance]) -> None:
+    late_evening_utc = datetime(2027, 2, 4, 20, 5, tzinfo=timezone.utc)  # already the 5th in Makassar
+    html = render_report_html(season, title="Laporan", organizer="Perpustakaan", generated_at=late_evening_utc,
+                              timezone=ZONE)
+    assert "Dibuat 5 Februari 2027, pukul 04.05 WITA" in html
+    jakarta = render_report_html(season, title="Laporan", organizer="Perpustakaan",
+                                 generated_at=late_evening_utc, timezone="Asia/Jakarta")
+    assert "Dibuat 5 Februari 2027, pukul 03.05 WIB" in jakarta
 
 
 def test_report_has_one_table_row_per_session(html: str) -> None:
-    for header in ("Tanggal", "Topik", "Pembicara", "Diundang", "Hadir", "Rata-rata menit"):
+    for header in ("Tanggal", "Topik", "Narasumber", "Diundang", "Hadir", "Rata-rata menit"):
         assert f">{header}</th>" in html
     assert "14 Januari 2027" in html and "Dongeng Nusantara" in html and "Dr. Sari" in html
     assert '<td class="num">120</td><td class="num">3</td><td class="num">60</td>' in html
@@ -155,18 +208,15 @@ def test_report_is_self_contained_and_phone_friendly(html: str) -> None:
 
 def test_write_report_writes_the_file(tmp_path: Path, season: list[SessionAttendance]) -> None:
     path = write_report(tmp_path / "out", season, title="Laporan", organizer="Perpustakaan",
-                        generated_at=datetime(2027, 2, 5, 10, 5))
+                        generated_at=datetime(2027, 2, 5, 2, 5, tzinfo=timezone.utc), timezone=ZONE)
     assert path == tmp_path / "out" / "laporan-musim.html"
     text = path.read_text(encoding="utf-8")
     assert text.startswith("<!DOCTYPE html>") and "Sesi terlaksana" in text
+    assert "pukul 10.05 WITA" in text
 
 
 # -- from the state store --------------------------------------------------------------
 def test_season_items_come_from_the_state_store(tmp_path: Path) -> None:
-    from worker.model import Recipient
-    from worker.report import season_items
-    from worker.state import StateStore, session_to_json
-
     now = datetime(2027, 1, 29, 12, 0, tzinfo=timezone.utc)
     past, dropped, future = (session(date(2027, 1, 14), "Lalu"), session(date(2027, 1, 21), "Dihapus"),
                              session(date(2027, 2, 4), "Nanti"))
@@ -181,3 +231,95 @@ def test_season_items_come_from_the_state_store(tmp_path: Path) -> None:
 
     assert [(i.session.topic, i.cancelled, i.invited, len(i.attendees)) for i in items] == [
         ("Lalu", False, 1, 1), ("Dihapus", True, 0, 0)]
+
+
+def test_a_session_waiting_for_its_attendance_is_not_counted_as_held_with_nobody(
+        season: list[SessionAttendance]) -> None:
+    waiting = SessionAttendance(session(date(2027, 2, 11), "Belum ada datanya"), (), invited=90,
+                                cancelled=False, pending=True)
+    stats = season_stats(season + [waiting])
+    assert (stats.sessions_held, stats.total_attendance) == (3, 6)  # as without it
+    assert stats.average_attendees == pytest.approx(2.0) and stats.average_minutes == pytest.approx(330 / 6)
+    assert stats.sessions_pending == 1
+
+    html = render_report_html(season + [waiting], title="Laporan", organizer="Perpustakaan",
+                              generated_at=datetime(2027, 2, 12, tzinfo=timezone.utc), timezone=ZONE)
+    assert table_rows(html)[-1] == ["11 Februari 2027", "Belum ada datanya", "–", "90", "menunggu data", "–"]
+    assert tile(html, "Sesi terlaksana") == "3"
+    assert "1 sesi lagi menunggu data dari Zoom" in html
+
+
+# -- from the state store: what the office head reads against what was stored ----------
+NOW = datetime(2027, 2, 5, 12, 0, tzinfo=timezone.utc)  # after the 4 February session ended
+
+
+@pytest.fixture
+def stored_season(tmp_path: Path) -> tuple[list[SessionAttendance], dict[str, list[Attendee]], str]:
+    """A season in a real state store: two sessions with people, one fetched with nobody, one whose
+    Zoom report is not in yet, one cancelled. Returns the items, the stored attendance and the report."""
+    fetched = {
+        session(date(2027, 1, 14), "Membaca Nyaring", "Dr. Sari"): [
+            attendee("Ani", "ani@example.org", 80), attendee("Budi", "", 45), attendee("Citra", "c@example.org", 61)],
+        session(date(2027, 1, 21), "Dongeng Nusantara", "Pak Rahmat"): [
+            attendee("Ani", "ani@example.org", 70), attendee("Dewi", "d@example.org", 35)],
+        session(date(2027, 1, 28), "Sesi Sepi"): [],  # Zoom's report came, and nobody was there
+    }
+    waiting = session(date(2027, 2, 4), "Laporan Zoom Belum Ada")
+    cancelled = session(date(2027, 2, 11), "Dibatalkan Staf", cancelled=True)
+    with StateStore(tmp_path / "state.sqlite") as store:
+        for s in [*fetched, waiting, cancelled]:
+            store.update_session(s.uid, NOW, snapshot=session_to_json(s))
+        for number, s in enumerate([*fetched, waiting], start=1):
+            store.queue_mail(s.uid, "invitation", 0, [Recipient(f"p{i}@example.org") for i in range(10 * number)], NOW)
+        for row in store.pending_mail(1000):
+            store.mark_mail(row.id, "sent", NOW)
+        for s, people in fetched.items():
+            store.store_attendance(s.uid, people, NOW)
+        items = season_items(store, NOW)
+        stored = {s.uid: store.attendance(s.uid) for s in [*fetched, waiting]}
+    html = render_report_html(items, title="Laporan", organizer="Perpustakaan", generated_at=NOW, timezone=ZONE)
+    return items, stored, html
+
+
+def test_the_report_numbers_match_the_stored_attendance(stored_season) -> None:
+    items, stored, html = stored_season
+    minutes = [a.minutes for people in stored.values() for a in people]
+
+    assert tile(html, "Sesi terlaksana") == "3"  # the two with people and the one with nobody
+    assert tile(html, "Total kehadiran") == str(len(minutes)) == "5"
+    assert tile(html, "Rata-rata menit") == indonesian(sum(minutes) / len(minutes)) == "58,2"
+    assert "rata-rata 1,7 peserta per sesi" in html  # 5 attendances over 3 sessions held
+
+
+def test_each_table_row_matches_the_stored_attendance_of_its_session(stored_season) -> None:
+    items, stored, html = stored_season
+    expected = []
+    for item in items:
+        people = stored.get(item.session.uid, [])
+        day = f"{item.session.date.day} {['Januari', 'Februari'][item.session.date.month - 1]} 2027"
+        if item.cancelled:
+            shown, average = "–", "–"
+        elif item.pending:
+            shown, average = "menunggu data", "–"
+        else:
+            shown = str(len(people))
+            average = indonesian(sum(a.minutes for a in people) / len(people)) if people else "–"
+        topic = item.session.topic + (" (dibatalkan)" if item.cancelled else "")
+        expected.append([day, topic, item.session.speaker or "–", str(item.invited), shown, average])
+
+    assert table_rows(html) == expected
+    assert table_rows(html) == [
+        ["14 Januari 2027", "Membaca Nyaring", "Dr. Sari", "10", "3", "62"],
+        ["21 Januari 2027", "Dongeng Nusantara", "Pak Rahmat", "20", "2", "52,5"],
+        ["28 Januari 2027", "Sesi Sepi", "–", "30", "0", "–"],
+        ["4 Februari 2027", "Laporan Zoom Belum Ada", "–", "40", "menunggu data", "–"],
+        ["11 Februari 2027", "Dibatalkan Staf (dibatalkan)", "–", "0", "–", "–"],
+    ]
+
+
+def test_a_session_fetched_with_nobody_counts_as_held_and_one_waiting_does_not(stored_season) -> None:
+    items, _, _ = stored_season
+    state = {i.session.topic: (i.cancelled, i.pending, i.attended) for i in items}
+    assert state["Sesi Sepi"] == (False, False, 0)
+    assert state["Laporan Zoom Belum Ada"] == (False, True, 0)
+    assert season_stats(items).sessions_held == 3

@@ -22,6 +22,7 @@ from fpdf import FPDF
 
 from worker.errors import TemplateError
 from worker.model import SeriesInfo, Session
+from worker.render import Renderer, format_day
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +77,15 @@ def printable_name(name: str) -> str:
 
 def certificate_context(*, series: SeriesInfo, session: Session, attendee_name: str, minutes: int,
                         certificate_id: str, issued_on: date) -> dict[str, object]:
-    """The variables ``certificate.html.j2`` may use."""
+    """The variables ``certificate.html.j2`` may use.
+
+    ``date_text`` is written as in the mails (``Kamis, 7 Januari 2027``, no leading zero).
+    """
     locale = series.locale or "id_ID"
     return {
         "series": series, "session": session, "attendee_name": printable_name(attendee_name),
         "minutes": minutes, "certificate_id": certificate_id, "issued_on": issued_on,
-        "date_text": format_date(session.date, format="full", locale=locale),
+        "date_text": format_day(session.date, locale),
         "issued_text": format_date(issued_on, format="long", locale=locale),
     }
 
@@ -89,8 +93,6 @@ def certificate_context(*, series: SeriesInfo, session: Session, attendee_name: 
 def render_certificate(template_dir: Path, *, series: SeriesInfo, session: Session, attendee_name: str,
                        minutes: int, certificate_id: str, issued_on: date) -> bytes:
     """One attendee's certificate as PDF bytes, from ``template_dir/certificate.html.j2``."""
-    from worker.render import Renderer
-
     renderer = Renderer(Path(template_dir))
     context = certificate_context(series=series, session=session, attendee_name=attendee_name,
                                   minutes=minutes, certificate_id=certificate_id, issued_on=issued_on)

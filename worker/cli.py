@@ -193,7 +193,7 @@ def _engine_runner(args: argparse.Namespace, stop_event: threading.Event | None 
     settings, secrets, clock = _setup(args)
     store = StateStore(settings.worker.state_file)
     stop_event = stop_event or threading.Event()
-    runner = Runner(args.settings, lambda s: build_engine(s, secrets, store, clock, should_stop=stop_event.is_set),
+    runner = Runner(args.settings, lambda s: build_engine(s, secrets, store, clock, stop_event=stop_event),
                     clock, settings=settings, stop_event=stop_event)
     return runner, store
 
@@ -268,7 +268,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
             if row and row.meeting_id:
                 meeting = MeetingInfo(row.meeting_id, row.join_url, row.passcode, row.meeting_uuid)
     composer = MailComposer(settings.mail.templates_dir, series_info(settings),
-                            certificates=settings.followup.certificate)
+                            certificates=settings.followup.certificate, waiting_room=settings.zoom.waiting_room)
     recipient = Recipient("contoh.peserta@example.org", "Contoh Peserta")
     kinds = ("invitation", "reminder", "change", "cancellation", "thankyou") if args.kind == "all" else (args.kind,)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -301,18 +301,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """``report``: the season so far as one HTML file the office head can forward."""
-    from worker.report import season_items, write_report
+    from worker.report import held, season_items, write_report
     from worker.state import StateStore
 
     settings, _, clock = _setup(args)
     if not _has_state(settings, "nothing to report"):
         return EXIT_FAILURE
+    now = clock.now()
     with StateStore(settings.worker.state_file) as store:
-        items = season_items(store, clock.now(), settings.series.id)
+        items = season_items(store, now, settings.series.id)
     path = write_report(args.out, items, title=settings.series.title, organizer=settings.series.organizer,
-                        generated_at=clock.now(), locale=settings.series.locale)
-    held = [i for i in items if not i.cancelled]
-    print(f"{path}  ({len(held)} session(s) held, {sum(i.attended for i in held)} attendance(s))")
+                        generated_at=now, timezone=settings.series.timezone, locale=settings.series.locale)
+    done, waiting = held(items), sum(1 for i in items if i.pending and not i.cancelled)
+    line = f"{path}  ({len(done)} session(s) held, {sum(i.attended for i in done)} attendance(s)"
+    print(line + (f"; {waiting} session(s) waiting for attendance from Zoom)" if waiting else ")"))
     return EXIT_OK
 
 

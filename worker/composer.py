@@ -17,7 +17,7 @@ class MailComposer:
     """Renders every kind of mail for the engine from the templates folder."""
 
     def __init__(self, template_dir: Path, series: SeriesInfo, *, certificates: bool = True,
-                 clock: Clock | None = None):
+                 clock: Clock | None = None, waiting_room: bool = True):
         from worker.render import Renderer
 
         if not Path(template_dir).is_dir():
@@ -28,6 +28,7 @@ class MailComposer:
         self.renderer = Renderer(self.template_dir)  # Jinja2 environment
         self.domain = (series.sender_address.rpartition("@")[2] or "webinar-worker.local")  # Message-ID domain
         self.clock = clock or SystemClock()  # Date header and .ics DTSTAMP
+        self.waiting_room = waiting_room  # meetings use Zoom's waiting room (zoom.waiting_room): mails may say so
 
     def message(self, kind: str, session: Session, meeting: MeetingInfo, recipient: Recipient, *,
                 sequence: int, previous: Session | None = None, extra: dict | None = None) -> EmailMessage:
@@ -37,10 +38,15 @@ class MailComposer:
 
         if kind == "thankyou":
             return self._thankyou(session, meeting, recipient, int((extra or {}).get("minutes", 0)))
-        rendered = self.renderer.render_mail(kind, session, meeting, self.series, recipient, previous)
+        rendered = self.renderer.render_mail(kind, session, meeting, self.series, recipient, previous,
+                                             extra=self.meeting_values())
         message = build_message(kind, rendered, session, meeting, self.series, recipient,
                                 sequence=sequence, message_domain=self.domain, date=self.clock.now())
         return message
+
+    def meeting_values(self) -> dict[str, object]:
+        """Template variables about how meetings are set up: ``waiting_room`` (True or False)."""
+        return {"waiting_room": self.waiting_room}
 
     def event_description(self, session: Session, meeting: MeetingInfo) -> str:
         """The calendar event's description from ``event_description.txt.j2``."""
@@ -50,7 +56,8 @@ class MailComposer:
         from worker.messages import build_message
 
         rendered = self.renderer.render_mail("thankyou", session, meeting, self.series, recipient, None,
-                                             extra={"minutes": minutes, "certificate": self.certificates})
+                                             extra={**self.meeting_values(), "minutes": minutes,
+                                                    "certificate": self.certificates})
         message = build_message("thankyou", rendered, session, meeting, self.series, recipient,
                                 sequence=0, message_domain=self.domain, date=self.clock.now())
         if self.certificates:
@@ -84,8 +91,33 @@ def check_templates(settings: Settings) -> list[str]:
         problems = list(Renderer(folder).check_templates(series_info(settings)))
     except TemplateError as exc:
         return [str(exc)]
+    problems.extend(p for p in _waiting_room_problems(folder, settings) if p not in problems)
     if settings.followup.enabled and settings.followup.certificate:
         problems.extend(_certificate_problems(folder, settings))
+    return problems
+
+
+def _waiting_room_problems(folder: Path, settings: Settings) -> list[str]:
+    """Render the mail templates once more with ``waiting_room`` True, as the composer may.
+
+    The sample renders leave it unset, so a mistake inside ``{% if waiting_room %}`` would
+    otherwise only show up in the first real reminder.
+    """
+    from worker.render import (KINDS, MAIL_PARTS, Renderer, mail_context, sample_meeting, sample_previous,
+                               sample_recipient, sample_session)
+    from worker.wiring import series_info
+
+    series = series_info(settings)
+    renderer, session = Renderer(folder), sample_session(series)
+    problems: list[str] = []
+    for kind in KINDS:
+        context = mail_context(kind, session, sample_meeting(), series, sample_recipient(),
+                               sample_previous(session) if kind == "change" else None,
+                               {"waiting_room": True, "minutes": 75})
+        for part in MAIL_PARTS:
+            problem = renderer.check_one(f"{kind}.{part}.j2", context)
+            if problem and problem not in problems:
+                problems.append(problem)
     return problems
 
 

@@ -257,7 +257,7 @@ class Demo:
         summary.attendance = {i.session.key: i.attended for i in items if not i.cancelled}
         summary.paths["report"] = write_report(out / "laporan", items, title=settings.series.title,
                                                organizer=settings.series.organizer, generated_at=self.clock.now(),
-                                               locale=settings.series.locale)
+                                               timezone=settings.series.timezone, locale=settings.series.locale)
         summary.paths["log"] = self.sandbox / "worker.log"
         summary.paths["settings"] = self.sandbox / "settings.yaml"
         calls = Counter({f"zoom {k}": v for k, v in zoom.calls.items()})

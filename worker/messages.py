@@ -1,7 +1,8 @@
 """Finished email messages: headers, text and HTML bodies, and the .ics invitation.
 
 Structure: multipart/mixed holding multipart/alternative (text/plain, text/html) and a
-``text/calendar; method=...`` attachment. Addresses go through
+``text/calendar; method=...`` attachment (``undangan.ics``, or ``pembatalan.ics`` for a
+cancellation, whose event carries no join link: the meeting is gone). Addresses go through
 ``email.headerregistry.Address`` and every header value is collapsed to one line first,
 so a name or topic staff typed cannot add a header. The Message-ID is derived from
 (session, kind, sequence, recipient): a retried send carries the same id, which lets
@@ -10,6 +11,7 @@ receiving servers and people spot a duplicate.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from datetime import datetime, timezone
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -22,6 +24,7 @@ from worker.render import RenderedMail, one_line
 ICS_METHODS = {"invitation": "REQUEST", "reminder": "REQUEST", "change": "REQUEST",
                "cancellation": "CANCEL"}  # kinds that carry an .ics, and its METHOD
 ICS_FILENAME = "undangan.ics"  # attachment name recipients see
+ICS_FILENAMES = {"cancellation": "pembatalan.ics"}  # kinds whose .ics is not an invitation
 DEFAULT_DOMAIN = "webinar-worker.local"  # Message-ID domain when none is known
 
 
@@ -37,11 +40,18 @@ def build_message(kind: str, rendered: RenderedMail, session: Session, meeting: 
     message.add_alternative(rendered.html, subtype="html", charset="utf-8")
     method = ICS_METHODS.get(kind)
     if method:
+        if method == "CANCEL":  # the meeting was deleted: no LOCATION or URL pointing at it
+            meeting = replace(meeting, join_url="")
         ics = build_ics(session, meeting, series, sequence=sequence, method=method,
                         organizer_email=series.sender_address, description=rendered.event_description,
                         attendee=recipient, stamp=moment)
-        attach_ics(message, ics, method)
+        attach_ics(message, ics, method, ics_filename(kind))
     return message
+
+
+def ics_filename(kind: str) -> str:
+    """The .ics attachment's name for mail ``kind``: ``pembatalan.ics`` for a cancellation, else ``undangan.ics``."""
+    return ICS_FILENAMES.get(kind, ICS_FILENAME)
 
 
 def set_headers(message: EmailMessage, kind: str, rendered: RenderedMail, session: Session, series: SeriesInfo,
@@ -96,8 +106,8 @@ def unsubscribe_headers(url: str) -> dict[str, str]:
     return headers
 
 
-def attach_ics(message: EmailMessage, ics: bytes, method: str) -> None:
+def attach_ics(message: EmailMessage, ics: bytes, method: str, filename: str = ICS_FILENAME) -> None:
     """Attach the calendar object as ``text/calendar; method=...`` so mail programs offer to add it."""
     message.make_mixed()
-    message.add_attachment(ics, maintype="text", subtype="calendar", filename=ICS_FILENAME,
+    message.add_attachment(ics, maintype="text", subtype="calendar", filename=filename,
                            params={"method": method, "charset": "utf-8"})

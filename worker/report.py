@@ -15,17 +15,22 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Sequence
+from zoneinfo import ZoneInfo
 
 import jinja2
 from babel.dates import format_date
 from babel.numbers import format_decimal
 
-from worker.model import Attendee, Session
+from worker.model import UTC, Attendee, Session
+from worker.render import format_clock, zone_abbreviation
 
 if TYPE_CHECKING:
     from worker.state import StateStore
 
 log = logging.getLogger(__name__)
+
+ATTENDANCE_KNOWN = ("stored", "synced")  # attendance_state values once Zoom's report was stored
+PENDING_TEXT = "menunggu data"  # shown instead of numbers for a session whose attendance is not in yet
 
 
 @dataclass(frozen=True)
@@ -36,11 +41,12 @@ class SessionAttendance:
     attendees: tuple[Attendee, ...]  # unique attendees, rejoins already merged
     invited: int  # people an invitation was sent to
     cancelled: bool  # True when the session did not take place
+    pending: bool = False  # True when it ended but its attendance has not been fetched from Zoom yet
 
     @property
     def attended(self) -> int:
-        """Number of attendees (0 for a cancelled session)."""
-        return 0 if self.cancelled else len(self.attendees)
+        """Number of attendees (0 for a cancelled session or one still waiting for its data)."""
+        return 0 if self.cancelled or self.pending else len(self.attendees)
 
     @property
     def average_minutes(self) -> float:
@@ -54,13 +60,14 @@ class SessionAttendance:
 class SeasonStats:
     """The headline numbers of a season."""
 
-    sessions_held: int  # sessions that were not cancelled
+    sessions_held: int  # sessions that took place and whose attendance is known
     total_attendance: int  # attendances summed over held sessions (one person twice counts twice)
     unique_attendees: int  # different people (by e-mail, else by name) over the season
     returning_attendees: int  # people who came to two or more sessions
     average_minutes: float  # mean minutes per attendance, 0 when nobody came
     average_attendees: float  # mean attendees per held session, 0 when none was held
     best_session: SessionAttendance | None  # the held session with most attendees (earliest on a tie)
+    sessions_pending: int = 0  # sessions that ended but wait for Zoom's attendance data (not counted above)
 
 
 # -- statistics (pure) -------------------------------------------------------------
@@ -74,8 +81,12 @@ def person_key(attendee: Attendee) -> str:
 
 
 def held(items: Iterable[SessionAttendance]) -> list[SessionAttendance]:
-    """The sessions that took place, in date order."""
-    return sorted((i for i in items if not i.cancelled), key=lambda i: i.session.date)
+    """The sessions that took place and whose attendance is known, in date order.
+
+    A session still waiting for Zoom's report is left out: counting it as 0 people would pull
+    every total and average down until the data arrives.
+    """
+    return sorted((i for i in items if not (i.cancelled or i.pending)), key=lambda i: i.session.date)
 
 
 def sessions_per_person(items: Iterable[SessionAttendance]) -> dict[str, int]:
@@ -97,7 +108,8 @@ def best_attended(items: Sequence[SessionAttendance]) -> SessionAttendance | Non
 
 
 def season_stats(items: Iterable[SessionAttendance]) -> SeasonStats:
-    """Headline numbers of a season; cancelled sessions count for nothing."""
+    """Headline numbers of a season; cancelled sessions and those waiting for data count for nothing."""
+    items = list(items)
     done = held(items)
     total = sum(i.attended for i in done)
     minutes = sum(a.minutes for i in done for a in i.attendees)
@@ -107,7 +119,8 @@ def season_stats(items: Iterable[SessionAttendance]) -> SeasonStats:
         returning_attendees=sum(1 for n in people.values() if n >= 2),
         average_minutes=minutes / total if total else 0.0,
         average_attendees=total / len(done) if done else 0.0,
-        best_session=best_attended(done))
+        best_session=best_attended(done),
+        sessions_pending=sum(1 for i in items if i.pending and not i.cancelled))
 
 
 # -- gathering from the state store --------------------------------------------------
@@ -115,7 +128,8 @@ def season_items(store: "StateStore", now: datetime, series: str | None = None) 
     """The season so far from the state store: sessions that ended before ``now`` or were cancelled.
 
     ``invited`` counts invitations actually sent; a session counts as cancelled when staff
-    cancelled it or the worker already removed its meeting or event.
+    cancelled it or the worker already removed its meeting or event, and as pending while its
+    attendance has not been stored (Zoom's report is not there yet, or not fetched yet).
     """
     items = []
     for state in store.sessions().values():
@@ -127,7 +141,8 @@ def season_items(store: "StateStore", now: datetime, series: str | None = None) 
             continue
         items.append(SessionAttendance(
             session=session, attendees=tuple(store.attendance(state.uid)),
-            invited=len(store.mailed(state.uid, "invitation", ("sent",))), cancelled=cancelled))
+            invited=len(store.mailed(state.uid, "invitation", ("sent",))), cancelled=cancelled,
+            pending=not cancelled and state.attendance_state not in ATTENDANCE_KNOWN))
     return sorted(items, key=lambda i: i.session.date)
 
 
@@ -170,14 +185,20 @@ def number(value: float, locale: str, digits: int = 1) -> str:
 
 
 def session_rows(items: Sequence[SessionAttendance], locale: str) -> list[dict[str, object]]:
-    """One table row per session, held or cancelled, in date order."""
+    """One table row per session, held, cancelled or waiting for data, in date order."""
     rows = []
     for item in sorted(items, key=lambda i: i.session.date):
+        if item.cancelled:
+            attended = "–"
+        elif item.pending:
+            attended = PENDING_TEXT
+        else:
+            attended = number(item.attended, locale)
         rows.append({
             "date": format_date(item.session.date, "d MMMM y", locale=locale),
             "topic": item.session.topic, "speaker": item.session.speaker or "–",
             "invited": number(item.invited, locale), "cancelled": item.cancelled,
-            "attended": number(item.attended, locale),
+            "pending": item.pending and not item.cancelled, "attended": attended,
             "minutes": number(item.average_minutes, locale) if item.attended else "–",
         })
     return rows
@@ -185,8 +206,11 @@ def session_rows(items: Sequence[SessionAttendance], locale: str) -> list[dict[s
 
 def headline(stats: SeasonStats, locale: str) -> list[tuple[str, str, str]]:
     """The headline tiles: label, value and a short explanation."""
+    held_note = "sesi yang tidak dibatalkan"
+    if stats.sessions_pending:
+        held_note += f"; {number(stats.sessions_pending, locale)} sesi lagi {PENDING_TEXT} dari Zoom"
     return [
-        ("Sesi terlaksana", number(stats.sessions_held, locale), "sesi yang tidak dibatalkan"),
+        ("Sesi terlaksana", number(stats.sessions_held, locale), held_note),
         ("Total kehadiran", number(stats.total_attendance, locale),
          f"rata-rata {number(stats.average_attendees, locale)} peserta per sesi"),
         ("Peserta unik", number(stats.unique_attendees, locale), "orang yang berbeda"),
@@ -195,19 +219,27 @@ def headline(stats: SeasonStats, locale: str) -> list[tuple[str, str, str]]:
     ]
 
 
-def generated_text(moment: datetime, locale: str) -> str:
-    """``14 Januari 2027, pukul 10.05``: when the report was made, in its own clock."""
-    return f"{format_date(moment, 'd MMMM y', locale=locale)}, pukul {moment:%H.%M}"
+def generated_text(moment: datetime, zone: str, locale: str) -> str:
+    """``14 Januari 2027, pukul 10.05 WITA``: when the report was made, in the series' zone.
+
+    ``moment`` comes from the clock (UTC); a naive one is taken as UTC, never as the machine's zone.
+    """
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    local = moment.astimezone(ZoneInfo(zone))
+    return (f"{format_date(local, 'd MMMM y', locale=locale)}, pukul {format_clock(local, locale)} "
+            f"{zone_abbreviation(local, locale)}")
 
 
 def report_context(items: Sequence[SessionAttendance], *, title: str, organizer: str,
-                   generated_at: datetime, locale: str) -> dict[str, object]:
-    """Everything the report template shows."""
+                   generated_at: datetime, timezone: str, locale: str) -> dict[str, object]:
+    """Everything the report template shows; ``timezone`` is the series' IANA zone."""
     stats = season_stats(items)
     best = stats.best_session
     chart = base64.b64encode(attendance_chart_png(items, locale=locale)).decode("ascii")
     return {
-        "title": title, "organizer": organizer, "generated": generated_text(generated_at, locale),
+        "title": title, "organizer": organizer,
+        "generated": generated_text(generated_at, timezone, locale),
         "tiles": headline(stats, locale), "rows": session_rows(items, locale),
         "chart_uri": f"data:image/png;base64,{chart}",
         "best": None if best is None else {
@@ -217,21 +249,26 @@ def report_context(items: Sequence[SessionAttendance], *, title: str, organizer:
 
 
 def render_report_html(items: Iterable[SessionAttendance], *, title: str, organizer: str,
-                       generated_at: datetime, locale: str = "id_ID") -> str:
-    """The season report as one self-contained, phone-readable HTML page in Indonesian."""
+                       generated_at: datetime, timezone: str, locale: str = "id_ID") -> str:
+    """The season report as one self-contained, phone-readable HTML page in Indonesian.
+
+    ``generated_at`` is the clock's (UTC) now; it is shown in ``timezone``, the series' zone.
+    """
     items = list(items)
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
-    context = report_context(items, title=title, organizer=organizer, generated_at=generated_at, locale=locale)
+    context = report_context(items, title=title, organizer=organizer, generated_at=generated_at,
+                             timezone=timezone, locale=locale)
     return env.from_string(report_template()).render(context)
 
 
 def write_report(out_dir: Path, items: Iterable[SessionAttendance], *, title: str, organizer: str,
-                 generated_at: datetime, locale: str = "id_ID") -> Path:
+                 generated_at: datetime, timezone: str, locale: str = "id_ID") -> Path:
     """Write ``laporan-musim.html`` into ``out_dir`` (created if needed) and return its path."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "laporan-musim.html"
-    html = render_report_html(items, title=title, organizer=organizer, generated_at=generated_at, locale=locale)
+    html = render_report_html(items, title=title, organizer=organizer, generated_at=generated_at,
+                              timezone=timezone, locale=locale)
     path.write_text(html, encoding="utf-8")
     log.info("Season report written to %s", path)
     return path
@@ -263,6 +300,7 @@ th,td{text-align:left;padding:6px 8px;border-bottom:1px solid #e5e7eb;vertical-a
 th{background:#f9fafb;white-space:nowrap}
 td.num,th.num{text-align:right;white-space:nowrap}
 tr.cancelled td{color:#9ca3af}
+tr.pending td.num{color:#6b7280;font-style:italic}
 .badge{font-size:12px;color:#b91c1c}
 </style>
 </head>
@@ -279,9 +317,9 @@ tr.cancelled td{color:#9ca3af}
 <h2>Rincian per sesi</h2>
 <div class="scroll">
 <table>
-<thead><tr><th>Tanggal</th><th>Topik</th><th>Pembicara</th><th class="num">Diundang</th><th class="num">Hadir</th><th class="num">Rata-rata menit</th></tr></thead>
+<thead><tr><th>Tanggal</th><th>Topik</th><th>Narasumber</th><th class="num">Diundang</th><th class="num">Hadir</th><th class="num">Rata-rata menit</th></tr></thead>
 <tbody>
-{% for row in rows %}<tr{% if row.cancelled %} class="cancelled"{% endif %}><td>{{ row.date }}</td><td>{{ row.topic }}{% if row.cancelled %} <span class="badge">(dibatalkan)</span>{% endif %}</td><td>{{ row.speaker }}</td><td class="num">{{ row.invited }}</td><td class="num">{{ "–" if row.cancelled else row.attended }}</td><td class="num">{{ row.minutes }}</td></tr>
+{% for row in rows %}<tr{% if row.cancelled %} class="cancelled"{% elif row.pending %} class="pending"{% endif %}><td>{{ row.date }}</td><td>{{ row.topic }}{% if row.cancelled %} <span class="badge">(dibatalkan)</span>{% endif %}</td><td>{{ row.speaker }}</td><td class="num">{{ row.invited }}</td><td class="num">{{ row.attended }}</td><td class="num">{{ row.minutes }}</td></tr>
 {% else %}<tr><td colspan="6">Belum ada sesi.</td></tr>
 {% endfor %}</tbody>
 </table>
