@@ -406,3 +406,17 @@ def test_no_mail_calls_the_host_tuan_rumah() -> None:
                                                      sequence=0, previous=moved(session, -1), extra={"minutes": 75})
             for subtype in ("plain", "html"):
                 assert "tuan rumah" not in body(message, subtype).lower(), (kind, subtype)
+
+
+def test_a_misspelt_variable_in_a_branch_the_sample_never_takes_is_still_found(templates_copy: Path) -> None:
+    path = templates_copy / "change.txt.j2"
+    text = path.read_text(encoding="utf-8")
+    assert "{% if speaker_changed %}" in text  # the sample change only moves the time
+    lines = text.splitlines(keepends=True)
+    line = next(i for i, t in enumerate(lines, start=1) if "{{ speaker or" in t)
+    lines[line - 1] = lines[line - 1].replace("{{ speaker or", "{{ speker or")
+    path.write_text("".join(lines), encoding="utf-8")
+
+    problems = Renderer(templates_copy).check_templates()
+
+    assert problems == [f"templates/change.txt.j2:{line}: 'speker' is undefined"]

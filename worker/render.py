@@ -145,6 +145,7 @@ def mail_context(kind: str, session: Session, meeting: MeetingInfo, series: Seri
         "join_url": meeting.join_url, "meeting_id": format_meeting_id(meeting.meeting_id),
         "passcode": meeting.passcode, "recipient_name": one_line(recipient.name),
         "recipient_email": recipient.email, "minutes": 0, "certificate": True,
+        "waiting_room": True,
     }
     context.update(session_values(session, locale))
     context.update(change_values(session, previous, locale))
@@ -253,7 +254,37 @@ class Renderer:
             problem = self.check_one(name, context)
             if problem and problem not in problems:  # a broken shared macro shows up once
                 problems.append(problem)
+        # Rendering only visits the branches the sample takes; a name in another branch
+        # ({% if speaker_changed %}...) is checked against the variables the worker provides.
+        known = {name: set(context) for name, context in names}
+        shared = set().union(*known.values())
+        partials = sorted(p.name for p in self.template_dir.glob("_*.j2"))
+        for name in [n for n, _ in names] + partials:
+            for problem in self.undeclared(name, known.get(name, shared)):
+                where, _, what = problem.partition(": ")
+                seen = any(p.startswith(where.rsplit(":", 1)[0] + ":") and p.endswith(what) for p in problems)
+                if not seen:  # the render check may have named it already
+                    problems.append(problem)
         return problems
+
+    def undeclared(self, name: str, known: set[str]) -> list[str]:
+        """``templates/x.j2:17: 'speker' is undefined`` for each variable no context provides, in any branch."""
+        from jinja2 import meta, nodes
+
+        try:
+            source, _, _ = self.env.loader.get_source(self.env, name)  # type: ignore[union-attr]
+            tree = self.env.parse(source, name=name)
+        except (jinja2.TemplateError, OSError):
+            return []  # a missing or broken template is reported by the render check
+        imported = {n.target for n in tree.find_all(nodes.Import)}  # `import ... as m` seen from blocks too
+        imported |= {name if isinstance(name, str) else name[1] for n in tree.find_all(nodes.FromImport)
+                     for name in n.names}
+        missing = meta.find_undeclared_variables(tree) - known - set(self.env.globals) - imported
+        lines = {}
+        for node in tree.find_all(nodes.Name):
+            if node.name in missing and node.ctx == "load":
+                lines.setdefault(node.name, node.lineno)
+        return [f"{self.shown(name)}:{lines.get(var, 0)}: '{var}' is undefined" for var in sorted(missing)]
 
     def check_one(self, name: str, context: dict[str, Any]) -> str | None:
         """The problem with one template, or None when it renders and is not empty."""
