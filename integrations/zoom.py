@@ -2,9 +2,12 @@
 
 Auth is Server-to-Server OAuth: an account-credentials token, kept until shortly before it
 expires, asked for again once when the API answers 401. Every call goes through
-:meth:`ZoomClient._send` (bounded retries on 429, 5xx and network errors) and
-:meth:`ZoomClient._request` (auth); :func:`zoom_error` is the one place where Zoom's answers
-become the project's errors. Neither the client secret nor the access token is ever put
+:meth:`ZoomClient._send` (bounded retries on 429, 5xx and network errors, but a create is
+never sent twice when Zoom may have made the meeting already) and :meth:`ZoomClient._request`
+(auth). Failures become the project's errors in one place, the section "turning failures into
+the project's errors" at the end: :func:`zoom_error` (Zoom's error answers),
+:func:`transport_error` (any ``requests`` exception) and :func:`unreadable` (a success answer
+that is not what Zoom documents). Neither the client secret nor the access token is ever put
 into a message or a log line.
 
 What this relies on from Zoom (checked against Zoom's docs and developer forum):
@@ -21,12 +24,15 @@ What this relies on from Zoom (checked against Zoom's docs and developer forum):
 * Participant items: ``name``, ``user_email``, ``id`` (blank for guests who are not signed
   in), ``participant_user_id``, ``user_id`` (per join), ``join_time``, ``leave_time``,
   ``duration`` (seconds).
+* A 400 with code 300 "Validation Failed." lists what is wrong as ``errors: [{"field", "message"}]``
+  (Zoom's "Error Definitions" page); a topic may have 200 characters, an agenda 2000.
 * A 429 for a daily quota carries ``X-RateLimit-Type: Daily-limit`` (some answers only say
   "daily rate limit" in the message); quotas reset at 00:00 UTC. ``Retry-After`` may hold
   seconds or a date-time.
 """
 from __future__ import annotations
 
+import base64
 import logging
 import random
 import re
@@ -41,6 +47,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import requests
+from urllib3.exceptions import NewConnectionError
 
 from worker.attendance import merge_participants
 from worker.errors import (AccessDeniedError, AuthError, IntegrationError, NotFoundError, RateLimitError,
@@ -66,6 +73,8 @@ NO_REPORT_CODE = 200  # "Only available for Paid account" / "No permission"
 WRITE_SCOPE = "meeting:write:admin"  # create, update, delete meetings
 READ_SCOPE = "meeting:read:admin"  # get and list meetings, past instances and participants
 REPORT_SCOPE = "report:read:admin"  # participant reports
+IDEMPOTENT_METHODS = frozenset({"GET", "PATCH", "DELETE", "PUT"})  # sending these twice does no harm
+NOT_RESENT = " (not resent: Zoom may have done it; the next run looks for it first)"  # ends a create's error
 
 
 @dataclass(frozen=True)
@@ -115,30 +124,30 @@ class ZoomClient:
     def find_meeting(self, marker: str) -> MeetingInfo | None:
         """A scheduled meeting of the host whose agenda contains ``marker``, or None."""
         maybe: list[dict] = []
-        for item in self._pages(f"/users/{_segment(self.config.user_id)}/meetings", "meetings",
-                                {"type": "scheduled"}, READ_SCOPE):
+        path = f"/users/{_segment(self.config.user_id)}/meetings"
+        for item in self._pages(path, "meetings", {"type": "scheduled"}, READ_SCOPE, expect=("id",)):
             agenda = item.get("agenda")
             if isinstance(agenda, str) and marker in agenda:
-                return self.get_meeting(str(item["id"])) or meeting_info(item)
+                return self.get_meeting(str(item["id"])) or read_meeting(item, f"GET {path}")
             if _may_hide_marker(item, marker):
                 maybe.append(item)
         for item in sorted(maybe, key=lambda i: _distance_to_marker(i, marker)):
             data = self._meeting_json(str(item["id"]))
-            if data is not None and marker in (data.get("agenda") or ""):
-                return meeting_info(data)
+            if data is not None and marker in str(data.get("agenda") or ""):
+                return read_meeting(data, f"GET /meetings/{item['id']}")
         return None
 
     def get_meeting(self, meeting_id: str) -> MeetingInfo | None:
         """The meeting as Zoom has it, or None when it no longer exists."""
         data = self._meeting_json(meeting_id)
-        return meeting_info(data) if data is not None else None
+        return read_meeting(data, f"GET /meetings/{meeting_id}") if data is not None else None
 
     def create_meeting(self, spec: MeetingSpec) -> MeetingInfo:
         """Create a scheduled meeting with a fresh passcode and return what Zoom made."""
         body = self.create_body(spec)
-        data = self._request("POST", f"/users/{_segment(self.config.user_id)}/meetings", json=body,
-                             scopes=WRITE_SCOPE)
-        info = meeting_info(data)
+        path = f"/users/{_segment(self.config.user_id)}/meetings"
+        data = self._request("POST", path, json=body, scopes=WRITE_SCOPE, expect=("id",))
+        info = read_meeting(data, f"POST {path}")
         log.info("zoom: created meeting %s (%s)", info.meeting_id, spec.topic)
         return info if info.passcode else replace(info, passcode=body["password"])
 
@@ -171,7 +180,7 @@ class ZoomClient:
 
     def _meeting_json(self, meeting_id: str) -> dict | None:
         try:
-            return self._request("GET", f"/meetings/{_segment(meeting_id)}", scopes=READ_SCOPE)
+            return self._request("GET", f"/meetings/{_segment(meeting_id)}", scopes=READ_SCOPE, expect=("id",))
         except NotFoundError:
             return None
 
@@ -185,16 +194,25 @@ class ZoomClient:
         items = self._participant_items(uuid)
         if items is None:
             return None
-        return merge_participants(parse_participant(item, default_time=started) for item in items)
+        try:
+            records = [parse_participant(item, default_time=started) for item in items]
+        except (TypeError, ValueError) as exc:
+            raise unreadable(f"participants of meeting {meeting_id}", f"has a record that cannot be read ({exc})") \
+                from exc
+        return merge_participants(records)
 
     def _occurrence(self, meeting_id: str, scheduled_start: datetime) -> tuple[str, datetime] | None:
         """UUID and start of the ended occurrence nearest the schedule, or None when there is none yet."""
+        what = f"GET /past_meetings/{meeting_id}/instances"
         try:
             data = self._request("GET", f"/past_meetings/{_segment(meeting_id)}/instances", scopes=READ_SCOPE)
         except NotFoundError:
             return None
-        found = [(m["uuid"], parse_time(m["start_time"])) for m in data.get("meetings") or []
-                 if m.get("uuid") and m.get("start_time")]
+        try:
+            found = [(str(m["uuid"]), parse_time(m["start_time"])) for m in answer_items(data, "meetings", what)
+                     if m.get("uuid") and m.get("start_time")]
+        except (TypeError, ValueError) as exc:
+            raise unreadable(what, f"has a start_time that cannot be read ({exc})") from exc
         best = min(found, key=lambda f: abs(f[1] - scheduled_start), default=None)
         if best is None or abs(best[1] - scheduled_start) > INSTANCE_WINDOW:
             return None
@@ -217,50 +235,72 @@ class ZoomClient:
             return None
 
     # -- HTTP ----------------------------------------------------------------------
-    def _pages(self, path: str, key: str, params: dict[str, str], scopes: str) -> Iterator[dict]:
-        """Every item under ``key`` over all pages, following ``next_page_token`` to the end."""
+    def _pages(self, path: str, key: str, params: dict[str, str], scopes: str,
+               expect: tuple[str, ...] = ()) -> Iterator[dict]:
+        """Every item under ``key`` over all pages, following ``next_page_token`` to the end.
+
+        Each item must be a JSON object holding the fields in ``expect``, or this raises TransientError.
+        """
         token, seen = "", set()
         while True:
             query = {**params, "page_size": str(PAGE_SIZE)}
             if token:
                 query["next_page_token"] = token
             data = self._request("GET", path, params=query, scopes=scopes)
-            yield from data.get(key) or []
-            token = data.get("next_page_token") or ""
+            yield from answer_items(data, key, f"GET {path}", expect)
+            token = str(data.get("next_page_token") or "")
             if not token or token in seen:
                 return
             seen.add(token)
 
     def _request(self, method: str, path: str, *, params: dict | None = None, json: dict | None = None,
-                 scopes: str = "") -> dict:
-        """One API call with a valid token; on 401 one fresh token and one more try. Returns the JSON body."""
+                 scopes: str = "", expect: tuple[str, ...] = ()) -> dict:
+        """One API call with a valid token; on 401 one fresh token and one more try. Returns the JSON body.
+
+        ``expect`` names fields a successful answer must carry; an answer without them, or one that is
+        not a JSON object, is a TransientError (a later run asks again, or adopts what was made).
+        """
         url = self.config.api_base_url.rstrip("/") + path
         what = f"{method} {path}"
-        response = self._send(method, url, what, params=params, json=json, headers=self._auth_header())
+        idempotent = method in IDEMPOTENT_METHODS
+        response = self._send(method, url, what, idempotent=idempotent, params=params, json=json,
+                              headers=self._auth_header())
         if response.status_code == 401 and not scope_problem(*error_fields(response)):
             log.info("zoom: the access token was refused; asking for a new one")
             self._token = ""
-            response = self._send(method, url, what, params=params, json=json, headers=self._auth_header())
+            response = self._send(method, url, what, idempotent=idempotent, params=params, json=json,
+                                  headers=self._auth_header())
         if response.status_code >= 400:
             raise zoom_error(response, what, scopes, self._scrub)
-        return body_json(response)
+        return answer_json(response, what, expect)
 
-    def _send(self, method: str, url: str, what: str, **kwargs: Any) -> requests.Response:
-        """The HTTP call, retried on 429 (short waits only), 5xx and network errors; other answers returned."""
+    def _send(self, method: str, url: str, what: str, *, idempotent: bool, **kwargs: Any) -> requests.Response:
+        """The HTTP call, retried on 429 (short waits only), 5xx and network errors; other answers returned.
+
+        A request that is not ``idempotent`` (creating a meeting) is retried only when Zoom surely did not
+        act on it: a 429, or a connection that was never made. After a read timeout, a 5xx or a dropped
+        connection Zoom may have made the meeting, so this raises TransientError at once; the engine's next
+        run looks for the meeting by its marker before making another.
+        """
         attempts = self.config.max_attempts
         for attempt in range(1, attempts + 1):
             try:
                 response = self.session.request(method, url, timeout=self.config.timeout, **kwargs)
-            except (requests.Timeout, requests.ConnectionError) as exc:
-                problem = "timed out" if isinstance(exc, requests.Timeout) else "connection failed"
-                if attempt >= attempts:
-                    raise TransientError(SERVICE, f"{what}: {problem} after {attempts} attempts") from exc
-                self._pause(self._backoff(attempt), f"{what}: {problem}")
+            except requests.RequestException as exc:  # every one of them becomes the project's error
+                may_retry = idempotent or never_sent(exc)
+                last = attempt >= attempts or not may_retry
+                note = "" if not last else f" after {attempt} attempts" if may_retry else NOT_RESENT
+                error = transport_error(exc, what, note, self._scrub)
+                if last or not error.retryable:
+                    raise error from exc
+                self._pause(self._backoff(attempt), str(error).removeprefix(f"{SERVICE}: "))
                 continue
             if response.status_code == 429:
                 self._pause(self._rate_limit_wait(response, what, attempt), f"{what}: rate limited")
                 continue
             if response.status_code >= 500:
+                if not idempotent:
+                    raise zoom_error(response, what, "", self._scrub, note=NOT_RESENT)
                 if attempt >= attempts:
                     raise zoom_error(response, f"{what} ({attempts} attempts)", "", self._scrub)
                 self._pause(self._backoff(attempt), f"{what}: HTTP {response.status_code}")
@@ -301,10 +341,10 @@ class ZoomClient:
         if self._token and now < self._token_expires:
             return self._token
         c = self.config
-        response = self._send("POST", c.oauth_url, "token request",
+        response = self._send("POST", c.oauth_url, "token request", idempotent=True,  # asking twice is harmless
                               params={"grant_type": "account_credentials", "account_id": c.account_id},
                               auth=(c.client_id, c.client_secret))
-        data = body_json(response) if response.status_code < 400 else {}
+        data = _json_or_empty(response) if response.status_code < 400 else {}
         if response.status_code >= 400 or not data.get("access_token"):
             raise self._token_error(response)
         self._token = str(data["access_token"])
@@ -327,7 +367,9 @@ class ZoomClient:
 
     def _scrub(self, text: str) -> str:
         """``text`` with the client secret and the access token masked, should Zoom ever echo them."""
-        for secret in (self.config.client_secret, self._token):
+        c = self.config
+        basic = base64.b64encode(f"{c.client_id}:{c.client_secret}".encode()).decode()  # the Basic auth value
+        for secret in (c.client_secret, self._token, basic):
             if secret:
                 text = text.replace(secret, "***")
         return text
@@ -413,15 +455,71 @@ def _json_or_empty(response: requests.Response) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def body_json(response: requests.Response) -> dict:
-    """The JSON object of a successful answer; {} for an empty one (204)."""
-    return _json_or_empty(response) if response.content else {}
+def answer_json(response: requests.Response, what: str, expect: tuple[str, ...] = ()) -> dict:
+    """The JSON object of a successful answer ({} for an empty one, as for 204) holding every field in ``expect``.
+
+    Anything else (not JSON, not an object, a needed field missing) raises :func:`unreadable`.
+    """
+    status = response.status_code
+    data: Any = {}
+    if response.content:
+        try:
+            data = response.json()
+        except ValueError:  # also requests' JSONDecodeError and a body that is not UTF-8
+            raise unreadable(what, f"(HTTP {status}) is not JSON", status) from None
+    if not isinstance(data, dict):
+        raise unreadable(what, f"(HTTP {status}) is not a JSON object", status)
+    missing = [name for name in expect if data.get(name) in (None, "")]
+    if missing:
+        raise unreadable(what, f"(HTTP {status}) has no {', '.join(missing)}", status)
+    return data
+
+
+def answer_items(data: dict, key: str, what: str, expect: tuple[str, ...] = ()) -> list[dict]:
+    """The list of JSON objects under ``key`` ([] when absent), each holding the fields in ``expect``."""
+    items = data.get(key) or []
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise unreadable(what, f"has a {key!r} that is not a list of objects")
+    for item in items:
+        missing = [name for name in expect if item.get(name) in (None, "")]
+        if missing:
+            raise unreadable(what, f"lists an item in {key!r} without {', '.join(missing)}")
+    return items
+
+
+def read_meeting(data: dict, what: str) -> MeetingInfo:
+    """:func:`meeting_info` of an answer to ``what``; one it cannot read raises :func:`unreadable`."""
+    try:
+        return meeting_info(data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise unreadable(what, f"has a meeting that cannot be read ({exc!r})") from exc
 
 
 def error_fields(response: requests.Response) -> tuple[int | str | None, str]:
     """Zoom's ``code`` and ``message`` from an error body (None and "" when absent)."""
     data = _json_or_empty(response)
     return data.get("code"), str(data.get("message") or "")
+
+
+def error_details(response: requests.Response) -> str:
+    """Zoom's per-field validation errors (``errors: [{"field", "message"}]``) as ``field: message; ...``."""
+    items = _json_or_empty(response).get("errors")
+    if not isinstance(items, list):
+        return ""
+    parts = []
+    for item in items:
+        if isinstance(item, dict) and (item.get("field") or item.get("message")):
+            field_name, said = str(item.get("field") or "").strip(), str(item.get("message") or "").strip()
+            parts.append(f"{field_name}: {said}" if field_name and said else field_name or said)
+    return "; ".join(parts)
+
+
+def never_sent(exc: requests.RequestException) -> bool:
+    """True when the request cannot have reached Zoom (no connection was made), so even a create may be resent."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(exc, requests.ConnectionError) and isinstance(reason, NewConnectionError)
 
 
 def scope_problem(code: int | str | None, message: str) -> bool:
@@ -467,13 +565,44 @@ def seconds_to_utc_midnight(now: datetime) -> float:
     return (midnight - now).total_seconds()
 
 
+# -- turning failures into the project's errors (the one place this happens) -------------------
+NETWORK_PROBLEMS: tuple[tuple[type[requests.RequestException], str], ...] = (
+    (requests.Timeout, "timed out"), (requests.ConnectionError, "connection failed"),
+    (requests.exceptions.ChunkedEncodingError, "the answer broke off"),
+    (requests.exceptions.ContentDecodingError, "the answer could not be decoded"))
+"""``requests`` exceptions that mean trouble on the way (worth another try), and how messages name them."""
+
+
+def transport_error(exc: requests.RequestException, what: str, note: str,
+                    scrub: Callable[[str], str]) -> IntegrationError:
+    """The project's error for any ``requests`` exception; ``note`` ends the message.
+
+    Trouble on the way (:data:`NETWORK_PROBLEMS`) is a TransientError. Anything else (a redirect loop,
+    a body that cannot be encoded, a bad URL) is a RemoteError: the same request would fail again.
+    """
+    for kind, problem in NETWORK_PROBLEMS:
+        if isinstance(exc, kind):
+            return TransientError(SERVICE, f"{what}: {problem}{note}")
+    detail = scrub(str(exc))[:300]
+    return RemoteError(SERVICE, f"{what} failed: {type(exc).__name__}" + (f" ({detail})" if detail else "") + note)
+
+
+def unreadable(what: str, problem: str, status: int | None = None) -> TransientError:
+    """The project's error for a success answer that is not what Zoom documents (garbled on the way, or changed).
+
+    Transient: a later run asks again, and a create whose answer was unreadable is found by its marker.
+    """
+    return TransientError(SERVICE, f"{what}: Zoom's answer {problem}", status=status)
+
+
 def zoom_error(response: requests.Response, what: str, scopes: str,
-               scrub: Callable[[str], str]) -> IntegrationError:
-    """The project's error for a Zoom error answer (the one place this translation happens)."""
+               scrub: Callable[[str], str], note: str = "") -> IntegrationError:
+    """The project's error for a Zoom error answer; ``note`` ends the message."""
     status = response.status_code
     code, message = error_fields(response)
+    details = error_details(response)
     text = f"{what} failed: HTTP {status}" + (f" code {code}" if code is not None else "") \
-        + (f": {scrub(message)}" if message else "")
+        + (f": {scrub(message)}" if message else "") + (f" ({scrub(details)})" if details else "") + note
     if scope_problem(code, message):
         missing = ", ".join(re.findall(r"[a-z_]+(?::[a-z_]+)+", message)) or scopes or "the needed scopes"
         return AccessDeniedError(SERVICE, f"{text}; add {missing} to the Server-to-Server OAuth app's scopes",

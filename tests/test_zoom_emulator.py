@@ -1,6 +1,9 @@
 """The Zoom emulator over real sockets, driven with plain ``requests`` (not the project's Zoom client)."""
 from __future__ import annotations
 
+import logging
+import socket
+import struct
 import time
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator
@@ -484,3 +487,83 @@ def test_stop_closes_keep_alive_connections(clock: MutableClock) -> None:
     with pytest.raises(requests.ConnectionError):
         api.call("GET", "/users/me/meetings")
     zoom.stop()  # a second stop is harmless
+
+
+# -- faults after the work is done ------------------------------------------------------------------
+def test_a_5xx_after_commit_answers_an_error_but_keeps_the_meeting(zoom: ZoomEmulator, api: Api) -> None:
+    zoom.fail_after_commit("create_meeting", 504)
+    refused = api.call("POST", "/users/me/meetings", json={"topic": 5})  # fails anyway: the fault waits
+    assert refused.status_code == 400 and not zoom.meetings
+    lost = api.call("POST", "/users/me/meetings", json={"topic": "kept"})
+    assert lost.status_code == 504 and lost.json() == {"code": 504, "message": "Gateway Timeout."}
+    assert [m["topic"] for m in zoom.meetings.values()] == ["kept"]  # made, though the answer said otherwise
+    assert api.call("POST", "/users/me/meetings", json={"topic": "next"}).status_code == 201  # used up
+    assert len(zoom.meetings) == 2 and zoom.calls["create_meeting"] == 3
+
+
+def test_fail_next_comes_before_the_route_and_leaves_after_commit_faults_queued(zoom: ZoomEmulator,
+                                                                                 api: Api) -> None:
+    zoom.fail_next("create_meeting", 503)
+    zoom.fail_after_commit("*", 500)
+    assert api.call("POST", "/users/me/meetings", json={"topic": "x"}).status_code == 503
+    assert not zoom.meetings  # a fail_next fault answers before anything is made
+    assert api.call("POST", "/users/me/meetings", json={"topic": "x"}).status_code == 500
+    assert len(zoom.meetings) == 1
+
+
+def test_a_dropped_connection_after_commit(zoom: ZoomEmulator, api: Api) -> None:
+    number = api.create()["id"]
+    zoom.fail_after_commit("patch_meeting", "drop")
+    with pytest.raises(requests.ConnectionError):
+        api.call("PATCH", f"/meetings/{number}", json={"topic": "changed"})
+    assert zoom.meetings[number]["topic"] == "changed"
+    assert api.call("GET", f"/meetings/{number}").status_code == 200  # a new connection works
+
+
+def test_a_slow_answer_after_commit_outlasts_the_client(zoom: ZoomEmulator, api: Api, capfd, caplog) -> None:
+    caplog.set_level(logging.DEBUG, logger="integrations.sandbox.zoom_server")
+    zoom.fail_after_commit("create_meeting", "slow", seconds=0.5)
+    with pytest.raises(requests.ReadTimeout):
+        api.session.post(zoom.api_base_url + "/users/me/meetings", json={"topic": "late"}, timeout=0.1)
+    assert [m["topic"] for m in zoom.meetings.values()] == ["late"]
+    wait_for_log(caplog, "went away")
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_fail_after_commit_refuses_what_it_cannot_do(zoom: ZoomEmulator) -> None:
+    for bad in ((["create_meetings", 500]), (["create_meeting", 429]), (["create_meeting", "late"]),
+                (["create_meeting", 500, 0])):
+        with pytest.raises(ValueError):
+            zoom.fail_after_commit(*bad)
+
+
+def test_a_client_that_hangs_up_early_is_logged_at_debug_not_printed(zoom: ZoomEmulator, capfd, caplog) -> None:
+    """The server writes its answer into a connection the client reset: no traceback on stderr."""
+    caplog.set_level(logging.DEBUG, logger="integrations.sandbox.zoom_server")
+    zoom.delay_seconds = 0.3
+    with socket.create_connection((zoom.host, zoom.port), timeout=5) as sock:
+        sock.sendall(b"GET /v2/users/me/meetings HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(0.05)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with a reset
+    wait_for_log(caplog, "went away")
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def wait_for_log(caplog, text: str, seconds: float = 30.0) -> None:
+    """Wait until a log record from a server thread contains ``text``."""
+    deadline = time.monotonic() + seconds
+    while not any(text in r.getMessage() for r in caplog.records):
+        assert time.monotonic() < deadline, f"no log record with {text!r}: {[r.getMessage() for r in caplog.records]}"
+        time.sleep(0.02)
+
+
+def test_a_topic_over_200_characters_is_zooms_validation_error(zoom: ZoomEmulator, api: Api) -> None:
+    """Zoom's shape (marketplace.zoom.us/docs/api-reference/error-definitions): code 300 with ``errors``."""
+    long_topic = "T" * 201
+    expected = {"code": 300, "message": "Validation Failed.",
+                "errors": [{"field": "topic", "message": "Topic can be at most 200 characters."}]}
+    created = api.call("POST", "/users/me/meetings", json={"topic": long_topic})
+    assert created.status_code == 400 and created.json() == expected and not zoom.meetings
+    number = api.create(topic="T" * 200)["id"]
+    patched = api.call("PATCH", f"/meetings/{number}", json={"topic": long_topic})
+    assert patched.status_code == 400 and patched.json() == expected

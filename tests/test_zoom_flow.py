@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import random
+import time
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -11,9 +13,11 @@ from integrations.sandbox.zoom_server import ZoomEmulator
 from integrations.zoom import ZoomClient, ZoomConfig
 from tests.fakes import FakeCalendar, FakeComposer, FakeMail, FakeSheets, SimulatedCrash
 from tests.helpers_settings import BASE, write_settings
+from tests.test_zoom_client import SPEC
 from worker.cli import main
 from worker.clock import FixedClock
 from worker.engine import Engine, Integrations
+from worker.errors import RemoteError, TransientError
 from worker.model import Recipient, SeriesInfo
 from worker.planner import plan_season
 from worker.reconcile import Policy
@@ -35,10 +39,11 @@ def zoom_settings(emulator: ZoomEmulator, text: str = BASE) -> str:
     return text + f"zoom:\n  api_base_url: {emulator.api_base_url}\n  oauth_url: {emulator.oauth_url}\n"
 
 
-def client(emulator: ZoomEmulator, sleeps: list | None = None, clock: FixedClock | None = None) -> ZoomClient:
+def client(emulator: ZoomEmulator, sleeps: list | None = None, clock: FixedClock | None = None,
+           timeout: float = 30.0) -> ZoomClient:
     config = ZoomConfig(account_id=emulator.account_id, client_id=emulator.client_id,
                         client_secret=emulator.client_secret, api_base_url=emulator.api_base_url,
-                        oauth_url=emulator.oauth_url, max_attempts=4)
+                        oauth_url=emulator.oauth_url, max_attempts=4, timeout=timeout)
     return ZoomClient(config, requests.Session(), sleep=(sleeps.append if sleeps is not None else lambda s: None),
                       rng=random.Random(1), **({"wall_clock": clock.now} if clock else {}))
 
@@ -110,7 +115,6 @@ def test_season_created_once_then_topic_edit_patches_and_cancel_deletes(world):
     world.tick()
     assert sum(world.emulator.calls.values()) == 0  # a quiet tick makes no remote call at all
 
-    from dataclasses import replace
     world.sessions[1] = replace(world.sessions[1], topic="Bedah Buku: Laskar Pelangi")
     world.tick()
     assert world.emulator.calls["create_meeting"] == 0 and world.emulator.calls["patch_meeting"] == 1
@@ -166,7 +170,10 @@ def test_attendance_of_700_people_with_rejoins_is_merged(world):
     stored = world.store.attendance(session.uid)
     assert len(stored) == len(expected) >= 700
     assert sum(a.joins for a in stored) == sum(e.joins for e in expected) > len(expected)
-    assert sorted((a.name, a.minutes, a.joins) for a in stored) == sorted((e.name, e.minutes, e.joins) for e in expected)
+    got = {a.name: (a.email, a.first_join, a.last_leave, a.minutes, a.joins) for a in stored}
+    assert len(got) == len(stored)  # the simulated names are unique, so a name identifies a person
+    for e in expected:  # person by person, so a failure names who came out wrong
+        assert got.get(e.name) == (e.email, e.first_join, e.last_leave, e.minutes, e.joins), e
     pages = world.emulator.calls["report_participants"]
     assert pages == -(-sum(e.joins for e in expected) // 300)  # every page, 300 at a time
     assert any(a.name == '=HYPERLINK("http://x","y")' for a in stored)
@@ -189,19 +196,71 @@ def test_attendance_not_ready_waits_then_arrives(world):
     assert len(world.store.attendance(session.uid)) == 20
 
 
+def assert_one_meeting_per_session(world, count: int) -> None:
+    """Exactly one Zoom meeting per session in the window, each stored against the session it carries."""
+    meetings = world.emulator.meetings
+    assert len(meetings) == count, sorted(m["topic"] for m in meetings.values())
+    rows = [world.store.session(s.uid) for s in world.sessions[:count]]
+    assert all(r and r.meeting_id for r in rows)
+    for session, row in zip(world.sessions, rows):
+        meeting = meetings[int(row.meeting_id)]
+        assert session.marker() in meeting["agenda"] and row.passcode == meeting["password"]
+    assert not world.store.retries()
+
+
 def test_fault_storm_ends_with_everything_done_once(world):
+    world.zoom = client(world.emulator, clock=world.clock, timeout=1.0)  # roomy: a busy CI machine is slow
     world.clock.set(datetime(2027, 1, 6, tzinfo=UTC))
     world.emulator.fail_next("*", 429, times=6, retry_after=1)
     world.emulator.fail_next("create_meeting", 503, times=5)
+    world.emulator.fail_after_commit("create_meeting", 500)  # made, but the answer is an error
+    world.emulator.fail_after_commit("create_meeting", "drop")  # made, but no answer at all
+    world.emulator.fail_after_commit("create_meeting", "slow", seconds=2.5)  # made, answered after the timeout
+    world.emulator.fail_after_commit("get_meeting", 503, times=2)
     for minute in range(0, 240, 10):  # ticks over four hours; failed steps come back after their backoff
         world.clock.set(datetime(2027, 1, 6, tzinfo=UTC) + timedelta(minutes=minute))
         world.tick()
-    assert len(world.emulator.meetings) == 3
     topics = sorted(m["topic"] for m in world.emulator.meetings.values())
     assert topics == ["Bedah Buku", "Mendongeng", "Menulis Cerita Pendek"]
-    rows = [world.store.session(s.uid) for s in world.sessions if not s.cancelled]
-    assert all(r and r.meeting_id for r in rows)
-    assert not world.store.retries()
+    assert_one_meeting_per_session(world, 3)
+
+
+@pytest.mark.parametrize("fault", [500, 503, 504, "drop", "slow"])
+def test_a_create_whose_answer_is_lost_is_adopted_not_made_again(world, fault):
+    """Zoom makes the meeting but the answer is lost; the next tick finds it by its marker."""
+    world.zoom = client(world.emulator, clock=world.clock, timeout=1.0)
+    world.clock.set(datetime(2027, 1, 6, tzinfo=UTC))  # 7, 14 and 21 January
+    world.emulator.fail_after_commit("create_meeting", fault, times=3, seconds=2.5)
+    first = world.tick()
+    assert len(world.emulator.meetings) == 3 and world.emulator.calls["create_meeting"] == 3  # one create each
+    assert [s.kind for s, _ in first.failed] == ["create_meeting"] * 3
+    assert all("not resent" in why for _, why in first.failed)
+    for minute in (2, 5, 10):
+        world.clock.set(datetime(2027, 1, 6, tzinfo=UTC) + timedelta(minutes=minute))
+        world.tick()
+    assert world.emulator.calls["create_meeting"] == 3  # adopted, never made again
+    assert_one_meeting_per_session(world, 3)
+
+
+def test_a_create_slower_than_the_timeout_makes_one_meeting_not_one_per_attempt(zoom):
+    """Zoom makes every create it gets, however late it answers: the client must send it only once."""
+    slow = client(zoom, timeout=1.0)
+    slow.find_meeting("[nothing]")  # the token is fetched while Zoom is still fast
+    zoom.delay_seconds = 2.5
+    with pytest.raises(TransientError, match=r"timed out \(not resent"):
+        slow.create_meeting(SPEC)
+    assert zoom.calls["create_meeting"] == 1
+    deadline = time.monotonic() + 30  # a hang guard: the loop ends as soon as the meeting lands
+    while not zoom.meetings and time.monotonic() < deadline:  # the one create lands after the timeout
+        time.sleep(0.05)
+    assert len(zoom.meetings) == 1
+
+
+def test_a_topic_zoom_refuses_names_the_field(zoom):
+    with pytest.raises(RemoteError) as caught:
+        client(zoom).create_meeting(replace(SPEC, topic="Literasi " * 30))
+    assert "HTTP 400 code 300: Validation Failed. (topic: Topic can be at most 200 characters.)" in str(caught.value)
+    assert not zoom.meetings
 
 
 def test_daily_limit_is_not_retried_in_a_loop(world):

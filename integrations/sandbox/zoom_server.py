@@ -3,7 +3,8 @@
 It speaks Server-to-Server OAuth and the few REST calls the worker makes, with Zoom's JSON field
 names and error shapes, keeps everything in memory, and takes fault switches.
 
-Routes (the names are the keys of :attr:`ZoomEmulator.calls` and of :meth:`ZoomEmulator.fail_next`):
+Routes (the names are the keys of :attr:`ZoomEmulator.calls`, :meth:`ZoomEmulator.fail_next` and
+:meth:`ZoomEmulator.fail_after_commit`):
 
 ==================== ============================================================
 ``token``            ``POST /oauth/token?grant_type=account_credentials&account_id=...``
@@ -40,6 +41,12 @@ Errors (HTTP status, then Zoom's ``code``):
   per-second limit, or the next 00:00 UTC as ``YYYY-MM-DDT00:00:00Z`` with ``X-RateLimit-Type: Daily-limit``.
 - 500 / 500 and 503 / 503 from :meth:`ZoomEmulator.fail_next`.
 
+Faults from :meth:`ZoomEmulator.fail_next` answer before the route runs, so nothing changes. Faults
+from :meth:`ZoomEmulator.fail_after_commit` answer after a route succeeded (a meeting was made, changed
+or deleted): with a 5xx, by closing the connection without an answer, or by answering too late for
+the client. They are what a lost answer looks like, and what makes a client that resends a create
+make a second meeting.
+
 Run it by hand with ``python -m integrations.sandbox.zoom_server [--port N]``.
 """
 from __future__ import annotations
@@ -66,9 +73,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 log = logging.getLogger(__name__)
 
+AFTER_COMMIT_FAULTS = ("drop", "slow")
+"""Values of ``fail_after_commit``'s fault besides an HTTP status: close without answering, answer late."""
+
 ROUTES = ("token", "create_meeting", "get_meeting", "patch_meeting", "delete_meeting", "list_meetings",
           "instances", "report_participants", "past_participants")
-"""Route names: keys of ``calls`` and valid arguments of ``fail_next`` (besides ``"*"``)."""
+"""Route names: keys of ``calls`` and valid arguments of ``fail_next`` and ``fail_after_commit`` (besides ``"*"``)."""
 
 UUID_KINDS = ("plain", "leading_slash", "double_slash", "cycle")
 """Values of ``uuid_kind``: what the UUIDs the emulator hands out look like."""
@@ -139,6 +149,19 @@ class _Fault:
     times: int  # answers left
     retry_after: int | str | None  # Retry-After header value, if any
     daily: bool  # a daily (not per-second) rate limit
+
+
+@dataclass
+class _LateFault:
+    """A queued failure from ``fail_after_commit``: the route runs, then this spoils the answer."""
+
+    fault: int | str  # HTTP status (5xx), "drop" or "slow"
+    times: int  # answers left
+    seconds: float  # how late a "slow" answer comes
+
+
+class _DropConnection(Exception):
+    """Raised by :meth:`ZoomEmulator.handle` when the connection is to be closed without an answer."""
 
 
 @dataclass(frozen=True)
@@ -217,6 +240,7 @@ class ZoomEmulator:
         self._occurrences: dict[str, _Occurrence] = {}  # ended instances by UUID, in end order
         self._tokens: dict[str, datetime] = {}  # access token -> expiry
         self._faults: dict[str, deque[_Fault]] = {}  # queued failures by route name ("*" = any)
+        self._late_faults: dict[str, deque[_LateFault]] = {}  # queued after-commit failures, same keys
         self._not_ready = 0  # value of not_ready_calls(): applied to every ended occurrence
         self._cursors: dict[str, _PageCursor] = {}  # next_page_token -> position
         self._writes: Counter[tuple[str, str]] = Counter()  # (user, UTC date) -> create/update calls
@@ -301,6 +325,22 @@ class ZoomEmulator:
             raise ValueError(f"fail_next needs an error status (>= 400) and times >= 1; got {status}, {times}")
         with self._lock:
             self._faults.setdefault(route_name, deque()).append(_Fault(status, times, retry_after, daily))
+
+    def fail_after_commit(self, route_name: str, fault: int | str, times: int = 1, seconds: float = 1.0) -> None:
+        """Let the next ``times`` successful calls of ``route_name`` (or ``"*"``) do their work, then spoil the answer.
+
+        ``fault`` is a 5xx status (Zoom made the meeting but answers 500/502/503/504), ``"drop"`` (the
+        connection is closed without an answer) or ``"slow"`` (the real answer comes ``seconds`` late,
+        after a client's timeout). A call that fails anyway (404, 400, a ``fail_next`` fault) changes
+        nothing and leaves the fault queued.
+        """
+        if route_name not in ROUTES and route_name != "*":
+            raise ValueError(f"unknown route {route_name!r}; valid: {', '.join(ROUTES)} or '*'")
+        if not (fault in AFTER_COMMIT_FAULTS or (isinstance(fault, int) and 500 <= fault <= 599)) or times < 1:
+            raise ValueError(f"fail_after_commit needs a 5xx status, 'drop' or 'slow', and times >= 1; "
+                             f"got {fault!r}, {times}")
+        with self._lock:
+            self._late_faults.setdefault(route_name, deque()).append(_LateFault(fault, times, seconds))
 
     def expire_tokens(self) -> None:
         """Make every token handed out so far invalid now (the next API call answers 401/124)."""
@@ -489,7 +529,10 @@ class ZoomEmulator:
     # -- the HTTP side -------------------------------------------------------------------------
     def handle(self, method: str, target: str, headers: Mapping[str, str],
                body: bytes) -> tuple[int, dict[str, str], bytes]:
-        """Answer one request: (status, headers, body bytes). Used by the HTTP handler thread."""
+        """Answer one request: (status, headers, body bytes). Used by the HTTP handler thread.
+
+        Raises ``_DropConnection`` when a ``fail_after_commit("drop")`` fault says to answer nothing.
+        """
         heads = {k.lower(): v for k, v in headers.items()}
         parts = urlsplit(target)
         query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
@@ -516,7 +559,32 @@ class ZoomEmulator:
             except Exception:  # a bug in the emulator: say so like a server would, keep serving
                 log.exception("sandbox zoom: %s %s failed", method, parts.path)
                 reply = _Reply(500, {"code": 500, "message": "Internal Server Error."})
+            late = self._late_fault(route) if reply.status < 400 else None
+        if late is not None:
+            reply = self._spoil(route, late, reply)
         return self._encode(reply)
+
+    def _late_fault(self, route: str) -> _LateFault | None:
+        """The next ``fail_after_commit`` fault for ``route`` (used up by one), or None."""
+        for name in (route, "*"):
+            queue = self._late_faults.get(name)
+            if queue:
+                late = queue[0]
+                late.times -= 1
+                if late.times <= 0:
+                    queue.popleft()
+                return late
+        return None
+
+    def _spoil(self, route: str, late: _LateFault, reply: _Reply) -> _Reply:
+        """The answer after the work was done: late, none at all, or a 5xx in its place."""
+        if late.fault == "drop":
+            raise _DropConnection(route)
+        if late.fault == "slow":
+            time.sleep(late.seconds)
+            return reply
+        with self._lock:
+            return self._fault_reply(route, _Fault(int(late.fault), 1, None, False))
 
     @staticmethod
     def _encode(reply: _Reply) -> tuple[int, dict[str, str], bytes]:
@@ -902,11 +970,23 @@ class _RequestHandler(BaseHTTPRequestHandler):
         except OSError:
             pass
 
+    def handle(self) -> None:
+        """Serve the connection; a client that hung up early (after its timeout) is logged at debug, not printed."""
+        try:
+            super().handle()
+        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError) as exc:
+            self.close_connection = True
+            log.debug("sandbox zoom: the client went away before the answer was sent (%s)", exc)
+
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         emulator: ZoomEmulator = self.server.emulator  # type: ignore[attr-defined]
-        status, headers, payload = emulator.handle(self.command, self.path, dict(self.headers.items()), body)
+        try:
+            status, headers, payload = emulator.handle(self.command, self.path, dict(self.headers.items()), body)
+        except _DropConnection:
+            self.close_connection = True  # no status line at all: the client sees the connection end
+            return
         self.send_response(status)
         for name, value in headers.items():
             self.send_header(name, value)
