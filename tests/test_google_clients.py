@@ -169,12 +169,29 @@ def test_a_deleted_event_is_restored_with_status_confirmed():
     transport.done()
 
 
-@pytest.mark.parametrize("status", [204, 404, 410])
+@pytest.mark.parametrize("status", [204, 410])
 def test_cancel_event_counts_a_gone_event_as_done(status):
     answer = "" if status == 204 else google_error(status, "Resource has been deleted", "deleted")
     cal, transport = make_calendar([(status, answer)])
     cal.cancel_event(EVENT_ID)
-    assert transport.calls[0][:2] == ("DELETE", f"{EVENTS_PATH}/{EVENT_ID}")
+    assert [c[:2] for c in transport.calls] == [("DELETE", f"{EVENTS_PATH}/{EVENT_ID}")]
+    transport.done()
+
+
+NOT_FOUND = (404, google_error(404, "Not Found", "notFound"))
+
+
+def test_cancel_event_counts_a_404_as_done_once_the_calendar_itself_answers():
+    cal, transport = make_calendar([NOT_FOUND, (200, {"kind": "calendar#events", "items": []})])
+    cal.cancel_event(EVENT_ID)
+    assert [c[:2] for c in transport.calls] == [("DELETE", f"{EVENTS_PATH}/{EVENT_ID}"), ("GET", EVENTS_PATH)]
+    transport.done()
+
+
+def test_cancel_event_on_a_calendar_no_longer_shared_names_the_service_account():
+    cal, transport = make_calendar([NOT_FOUND, NOT_FOUND])  # Google hides an unshared calendar behind 404
+    with pytest.raises(AccessDeniedError, match=f"share calendar {CAL_ID} with {SA_EMAIL}"):
+        cal.cancel_event(EVENT_ID)
     transport.done()
 
 
@@ -246,6 +263,26 @@ def test_translate_error_maps_statuses_and_reasons(status, reason, status_name, 
         assert error.code == reason
 
 
+def sheets_error(status: int, message: str, reason: str, status_name: str) -> dict[str, Any]:
+    """Sheets v4's JSON error body: status and a google.rpc.ErrorInfo, no v3 "errors" list."""
+    return {"error": {"code": status, "message": message, "status": status_name, "details": [
+        {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": reason, "domain": "googleapis.com",
+         "metadata": {"service": "sheets.googleapis.com"}}]}}
+
+
+@pytest.mark.parametrize("status, reason, status_name, expected, words", [
+    (429, "RATE_LIMIT_EXCEEDED", "RESOURCE_EXHAUSTED", RateLimitError, "rate limited"),
+    (403, "ACCESS_TOKEN_SCOPE_INSUFFICIENT", "PERMISSION_DENIED", AccessDeniedError, "lacks a needed scope"),
+    (403, "SERVICE_DISABLED", "PERMISSION_DENIED", AccessDeniedError, "enable the Google Sheets API"),
+    (403, "forbidden", "PERMISSION_DENIED", AccessDeniedError, f"with {SA_EMAIL} as Editor"),
+])
+def test_translate_error_reads_the_reason_from_a_sheets_v4_body(status, reason, status_name, expected, words):
+    error = translate_error(http_error(status, sheets_error(status, "Pesan", reason, status_name)), "google-sheets",
+                            share_with=SA_EMAIL, target=f"spreadsheet {SHEET_ID}")
+    assert type(error) is expected and error.code == reason
+    assert words in str(error) and f"(HTTP {status}, {reason})" in str(error)
+
+
 def test_translate_error_reads_retry_after_and_survives_a_non_json_body():
     error = translate_error(http_error(429, "<html>slow down</html>", {"retry-after": "30"}), "google-sheets")
     assert isinstance(error, RateLimitError) and error.retry_after == 30.0
@@ -301,6 +338,40 @@ def sheet(title: str, sheet_id: int, charts: int = 0) -> dict[str, Any]:
     return entry
 
 
+SESSION_TAB_ID = 241771107  # crc32 of "2027-01-14": a new tab's id is stable, derived from its title
+SUMMARY_TAB_ID = 1448269854  # crc32 of "Ringkasan"
+
+
+def summary_column(column: int) -> dict[str, Any]:
+    """A chart source: one whole column of the summary tab, header included, open at the bottom."""
+    return {"sourceRange": {"sources": [{"sheetId": SUMMARY_TAB_ID, "startRowIndex": 0,
+                                         "startColumnIndex": column, "endColumnIndex": column + 1}]}}
+
+
+STRUCTURE_BODY = {"requests": [
+    {"addSheet": {"properties": {"sheetId": SESSION_TAB_ID, "title": "2027-01-14",
+                                 "gridProperties": {"frozenRowCount": 1}}}},
+    {"addSheet": {"properties": {"sheetId": SUMMARY_TAB_ID, "title": "Ringkasan",
+                                 "gridProperties": {"frozenRowCount": 1}}}},
+    {"addChart": {"chart": {
+        "spec": {
+            "title": "Kehadiran per minggu",
+            "basicChart": {
+                "chartType": "COLUMN",
+                "legendPosition": "NO_LEGEND",
+                "headerCount": 1,
+                "axis": [{"position": "BOTTOM_AXIS", "title": "Tanggal"},
+                         {"position": "LEFT_AXIS", "title": "Hadir"}],
+                "domains": [{"domain": summary_column(0)}],
+                "series": [{"series": summary_column(4), "targetAxis": "LEFT_AXIS"}],
+            },
+        },
+        "position": {"overlayPosition": {"anchorCell": {"sheetId": SUMMARY_TAB_ID, "rowIndex": 1,
+                                                        "columnIndex": 7}}},
+    }}},
+]}
+
+
 def test_sync_creates_missing_tabs_and_chart_then_writes_once():
     sheets, transport = make_sheets([
         (200, {"sheets": [sheet("Sheet1", 0)]}),
@@ -311,16 +382,7 @@ def test_sync_creates_missing_tabs_and_chart_then_writes_once():
     (m1, p1, q1, _), (m2, p2, _, structure), (m3, p3, _, values) = transport.calls
     assert (m1, p1, q1["fields"]) == ("GET", SPREADSHEET, ["sheets.properties,sheets.charts"])
     assert (m2, p2) == ("POST", f"{SPREADSHEET}:batchUpdate")
-    kinds = [next(iter(r)) for r in structure["requests"]]
-    assert kinds == ["addSheet", "addSheet", "addChart"]
-    titles = [r["addSheet"]["properties"]["title"] for r in structure["requests"][:2]]
-    assert titles == ["2027-01-14", "Ringkasan"]
-    summary_id = structure["requests"][1]["addSheet"]["properties"]["sheetId"]
-    chart = structure["requests"][2]["addChart"]["chart"]
-    assert chart["spec"]["title"] == CHART_TITLE
-    assert chart["spec"]["basicChart"]["series"][0]["series"]["sourceRange"]["sources"][0] == {
-        "sheetId": summary_id, "startRowIndex": 0, "startColumnIndex": 4, "endColumnIndex": 5}
-    assert chart["position"]["overlayPosition"]["anchorCell"]["sheetId"] == summary_id
+    assert structure == STRUCTURE_BODY
     assert (m3, p3) == ("POST", f"{SPREADSHEET}/values:batchUpdate")
     assert values == {"valueInputOption": "RAW", "data": [
         {"range": "'2027-01-14'!A1:F3", "majorDimension": "ROWS", "values": SESSION_VALUES},
@@ -343,8 +405,12 @@ def test_sync_with_only_the_session_tab_missing_reads_the_summary_column_first()
     assert [(m, p) for m, p, _, _ in calls] == [
         ("GET", SPREADSHEET), ("GET", f"{SPREADSHEET}/values/'Ringkasan'!A:A"),
         ("POST", f"{SPREADSHEET}:batchUpdate"), ("POST", f"{SPREADSHEET}/values:batchUpdate")]
-    assert [next(iter(r)) for r in calls[2][3]["requests"]] == ["addSheet"]
-    assert calls[3][3]["data"][2] == {"range": "'Ringkasan'!A4:F4", "majorDimension": "ROWS", "values": [SUMMARY_ROW]}
+    assert calls[2][3] == {"requests": [STRUCTURE_BODY["requests"][0]]}  # the chart is there already
+    assert calls[3][3] == {"valueInputOption": "RAW", "data": [
+        {"range": "'2027-01-14'!A1:F3", "majorDimension": "ROWS", "values": SESSION_VALUES},
+        SUMMARY_HEADER_RANGE,
+        {"range": "'Ringkasan'!A4:F4", "majorDimension": "ROWS", "values": [SUMMARY_ROW]},
+    ]}
     transport.done()
 
 
@@ -362,10 +428,12 @@ def test_rerun_with_tabs_present_overwrites_in_place_with_exactly_one_write():
     assert len(writes) == 1 and writes[0][1] == f"{SPREADSHEET}/values:batchUpdate"
     assert [p for _, p, _, _ in calls[1:3]] == [f"{SPREADSHEET}/values/'2027-01-14'!A:F",
                                                 f"{SPREADSHEET}/values/'Ringkasan'!A:A"]
-    data = writes[0][3]["data"]
-    assert data[0] == {"range": "'2027-01-14'!A1:F5", "majorDimension": "ROWS",
-                       "values": SESSION_VALUES + [["", "", "", "", "", ""]] * 2}
-    assert data[2] == {"range": "'Ringkasan'!A4:F4", "majorDimension": "ROWS", "values": [SUMMARY_ROW]}
+    assert writes[0][3] == {"valueInputOption": "RAW", "data": [
+        {"range": "'2027-01-14'!A1:F5", "majorDimension": "ROWS",
+         "values": SESSION_VALUES + [["", "", "", "", "", ""]] * 2},  # blanks over the older, longer list
+        SUMMARY_HEADER_RANGE,
+        {"range": "'Ringkasan'!A4:F4", "majorDimension": "ROWS", "values": [SUMMARY_ROW]},  # its row, found
+    ]}
     transport.done()
 
 

@@ -1,7 +1,9 @@
 """The bodies and parameters our Google clients send, checked against the discovery documents shipped
 with google-api-python-client (calendar v3, sheets v4): every field name exists in the schema
 (recursively through ``$ref``), enums hold allowed values, required method parameters are given,
-and the response fields the clients read exist too.
+fields a schema marks required for the method (``annotations.required``, e.g. an Event's start and
+end on insert) are there, as are the fields the APIs refuse a request without although the
+documents do not say so (:data:`API_REQUIRED`), and the response fields the clients read exist too.
 
 The clients run against a recording stand-in for the built service, so each call is seen
 as (method id, keyword arguments) before any HTTP is made.
@@ -97,22 +99,27 @@ def _find_method(prefix: str, method_id: str) -> dict[str, Any] | None:
 
 # -- schema checking ----------------------------------------------------------------------------------------
 
-def check(value: Any, schema: dict[str, Any], document: dict[str, Any], path: str) -> list[str]:
-    """Problems with ``value`` against a discovery ``schema``; [] when it fits."""
+def check(value: Any, schema: dict[str, Any], document: dict[str, Any], path: str, method_id: str = "") -> list[str]:
+    """Problems with ``value`` against a discovery ``schema``; [] when it fits.
+
+    With ``method_id``, a property whose ``annotations.required`` names that method must be present.
+    """
     if "$ref" in schema:
-        return check(value, document["schemas"][schema["$ref"]], document, path)
+        return check(value, document["schemas"][schema["$ref"]], document, path, method_id)
     kind = schema.get("type")
     if kind == "any":
         return []
     if kind == "object":
         if not isinstance(value, dict):
             return [f"{path}: expected an object, got {value!r}"]
-        problems = []
+        problems = [f"{path}: missing required field {key!r} (schema {schema.get('id', '?')})"
+                    for key, prop in schema.get("properties", {}).items()
+                    if method_id in prop.get("annotations", {}).get("required", []) and value.get(key) is None]
         for key, item in value.items():
             if key in schema.get("properties", {}):
-                problems += check(item, schema["properties"][key], document, f"{path}.{key}")
+                problems += check(item, schema["properties"][key], document, f"{path}.{key}", method_id)
             elif "additionalProperties" in schema:
-                problems += check(item, schema["additionalProperties"], document, f"{path}[{key}]")
+                problems += check(item, schema["additionalProperties"], document, f"{path}[{key}]", method_id)
             else:
                 problems.append(f"{path}: unknown field {key!r} (schema {schema.get('id', '?')})")
         return problems
@@ -120,7 +127,7 @@ def check(value: Any, schema: dict[str, Any], document: dict[str, Any], path: st
         if not isinstance(value, list):
             return [f"{path}: expected an array, got {value!r}"]
         return [p for i, item in enumerate(value) for p in check(item, schema.get("items", {}), document,
-                                                                    f"{path}[{i}]")]
+                                                                    f"{path}[{i}]", method_id)]
     if kind == "string":
         if not isinstance(value, str):
             return [f"{path}: expected a string, got {value!r}"]
@@ -136,8 +143,48 @@ def check(value: Any, schema: dict[str, Any], document: dict[str, Any], path: st
     return []
 
 
+# Fields the APIs refuse a request without, although the discovery documents do not mark them.
+# A path is read from the call's keyword arguments ("body.x" is in the body, a bare name is a
+# parameter); "[]" steps into every item of a list, and a last part ending in "[]" must be a
+# non-empty list. A field is only required where the object holding it is there: an addChart
+# request needs chart.spec, a request of another kind does not.
+API_REQUIRED: dict[str, tuple[str, ...]] = {
+    "sheets.spreadsheets.values.update": ("valueInputOption",),  # else 400 INVALID_ARGUMENT
+    "sheets.spreadsheets.values.batchUpdate": ("body.valueInputOption", "body.data[].range"),
+    "sheets.spreadsheets.batchUpdate": ("body.requests[]", "body.requests[].addChart.chart",
+                                        "body.requests[].addChart.chart.spec"),
+}
+
+
+def missing_api_required(method_id: str, kwargs: dict[str, Any]) -> list[str]:
+    """Problems with the :data:`API_REQUIRED` fields of one call."""
+    problems = []
+    for dotted in API_REQUIRED.get(method_id, ()):
+        *steps, last = dotted.split(".")
+        holders: list[tuple[Any, str]] = [(kwargs, method_id)]
+        for step in steps:
+            name = step.removesuffix("[]")
+            reached = []
+            for holder, where in holders:
+                value = holder.get(name) if isinstance(holder, dict) else None
+                if step.endswith("[]"):
+                    reached += [(item, f"{where}.{name}[{i}]") for i, item in enumerate(value or [])]
+                elif value is not None:
+                    reached.append((value, f"{where}.{name}"))
+            holders = reached
+        name = last.removesuffix("[]")
+        for holder, where in holders:
+            if not isinstance(holder, dict):
+                continue
+            if holder.get(name) is None:
+                problems.append(f"{where}: missing required field {name!r}")
+            elif last.endswith("[]") and not holder[name]:
+                problems.append(f"{where}.{name}: must not be empty")
+    return problems
+
+
 def check_call(prefix: str, method_id: str, kwargs: dict[str, Any]) -> list[str]:
-    """Problems with one call: unknown or missing parameters, enum values, and the body against its schema."""
+    """Problems with one call: unknown or missing parameters and fields, enum values, the body against its schema."""
     document = CALENDAR if prefix == "calendar" else SHEETS
     method = _find_method(prefix, method_id)
     if method is None:
@@ -145,12 +192,14 @@ def check_call(prefix: str, method_id: str, kwargs: dict[str, Any]) -> list[str]
     params = {**document.get("parameters", {}), **method.get("parameters", {})}
     problems = [f"{method_id}: missing required parameter {name}"
                 for name, p in method.get("parameters", {}).items() if p.get("required") and name not in kwargs]
+    if "request" in method and "body" not in kwargs:
+        problems.append(f"{method_id}: missing the request body")
     for name, value in kwargs.items():
         if name == "body":
             if "request" not in method:
                 problems.append(f"{method_id}: takes no body")
             else:
-                problems += check(value, method["request"], document, f"{method_id}.body")
+                problems += check(value, method["request"], document, f"{method_id}.body", method_id)
         elif name not in params:
             problems.append(f"{method_id}: unknown parameter {name}")
         else:
@@ -158,7 +207,7 @@ def check_call(prefix: str, method_id: str, kwargs: dict[str, Any]) -> list[str]
             for item in values:
                 problems += check(item, {k: v for k, v in params[name].items() if k in ("type", "enum")}, document,
                                   f"{method_id}({name})")
-    return problems
+    return problems + missing_api_required(method_id, kwargs)
 
 
 def field_path_exists(document: dict[str, Any], schema_name: str, dotted: str) -> bool:
@@ -183,6 +232,8 @@ EVENT = EventSpec(event_id=calendar_event_id("webinar-kamis", "2027-01-14"), sum
 ATTENDEES = [Attendee("Siti", "siti@example.org", datetime(2027, 1, 14, 1, tzinfo=UTC),
                       datetime(2027, 1, 14, 2, tzinfo=UTC), 60, 1)]
 SUMMARY = SummaryRow(date(2027, 1, 14), "Literasi", "Bu Ani", 10, 1, 60.0)
+EVENT_BODY = {"start": {"dateTime": "2027-01-14T09:00:00+08:00", "timeZone": "Asia/Makassar"},
+              "end": {"dateTime": "2027-01-14T10:30:00+08:00", "timeZone": "Asia/Makassar"}}
 
 
 def conflict() -> HttpError:
@@ -236,7 +287,8 @@ def test_sheets_calls_fit_the_discovery_document():
 
 
 def test_the_checker_catches_a_wrong_field():
-    bad = {"id": "x", "start": {"dateTime": "2027-01-14T09:00:00+08:00", "zone": "Asia/Makassar"}}
+    bad = {"id": "x", "start": {"dateTime": "2027-01-14T09:00:00+08:00", "zone": "Asia/Makassar"},
+           "end": {"dateTime": "2027-01-14T10:00:00+08:00"}}
     assert check_call("calendar", "calendar.events.insert", {"calendarId": "c", "body": bad}) == [
         "calendar.events.insert.body.start: unknown field 'zone' (schema EventDateTime)"]
     assert check_call("sheets", "sheets.spreadsheets.values.batchUpdate",
@@ -244,6 +296,85 @@ def test_the_checker_catches_a_wrong_field():
         "sheets.spreadsheets.values.batchUpdate: missing required parameter spreadsheetId",
         "sheets.spreadsheets.values.batchUpdate.body.valueInputOption: 'RAWISH' is not one of "
         "['INPUT_VALUE_OPTION_UNSPECIFIED', 'RAW', 'USER_ENTERED']"]
+
+
+def test_the_checker_honours_annotations_required_per_method():
+    no_times = {"id": "abcde", "summary": "Webinar"}
+    assert check_call("calendar", "calendar.events.insert", {"calendarId": "c", "body": no_times}) == [
+        "calendar.events.insert.body: missing required field 'end' (schema Event)",
+        "calendar.events.insert.body: missing required field 'start' (schema Event)"]
+    assert check_call("calendar", "calendar.events.update", {"calendarId": "c", "eventId": "abcde",
+                                                             "body": {**no_times, "start": EVENT_BODY["start"]}}) == [
+        "calendar.events.update.body: missing required field 'end' (schema Event)"]
+    # A patch changes only what it names: Event marks start and end required for insert, update and import.
+    assert check_call("calendar", "calendar.events.patch", {"calendarId": "c", "eventId": "abcde",
+                                                            "body": no_times}) == []
+
+
+def test_the_checker_refuses_a_real_body_that_loses_a_required_field():
+    method, kwargs = calendar_calls()[0]
+    assert method == "calendar.events.insert" and check_call("calendar", method, kwargs) == []
+    body = {k: v for k, v in kwargs["body"].items() if k != "end"}
+    assert check_call("calendar", method, {**kwargs, "body": body}) == [
+        "calendar.events.insert.body: missing required field 'end' (schema Event)"]
+    structure = next(k for m, k in sheets_calls() if m == "sheets.spreadsheets.batchUpdate")
+    chart = next(r for r in structure["body"]["requests"] if "addChart" in r)
+    del chart["addChart"]["chart"]["spec"]
+    assert check_call("sheets", "sheets.spreadsheets.batchUpdate", structure) == [
+        "sheets.spreadsheets.batchUpdate.body.requests[2].addChart.chart: missing required field 'spec'"]
+
+
+CHART = {"spec": {"title": "t"}, "position": {"newSheet": True}}
+
+
+@pytest.mark.parametrize("method, kwargs, problem", [
+    ("sheets.spreadsheets.values.batchUpdate",
+     {"spreadsheetId": "s", "body": {"data": [{"range": "A1", "values": [["x"]]}]}},
+     "sheets.spreadsheets.values.batchUpdate.body: missing required field 'valueInputOption'"),
+    ("sheets.spreadsheets.values.batchUpdate",
+     {"spreadsheetId": "s", "body": {"valueInputOption": "RAW", "data": [{"range": "A1", "values": [["x"]]},
+                                                                          {"values": [["y"]]}]}},
+     "sheets.spreadsheets.values.batchUpdate.body.data[1]: missing required field 'range'"),
+    ("sheets.spreadsheets.values.update",
+     {"spreadsheetId": "s", "range": "A1", "body": {"values": [["x"]]}},
+     "sheets.spreadsheets.values.update: missing required field 'valueInputOption'"),
+    ("sheets.spreadsheets.batchUpdate", {"spreadsheetId": "s", "body": {}},
+     "sheets.spreadsheets.batchUpdate.body: missing required field 'requests'"),
+    ("sheets.spreadsheets.batchUpdate", {"spreadsheetId": "s", "body": {"requests": []}},
+     "sheets.spreadsheets.batchUpdate.body.requests: must not be empty"),
+    ("sheets.spreadsheets.batchUpdate",
+     {"spreadsheetId": "s", "body": {"requests": [{"addSheet": {}}, {"addChart": {"chart": {"position": {}}}}]}},
+     "sheets.spreadsheets.batchUpdate.body.requests[1].addChart.chart: missing required field 'spec'"),
+    ("sheets.spreadsheets.batchUpdate", {"spreadsheetId": "s", "body": {"requests": [{"addChart": {}}]}},
+     "sheets.spreadsheets.batchUpdate.body.requests[0].addChart: missing required field 'chart'"),
+    ("sheets.spreadsheets.batchUpdate", {"spreadsheetId": "s"},
+     "sheets.spreadsheets.batchUpdate: missing the request body"),
+])
+def test_the_checker_requires_what_the_sheets_api_needs(method, kwargs, problem):
+    assert check_call("sheets", method, kwargs) == [problem]
+
+
+@pytest.mark.parametrize("method, kwargs", [
+    ("sheets.spreadsheets.values.batchUpdate", {"spreadsheetId": "s", "body": {
+        "valueInputOption": "RAW", "data": [{"range": "A1", "values": [["x"]]}]}}),
+    ("sheets.spreadsheets.values.update", {"spreadsheetId": "s", "range": "A1", "valueInputOption": "RAW",
+                                           "body": {"values": [["x"]]}}),
+    ("sheets.spreadsheets.batchUpdate", {"spreadsheetId": "s", "body": {"requests": [
+        {"addSheet": {"properties": {"title": "x"}}}, {"addChart": {"chart": CHART}}]}}),
+])
+def test_the_checker_passes_complete_sheets_calls(method, kwargs):
+    assert check_call("sheets", method, kwargs) == []
+
+
+@pytest.mark.parametrize("method_id, dotted", [(m, d) for m, paths in API_REQUIRED.items() for d in paths])
+def test_api_required_names_fields_the_documents_know(method_id, dotted):
+    method = _find_method("sheets", method_id)
+    assert method is not None
+    if not dotted.startswith("body."):
+        assert dotted in method["parameters"]
+        return
+    schema = method["request"]["$ref"]
+    assert field_path_exists(SHEETS, schema, dotted[len("body."):].replace("[]", ""))
 
 
 @pytest.mark.parametrize("schema, dotted", [(("Spreadsheet", f)) for f in META_FIELDS.split(",")] + [

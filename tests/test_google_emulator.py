@@ -370,8 +370,12 @@ def test_unshared_spreadsheet_is_403_permission_denied(emulator: GoogleEmulator,
     with pytest.raises(HttpError) as caught:
         sheets.spreadsheets().get(spreadsheetId="private-sheet").execute()
     assert caught.value.resp.status == 403
-    assert error_body(caught.value)["status"] == "PERMISSION_DENIED"
-    assert error_body(caught.value)["message"] == "The caller does not have permission"
+    assert error_body(caught.value) == {  # Sheets v4: status and an ErrorInfo, no v3 "errors" list
+        "code": 403, "message": "The caller does not have permission", "status": "PERMISSION_DENIED",
+        "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "forbidden",
+                     "domain": "googleapis.com",
+                     "metadata": {"service": "sheets.googleapis.com",
+                                  "method": "google.apps.sheets.v4.SpreadsheetsService.GetSpreadsheet"}}]}
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -404,19 +408,107 @@ def test_429_then_success_with_retries(emulator: GoogleEmulator, sheets: Any, no
     assert len(no_backoff) == 2
 
 
-@pytest.mark.parametrize("status, reason, grpc", [(429, "rateLimitExceeded", "RESOURCE_EXHAUSTED"),
-                                                  (403, "rateLimitExceeded", "PERMISSION_DENIED"),
-                                                  (500, "backendError", "INTERNAL"),
-                                                  (503, "backendError", "UNAVAILABLE")])
+@pytest.mark.parametrize("status, reason, grpc, message, domain", [
+    (429, "rateLimitExceeded", "RESOURCE_EXHAUSTED", "Rate Limit Exceeded", "usageLimits"),
+    (403, "rateLimitExceeded", "PERMISSION_DENIED", "Rate Limit Exceeded", "usageLimits"),
+    (500, "backendError", "INTERNAL", "Backend Error", "global"),
+    (503, "backendError", "UNAVAILABLE", "The service is currently unavailable.", "global")])
 def test_faults_answer_in_googles_shape(emulator: GoogleEmulator, calendar: Any, status: int, reason: str,
-                                        grpc: str) -> None:
+                                        grpc: str, message: str, domain: str) -> None:
     emulator.fail_next("events.insert", status)
     with pytest.raises(HttpError) as caught:
         calendar.events().insert(calendarId=CALENDAR_ID, body=session_event()).execute()
     assert caught.value.resp.status == status
-    error = error_body(caught.value)
-    assert (error["errors"][0]["reason"], error["status"]) == (reason, grpc)
+    assert error_body(caught.value) == {"code": status, "message": message, "status": grpc,
+                                        "errors": [{"message": message, "domain": domain, "reason": reason}]}
     calendar.events().insert(calendarId=CALENDAR_ID, body=session_event()).execute()  # once only
+    assert emulator.pending_faults() == {}
+
+
+@pytest.mark.parametrize("reason, message, domain", [
+    ("forbidden", "The caller does not have permission", "global"),
+    ("rateLimitExceeded", "Rate Limit Exceeded", "usageLimits"),
+    ("userRateLimitExceeded", "User Rate Limit Exceeded", "usageLimits"),
+    ("quotaExceeded", "Calendar usage limits exceeded.", "usageLimits"),
+    ("dailyLimitExceeded", "Daily Limit Exceeded", "usageLimits"),
+])
+def test_a_403_faults_message_follows_its_reason(emulator: GoogleEmulator, calendar: Any, reason: str,
+                                                  message: str, domain: str) -> None:
+    emulator.fail_next("events.list", 403, reason=reason)
+    with pytest.raises(HttpError) as caught:
+        calendar.events().list(calendarId=CALENDAR_ID).execute()
+    assert error_body(caught.value) == {"code": 403, "message": message, "status": "PERMISSION_DENIED",
+                                        "errors": [{"message": message, "domain": domain, "reason": reason}]}
+
+
+@pytest.mark.parametrize("route, kind", [("values.batchUpdate", "Write"), ("values.get", "Read")])
+def test_sheets_quota_fault_answers_in_the_v4_shape(emulator: GoogleEmulator, sheets: Any, route: str,
+                                                    kind: str) -> None:
+    emulator.fail_next(route, 429)
+    values = sheets.spreadsheets().values()
+    request = values.batchUpdate(spreadsheetId=SPREADSHEET_ID, body={
+        "valueInputOption": "RAW", "data": [{"range": "Sheet1!A1", "values": [["x"]]}]}) \
+        if route == "values.batchUpdate" else values.get(spreadsheetId=SPREADSHEET_ID, range="Sheet1!A1")
+    with pytest.raises(HttpError) as caught:
+        request.execute()
+    method = "BatchUpdateValues" if kind == "Write" else "GetValues"
+    assert caught.value.resp.status == 429
+    assert error_body(caught.value) == {
+        "code": 429, "status": "RESOURCE_EXHAUSTED",
+        "message": f"Quota exceeded for quota metric '{kind} requests' and limit '{kind} requests per minute per "
+                   f"user' of service 'sheets.googleapis.com' for consumer 'project_number:123456789012'.",
+        "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "RATE_LIMIT_EXCEEDED",
+                     "domain": "googleapis.com",
+                     "metadata": {"service": "sheets.googleapis.com",
+                                  "method": f"google.apps.sheets.v4.SpreadsheetsService.{method}",
+                                  "quota_metric": f"sheets.googleapis.com/{kind.lower()}_requests",
+                                  "quota_limit": f"{kind}RequestsPerMinutePerUser", "quota_limit_value": "60",
+                                  "consumer": "projects/123456789012"}}]}
+
+
+def test_sheets_errors_never_carry_a_v3_errors_list(emulator: GoogleEmulator, sheets: Any) -> None:
+    emulator.fail_next("spreadsheets.batchUpdate", 403, reason="forbidden")
+    book = sheets.spreadsheets()
+    with pytest.raises(HttpError) as caught:
+        book.batchUpdate(spreadsheetId=SPREADSHEET_ID, body={"requests": [{"addSheet": {}}]}).execute()
+    error = error_body(caught.value)
+    assert "errors" not in error
+    assert (error["message"], error["status"]) == ("The caller does not have permission", "PERMISSION_DENIED")
+    assert [(d["@type"], d["reason"], d["domain"]) for d in error["details"]] == [
+        ("type.googleapis.com/google.rpc.ErrorInfo", "forbidden", "googleapis.com")]
+    with pytest.raises(HttpError) as caught:  # an error the emulator raises itself has the same shape
+        book.values().get(spreadsheetId=SPREADSHEET_ID, range="Nope!A1").execute()
+    error = error_body(caught.value)
+    assert "errors" not in error and error["status"] == "INVALID_ARGUMENT"
+    assert error["details"][0]["metadata"]["method"] == "google.apps.sheets.v4.SpreadsheetsService.GetValues"
+
+
+def test_sheets_401_and_scope_errors_name_googles_v4_reasons(emulator: GoogleEmulator, key_file: Path) -> None:
+    url = emulator.root_url + f"v4/spreadsheets/{SPREADSHEET_ID}"
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(url)
+    error = json.loads(caught.value.read())["error"]
+    assert caught.value.code == 401 and "errors" not in error
+    assert (error["status"], error["details"][0]["reason"]) == ("UNAUTHENTICATED", "CREDENTIALS_MISSING")
+
+    calendar_only = service_account.Credentials.from_service_account_file(
+        str(key_file), scopes=["https://www.googleapis.com/auth/calendar"])
+    sheets = discovery.build("sheets", "v4", credentials=calendar_only, static_discovery=True,
+                             cache_discovery=False, client_options={"api_endpoint": emulator.root_url})
+    with pytest.raises(HttpError) as caught:
+        sheets.spreadsheets().get(spreadsheetId=SPREADSHEET_ID).execute()
+    error = error_body(caught.value)
+    assert (error["status"], error["details"][0]["reason"]) == ("PERMISSION_DENIED",
+                                                                 "ACCESS_TOKEN_SCOPE_INSUFFICIENT")
+
+
+def test_pending_faults_lists_what_never_fired(emulator: GoogleEmulator, calendar: Any) -> None:
+    emulator.fail_next("events.patch", 403, times=2, reason="rateLimitExceeded")
+    emulator.fail_next("events.insert", 500)
+    assert emulator.pending_faults() == {"events.patch": 2, "events.insert": 1}
+    with pytest.raises(HttpError):
+        calendar.events().insert(calendarId=CALENDAR_ID, body=session_event()).execute()
+    assert emulator.pending_faults() == {"events.patch": 2}
 
 
 def test_403_rate_limit_is_retried_but_quota_exceeded_is_not(emulator: GoogleEmulator, calendar: Any,

@@ -6,14 +6,16 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from integrations.google_auth import GoogleConfig, build_calendar_service, build_sheets_service, load_credentials
+from integrations.google_auth import (CALENDAR_SERVICE, SHEETS_SERVICE, GoogleConfig, build_calendar_service,
+                                      build_sheets_service, execute, load_credentials)
 from integrations.google_calendar import GoogleCalendar
 from integrations.google_sheets import GoogleSheets
-from integrations.sandbox.google_server import GoogleEmulator
+from integrations.sandbox.google_server import SERVICE_ACCOUNT_EMAIL, GoogleEmulator
 from tests.fakes import FakeComposer, FakeMail, FakeZoom
 from tests.helpers_settings import write_settings
 from worker.clock import FixedClock
 from worker.engine import Engine, Integrations
+from worker.errors import AccessDeniedError, IntegrationError, RateLimitError
 from worker.model import Attendee, Recipient, SeriesInfo, SummaryRow, calendar_event_id
 from worker.planner import plan_season
 from worker.reconcile import Policy
@@ -35,6 +37,8 @@ def google():
         emulator.share_calendar(CALENDAR)
         emulator.share_spreadsheet(SHEET, title="Kehadiran")
         yield emulator
+        # Like responses' assert_all_requests_are_fired: a fault no request met tested nothing.
+        assert emulator.pending_faults() == {}, f"faults queued but never answered: {emulator.pending_faults()}"
 
 
 class GoogleWorld:
@@ -77,6 +81,12 @@ def live_events(emulator):
     return [e for e in emulator.events(CALENDAR) if e.get("status") != "cancelled"]
 
 
+def stored_event(emulator, session_key):
+    """The emulator's copy of a session's event."""
+    wanted = calendar_event_id("webinar-kamis", session_key)
+    return next(e for e in emulator.events(CALENDAR) if e["id"] == wanted)
+
+
 def test_season_creates_one_event_per_session_and_a_quiet_rerun_writes_nothing(world):
     world.tick()
     events = live_events(world.emulator)
@@ -98,7 +108,7 @@ def test_time_change_patches_and_cancellation_deletes(world):
     world.sessions[1] = replace(world.sessions[1], start=moved)
     world.tick()
     assert world.emulator.calls["events.patch"] == 1 and len(live_events(world.emulator)) == 3
-    event = next(e for e in world.emulator.events(CALENDAR) if e["id"] == calendar_event_id("webinar-kamis", "2027-01-14"))
+    event = stored_event(world.emulator, "2027-01-14")
     assert datetime.fromisoformat(event["start"]["dateTime"]) == moved
 
     world.sessions[2] = replace(world.sessions[2], cancelled=True)
@@ -159,7 +169,7 @@ def test_attendance_step_writes_the_sheet_through_the_engine(world):
     assert world.emulator.writes() == 0
 
 
-def test_429_and_500_bursts_end_with_everything_written_once(world):
+def test_429_500_and_rate_limit_403_bursts_end_with_everything_written_once(world):
     world.emulator.fail_next("events.insert", 429, times=2)
     world.emulator.fail_next("events.insert", 500, times=2)
     world.emulator.fail_next("events.patch", 403, times=1, reason="rateLimitExceeded")
@@ -168,6 +178,21 @@ def test_429_and_500_bursts_end_with_everything_written_once(world):
     world.tick()
     assert len(live_events(world.emulator)) == 3
     assert world.sleeps  # the retries waited through the injected sleep, not real time
+    assert world.emulator.pending_faults() == {"events.patch": 1}  # nothing has been patched yet
+
+    world.emulator.reset_calls()
+    sleeps = len(world.sleeps)
+    moved = world.sessions[1].start + timedelta(hours=1)
+    world.sessions[1] = replace(world.sessions[1], start=moved, topic="Bedah Buku (jam baru)")
+    report = world.tick()
+    assert [s.kind for s, _ in report.failed] == []
+    assert (world.emulator.calls["events.insert"], world.emulator.calls["events.get"],
+            world.emulator.calls["events.patch"]) == (1, 1, 2)  # 409, read, refused patch + its retry
+    assert len(world.sleeps) == sleeps + 1
+    event = stored_event(world.emulator, "2027-01-14")
+    assert datetime.fromisoformat(event["start"]["dateTime"]) == moved
+    assert event["summary"].endswith("Bedah Buku (jam baru)")
+
     world.emulator.fail_next("values.batchUpdate", 429, times=2)
     world.emulator.fail_next("spreadsheets.batchUpdate", 500, times=5)  # more than the client retries
     session = world.sessions[0]
@@ -180,6 +205,75 @@ def test_429_and_500_bursts_end_with_everything_written_once(world):
     assert len([r for r in world.emulator.sheet_values(SHEET, "Ringkasan")[1:] if r and r[0]]) == 1
     assert len(world.emulator.charts(SHEET)) == 1
     assert not world.store.retries()
+    assert world.emulator.pending_faults() == {}  # every queued fault was met
+
+
+def test_403_user_rate_limit_is_retried_and_each_event_is_written_once(world):
+    world.emulator.fail_next("events.insert", 403, times=2, reason="userRateLimitExceeded")
+    report = world.tick()
+    assert report.failed == []
+    assert world.emulator.calls["events.insert"] == 5  # the first event: 2 refusals and a retry; then 2 more
+    assert len(world.sleeps) == 2
+    events = live_events(world.emulator)
+    assert sorted(e["id"] for e in events) == sorted({calendar_event_id(s.series, s.key)
+                                                      for s in world.sessions if not s.cancelled})
+    assert not world.store.retries()
+    assert world.emulator.pending_faults() == {}
+
+
+def _forbidden_calendar(world) -> str:
+    world.sessions = world.sessions[:1]
+    world.emulator.fail_next("events.insert", 403, reason="forbidden")
+    return "events.insert"
+
+
+def _forbidden_sheet(world) -> str:
+    world.tick()
+    session = world.sessions[0]
+    world.zoom.attendance[world.store.session(session.uid).meeting_id] = attendees(7, 3)
+    world.clock.set(session.end_utc + timedelta(minutes=45))
+    world.emulator.reset_calls()
+    world.emulator.fail_next("values.batchUpdate", 403, reason="forbidden")
+    return "values.batchUpdate"
+
+
+@pytest.mark.parametrize("arrange, step, target", [
+    (_forbidden_calendar, "upsert_event", f"calendar {CALENDAR}"),  # Calendar v3 error shape
+    (_forbidden_sheet, "sync_sheet", f"spreadsheet {SHEET}"),  # Sheets v4 error shape
+])
+def test_403_forbidden_is_not_retried_and_the_failure_names_the_service_account(world, arrange, step, target):
+    route = arrange(world)
+    report = world.tick()
+    assert world.emulator.calls[route] == 1  # refused once, never retried
+    assert world.sleeps == []
+    (failed, message), = report.failed
+    assert failed.kind == step and failed.uid == world.sessions[0].uid
+    assert "(HTTP 403, forbidden)" in message  # the reason was read from the error body
+    assert f"share {target} with {SERVICE_ACCOUNT_EMAIL}" in message
+    retry = world.store.retries()[(failed.uid, step)]
+    assert retry.attempts == 1 and SERVICE_ACCOUNT_EMAIL in retry.last_error
+
+
+@pytest.mark.parametrize("route, status, reason, expected, code, daily", [
+    ("events.list", 403, "userRateLimitExceeded", RateLimitError, "userRateLimitExceeded", False),
+    ("events.list", 403, "quotaExceeded", RateLimitError, "quotaExceeded", True),
+    ("events.list", 403, "forbidden", AccessDeniedError, "forbidden", None),
+    ("values.get", 429, None, RateLimitError, "RATE_LIMIT_EXCEEDED", False),
+    ("values.get", 403, "quotaExceeded", RateLimitError, "quotaExceeded", True),
+    ("values.get", 403, "forbidden", AccessDeniedError, "forbidden", None),
+])
+def test_the_clients_read_the_reason_from_both_error_shapes(world, route, status, reason, expected, code, daily):
+    world.emulator.fail_next(route, status, reason=reason)
+    if route == "events.list":
+        request, service = world.calendar.service.events().list(calendarId=CALENDAR, maxResults=1), CALENDAR_SERVICE
+    else:
+        request = world.sheets.service.spreadsheets().values().get(spreadsheetId=SHEET, range="Sheet1!A1")
+        service = SHEETS_SERVICE
+    with pytest.raises(IntegrationError) as caught:
+        execute(request, service, num_retries=0)  # the error as it first comes, before any retry
+    assert type(caught.value) is expected and (caught.value.status, caught.value.code) == (status, code)
+    if daily is not None:
+        assert caught.value.daily is daily
 
 
 def test_recipients_from_a_form_responses_range_are_read_through_the_sheets_client(world, tmp_path):

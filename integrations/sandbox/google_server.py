@@ -9,14 +9,19 @@ built with ``client_options={"api_endpoint": ...}``:
 * Sheets: ``api_endpoint = root_url`` -> ``ROOT/v4/spreadsheets/{spreadsheetId}[...]``
 * OAuth: ``POST ROOT/token`` (JWT bearer grant, RS256 signature checked against the key it issued)
 
-State lives in memory. Answers and errors use Google's JSON shapes, and fault switches
-(``fail_next``, ``expire_tokens``, ``delay_seconds``) let tests exercise retries and token refresh.
+State lives in memory. Answers and errors use Google's JSON shapes (Calendar v3 errors carry an
+``errors`` list with domain and reason; Sheets v4 errors carry ``status`` and a ``google.rpc.ErrorInfo``
+in ``details`` instead), and fault switches (``fail_next``, ``expire_tokens``, ``delay_seconds``) let
+tests exercise retries and token refresh; ``pending_faults`` says which queued faults never fired.
 Every request is counted per route in ``calls``, so benchmarks can count API use.
 
 Known simplifications: formulas are never computed (a formula cell reads back as ``#N/A`` in
 FORMATTED_VALUE/UNFORMATTED_VALUE and as its text in FORMULA); USER_ENTERED parses numbers, booleans,
 a leading apostrophe and formulas, not dates or currencies; ``fields`` is honoured as a plain
-partial-response selector; recurring events are not expanded.
+partial-response selector; recurring events are not expanded; every Sheets error carries one
+ErrorInfo (Google leaves ``details`` out of some, such as a plain 400), whose reason is Google's own
+where the emulator knows it (RATE_LIMIT_EXCEEDED, ACCESS_TOKEN_SCOPE_INSUFFICIENT...) and otherwise
+the v3-style name it was raised or queued with.
 """
 from __future__ import annotations
 
@@ -74,10 +79,31 @@ _EVENT_ID = re.compile(r"[0-9a-v]{5,1024}")  # base32hex, as Calendar requires f
 _STATUS_NAMES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
                  409: "ALREADY_EXISTS", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 501: "NOT_IMPLEMENTED",
                  503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}  # canonical status per HTTP code
-_FAULT_TEXT = {429: ("rateLimitExceeded", "Rate Limit Exceeded"),
-               403: ("rateLimitExceeded", "Rate Limit Exceeded"),
-               500: ("backendError", "Backend Error"),
-               503: ("backendError", "The service is currently unavailable.")}  # default reason, message
+ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"  # @type of the detail in Sheets v4 errors
+PROJECT_NUMBER = "123456789012"  # the consumer named in quota errors
+# Messages and Calendar ``errors[].domain`` per reason, as Google words them.
+_REASON_TEXT = {"rateLimitExceeded": ("Rate Limit Exceeded", "usageLimits"),
+                "userRateLimitExceeded": ("User Rate Limit Exceeded", "usageLimits"),
+                "quotaExceeded": ("Calendar usage limits exceeded.", "usageLimits"),
+                "dailyLimitExceeded": ("Daily Limit Exceeded", "usageLimits"),
+                "forbidden": ("The caller does not have permission", "global"),
+                "requiredAccessLevel": ("You need to have writer access to this calendar.", "calendar"),
+                "insufficientPermissions": ("Request had insufficient authentication scopes.", "global"),
+                "notFound": ("Not Found", "global"),
+                "timeRangeEmpty": ("The specified time range is empty.", "calendar"),
+                "backendError": ("Backend Error", "global")}
+_FAULT_DEFAULTS = {400: ("badRequest", "Bad Request"), 403: ("rateLimitExceeded", "Rate Limit Exceeded"),
+                   404: ("notFound", "Not Found"), 429: ("rateLimitExceeded", "Rate Limit Exceeded"),
+                   500: ("backendError", "Backend Error"),
+                   503: ("backendError", "The service is currently unavailable.")}  # status -> reason, message
+# Sheets v4 answers a quota error with Google's own ErrorInfo reason; its message depends on read or write.
+_SHEETS_QUOTA_REASON = "RATE_LIMIT_EXCEEDED"
+# Reasons the emulator raises internally, as a Sheets v4 ErrorInfo names them.
+_V4_REASONS = {"insufficientPermissions": "ACCESS_TOKEN_SCOPE_INSUFFICIENT"}
+_SHEETS_METHODS = {"spreadsheets.get": "GetSpreadsheet", "spreadsheets.batchUpdate": "BatchUpdateSpreadsheet",
+                   "values.get": "GetValues", "values.batchGet": "BatchGetValues", "values.update": "UpdateValues",
+                   "values.batchUpdate": "BatchUpdateValues",
+                   "values.clear": "ClearValues"}  # route -> SpreadsheetsService method, for ErrorInfo metadata
 _AUTH_MESSAGE = ("Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie "
                  "or other valid authentication credential. "
                  "See https://developers.google.com/identity/sign-in/web/devconsole-project.")
@@ -85,24 +111,41 @@ FORMULA_PLACEHOLDER = "#N/A"  # what a formula cell reads back as: the emulator 
 
 
 class ApiError(Exception):
-    """An error answer in Google's shape; raised inside handlers, turned into the HTTP response."""
+    """An error answer in Google's shape; raised inside handlers, turned into the HTTP response.
+
+    Calendar v3 answers ``{"error": {"code", "message", "status", "errors": [{"domain", "reason",
+    "message"}]}}``; Sheets v4 answers ``{"error": {"code", "message", "status", "details":
+    [{"@type": ...ErrorInfo, "reason", "domain": "googleapis.com", "metadata"}]}}`` with no
+    ``errors`` list. :meth:`body` writes whichever the route's API uses.
+    """
 
     def __init__(self, code: int, message: str, reason: str = "badRequest", *, status: str | None = None,
-                 headers: dict[str, str] | None = None, extra: dict[str, Any] | None = None):
+                 headers: dict[str, str] | None = None, extra: dict[str, Any] | None = None,
+                 v4_reason: str | None = None, metadata: dict[str, str] | None = None):
         super().__init__(message)
         self.code = code  # HTTP status
         self.message = message  # error.message
-        self.reason = reason  # error.errors[0].reason
+        self.reason = reason  # Calendar: error.errors[0].reason
         self.status = status or _STATUS_NAMES.get(code)  # error.status; None leaves it out (e.g. 410)
         self.headers = headers or {}  # extra response headers (Retry-After, WWW-Authenticate)
         self.extra = extra or {}  # extra fields for errors[0] (location, locationType)
+        self.v4_reason = v4_reason or _V4_REASONS.get(reason, reason)  # Sheets: error.details[0].reason
+        self.metadata = metadata or {}  # Sheets: extra error.details[0].metadata (quota names)
 
-    def body(self) -> dict[str, Any]:
-        """The JSON body Google sends for this error."""
-        detail = {"message": self.message, "domain": "global", "reason": self.reason, **self.extra}
-        error: dict[str, Any] = {"code": self.code, "message": self.message, "errors": [detail]}
+    def body(self, api: str = "calendar", route: str = "") -> dict[str, Any]:
+        """The JSON body Google sends for this error: ``api`` is "calendar" (v3) or "sheets" (v4)."""
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
         if self.status:
             error["status"] = self.status
+        if api == "sheets":
+            metadata = {"service": "sheets.googleapis.com"}
+            if route in _SHEETS_METHODS:
+                metadata["method"] = f"google.apps.sheets.v4.SpreadsheetsService.{_SHEETS_METHODS[route]}"
+            error["details"] = [{"@type": ERROR_INFO, "reason": self.v4_reason, "domain": "googleapis.com",
+                                 "metadata": {**metadata, **self.metadata}}]
+        else:
+            domain = _REASON_TEXT.get(self.reason, ("", "global"))[1]
+            error["errors"] = [{"message": self.message, "domain": domain, "reason": self.reason, **self.extra}]
         return {"error": error}
 
 
@@ -371,7 +414,7 @@ class _Spreadsheet:
 @dataclass
 class _Fault:
     status: int  # HTTP status to answer
-    reason: str | None  # errors[0].reason; None = the usual one for the status
+    reason: str | None  # the error's reason; None = the usual one for the status
     retry_after: int | None  # Retry-After header value, seconds
 
 
@@ -533,7 +576,12 @@ class GoogleEmulator:
     # -- fault switches and counters ----------------------------------------------------------------
     def fail_next(self, route_name: str, status: int, times: int = 1, reason: str | None = None, *,
                   retry_after: int | None = None) -> None:
-        """Answer the next ``times`` requests to ``route_name`` with ``status`` (after auth succeeds)."""
+        """Answer the next ``times`` requests to ``route_name`` with ``status`` (after auth succeeds).
+
+        ``reason`` picks the error's reason and its message (``forbidden`` -> "The caller does not have
+        permission", ``userRateLimitExceeded`` -> "User Rate Limit Exceeded"...); None uses the usual one for
+        the status (403: rateLimitExceeded; 429 on Sheets: RATE_LIMIT_EXCEEDED with the quota's names).
+        """
         if route_name not in ROUTES:
             raise ValueError(f"unknown route {route_name!r} (valid routes: {', '.join(ROUTES)})")
         if not 400 <= status <= 599:
@@ -541,6 +589,11 @@ class GoogleEmulator:
         with self._lock:
             self._faults.setdefault(route_name, []).extend(
                 _Fault(status, reason, retry_after) for _ in range(times))
+
+    def pending_faults(self) -> dict[str, int]:
+        """Faults queued by ``fail_next`` that no request has met yet, per route; {} when all were answered."""
+        with self._lock:
+            return {route: len(queue) for route, queue in self._faults.items() if queue}
 
     def expire_tokens(self) -> None:
         """Make every access token issued so far invalid: the next API call with one gets 401."""
@@ -686,10 +739,11 @@ class GoogleEmulator:
         split = urlsplit(raw_path)
         query = parse_qs(split.query, keep_blank_values=True)
         route, args = _route(method, split.path)
+        api = _api(route, split.path)
         with self._lock:
             if route is None:
                 return _Response(404, ApiError(404, f"The emulator has no route for {method} {split.path}",
-                                               "notFound").body())
+                                               "notFound").body(api))
             self.calls[route] += 1
             if route == "token":
                 return self._token_response(headers, body)
@@ -699,13 +753,13 @@ class GoogleEmulator:
                 payload = _json_body(body) if method in ("POST", "PUT", "PATCH") else None
                 status, result = getattr(self, "_" + route.replace(".", "_"))(grant, query, payload, *args)
             except ApiError as err:
-                return _Response(err.code, err.body(), err.headers)
+                return _Response(err.code, err.body(api, route), err.headers)
         if result is not None and "fields" in query:
             try:
                 result = select_fields(result, parse_fields(query["fields"][0]))
             except ValueError:
                 err = ApiError(400, f"Invalid field selection {query['fields'][0]}", "invalidParameter")
-                return _Response(400, err.body())
+                return _Response(400, err.body(api, route))
         return _Response(status, result)
 
     def _authorize(self, route: str, headers: dict[str, str]) -> _Token:
@@ -714,6 +768,7 @@ class GoogleEmulator:
         if token is None or token.expires_at <= self._clock().timestamp():
             raise ApiError(401, _AUTH_MESSAGE, "authError", extra={"location": "Authorization",
                                                                    "locationType": "header"},
+                           v4_reason="ACCESS_TOKEN_EXPIRED" if value else "CREDENTIALS_MISSING",
                            headers={"WWW-Authenticate": 'Bearer realm="https://accounts.google.com/", '
                                                         'error="invalid_token"'})
         if route.startswith("events."):
@@ -732,13 +787,23 @@ class GoogleEmulator:
         if not pending:
             return
         fault = pending.pop(0)
-        reason, message = _FAULT_TEXT.get(fault.status, ("backendError", "Emulated failure"))
+        headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
+        reason, message = _FAULT_DEFAULTS.get(fault.status, ("backendError" if fault.status >= 500 else
+                                                             "badRequest", "Emulated failure"))
         if fault.reason:
             reason = fault.reason
-        if fault.status == 429 and not route.startswith("events."):
-            message = ("Quota exceeded for quota metric 'Write requests' and limit 'Write requests per minute "
-                       "per user' of service 'sheets.googleapis.com'.")
-        headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
+            message = _REASON_TEXT.get(reason, (message, ""))[0]
+        elif fault.status == 429 and _api(route, "") == "sheets":
+            reason = _SHEETS_QUOTA_REASON
+        if reason == _SHEETS_QUOTA_REASON:  # Sheets' per-minute quota, named as Google names it
+            kind = "Write" if route in WRITE_ROUTES else "Read"
+            message = (f"Quota exceeded for quota metric '{kind} requests' and limit '{kind} requests per minute "
+                       f"per user' of service 'sheets.googleapis.com' for consumer "
+                       f"'project_number:{PROJECT_NUMBER}'.")
+            raise ApiError(fault.status, message, reason, headers=headers, metadata={
+                "quota_metric": f"sheets.googleapis.com/{kind.lower()}_requests",
+                "quota_limit": f"{kind}RequestsPerMinutePerUser", "quota_limit_value": "60",
+                "consumer": f"projects/{PROJECT_NUMBER}"})
         raise ApiError(fault.status, message, reason, headers=headers)
 
     # -- OAuth ---------------------------------------------------------------------------------------
@@ -1354,6 +1419,13 @@ _ROUTE_TABLE: list[tuple[str, re.Pattern[str], str]] = [
 ]  # (method, raw path pattern, route name); path parameters are percent-decoded after matching
 
 
+def _api(route: str | None, path: str) -> str:
+    """Which API answers: "sheets" (v4 error shape) or "calendar" (v3 shape, also the token and unknown paths)."""
+    if route is not None:
+        return "sheets" if route.startswith(("spreadsheets.", "values.")) else "calendar"
+    return "sheets" if path.startswith("/v4/") else "calendar"
+
+
 def _route(method: str, path: str) -> tuple[str | None, tuple[str, ...]]:
     for verb, pattern, name in _ROUTE_TABLE:
         match = pattern.fullmatch(path)
@@ -1494,7 +1566,10 @@ class _Handler(BaseHTTPRequestHandler):
             response = emulator.handle(self.command, self.path, headers, body)
         except Exception:  # a bug in the emulator: answer 500 rather than drop the connection
             log.exception("sandbox Google emulator failed on %s %s", self.command, self.path)
-            response = _Response(500, ApiError(500, "Internal error in the emulator", "backendError").body())
+            path = urlsplit(self.path).path
+            route, _ = _route(self.command, path)
+            error = ApiError(500, "Internal error in the emulator", "backendError")
+            response = _Response(500, error.body(_api(route, path), route or ""))
         payload = b"" if response.body is None else json.dumps(response.body).encode("utf-8")
         self.send_response(response.status)
         for name, value in response.headers.items():
