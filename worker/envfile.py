@@ -66,11 +66,20 @@ class RedactingFilter(logging.Filter):
                         if v and len(v) >= 4 and k != "GOOGLE_APPLICATION_CREDENTIALS"]  # values to hide
 
     def filter(self, record: logging.LogRecord) -> bool:
-        """Redact the rendered message; always keeps the record."""
+        """Redact the rendered message and any traceback; always keeps the record."""
         if self._values:
-            message = record.getMessage()
-            for value in self._values:
-                message = message.replace(value, "***")
-            record.msg, record.args = message, ()
+            record.msg, record.args = self.redact(record.getMessage()), ()
+            if record.exc_info and not record.exc_text:
+                record.exc_text = logging.Formatter().formatException(record.exc_info)
+            if record.exc_text:
+                record.exc_text = self.redact(record.exc_text)
+            if record.stack_info:
+                record.stack_info = self.redact(record.stack_info)
         return True
+
+    def redact(self, text: str) -> str:
+        """``text`` with every secret value replaced by ``***``."""
+        for value in self._values:
+            text = text.replace(value, "***")
+        return text
 
