@@ -12,6 +12,8 @@ from email.message import EmailMessage
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from icalendar import Calendar
 
 from tests.helpers_settings import BASE, write_settings
@@ -70,7 +72,8 @@ def test_once_without_credentials_reports_blocked_and_dry_run_lists(tmp_path, ca
     assert "2027-01-07  Menulis Cerita Pendek" in capsys.readouterr().out
 
 
-def test_run_stops_on_sigterm(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_run_stops_on_sigterm_and_sigint(tmp_path, sig):
     path = write_settings(tmp_path, BASE.replace("  state_file: state.db", "  state_file: state.db\n  tick_seconds: 1"))
     proc = subprocess.Popen([sys.executable, "-m", "worker", "run", "--settings", str(path)], cwd=tmp_path,
                             env=clean_env(tmp_path), stderr=subprocess.PIPE, text=True)
@@ -84,7 +87,7 @@ def test_run_stops_on_sigterm(tmp_path):
             lines.append(line)
             if "running; ticking every 1 s" in line:
                 break
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
         _, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:

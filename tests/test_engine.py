@@ -197,11 +197,12 @@ def test_missing_integration_is_reported_as_blocked(world):
     assert [(s.kind, why) for s, why in report.blocked] == [("create_meeting", "Zoom is not configured: set ZOOM_ACCOUNT_ID")]
 
 
-def test_invitation_for_started_session_is_skipped_with_note(world):
+def test_a_session_first_seen_30_minutes_before_its_start_still_gets_its_invitations(world):
     world.at("2027-01-07T00:30+00:00").tick()  # the first time the worker sees it: 30 min before
+    sent_before_start = [m for m in world.mail.sent]
     world.at("2027-01-07T01:30+00:00").tick()  # after the start
     row = world.store.session("webinar-kamis/2027-01-07")
-    assert row.invited_at  # it was inside the window at 00:30, so invitations went out late but before start
+    assert row.invited_at and sent_before_start  # late, but before the start
 
 
 def test_worker_first_seeing_a_session_after_its_start_sends_nothing(world):

@@ -34,3 +34,46 @@ def test_sigterm_during_a_retry_after_wait_ends_the_wait_and_the_process(tmp_pat
         assert "webinar-worker stopped" in err
         assert zoom.calls["token"] == 1 and zoom.calls["create_meeting"] == 0  # the wait was cut, not sat out
     assert "sandbox-secret" not in err and zoom.client_secret not in err
+
+
+def test_an_edited_tick_interval_takes_effect_and_a_state_file_change_asks_for_a_restart(tmp_path, caplog):
+    import logging
+    import threading
+    from datetime import datetime, timezone
+
+    from worker.clock import FixedClock
+    from worker.engine import TickReport
+    from worker.runner import Runner
+
+    path = write_settings(tmp_path, BASE.replace("  state_file: state.db\n", "  state_file: state.db\n  tick_seconds: 1\n"))
+    ticks = []
+
+    class Recorder:
+        def __init__(self, settings):
+            self.settings = settings
+
+        def tick(self, sessions, dry_run=False):
+            ticks.append(self.settings.worker.tick_seconds)
+            return TickReport()
+
+    caplog.set_level(logging.INFO, logger="worker.runner")
+    runner = Runner(path, Recorder, FixedClock(datetime(2027, 1, 1, tzinfo=timezone.utc)))
+    thread = threading.Thread(target=runner.run_forever, kwargs={"install_signals": False})
+    thread.start()
+    try:
+        while not ticks:
+            time.sleep(0.02)
+        edited = BASE.replace("  state_file: state.db\n", "  state_file: other.db\n  tick_seconds: 2\n")
+        path.write_text(edited, encoding="utf-8")
+        import os
+        os.utime(path, (time.time() + 5, time.time() + 5))
+        deadline = time.monotonic() + 60  # a hang guard only
+        while not any("now ticking every 2 s" in r.getMessage() for r in caplog.records):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        runner.stop()
+        thread.join(timeout=60)
+    assert not thread.is_alive() and ticks[-1] == 2
+    assert any("worker.state_file changed: it takes effect when the worker is restarted (still" in r.getMessage()
+               for r in caplog.records)

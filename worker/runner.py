@@ -76,6 +76,11 @@ class Runner:
             log.error("settings edit ignored, keeping the last good settings:\n%s", exc)
             return
         self._bad_mtime = None
+        before = self._loaded.settings.worker
+        for key in ("state_file", "log_level"):
+            if getattr(settings.worker, key) != getattr(before, key):
+                log.warning("worker.%s changed: it takes effect when the worker is restarted (still %s)",
+                            key, getattr(before, key))
         self._loaded = _Loaded(settings, mtime, self.make_engine(settings))
         log.info("settings reloaded from %s", self.settings_path)
 
@@ -101,11 +106,17 @@ class Runner:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: self.stop())
         scheduler = schedule.Scheduler()
-        scheduler.every(self._loaded.settings.worker.tick_seconds).seconds.do(self._safe_tick)
-        log.info("webinar-worker running; ticking every %d s", self._loaded.settings.worker.tick_seconds)
+        interval = self._loaded.settings.worker.tick_seconds
+        scheduler.every(interval).seconds.do(self._safe_tick)
+        log.info("webinar-worker running; ticking every %d s", interval)
         try:
             self._safe_tick()
             while not self.stopping():
+                if self._loaded.settings.worker.tick_seconds != interval:  # an edit changed the interval
+                    interval = self._loaded.settings.worker.tick_seconds
+                    scheduler.clear()
+                    scheduler.every(interval).seconds.do(self._safe_tick)
+                    log.info("now ticking every %d s", interval)
                 scheduler.run_pending()
                 idle = scheduler.idle_seconds
                 self.stop_event.wait(timeout=min(max(idle or 1.0, 0.05), 1.0))
