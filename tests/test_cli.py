@@ -13,7 +13,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-
 from icalendar import Calendar
 
 from tests.helpers_settings import BASE, write_settings
@@ -36,6 +35,21 @@ def test_check_ok(tmp_path, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "OK — 3 session(s), 1 cancelled, 1 skipped date(s)" in out
     assert "not configured: zoom: Zoom is not configured: set ZOOM_ACCOUNT_ID, ZOOM_CLIENT_ID, ZOOM_CLIENT_SECRET" in out
+    assert "warning: mail" not in out  # a local relay needs no login
+
+
+def test_check_warns_when_a_remote_smtp_server_has_no_login(tmp_path, capsys, monkeypatch):
+    for k in list(os.environ):
+        if k.startswith(("ZOOM_", "SMTP_", "GOOGLE_")):
+            monkeypatch.delenv(k)
+    path = write_settings(tmp_path, BASE.replace("host: 127.0.0.1", "host: smtp.gmail.com"))
+    assert main(["check", "--settings", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "warning: mail: SMTP_USERNAME and SMTP_PASSWORD are not both set; smtp.gmail.com will be used" in out
+    monkeypatch.setenv("SMTP_USERNAME", "webinar@perpustakaan.example.go.id")
+    monkeypatch.setenv("SMTP_PASSWORD", "app-password")
+    assert main(["check", "--settings", str(path)]) == 0
+    assert "warning: mail" not in capsys.readouterr().out
 
 
 def test_check_bad_settings_exits_2_with_every_problem(tmp_path, capsys):

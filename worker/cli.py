@@ -145,6 +145,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     io = build_integrations(settings, secrets)
     for name, why in sorted(io.missing.items()):
         print(f"not configured: {name}: {why}")
+    smtp = settings.mail.smtp
+    if "mail" not in io.missing and smtp.host not in ("localhost", "127.0.0.1", "::1") and not (
+            secrets.get("SMTP_USERNAME") and secrets.get("SMTP_PASSWORD")):
+        print(f"warning: mail: SMTP_USERNAME and SMTP_PASSWORD are not both set; {smtp.host} will be used "
+              f"without logging in (most providers, Gmail included, refuse that)")
     return EXIT_OK
 
 
