@@ -137,6 +137,7 @@ class FakeComposer:
         msg["X-Kind"] = kind
         msg["X-Sequence"] = str(sequence)
         msg["X-Previous-Topic"] = previous.topic if previous else ""
+        msg["X-Name"] = recipient.name
         msg.set_content(f"{session.topic}\n{meeting.join_url}\n")
         return msg
 

@@ -166,18 +166,20 @@ def test_failed_step_backs_off_and_does_not_block_others(world):
 
 
 def test_attendance_fetch_waits_then_stores_and_syncs(world):
+    world.people = [Recipient("ani@x.org", "Ani Lestari"), Recipient("b@example.org", "B")]
     world.at("2026-12-31T02:00+00:00").tick()
     mid = next(iter(world.zoom.meetings))
     world.at("2027-01-07T03:00+00:00").tick()  # 30 min after the 02:30 end
     assert world.store.retries()[("webinar-kamis/2027-01-07", "fetch_attendance")].last_error.startswith("waiting")
     t = datetime(2027, 1, 7, 1, tzinfo=UTC)
-    world.zoom.attendance[mid] = [Attendee("Ani", "ani@x.org", t, t + timedelta(minutes=80), 80, 2)]
+    world.zoom.attendance[mid] = [Attendee("iPhone Ani", "ANI@x.org", t, t + timedelta(minutes=80), 80, 2)]
     world.at("2027-01-07T03:06+00:00").tick()
-    assert world.sheets.tabs["2027-01-07"][0].name == "Ani"
+    assert world.sheets.tabs["2027-01-07"][0].name == "iPhone Ani"  # the sheet shows what Zoom saw
     assert world.sheets.summary["2027-01-07"].invited == 2
     assert world.store.session("webinar-kamis/2027-01-07").attendance_state == "synced"
     thanks = [(r, m) for r, m in world.mail.sent if m["X-Kind"] == "thankyou"]
-    assert [r for r, _ in thanks] == ["ani@x.org"]
+    assert [r.lower() for r, _ in thanks] == ["ani@x.org"]
+    assert [m["X-Name"] for _, m in thanks] == ["Ani Lestari"]  # the certificate uses the registered name
     calls, sent = len(world.zoom.calls), len(world.mail.sent)
     world.tick()
     assert len(world.zoom.calls) == calls and len(world.mail.sent) == sent

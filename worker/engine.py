@@ -435,9 +435,13 @@ class Engine:
 
     def _do_queue_thankyou(self, step: Step, wanted: dict[str, Session], now: datetime) -> None:
         added = 0
+        # The certificate carries the name the person registered with, when we have it: Zoom display
+        # names are often "iPhone Budi" or a nickname.
+        registered = {r.email.lower(): r.name for r in self.store.mailed(step.uid, "invitation", ("sent",)) if r.name}
         for person in self.store.attendance(step.uid):
             if person.email and person.minutes >= self.min_minutes:
-                added += self.store.queue_mail(step.uid, "thankyou", 0, [Recipient(person.email, person.name)], now,
+                name = registered.get(person.email.lower(), person.name)
+                added += self.store.queue_mail(step.uid, "thankyou", 0, [Recipient(person.email, name)], now,
                                                context=json.dumps({"minutes": person.minutes}))
         self.store.update_session(step.uid, now, thanked_at=iso(now))
         log.info("queued %d thank-you mail(s) for %s", added, step.uid)
