@@ -178,3 +178,13 @@ def test_reversed_series_range_is_reported_once(tmp_path):
     text = BASE.replace("last_date: 2027-02-04", "last_date: 2026-12-31")
     assert problems_of(tmp_path, text) == [
         f"settings.yaml:{line_of(text, 'last_date')} series.last_date: 2026-12-31 is before series.first_date 2027-01-07"]
+
+
+def test_a_misspelt_weekday_is_one_problem_not_one_per_date(tmp_path):
+    text = BASE.replace("weekday: kamis", "weekday: selasaa")  # meant: selasa (Tuesday)
+    for thursday, tuesday in (("2027-01-07", "2027-01-05"), ("2027-01-14", "2027-01-12"), ("2027-01-21", "2027-01-19"),
+                              ("2027-01-28", "2027-01-26"), ("2027-02-04", "2027-02-02")):
+        text = text.replace(thursday, tuesday)
+    assert problems_of(tmp_path, text) == [
+        f"settings.yaml:{line_of(text, 'weekday: selasaa')} series.weekday: expected a day name such as thursday "
+        f"or kamis, got \"selasaa\""]

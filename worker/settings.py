@@ -353,7 +353,7 @@ class _Checker:
         The range is only checked when both ends are known and in order (a reversed range
         is reported once, at series.last_date, not again at every date).
         """
-        if day.weekday() != weekday:
+        if weekday >= 0 and day.weekday() != weekday:
             self.problem(where, f"{day} is a {WEEKDAY_NAMES[day.weekday()]}, not a {WEEKDAY_NAMES[weekday]} (series.weekday)")
             return False
         if first and last and first <= last and not first <= day <= last:
@@ -394,7 +394,7 @@ class _Checker:
         weekday = WEEKDAYS.get(weekday_text)
         if weekday is None:
             self.problem(f"{p}.weekday", f"expected a day name such as thursday or kamis, got {_show(weekday_text)}")
-            weekday = 3
+            weekday = -1  # unknown: dates are not checked against it (one problem, not one per date)
         zone = self.text(m, p, "timezone", "Asia/Makassar")
         if not _valid_zone(zone):
             near = difflib.get_close_matches(zone, sorted(available_timezones()), n=1)
