@@ -566,15 +566,7 @@ class ZoomEmulator:
 
     def _late_fault(self, route: str) -> _LateFault | None:
         """The next ``fail_after_commit`` fault for ``route`` (used up by one), or None."""
-        for name in (route, "*"):
-            queue = self._late_faults.get(name)
-            if queue:
-                late = queue[0]
-                late.times -= 1
-                if late.times <= 0:
-                    queue.popleft()
-                return late
-        return None
+        return _take(self._late_faults, route)
 
     def _spoil(self, route: str, late: _LateFault, reply: _Reply) -> _Reply:
         """The answer after the work was done: late, none at all, or a 5xx in its place."""
@@ -596,15 +588,8 @@ class ZoomEmulator:
         return reply.status, headers, payload
 
     def _injected_fault(self, route: str) -> _Reply | None:
-        for name in (route, "*"):
-            queue = self._faults.get(name)
-            if queue:
-                fault = queue[0]
-                fault.times -= 1
-                if fault.times <= 0:
-                    queue.popleft()
-                return self._fault_reply(route, fault)
-        return None
+        fault = _take(self._faults, route)
+        return self._fault_reply(route, fault) if fault is not None else None
 
     def _fault_reply(self, route: str, fault: _Fault) -> _Reply:
         headers: dict[str, str] = {}
@@ -1000,6 +985,19 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
         """Send the access log to ``logging`` at debug level instead of stderr."""
         log.debug("sandbox zoom: " + format, *args)
+
+
+def _take(queues: dict, route: str):
+    """Use up one time of the first queued fault for ``route`` (or for any route, ``"*"``); None when none is queued."""
+    for name in (route, "*"):
+        queue = queues.get(name)
+        if queue:
+            fault = queue[0]
+            fault.times -= 1
+            if fault.times <= 0:
+                queue.popleft()
+            return fault
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> None:
