@@ -311,3 +311,16 @@ def test_check_finds_a_mistake_that_only_shows_when_meetings_have_a_waiting_room
     assert main(["check", "--settings", str(path)]) == 2
     err = capsys.readouterr().err
     assert "templates/reminder.txt.j2:" in err and "'ruang' is undefined" in err
+
+
+def test_check_lists_problems_in_the_recipient_csv(tmp_path, capsys, monkeypatch):
+    for k in list(os.environ):
+        if k.startswith(("ZOOM_", "SMTP_", "GOOGLE_")):
+            monkeypatch.delenv(k)
+    (tmp_path / "daftar.csv").write_text("email,name,group\nani@example.org,Ani,umum\nbudi@,Budi,umum\n",
+                                         encoding="utf-8")
+    path = write_settings(tmp_path, BASE.replace("      - umum@example.org\n",
+                                                 "      - umum@example.org\n    csv_files: [daftar.csv]\n"))
+    assert main(["check", "--settings", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "warning: recipient list: " in out and "daftar.csv:3" in out and "budi@" in out

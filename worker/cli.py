@@ -145,12 +145,27 @@ def cmd_check(args: argparse.Namespace) -> int:
     io = build_integrations(settings, secrets)
     for name, why in sorted(io.missing.items()):
         print(f"not configured: {name}: {why}")
+    for problem in _recipient_problems(settings):
+        print(f"warning: recipient list: {problem} (not sent to)")
     smtp = settings.mail.smtp
     if "mail" not in io.missing and smtp.host not in ("localhost", "127.0.0.1", "::1") and not (
             secrets.get("SMTP_USERNAME") and secrets.get("SMTP_PASSWORD")):
         print(f"warning: mail: SMTP_USERNAME and SMTP_PASSWORD are not both set; {smtp.host} will be used "
               f"without logging in (most providers, Gmail included, refuse that)")
     return EXIT_OK
+
+
+def _recipient_problems(settings: Settings) -> list[str]:
+    """Problems in the local recipient sources (inline and CSV; sheet ranges are read by the worker)."""
+    from worker.errors import WorkerError
+    from worker.recipients import load_recipients, load_unsubscribed
+
+    sources = settings.mail.recipients
+    try:
+        unsubscribed = load_unsubscribed(list(sources.unsubscribe_files), [])
+    except WorkerError as exc:
+        return [str(exc)]
+    return load_recipients(list(sources.inline), list(sources.csv_files), [], unsubscribed).problems
 
 
 def _template_problems(settings: Settings) -> list[str]:
