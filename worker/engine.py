@@ -9,6 +9,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from email.message import EmailMessage
 from typing import Callable, Sequence
 
 from worker.clock import Clock
@@ -19,7 +20,8 @@ from worker.model import EventSpec, MeetingInfo, MeetingSpec, Recipient, Session
 from worker.ports import AttendanceSheet, Calendar, Composer, Conferencing, MailTransport
 from worker import reconcile as rc
 from worker.reconcile import Desired, Policy, StateView, Step, plan_steps
-from worker.state import BEFORE_START_KINDS, SessionState, StateStore, iso, session_from_json, session_to_json
+from worker.state import (BEFORE_START_KINDS, OutboxRow, SessionState, StateStore, iso, session_from_json,
+                          session_to_json)
 
 log = logging.getLogger(__name__)
 
@@ -395,7 +397,7 @@ class Engine:
                 sent += 1
         log.info("mail batch: %d sent, %d refused for good, %d deferred", sent, failed, deferred)
 
-    def _compose(self, row, session: Session):
+    def _compose(self, row: OutboxRow, session: Session) -> EmailMessage:
         """The message for one outbox row."""
         assert self.io.composer is not None
         state = self._row(row.uid)
@@ -406,7 +408,7 @@ class Engine:
         return self.io.composer.message(row.kind, session, self._meeting(state), Recipient(row.email, row.name),
                                         sequence=sequence, previous=previous, extra=extra)
 
-    def _defer(self, row, exc: Exception) -> None:
+    def _defer(self, row: OutboxRow, exc: Exception) -> None:
         """Try this one mail again later (doubling waits); after MAIL_DEFER_LIMIT tries it has failed."""
         now = self.clock.now()
         if row.attempts + 1 >= MAIL_DEFER_LIMIT:
