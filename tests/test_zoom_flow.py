@@ -157,12 +157,18 @@ def test_crash_after_create_adopts_on_restart(world):
     assert world.store.session(world.sessions[0].uid).passcode == meeting["password"]
 
 
-def test_attendance_of_700_people_with_rejoins_is_merged(world):
+def held_first_session(world):
+    """The first session's meeting, created and then ended in the emulator: (session, state row)."""
     world.clock.set(datetime(2026, 12, 25, tzinfo=UTC))
     world.tick()
     session = world.sessions[0]
     row = world.store.session(session.uid)
     world.emulator.end_meeting(row.meeting_id, started_at=session.start_utc, ended_at=session.end_utc)
+    return session, row
+
+
+def test_attendance_of_700_people_with_rejoins_is_merged(world):
+    session, row = held_first_session(world)
     expected = world.emulator.simulate_attendance(row.meeting_id, 700, rejoin_every=4, seed=7,
                                                   extra_names=['=HYPERLINK("http://x","y")'])
     world.clock.set(session.end_utc + timedelta(minutes=31))
@@ -180,11 +186,7 @@ def test_attendance_of_700_people_with_rejoins_is_merged(world):
 
 
 def test_attendance_not_ready_waits_then_arrives(world):
-    world.clock.set(datetime(2026, 12, 25, tzinfo=UTC))
-    world.tick()
-    session = world.sessions[0]
-    row = world.store.session(session.uid)
-    world.emulator.end_meeting(row.meeting_id, started_at=session.start_utc, ended_at=session.end_utc)
+    session, row = held_first_session(world)
     world.emulator.simulate_attendance(row.meeting_id, 20, seed=1)
     world.emulator.not_ready_calls(1)
     world.clock.set(session.end_utc + timedelta(minutes=31))

@@ -8,13 +8,16 @@ import sys
 import threading
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from worker.clock import Clock, FixedClock, SystemClock, parse_moment
 from worker.envfile import RedactingFilter, Secrets
 from worker.errors import SettingsError, StateError, WorkerError
 from worker.planner import plan_season
 from worker.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from worker.engine import Integrations
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -145,7 +148,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     io = build_integrations(settings, secrets)
     for name, why in sorted(io.missing.items()):
         print(f"not configured: {name}: {why}")
-    for problem in _recipient_problems(settings):
+    for problem in _recipient_problems(settings, io):
         print(f"warning: recipient list: {problem} (not sent to)")
     smtp = settings.mail.smtp
     if "mail" not in io.missing and smtp.host not in ("localhost", "127.0.0.1", "::1") and not (
@@ -155,17 +158,14 @@ def cmd_check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _recipient_problems(settings: Settings) -> list[str]:
+def _recipient_problems(settings: Settings, io: Integrations) -> list[str]:
     """Problems in the local recipient sources (inline and CSV; sheet ranges are read by the worker)."""
-    from worker.errors import WorkerError
-    from worker.recipients import load_recipients, load_unsubscribed
+    from worker.wiring import RecipientLists
 
-    sources = settings.mail.recipients
     try:
-        unsubscribed = load_unsubscribed(list(sources.unsubscribe_files), [])
+        return RecipientLists(settings, io, SystemClock()).load(sheets=False).problems
     except WorkerError as exc:
         return [str(exc)]
-    return load_recipients(list(sources.inline), list(sources.csv_files), [], unsubscribed).problems
 
 
 def _template_problems(settings: Settings) -> list[str]:

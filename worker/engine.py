@@ -138,17 +138,16 @@ class Engine:
         """Recipients per session, loaded only for sessions inside their invitation window."""
         due = [s for s in sessions if not s.cancelled and s.start_utc > now
                and now >= s.start_utc - timedelta(days=self.policy.invitation_days)
-               and (row := view.sessions.get(s.uid)) is not None and row.meeting_id and row.invited_at]
+               and (row := view.sessions.get(s.uid)) is not None and row.meeting_id and row.invited_at
+               and not ((r := view.retries.get((s.uid, rc.QUEUE_INVITATIONS))) and r.next_at > now)]
         if self.recipients is None or not due:
             return None
         people: dict[str, tuple[Recipient, ...]] = {}
         for s in due:
             try:
                 people[s.uid] = self._people_for(s)
-            except WorkerError as exc:  # the list is unreadable: late sign-ups wait; nothing else does
-                self.store.record_failure(s.uid, rc.QUEUE_INVITATIONS, f"recipient list: {exc}",
-                                          now + FIRST_BACKOFF * 15)
-                log.warning("%s: cannot read the recipient list, late sign-ups wait: %s", s.uid, exc)
+            except WorkerError as exc:  # the list is unreadable: late sign-ups back off; nothing else waits
+                self._failed(Step(rc.QUEUE_INVITATIONS, s.uid, "recipient list unreadable"), exc, now)
         return people
 
     def _people_for(self, session: Session) -> tuple[Recipient, ...]:
@@ -200,7 +199,7 @@ class Engine:
     def _failed(self, step: Step, exc: Exception, now: datetime) -> None:
         previous = self.store.retries().get((step.uid, step.kind))
         attempts = previous.attempts if previous else 0
-        delay = min(FIRST_BACKOFF * (2 ** min(attempts, 16)), MAX_BACKOFF)
+        delay = doubling(FIRST_BACKOFF, attempts, MAX_BACKOFF)
         if isinstance(exc, IntegrationError) and exc.retry_after is not None:
             delay = max(delay, timedelta(seconds=exc.retry_after)) if not isinstance(exc, RateLimitError) \
                 else timedelta(seconds=exc.retry_after)
@@ -216,7 +215,7 @@ class Engine:
     def _wait_for_report(self, step: Step, now: datetime) -> None:
         previous = self.store.retries().get((step.uid, step.kind))
         attempts = previous.attempts if previous else 0
-        delay = min(NOT_READY_FIRST * (2 ** min(attempts, 16)), NOT_READY_MAX)
+        delay = doubling(NOT_READY_FIRST, attempts, NOT_READY_MAX)
         self.store.record_failure(step.uid, step.kind, "waiting: Zoom has no attendance report yet", now + delay)
         log.info("attendance for %s not ready yet; next look at %s", step.uid, iso(now + delay))
 
@@ -414,7 +413,7 @@ class Engine:
         if row.attempts + 1 >= MAIL_DEFER_LIMIT:
             self.store.mark_mail(row.id, "failed", now, f"deferred {row.attempts + 1} times: {exc}")
             return
-        wait = min(MAIL_DEFER_FIRST * (2 ** min(row.attempts, 16)), MAIL_DEFER_MAX)
+        wait = doubling(MAIL_DEFER_FIRST, row.attempts, MAIL_DEFER_MAX)
         self.store.mark_mail(row.id, "pending", now, str(exc), next_at=now + wait)
         if isinstance(exc, TemplateError):
             log.error("mail to %s for %s could not be rendered (will retry): %s", row.email, row.uid, exc)
@@ -459,6 +458,11 @@ class Engine:
         assert self.io.sheets is not None
         self.io.sheets.sync_session(session.key, attendees, summary)
         self.store.update_session(step.uid, now, attendance_state="synced", sheet_synced_at=iso(now))
+
+
+def doubling(first: timedelta, attempts: int, cap: timedelta) -> timedelta:
+    """``first`` doubled once per earlier attempt, at most ``cap`` (the exponent is bounded so it cannot overflow)."""
+    return min(first * (2 ** min(attempts, 16)), cap)
 
 
 def _spec_json(spec: MeetingSpec) -> str:

@@ -5,7 +5,7 @@ import logging
 import threading
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from worker.clock import Clock
 from worker.engine import Engine, Integrations
@@ -15,6 +15,9 @@ from worker.model import Recipient, SeriesInfo, Session
 from worker.reconcile import Policy
 from worker.settings import Settings
 from worker.state import StateStore
+
+if TYPE_CHECKING:
+    from worker.recipients import RecipientLoad
 
 log = logging.getLogger(__name__)
 
@@ -173,12 +176,21 @@ class RecipientLists:
         return frozenset(load_unsubscribed(list(self.sources.unsubscribe_files),
                                            self._read_sheets(self.sources.unsubscribe_sheet_ranges)))
 
+    def load(self, *, sheets: bool = True) -> RecipientLoad:
+        """Every source merged, unsubscribes removed, with the problems found (``sheets=False``: local sources only)."""
+        from worker.recipients import load_recipients, load_unsubscribed
+
+        ranges = self._read_sheets if sheets else (lambda r: [])
+        unsubscribed = load_unsubscribed(list(self.sources.unsubscribe_files),
+                                         ranges(self.sources.unsubscribe_sheet_ranges))
+        return load_recipients(list(self.sources.inline), list(self.sources.csv_files),
+                               ranges(self.sources.sheet_ranges), unsubscribed)
+
     def __call__(self, session: Session) -> Sequence[Recipient]:
         """The people to invite to ``session``."""
-        from worker.recipients import load_recipients, select_for_session
+        from worker.recipients import select_for_session
 
-        loaded = load_recipients(list(self.sources.inline), list(self.sources.csv_files),
-                                 self._read_sheets(self.sources.sheet_ranges), set(self.unsubscribed()))
+        loaded = self.load()
         for problem in loaded.problems:
             if problem not in self._reported:
                 self._reported.add(problem)
@@ -192,17 +204,15 @@ def recipient_source(settings: Settings, integrations: Integrations, clock: Cloc
 
 
 def build_engine(settings: Settings, secrets: Secrets, store: StateStore, clock: Clock,
-                 integrations: Integrations | None = None, should_stop: Callable[[], bool] = lambda: False,
-                 stop_event: threading.Event | None = None) -> Engine:
-    """The engine for these settings; with ``stop_event``, a stop also ends the clients' waits."""
-    if stop_event is not None:
-        should_stop = stop_event.is_set
+                 integrations: Integrations | None = None, stop_event: threading.Event | None = None) -> Engine:
+    """The engine for these settings; a set ``stop_event`` ends the tick between steps and any client's wait."""
     io = integrations or build_integrations(settings, secrets, clock,
                                             sleep=interruptible_sleep(stop_event) if stop_event else None)
     recipients = recipient_source(settings, io, clock)
     return Engine(store, io, clock, series=series_info(settings), policy=policy(settings),
                   recipients=recipients, batch_size=settings.mail.batch_size,
-                  should_stop=should_stop, min_minutes=settings.followup.min_minutes,
+                  should_stop=stop_event.is_set if stop_event else lambda: False,
+                  min_minutes=settings.followup.min_minutes,
                   unsubscribed=recipients.unsubscribed)
 
 

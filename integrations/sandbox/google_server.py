@@ -40,7 +40,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -49,6 +49,8 @@ from zoneinfo import ZoneInfo
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from integrations.sandbox.serving import ServerThread
 
 log = logging.getLogger(__name__)
 
@@ -460,31 +462,21 @@ class GoogleEmulator:
         self._spreadsheets: dict[str, _Spreadsheet] = {}  # spreadsheet id -> spreadsheet
         self._faults: dict[str, list[_Fault]] = {}  # route -> faults still to answer, in order
         self._etag_counter = itertools.count(1)  # makes etags unique
-        self._httpd: ThreadingHTTPServer | None = None  # the listening server
-        self._thread: threading.Thread | None = None  # runs serve_forever
+        self._serving: ServerThread | None = None  # the listening server and its thread, once started
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> "GoogleEmulator":
         """Bind and serve in a background thread; ``port`` then holds the real port."""
-        self._httpd = ThreadingHTTPServer((self.host, self.port), _Handler)
-        self._httpd.daemon_threads = True
-        self._httpd.emulator = self  # type: ignore[attr-defined]
-        self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="sandbox-google", daemon=True)  # short poll: stop() is quick
-        self._thread.start()
+        self._serving = ServerThread(self, self.host, self.port, _Handler, "sandbox-google")
+        self.port = self._serving.port
         log.info("sandbox Google emulator listening on %s", self.root_url)
         return self
 
     def stop(self) -> None:
         """Stop serving, close the socket and end the thread."""
-        httpd, thread = self._httpd, self._thread
-        if httpd is None or thread is None:
-            return
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join()
-        self._httpd = self._thread = None
+        if self._serving is not None:
+            self._serving.stop()
+            self._serving = None
 
     def __enter__(self) -> "GoogleEmulator":
         return self.start()
@@ -495,7 +487,7 @@ class GoogleEmulator:
     @property
     def root_url(self) -> str:
         """"http://127.0.0.1:PORT/": Sheets' api_endpoint; Calendar's is this + "calendar/v3/"."""
-        if self._httpd is None:
+        if self._serving is None:
             raise RuntimeError("start() the emulator first: the port is not known yet")
         return f"http://{self.host}:{self.port}/"
 
@@ -915,21 +907,23 @@ class GoogleEmulator:
     def _events_get(self, grant: _Token, query: dict, body: Any, calendar_id: str, event_id: str) -> tuple[int, Any]:
         return 200, copy.deepcopy(self._event(self._calendar(grant, calendar_id), event_id))
 
-    def _events_patch(self, grant: _Token, query: dict, body: Any, calendar_id: str,
-                      event_id: str) -> tuple[int, Any]:
+    def _event_and_body(self, grant: _Token, calendar_id: str, event_id: str, body: Any) -> tuple[dict, dict]:
+        """The stored event and the request body of a patch or update, whose id (if any) must match."""
         event = self._event(self._calendar(grant, calendar_id), event_id)
         body = _require_object(body)
         if body.get("id", event_id) != event_id:
             raise ApiError(400, "Invalid resource id value.", "invalid")
+        return event, body
+
+    def _events_patch(self, grant: _Token, query: dict, body: Any, calendar_id: str,
+                      event_id: str) -> tuple[int, Any]:
+        event, body = self._event_and_body(grant, calendar_id, event_id, body)
         changes = {k: v for k, v in body.items() if k not in _READ_ONLY_EVENT_FIELDS}
         return 200, self._replace_event(event, _merge_patch(event, changes), "sequence" in body)
 
     def _events_update(self, grant: _Token, query: dict, body: Any, calendar_id: str,
                        event_id: str) -> tuple[int, Any]:
-        event = self._event(self._calendar(grant, calendar_id), event_id)
-        body = _require_object(body)
-        if body.get("id", event_id) != event_id:
-            raise ApiError(400, "Invalid resource id value.", "invalid")
+        event, body = self._event_and_body(grant, calendar_id, event_id, body)
         kept = {k: event[k] for k in _READ_ONLY_EVENT_FIELDS | {"status", "sequence", "reminders", "eventType"}
                 if k in event}
         new = {**kept, **{k: v for k, v in body.items() if k not in _READ_ONLY_EVENT_FIELDS}}

@@ -66,10 +66,12 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Callable, Iterable, Mapping, NoReturn, Protocol, Sequence
 from urllib.parse import parse_qs, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from integrations.sandbox.serving import ServerThread
 
 log = logging.getLogger(__name__)
 
@@ -249,38 +251,31 @@ class ZoomEmulator:
         self._join_count = 16778240  # last per-join ``user_id`` handed out (Zoom-like numbers)
         self._lock = threading.RLock()  # the HTTP threads and the test thread share all state
         self._connections: set[socket.socket] = set()  # open client connections, closed by stop()
-        self._server: ThreadingHTTPServer | None = None  # the listening server
-        self._thread: threading.Thread | None = None  # runs serve_forever
+        self._serving: ServerThread | None = None  # the listening server and its thread, once started
 
     # -- lifecycle -----------------------------------------------------------------
     def start(self) -> "ZoomEmulator":
         """Bind and serve in a daemon thread; ``port`` then holds the real port."""
-        server = ThreadingHTTPServer((self.host, self.port), _RequestHandler)
-        server.daemon_threads = True
-        server.emulator = self  # type: ignore[attr-defined]  # read by _RequestHandler
-        self._server = server
-        self.port = server.server_address[1]
-        self._thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="sandbox-zoom", daemon=True)
-        self._thread.start()
+        self._serving = ServerThread(self, self.host, self.port, _RequestHandler, "sandbox-zoom")
+        self.port = self._serving.port
         log.info("sandbox Zoom API listening on %s", self.api_base_url)
         return self
 
     def stop(self) -> None:
         """Stop serving, close the socket and end the thread."""
-        server, thread = self._server, self._thread
-        if server is None or thread is None:
-            return
-        server.shutdown()
-        server.server_close()
-        with self._lock:  # idle keep-alive connections would otherwise still be answered after stop()
+        if self._serving is not None:
+            self._serving.stop(before_join=self._close_connections)
+            self._serving = None
+
+    def _close_connections(self) -> None:
+        """Idle keep-alive connections would otherwise still be answered after stop()."""
+        with self._lock:
             for sock in list(self._connections):
                 try:
                     sock.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
             self._connections.clear()
-        thread.join()
-        self._server = self._thread = None
 
     def __enter__(self) -> "ZoomEmulator":
         return self.start()
