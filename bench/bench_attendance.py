@@ -25,8 +25,8 @@ import requests  # noqa: E402
 
 from integrations.sandbox.zoom_server import ZoomEmulator  # noqa: E402
 from integrations.zoom import ZoomClient, ZoomConfig  # noqa: E402
-from worker.attendance import merge_participants  # noqa: E402
-from worker.model import MeetingSpec, ParticipantRecord  # noqa: E402
+from worker.core.attendance import merge_participants  # noqa: E402
+from worker.core.model import MeetingSpec, ParticipantRecord  # noqa: E402
 
 UTC = timezone.utc
 START = datetime(2027, 1, 7, 1, 0, tzinfo=UTC)

@@ -18,12 +18,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.fakes import FakeCalendar, FakeComposer, FakeMail, FakeSheets, FakeZoom  # noqa: E402
-from worker.clock import FixedClock  # noqa: E402
-from worker.engine import Engine, Integrations  # noqa: E402
-from worker.model import Recipient, SeriesInfo, Session  # noqa: E402
-from worker.planner import local_start  # noqa: E402
-from worker.reconcile import Desired, Policy, StateView, plan_steps  # noqa: E402
-from worker.state import StateStore  # noqa: E402
+from worker.core.clock import FixedClock  # noqa: E402
+from worker.run.engine import Engine, Integrations  # noqa: E402
+from worker.core.model import Recipient, SeriesInfo, Session  # noqa: E402
+from worker.core.planner import local_start  # noqa: E402
+from worker.core.reconcile import Desired, Policy, StateView, plan_steps  # noqa: E402
+from worker.store.state import StateStore# noqa: E402
 
 UTC = timezone.utc
 SERIES = SeriesInfo("bench", "Bench", "Lib", "", "id_ID", "Asia/Makassar", "Lib", "lib@example.org")

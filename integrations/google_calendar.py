@@ -1,6 +1,6 @@
 """One Google Calendar event per session, kept in step by a chosen event id.
 
-The id is derived from series and session (:func:`worker.model.calendar_event_id`), so
+The id is derived from series and session (:func:`worker.core.model.calendar_event_id`), so
 insert is idempotent: a second insert answers 409, and then the event is read and only
 the fields that differ are patched. A deleted event keeps its id as a ``cancelled``
 event (insert still answers 409), so a cancelled status counts as a difference and the
@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from integrations.google_auth import CALENDAR_SERVICE, execute
 from worker.errors import IntegrationError, RemoteError
-from worker.model import EventSpec
+from worker.core.model import EventSpec
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ def changed_fields(wanted: dict[str, Any], existing: dict[str, Any]) -> dict[str
 
 
 class GoogleCalendar:
-    """The :class:`worker.ports.Calendar` on one shared Google calendar."""
+    """The :class:`worker.core.ports.Calendar` on one shared Google calendar."""
 
     def __init__(self, service: Any, calendar_id: str, *, service_account_email: str = "", key_file: str = "",
                  num_retries: int = 5,

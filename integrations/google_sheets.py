@@ -18,7 +18,7 @@ from typing import Any, Callable, Sequence
 from zoneinfo import ZoneInfo
 
 from integrations.google_auth import SHEETS_SERVICE, execute
-from worker.model import Attendee, SummaryRow
+from worker.core.model import Attendee, SummaryRow
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def _number(value: float) -> int | float:
 
 
 class GoogleSheets:
-    """The :class:`worker.ports.AttendanceSheet` on one spreadsheet, plus ``read_range`` for recipient lists."""
+    """The :class:`worker.core.ports.AttendanceSheet` on one spreadsheet, plus ``read_range`` for recipient lists."""
 
     def __init__(self, service: Any, spreadsheet_id: str, *, summary_tab: str = "Ringkasan",
                  service_account_email: str = "", key_file: str = "", num_retries: int = 5, timezone: str = "UTC",

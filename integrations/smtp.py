@@ -81,7 +81,7 @@ class MinuteCap:
 
 
 class SmtpTransport:
-    """Opens SMTP connections; satisfies worker.ports.MailTransport."""
+    """Opens SMTP connections; satisfies worker.core.ports.MailTransport."""
 
     def __init__(self, config: SmtpConfig, *, sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.monotonic, ssl_context: ssl.SSLContext | None = None):

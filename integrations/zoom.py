@@ -49,10 +49,10 @@ from zoneinfo import ZoneInfo
 import requests
 from urllib3.exceptions import NewConnectionError
 
-from worker.attendance import merge_participants
+from worker.core.attendance import merge_participants
 from worker.errors import (AccessDeniedError, AuthError, IntegrationError, NotFoundError, RateLimitError,
                            RemoteError, TransientError)
-from worker.model import Attendee, MeetingInfo, MeetingSpec, ParticipantRecord
+from worker.core.model import Attendee, MeetingInfo, MeetingSpec, ParticipantRecord
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ def _utc_now() -> datetime:
 
 
 class ZoomClient:
-    """Zoom meetings and attendance; satisfies worker.ports.Conferencing."""
+    """Zoom meetings and attendance; satisfies worker.core.ports.Conferencing."""
 
     def __init__(self, config: ZoomConfig, session: requests.Session, *,
                  sleep: Callable[[float], None] = time.sleep, monotonic: Callable[[], float] = time.monotonic,

@@ -7,7 +7,7 @@ from email.message import EmailMessage
 from typing import Iterator, Sequence
 
 from worker.errors import PermanentMailError, TransientError
-from worker.model import Attendee, EventSpec, MeetingInfo, MeetingSpec, Recipient, Session, SummaryRow
+from worker.core.model import Attendee, EventSpec, MeetingInfo, MeetingSpec, Recipient, Session, SummaryRow
 
 
 class SimulatedCrash(BaseException):

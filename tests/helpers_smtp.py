@@ -14,9 +14,9 @@ from icalendar import Calendar
 
 from integrations.sandbox.smtp_server import SandboxSmtpServer
 from integrations.smtp import SmtpConfig, SmtpTransport
-from worker.messages import build_message
-from worker.model import MeetingInfo, Recipient, SeriesInfo, Session
-from worker.render import Renderer, sample_meeting, sample_series, sample_session
+from worker.mail.messages import build_message
+from worker.core.model import MeetingInfo, Recipient, SeriesInfo, Session
+from worker.mail.render import Renderer, sample_meeting, sample_series, sample_session
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"  # the templates staff edit
 

@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from worker.certificate import certificate_filename, core_font_text, render_certificate
+from worker.mail.certificate import certificate_filename, core_font_text, render_certificate
 from worker.errors import TemplateError
-from worker.render import Renderer, sample_meeting, sample_recipient, sample_series, sample_session
+from worker.mail.render import Renderer, sample_meeting, sample_recipient, sample_series, sample_session
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 HOSTILE_NAME = '<b>=HYPERLINK("x")</b>'

@@ -111,11 +111,11 @@ def test_run_stops_on_sigterm_and_sigint(tmp_path, sig):
 
 
 def test_run_reloads_edited_settings_and_keeps_last_good(tmp_path):
-    from worker.clock import FixedClock
-    from worker.runner import Runner
-    from worker.settings import load_settings
+    from worker.core.clock import FixedClock
+    from worker.run.runner import Runner
+    from worker.config.settings import load_settings
     from datetime import datetime, timezone
-    from worker.engine import TickReport
+    from worker.run.engine import TickReport
 
     path = write_settings(tmp_path)
     seen = []
@@ -152,10 +152,11 @@ def test_check_names_a_misspelt_certificate_variable(tmp_path, capsys):
 def test_report_writes_html_from_stored_attendance(tmp_path, capsys):
     from datetime import datetime, timezone
 
-    from worker.model import Attendee
-    from worker.planner import plan_season
-    from worker.settings import load_settings
-    from worker.state import StateStore, session_to_json
+    from worker.core.model import Attendee
+    from worker.core.planner import plan_season
+    from worker.config.settings import load_settings
+    from worker.core.records import session_to_json
+    from worker.store.state import StateStore
 
     path = write_settings(tmp_path)
     settings = load_settings(path)
@@ -260,8 +261,8 @@ def test_preview_writes_every_mail_of_a_session_as_a_mail_program_shows_it(tmp_p
 
 
 def test_preview_of_one_kind_shows_the_stored_meeting(tmp_path, capsys):
-    from worker.settings import load_settings
-    from worker.state import StateStore
+    from worker.config.settings import load_settings
+    from worker.store.state import StateStore
 
     path = write_settings(tmp_path)
     with StateStore(load_settings(path).worker.state_file) as store:

@@ -11,9 +11,9 @@ import pytest
 
 from worker import demo
 from worker.errors import WorkerError
-from worker.planner import plan_season
-from worker.settings import load_settings
-from worker.state import StateStore
+from worker.core.planner import plan_season
+from worker.config.settings import load_settings
+from worker.store.state import StateStore
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +114,7 @@ def test_report_numbers_match_the_stored_attendance(result):
 
 
 def test_status_shows_attendance_and_follow_up_per_session(result):
-    from worker.status import render_status
+    from worker.outputs.status import render_status
 
     settings = load_settings(result.out_dir / "sandbox" / "settings.yaml")
     with StateStore(settings.worker.state_file) as store:

@@ -8,13 +8,13 @@ import pytest
 
 from tests.fakes import FakeCalendar, FakeComposer, FakeMail, FakeSheets, FakeZoom, SimulatedCrash
 from tests.helpers_settings import write_settings
-from worker.clock import FixedClock
-from worker.engine import Engine, Integrations
-from worker.model import Attendee, Recipient, SeriesInfo
-from worker.planner import plan_season
-from worker.reconcile import Policy
-from worker.settings import load_settings
-from worker.state import StateStore
+from worker.core.clock import FixedClock
+from worker.run.engine import Engine, Integrations
+from worker.core.model import Attendee, Recipient, SeriesInfo
+from worker.core.planner import plan_season
+from worker.core.reconcile import Policy
+from worker.config.settings import load_settings
+from worker.store.state import StateStore
 
 UTC = timezone.utc
 SERIES = SeriesInfo("webinar-kamis", "Webinar Kamis", "Perpustakaan", "WA", "id_ID", "Asia/Makassar",

@@ -4,7 +4,7 @@ from __future__ import annotations
 import io
 import logging
 
-from worker.envfile import RedactingFilter, Secrets
+from worker.config.envfile import RedactingFilter, Secrets
 
 SECRET = "s3cr3t-client-value"
 

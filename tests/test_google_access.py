@@ -11,7 +11,7 @@ from integrations.google_auth import SCOPES, GoogleConfig, build_calendar_servic
 from integrations.google_calendar import GoogleCalendar
 from tests.test_google_flow import CALENDAR, GoogleWorld, google, live_events  # noqa: F401 (fixture)
 from worker.errors import AccessDeniedError, AuthError
-from worker.model import calendar_event_id
+from worker.core.model import calendar_event_id
 
 
 class Crash(BaseException):

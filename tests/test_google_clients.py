@@ -21,7 +21,7 @@ from integrations.google_calendar import GoogleCalendar, event_body
 from integrations.google_sheets import CHART_TITLE, GoogleSheets
 from worker.errors import (AccessDeniedError, AuthError, NotConfiguredError, NotFoundError, RateLimitError,
                            RemoteError, TransientError)
-from worker.model import Attendee, EventSpec, SummaryRow, calendar_event_id
+from worker.core.model import Attendee, EventSpec, SummaryRow, calendar_event_id
 
 SA_EMAIL = "webinar-worker@perpus-123.iam.gserviceaccount.com"
 CAL_ID = "perpus@group.calendar.google.com"

@@ -23,7 +23,7 @@ from googleapiclient.errors import HttpError
 
 from integrations.google_calendar import GoogleCalendar
 from integrations.google_sheets import META_FIELDS, GoogleSheets
-from worker.model import Attendee, EventSpec, SummaryRow, calendar_event_id
+from worker.core.model import Attendee, EventSpec, SummaryRow, calendar_event_id
 
 DOCUMENTS = Path(googleapiclient.__file__).parent / "discovery_cache" / "documents"
 UTC = timezone.utc

@@ -13,14 +13,14 @@ from integrations.google_sheets import GoogleSheets
 from integrations.sandbox.google_server import SERVICE_ACCOUNT_EMAIL, GoogleEmulator
 from tests.fakes import FakeComposer, FakeMail, FakeZoom
 from tests.helpers_settings import write_settings
-from worker.clock import FixedClock
-from worker.engine import Engine, Integrations
+from worker.core.clock import FixedClock
+from worker.run.engine import Engine, Integrations
 from worker.errors import AccessDeniedError, IntegrationError, RateLimitError
-from worker.model import Attendee, Recipient, SeriesInfo, SummaryRow, calendar_event_id
-from worker.planner import plan_season
-from worker.reconcile import Policy
-from worker.settings import load_settings
-from worker.state import StateStore
+from worker.core.model import Attendee, Recipient, SeriesInfo, SummaryRow, calendar_event_id
+from worker.core.planner import plan_season
+from worker.core.reconcile import Policy
+from worker.config.settings import load_settings
+from worker.store.state import StateStore
 
 UTC = timezone.utc
 CALENDAR = "perpustakaan@group.calendar.google.com"
@@ -277,7 +277,7 @@ def test_the_clients_read_the_reason_from_both_error_shapes(world, route, status
 
 
 def test_recipients_from_a_form_responses_range_are_read_through_the_sheets_client(world, tmp_path):
-    from worker.wiring import recipient_source
+    from worker.run.wiring import recipient_source
 
     service = world.sheets.service
     service.spreadsheets().batchUpdate(spreadsheetId=SHEET, body={"requests": [

@@ -12,14 +12,14 @@ from integrations.sandbox.smtp_server import SandboxSmtpServer
 from tests.fakes import FakeCalendar, FakeSheets, FakeZoom, SimulatedCrash
 from tests.helpers_settings import write_settings
 from tests.helpers_smtp import calendar_of, parse, transport_for
-from worker.clock import FixedClock
-from worker.composer import MailComposer
-from worker.engine import MAIL_DEFER_FIRST, MAIL_DEFER_LIMIT, MAIL_DEFER_MAX, Engine, Integrations
-from worker.model import Recipient
-from worker.planner import plan_season
-from worker.settings import load_settings
-from worker.state import StateStore
-from worker.wiring import policy, series_info
+from worker.core.clock import FixedClock
+from worker.mail.composer import MailComposer
+from worker.run.engine import MAIL_DEFER_FIRST, MAIL_DEFER_LIMIT, MAIL_DEFER_MAX, Engine, Integrations
+from worker.core.model import Recipient
+from worker.core.planner import plan_season
+from worker.config.settings import load_settings
+from worker.store.state import StateStore
+from worker.core.derive import policy, series_info
 
 UTC = timezone.utc
 

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from worker.errors import NotConfiguredError
-from worker.model import Recipient
-from worker.recipients import load_recipients, load_unsubscribed, normalise_email, select_for_session
+from worker.core.model import Recipient
+from worker.mail.recipients import load_recipients, load_unsubscribed, normalise_email, select_for_session
 
 
 def write(path: Path, text: str, encoding: str = "utf-8") -> Path:

@@ -11,13 +11,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.helpers_smtp import TEMPLATES, body, calendar_of, compose, moved, parse
-from worker.clock import FixedClock
-from worker.composer import MailComposer
+from worker.core.clock import FixedClock
+from worker.mail.composer import MailComposer
 from worker.errors import TemplateError
-from worker.ics import build_ics, event_uid
-from worker.messages import build_message, message_id, set_headers
-from worker.model import Recipient
-from worker.render import (Renderer, format_meeting_id, format_when, sample_meeting, sample_recipient,
+from worker.mail.ics import build_ics, event_uid
+from worker.mail.messages import build_message, message_id, set_headers
+from worker.core.model import Recipient
+from worker.mail.render import (Renderer, format_meeting_id, format_when, sample_meeting, sample_recipient,
                            sample_series, sample_session)
 
 HOSTILE_TOPIC = 'Anak & Buku <script>alert("x")</script> \'kutip\'\nBcc: korban@example.org'

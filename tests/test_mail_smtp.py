@@ -11,7 +11,7 @@ from integrations.sandbox.smtp_server import SandboxSmtpServer
 from integrations.smtp import SmtpConfig, SmtpTransport
 from tests.helpers_smtp import body, calendar_of, compose, parse, smtp_server, transport_for  # noqa: F401
 from worker.errors import AuthError, PermanentMailError, TemporaryMailError, TransientError
-from worker.model import Recipient
+from worker.core.model import Recipient
 
 JOIN_URL = "https://zoom.us/j/85012345678?pwd=contoh"
 

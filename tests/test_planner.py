@@ -4,8 +4,8 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta, timezone
 
 from tests.helpers_settings import BASE, write_settings
-from worker.planner import local_start, plan_season, series_dates
-from worker.settings import load_settings
+from worker.core.planner import local_start, plan_season, series_dates
+from worker.config.settings import load_settings
 
 
 def test_sessions_keys_overrides_and_cancellation(tmp_path):
@@ -73,7 +73,7 @@ def test_season_across_year_end():
 def test_calendar_event_id_uses_only_base32hex_and_is_stable():
     import re
 
-    from worker.model import calendar_event_id
+    from worker.core.model import calendar_event_id
 
     ids = {calendar_event_id("webinar-kamis", f"2027-01-{d:02d}") for d in range(1, 29)}
     assert len(ids) == 28

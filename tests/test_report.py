@@ -10,10 +10,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from worker.model import Attendee, Recipient, Session
-from worker.report import (SessionAttendance, attendance_chart_png, person_key, render_report_html,
+from worker.core.model import Attendee, Recipient, Session
+from worker.outputs.report import (SessionAttendance, attendance_chart_png, person_key, render_report_html,
                            season_items, season_stats, write_report)
-from worker.state import StateStore, session_to_json
+from worker.core.records import session_to_json
+from worker.store.state import StateStore
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 ZONE = "Asia/Makassar"

@@ -41,9 +41,9 @@ def test_an_edited_tick_interval_takes_effect_and_a_state_file_change_asks_for_a
     import threading
     from datetime import datetime, timezone
 
-    from worker.clock import FixedClock
-    from worker.engine import TickReport
-    from worker.runner import Runner
+    from worker.core.clock import FixedClock
+    from worker.run.engine import TickReport
+    from worker.run.runner import Runner
 
     path = write_settings(tmp_path, BASE.replace("  state_file: state.db\n", "  state_file: state.db\n  tick_seconds: 1\n"))
     ticks = []
@@ -56,7 +56,7 @@ def test_an_edited_tick_interval_takes_effect_and_a_state_file_change_asks_for_a
             ticks.append(self.settings.worker.tick_seconds)
             return TickReport()
 
-    caplog.set_level(logging.INFO, logger="worker.runner")
+    caplog.set_level(logging.INFO, logger="worker.run.runner")
     runner = Runner(path, Recorder, FixedClock(datetime(2027, 1, 1, tzinfo=timezone.utc)))
     thread = threading.Thread(target=runner.run_forever, kwargs={"install_signals": False})
     thread.start()

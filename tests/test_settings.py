@@ -8,7 +8,7 @@ import pytest
 
 from tests.helpers_settings import BASE, write_settings
 from worker.errors import SettingsError
-from worker.settings import load_settings
+from worker.config.settings import load_settings
 
 
 def problems_of(tmp_path: Path, text: str) -> list[str]:

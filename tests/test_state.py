@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from worker.errors import StateError
-from worker.model import Attendee, Recipient
-from worker.state import MIGRATIONS, StateStore
+from worker.core.model import Attendee, Recipient
+from worker.store.state import MIGRATIONS, StateStore
 
 NOW = datetime(2027, 1, 1, tzinfo=timezone.utc)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from tests.helpers_settings import write_settings
-from worker.settings import load_settings
-from worker.state import StateStore
-from worker.status import render_status
+from worker.config.settings import load_settings
+from worker.store.state import StateStore
+from worker.outputs.status import render_status
 
 UTC = timezone.utc
 

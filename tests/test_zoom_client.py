@@ -18,10 +18,10 @@ from responses import matchers
 
 from integrations.zoom import (PASSCODE_ALPHABET, ZoomClient, ZoomConfig, encode_uuid, make_passcode,
                                parse_participant, retry_after_seconds, seconds_to_utc_midnight)
-from worker.attendance import merge_participants
+from worker.core.attendance import merge_participants
 from worker.errors import (AccessDeniedError, AuthError, NotFoundError, RateLimitError, RemoteError,
                            TransientError)
-from worker.model import Attendee, MeetingInfo, MeetingSpec, ParticipantRecord
+from worker.core.model import Attendee, MeetingInfo, MeetingSpec, ParticipantRecord
 
 API = "https://api.zoom.test/v2"
 OAUTH = "https://zoom.test/oauth/token"

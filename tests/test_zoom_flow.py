@@ -15,14 +15,14 @@ from tests.fakes import FakeCalendar, FakeComposer, FakeMail, FakeSheets, Simula
 from tests.helpers_settings import BASE, write_settings
 from tests.test_zoom_client import SPEC
 from worker.cli import main
-from worker.clock import FixedClock
-from worker.engine import Engine, Integrations
+from worker.core.clock import FixedClock
+from worker.run.engine import Engine, Integrations
 from worker.errors import RemoteError, TransientError
-from worker.model import Recipient, SeriesInfo
-from worker.planner import plan_season
-from worker.reconcile import Policy
-from worker.settings import load_settings
-from worker.state import StateStore
+from worker.core.model import Recipient, SeriesInfo
+from worker.core.planner import plan_season
+from worker.core.reconcile import Policy
+from worker.config.settings import load_settings
+from worker.store.state import StateStore
 
 UTC = timezone.utc
 SERIES = SeriesInfo("webinar-kamis", "Webinar Kamis", "Perpustakaan", "WA", "id_ID", "Asia/Makassar",

@@ -6,18 +6,29 @@ import logging
 import os
 import sys
 import threading
+from dataclasses import replace
+from datetime import date as date_type
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
+from zoneinfo import ZoneInfo
 
-from worker.clock import Clock, FixedClock, SystemClock, parse_moment
-from worker.envfile import RedactingFilter, Secrets
+from worker.config.envfile import RedactingFilter, Secrets
+from worker.config.settings import load_settings
+from worker.core.clock import Clock, FixedClock, SystemClock, parse_moment
+from worker.core.derive import policy, series_info
+from worker.core.model import MeetingInfo, Recipient
+from worker.core.planner import plan_season
+from worker.core.schema import Settings
+from worker.demo import print_summary, run_demo
 from worker.errors import SettingsError, StateError, WorkerError
-from worker.planner import plan_season
-from worker.settings import Settings, load_settings
-
-if TYPE_CHECKING:
-    from worker.engine import Integrations
+from worker.mail.composer import MailComposer, check_templates
+from worker.outputs.report import held, season_items, write_report
+from worker.outputs.status import render_status
+from worker.run.engine import Integrations
+from worker.run.runner import Runner
+from worker.run.wiring import RecipientLists, build_engine, build_integrations, default_env_file
+from worker.store.state import StateStore
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -79,8 +90,6 @@ def _parser() -> argparse.ArgumentParser:
 
 # -- shared helpers ---------------------------------------------------------------
 def _setup(args: argparse.Namespace) -> tuple[Settings, Secrets, Clock]:
-    from worker.wiring import default_env_file
-
     settings = load_settings(args.settings)
     secrets = Secrets.load(os.environ, default_env_file(args.settings))
     _logging(settings.worker.log_level, secrets)
@@ -122,8 +131,6 @@ def _has_state(settings: Settings, hint: str) -> bool:
 
 
 def _local(moment: datetime, zone: str) -> str:
-    from zoneinfo import ZoneInfo
-
     return moment.astimezone(ZoneInfo(zone)).strftime("%a %Y-%m-%d %H:%M")
 
 
@@ -131,8 +138,6 @@ def _local(moment: datetime, zone: str) -> str:
 def cmd_check(args: argparse.Namespace) -> int:
     """``check``: settings, then templates rendered with sample data, then what is configured."""
     settings = load_settings(args.settings)
-    from worker.wiring import build_integrations, default_env_file
-
     problems = _template_problems(settings)
     if problems:
         print("\n".join(problems), file=sys.stderr)
@@ -160,8 +165,6 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def _recipient_problems(settings: Settings, io: Integrations) -> list[str]:
     """Problems in the local recipient sources (inline and CSV; sheet ranges are read by the worker)."""
-    from worker.wiring import RecipientLists
-
     try:
         return RecipientLists(settings, io, SystemClock()).load(sheets=False).problems
     except WorkerError as exc:
@@ -169,18 +172,13 @@ def _recipient_problems(settings: Settings, io: Integrations) -> list[str]:
 
 
 def _template_problems(settings: Settings) -> list[str]:
-    try:
-        from worker.composer import check_templates
-    except ImportError:
-        return []
+    """Problems in the mail and certificate templates (an import failure is a crash, never "OK")."""
     return check_templates(settings)
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
     """``plan``: a table of upcoming sessions with the moments things happen."""
     settings, _, clock = _setup(args)
-    from worker.wiring import policy
-
     now, zone, p = clock.now(), settings.series.timezone, policy(settings)
     plan = plan_season(settings)
     print(f"{settings.series.title} — times in {zone}; now is {_local(now, zone)}")
@@ -206,10 +204,6 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def _engine_runner(args: argparse.Namespace, stop_event: threading.Event | None = None):
-    from worker.runner import Runner
-    from worker.state import StateStore
-    from worker.wiring import build_engine
-
     settings, secrets, clock = _setup(args)
     store = StateStore(settings.worker.state_file)
     stop_event = stop_event or threading.Event()
@@ -253,9 +247,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """``status``: one block per session from the state file."""
-    from worker.status import render_status
-    from worker.state import StateStore
-
     settings, _, clock = _setup(args)
     if not _has_state(settings, "run `webinar-worker once` first"):
         return EXIT_OK
@@ -266,12 +257,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_preview(args: argparse.Namespace) -> int:
     """``preview``: the mails for one session, as files staff can open."""
-    from datetime import date as date_type
 
-    from worker.composer import MailComposer
-    from worker.model import MeetingInfo, Recipient
-    from worker.state import StateStore
-    from worker.wiring import series_info
 
     settings, _, _ = _setup(args)
     try:
@@ -295,8 +281,6 @@ def cmd_preview(args: argparse.Namespace) -> int:
     for kind in kinds:
         previous = None
         if kind == "change":
-            from dataclasses import replace
-
             previous = replace(session, topic=session.topic + " (judul lama)")
         message = composer.message(kind, session, meeting, recipient, sequence=1 if kind == "change" else 0,
                                    previous=previous, extra={"minutes": session.duration_minutes})
@@ -311,8 +295,6 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """``demo``: the sandbox season, with a progress bar and a summary of what it produced."""
-    from worker.demo import print_summary, run_demo
-
     logging.getLogger().setLevel(logging.WARNING)
     summary = run_demo(args.out, show_progress=not args.quiet)
     print_summary(summary)
@@ -321,9 +303,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """``report``: the season so far as one HTML file the office head can forward."""
-    from worker.report import held, season_items, write_report
-    from worker.state import StateStore
-
     settings, _, clock = _setup(args)
     if not _has_state(settings, "nothing to report"):
         return EXIT_FAILURE

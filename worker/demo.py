@@ -10,26 +10,30 @@ is exported to files a person can open.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import time
 from collections import Counter
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Callable
 from zoneinfo import ZoneInfo
 
-from worker.clock import FixedClock
-from worker.envfile import Secrets
+from worker.config.envfile import Secrets
+from worker.config.settings import load_settings
+from worker.core.clock import FixedClock
+from worker.core.model import Session
+from worker.core.planner import plan_season
+from worker.core.schema import Settings
 from worker.errors import WorkerError
-from worker.model import Session
-from worker.planner import plan_season
-from worker.runner import Runner
-from worker.settings import Settings, load_settings
-from worker.state import StateStore
+from worker.outputs.report import season_items, write_report
+from worker.run.runner import Runner
+from worker.run.wiring import build_engine, build_integrations
+from worker.store.state import StateStore
 
 log = logging.getLogger(__name__)
 
@@ -179,8 +183,6 @@ class Demo:
 
     # -- the simulated season --------------------------------------------------------------
     def _simulate(self, settings_path: Path, settings: Settings, store: StateStore, zoom) -> int:
-        from worker.wiring import build_engine, build_integrations
-
         secrets = Secrets({"ZOOM_ACCOUNT_ID": zoom.account_id, "ZOOM_CLIENT_ID": zoom.client_id,
                            "ZOOM_CLIENT_SECRET": zoom.client_secret})
         io = build_integrations(settings, secrets, self.clock)
@@ -216,8 +218,6 @@ class Demo:
         tail = text.split("topics:\n", 1)[1].split("\nzoom:", 1)[1]
         path.write_text(head + _topics(edited, cancelled) + "zoom:" + tail, encoding="utf-8")
         mtime = path.stat().st_mtime + 1  # make sure the runner sees a new mtime even within one second
-        import os
-
         os.utime(path, (mtime, mtime))
 
     def _end_meetings(self, runner: Runner, store: StateStore, zoom, moment: datetime) -> None:
@@ -234,8 +234,6 @@ class Demo:
 
     # -- exports ---------------------------------------------------------------------------
     def _export(self, settings: Settings, store: StateStore, zoom, google, smtp) -> DemoSummary:
-        from worker.report import season_items, write_report
-
         out = self.out_dir
         summary = DemoSummary(out_dir=out)
         summary.meetings_created = zoom.calls.get("create_meeting", 0)

@@ -98,7 +98,7 @@ _LAST_NAMES = ("Amir", "Basri", "Daeng", "Gunawan", "Halim", "Irawan", "Kusuma",
 
 
 class ClockLike(Protocol):
-    """An object with ``now()``, like ``worker.clock.Clock``."""
+    """An object with ``now()``, like ``worker.core.clock.Clock``."""
 
     def now(self) -> datetime:
         """The current moment, aware UTC."""
@@ -118,7 +118,7 @@ class SimParticipant:
 
 @dataclass(frozen=True)
 class ExpectedAttendee:
-    """What a correct merge of one simulated person's joins must give (same fields as ``worker.model.Attendee``)."""
+    """What a correct merge of one simulated person's joins must give (same fields as ``worker.core.model.Attendee``)."""
 
     name: str  # display name
     email: str  # lower-cased, "" for a guest

@@ -17,9 +17,9 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 
-from worker.ics import build_ics
-from worker.model import MeetingInfo, Recipient, SeriesInfo, Session
-from worker.render import RenderedMail, one_line
+from worker.core.model import MeetingInfo, Recipient, SeriesInfo, Session
+from worker.mail.ics import build_ics
+from worker.mail.render import RenderedMail, one_line
 
 ICS_METHODS = {"invitation": "REQUEST", "reminder": "REQUEST", "change": "REQUEST",
                "cancellation": "CANCEL"}  # kinds that carry an .ics, and its METHOD

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from icalendar import Calendar, Event, vCalAddress, vText
 
-from worker.model import MeetingInfo, Recipient, SeriesInfo, Session
+from worker.core.model import MeetingInfo, Recipient, SeriesInfo, Session
 
 PRODID = "-//webinar-worker//Webinar Kamis//ID"  # identifies the producer to calendar programs
 METHODS = ("REQUEST", "CANCEL")  # the iTIP methods series mail uses

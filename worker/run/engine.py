@@ -12,16 +12,16 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Callable, Sequence
 
-from worker.clock import Clock
-from worker.errors import (DeferredRecipientError, IntegrationError, NotFoundError, PermanentMailError,
-                           RateLimitError, StopRequested, TemplateError, TemporaryMailError, WorkerError)
-from worker.model import EventSpec, MeetingInfo, MeetingSpec, Recipient, Session, SeriesInfo, SummaryRow, \
-    calendar_event_id, meeting_marker
-from worker.ports import AttendanceSheet, Calendar, Composer, Conferencing, MailTransport
-from worker import reconcile as rc
-from worker.reconcile import Desired, Policy, StateView, Step, plan_steps
-from worker.state import (BEFORE_START_KINDS, OutboxRow, SessionState, StateStore, iso, session_from_json,
-                          session_to_json)
+from worker.core import reconcile as rc
+from worker.core.clock import Clock
+from worker.core.model import (EventSpec, MeetingInfo, MeetingSpec, Recipient, SeriesInfo, Session, SummaryRow,
+                               calendar_event_id, meeting_marker)
+from worker.core.ports import AttendanceSheet, Calendar, Composer, Conferencing, MailTransport
+from worker.core.reconcile import Desired, Policy, StateView, Step, plan_steps
+from worker.core.records import BEFORE_START_KINDS, OutboxRow, SessionState, iso, session_from_json, session_to_json
+from worker.errors import (DeferredRecipientError, IntegrationError, NotFoundError, PermanentMailError, RateLimitError,
+                           StopRequested, TemplateError, TemporaryMailError, WorkerError)
+from worker.store.state import StateStore
 
 log = logging.getLogger(__name__)
 

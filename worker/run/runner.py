@@ -16,11 +16,12 @@ from typing import Callable
 
 import schedule
 
-from worker.clock import Clock
-from worker.engine import Engine, TickReport
+from worker.config.settings import load_settings
+from worker.core.clock import Clock
+from worker.core.planner import plan_season
+from worker.core.schema import Settings
 from worker.errors import SettingsError
-from worker.planner import plan_season
-from worker.settings import Settings, load_settings
+from worker.run.engine import Engine, TickReport
 
 log = logging.getLogger(__name__)
 

@@ -20,9 +20,9 @@ from pathlib import Path
 from babel.dates import format_date
 from fpdf import FPDF
 
+from worker.core.model import SeriesInfo, Session
 from worker.errors import TemplateError
-from worker.model import SeriesInfo, Session
-from worker.render import Renderer, format_day
+from worker.mail.render import Renderer, format_day
 
 log = logging.getLogger(__name__)
 

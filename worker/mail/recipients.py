@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
+from worker.core.model import Recipient
 from worker.errors import NotConfiguredError
-from worker.model import Recipient
 
 EMAIL_HEADERS = ("email", "e-mail", "surel", "alamat email", "alamat e-mail", "alamat surel", "email address")
 NAME_HEADERS = ("name", "nama", "nama lengkap", "full name")

@@ -5,7 +5,7 @@ from datetime import datetime
 from email.message import EmailMessage
 from typing import ContextManager, Protocol, Sequence
 
-from worker.model import Attendee, EventSpec, MeetingInfo, MeetingSpec, Recipient, Session, SummaryRow
+from worker.core.model import Attendee, EventSpec, MeetingInfo, MeetingSpec, Recipient, Session, SummaryRow
 
 
 class Conferencing(Protocol):

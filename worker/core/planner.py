@@ -5,8 +5,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from worker.model import Session
-from worker.settings import Settings
+from worker.core.model import Session
+from worker.core.schema import Settings
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,19 @@
 """The engine's Composer: templates + .ics + message headers (+ certificate for thank-you mail)."""
 from __future__ import annotations
 
+import hashlib
 from datetime import date
 from email.message import EmailMessage
 from pathlib import Path
 
-from worker.clock import Clock, SystemClock
+from worker.core.clock import Clock, SystemClock
+from worker.core.derive import series_info
+from worker.core.model import MeetingInfo, Recipient, SeriesInfo, Session
+from worker.core.schema import Settings
 from worker.errors import TemplateError
-from worker.model import MeetingInfo, Recipient, SeriesInfo, Session
-from worker.settings import Settings
+from worker.mail.messages import build_message
+from worker.mail.render import (KINDS, MAIL_PARTS, Renderer, mail_context, sample_meeting, sample_previous,
+                                sample_recipient, sample_session)
 
 ICS_METHOD = {"invitation": "REQUEST", "reminder": "REQUEST", "change": "REQUEST", "cancellation": "CANCEL"}
 
@@ -18,8 +23,6 @@ class MailComposer:
 
     def __init__(self, template_dir: Path, series: SeriesInfo, *, certificates: bool = True,
                  clock: Clock | None = None, waiting_room: bool = True):
-        from worker.render import Renderer
-
         if not Path(template_dir).is_dir():
             raise TemplateError(f"{template_dir}: templates folder not found (mail.templates_dir)")
         self.template_dir = Path(template_dir)  # staff-editable templates
@@ -33,9 +36,6 @@ class MailComposer:
     def message(self, kind: str, session: Session, meeting: MeetingInfo, recipient: Recipient, *,
                 sequence: int, previous: Session | None = None, extra: dict | None = None) -> EmailMessage:
         """One finished message for one recipient."""
-        from worker.ics import build_ics
-        from worker.messages import build_message
-
         if kind == "thankyou":
             return self._thankyou(session, meeting, recipient, int((extra or {}).get("minutes", 0)))
         rendered = self.renderer.render_mail(kind, session, meeting, self.series, recipient, previous,
@@ -53,15 +53,13 @@ class MailComposer:
         return self.renderer.render_event_description(session, meeting, self.series)
 
     def _thankyou(self, session: Session, meeting: MeetingInfo, recipient: Recipient, minutes: int) -> EmailMessage:
-        from worker.messages import build_message
-
         rendered = self.renderer.render_mail("thankyou", session, meeting, self.series, recipient, None,
                                              extra={**self.meeting_values(), "minutes": minutes,
                                                     "certificate": self.certificates})
         message = build_message("thankyou", rendered, session, meeting, self.series, recipient,
                                 sequence=0, message_domain=self.domain, date=self.clock.now())
         if self.certificates:
-            from worker.certificate import certificate_filename, render_certificate
+            from worker.mail.certificate import certificate_filename, render_certificate
 
             pdf = render_certificate(self.template_dir, series=self.series, session=session,
                                      attendee_name=recipient.name or recipient.email, minutes=minutes,
@@ -73,17 +71,12 @@ class MailComposer:
 
 def certificate_id(session: Session, recipient: Recipient) -> str:
     """A short, stable certificate number for one attendee of one session."""
-    import hashlib
-
     digest = hashlib.sha256(f"{session.uid}|{recipient.email}".encode()).hexdigest()[:8].upper()
     return f"{session.series.upper()}-{session.date:%Y%m%d}-{digest}"
 
 
 def check_templates(settings: Settings) -> list[str]:
     """Render every template with sample data; each problem names the template and line."""
-    from worker.render import Renderer
-    from worker.wiring import series_info
-
     folder = settings.mail.templates_dir
     if not folder.is_dir():
         return [f"{folder}: templates folder not found (mail.templates_dir)"]
@@ -103,10 +96,6 @@ def _waiting_room_problems(folder: Path, settings: Settings) -> list[str]:
     The sample renders leave it unset, so a mistake inside ``{% if waiting_room %}`` would
     otherwise only show up in the first real reminder.
     """
-    from worker.render import (KINDS, MAIL_PARTS, Renderer, mail_context, sample_meeting, sample_previous,
-                               sample_recipient, sample_session)
-    from worker.wiring import series_info
-
     series = series_info(settings)
     renderer, session = Renderer(folder), sample_session(series)
     problems: list[str] = []
@@ -123,10 +112,7 @@ def _waiting_room_problems(folder: Path, settings: Settings) -> list[str]:
 
 def _certificate_problems(folder: Path, settings: Settings) -> list[str]:
     """Render the certificate template once with sample data (it is only used when certificates are on)."""
-    from worker.certificate import render_certificate
-    from worker.render import sample_session
-    from worker.wiring import series_info
-
+    from worker.mail.certificate import render_certificate
     series = series_info(settings)
     try:
         render_certificate(folder, series=series, session=sample_session(series), attendee_name="Contoh Peserta",

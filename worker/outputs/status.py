@@ -4,9 +4,9 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from worker.planner import plan_season
-from worker.settings import Settings
-from worker.state import StateStore
+from worker.core.planner import plan_season
+from worker.core.schema import Settings
+from worker.store.state import StateStore
 
 KINDS = ("invitation", "reminder", "change", "cancellation", "thankyou")
 

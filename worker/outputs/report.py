@@ -21,11 +21,11 @@ import jinja2
 from babel.dates import format_date
 from babel.numbers import format_decimal
 
-from worker.model import UTC, Attendee, Session
-from worker.render import format_clock, zone_abbreviation
+from worker.core.model import UTC, Attendee, Session
+from worker.mail.render import format_clock, zone_abbreviation
 
 if TYPE_CHECKING:
-    from worker.state import StateStore
+    from worker.store.state import StateStore
 
 log = logging.getLogger(__name__)
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 
 class Clock(Protocol):
@@ -42,8 +43,6 @@ def parse_moment(text: str, default_zone: str | None = None) -> datetime:
 
     A value without an offset is read in ``default_zone`` (the series' zone) when given.
     """
-    from zoneinfo import ZoneInfo
-
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError as exc:

@@ -16,10 +16,11 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 from babel.dates import format_date, format_time, get_timezone_name
+from jinja2 import meta, nodes
 from markupsafe import Markup, escape
 
+from worker.core.model import MeetingInfo, Recipient, SeriesInfo, Session
 from worker.errors import TemplateError
-from worker.model import MeetingInfo, Recipient, SeriesInfo, Session
 
 KINDS = ("invitation", "reminder", "change", "cancellation", "thankyou")  # mail kinds with templates
 MAIL_PARTS = ("subject.txt", "txt", "html")  # the three templates of every kind
@@ -269,8 +270,6 @@ class Renderer:
 
     def undeclared(self, name: str, known: set[str]) -> list[str]:
         """``templates/x.j2:17: 'speker' is undefined`` for each variable no context provides, in any branch."""
-        from jinja2 import meta, nodes
-
         try:
             source, _, _ = self.env.loader.get_source(self.env, name)  # type: ignore[union-attr]
             tree = self.env.parse(source, name=name)

@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from worker.errors import SettingsError, Problem
+from worker.errors import Problem, SettingsError
 
 SECRET_NAMES = ("ZOOM_ACCOUNT_ID", "ZOOM_CLIENT_ID", "ZOOM_CLIENT_SECRET", "GOOGLE_APPLICATION_CREDENTIALS",
                 "SMTP_USERNAME", "SMTP_PASSWORD")

@@ -1,6 +1,6 @@
 """Attendance: one row per person, however often they dropped out and came back.
 
-Pure functions over :class:`~worker.model.ParticipantRecord`; the vendor's JSON is parsed
+Pure functions over :class:`~worker.core.model.ParticipantRecord`; the vendor's JSON is parsed
 in the integration (``integrations/zoom.py``), never here.
 """
 from __future__ import annotations
@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterable
 
-from worker.model import Attendee, ParticipantRecord
+from worker.core.model import Attendee, ParticipantRecord
 
 
 def person_key(record: ParticipantRecord) -> str:

@@ -5,39 +5,20 @@ import logging
 import threading
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import Callable, Sequence
 
-from worker.clock import Clock
-from worker.engine import Engine, Integrations
-from worker.envfile import Secrets
+from worker.config.envfile import Secrets
+from worker.core.clock import Clock
+from worker.core.derive import policy, series_info
+from worker.core.model import Recipient, Session
+from worker.core.schema import Settings
 from worker.errors import NotConfiguredError, StopRequested, WorkerError
-from worker.model import Recipient, SeriesInfo, Session
-from worker.reconcile import Policy
-from worker.settings import Settings
-from worker.state import StateStore
-
-if TYPE_CHECKING:
-    from worker.recipients import RecipientLoad
+from worker.mail.composer import MailComposer
+from worker.mail.recipients import RecipientLoad, load_recipients, load_unsubscribed, select_for_session
+from worker.run.engine import Engine, Integrations
+from worker.store.state import StateStore
 
 log = logging.getLogger(__name__)
-
-
-def series_info(settings: Settings) -> SeriesInfo:
-    """What templates need to know about the series and its sender."""
-    s, m = settings.series, settings.mail
-    return SeriesInfo(series=s.id, title=s.title, organizer=s.organizer, contact=s.contact, locale=s.locale,
-                      timezone=s.timezone, sender_name=m.sender_name or s.organizer or s.title,
-                      sender_address=m.sender_address, reply_to=m.reply_to, unsubscribe_url=m.unsubscribe_url)
-
-
-def policy(settings: Settings) -> Policy:
-    """Lead times from settings."""
-    return Policy(planning_days=settings.worker.planning_days,
-                  invitation_days=settings.mail.invitation_days_before,
-                  reminder_hours=settings.mail.reminder_hours_before,
-                  attendance_delay_minutes=settings.attendance.delay_minutes,
-                  attendance_give_up_hours=settings.attendance.give_up_hours,
-                  followup=settings.followup.enabled)
 
 
 def build_integrations(settings: Settings, secrets: Secrets, clock: Clock | None = None,
@@ -66,6 +47,7 @@ def _zoom(settings: Settings, secrets: Secrets, io: Integrations, *, clock: Cloc
     absent = [n for n in names if not secrets.get(n)]
     if absent:
         raise NotConfiguredError(f"Zoom is not configured: set {', '.join(absent)} in the environment or .env")
+    # Vendor clients load only when their integration is configured: `check` and `plan` stay light.
     import requests
 
     from integrations.zoom import ZoomClient, ZoomConfig
@@ -127,8 +109,6 @@ def _mail(settings: Settings, secrets: Secrets, io: Integrations, *, clock: Cloc
 
 def _composer(settings: Settings, secrets: Secrets, io: Integrations, *, clock: Clock | None = None,
               sleep: Callable[[float], None] | None = None) -> None:
-    from worker.composer import MailComposer
-
     try:
         io.composer = MailComposer(settings.mail.templates_dir, series_info(settings),
                                    certificates=settings.followup.certificate, clock=clock,
@@ -171,15 +151,11 @@ class RecipientLists:
 
     def unsubscribed(self) -> frozenset[str]:
         """Addresses (lower case) that must get no mail at all."""
-        from worker.recipients import load_unsubscribed
-
         return frozenset(load_unsubscribed(list(self.sources.unsubscribe_files),
                                            self._read_sheets(self.sources.unsubscribe_sheet_ranges)))
 
     def load(self, *, sheets: bool = True) -> RecipientLoad:
         """Every source merged, unsubscribes removed, with the problems found (``sheets=False``: local sources only)."""
-        from worker.recipients import load_recipients, load_unsubscribed
-
         ranges = self._read_sheets if sheets else (lambda r: [])
         unsubscribed = load_unsubscribed(list(self.sources.unsubscribe_files),
                                          ranges(self.sources.unsubscribe_sheet_ranges))
@@ -188,8 +164,6 @@ class RecipientLists:
 
     def __call__(self, session: Session) -> Sequence[Recipient]:
         """The people to invite to ``session``."""
-        from worker.recipients import select_for_session
-
         loaded = self.load()
         for problem in loaded.problems:
             if problem not in self._reported:

@@ -1,7 +1,7 @@
 """Compare what the settings want with what the state says exists, and list what to do.
 
 Pure: ``plan_steps(desired, state, now)`` reads no file, calls no service and no clock.
-The engine (worker.engine) applies the first step, saves, and plans again, so every
+The engine (worker.run.engine) applies the first step, saves, and plans again, so every
 step's precondition is checked against fresh state and a crash at any point is
 recovered by the next plan.
 """
@@ -12,8 +12,8 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from worker.model import MeetingSpec, Recipient, Session, meeting_marker
-from worker.state import Retry, SessionState
+from worker.core.model import MeetingSpec, Recipient, Session, meeting_marker
+from worker.core.records import Retry, SessionState
 
 AGENDA_MAX = 2000  # Zoom's agenda limit
 

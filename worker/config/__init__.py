@@ -1,0 +1,1 @@
+"""Reading settings.yaml and .env into checked values."""

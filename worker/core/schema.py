@@ -1,0 +1,164 @@
+"""The settings as frozen dataclasses: what ``settings.yaml`` asks for, already checked.
+
+Pure values (no YAML, no files): the planner and the mail layer read these; the loader in
+:mod:`worker.config.settings` builds them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, time
+from pathlib import Path
+
+from worker.core.model import Recipient
+
+
+@dataclass(frozen=True)
+class SkipDate:
+    """A date inside the series' range on which no session is held (a public holiday)."""
+
+    date: date  # the skipped date
+    reason: str = ""  # shown in ``plan``
+
+
+@dataclass(frozen=True)
+class TopicEntry:
+    """One dated entry of ``topics``: the session content and per-date overrides."""
+
+    date: date  # session date; the session key
+    topic: str  # title (<= 200 characters)
+    speaker: str = ""  # speaker name(s)
+    audience: str = ""  # who it is for
+    description: str = ""  # longer text
+    groups: tuple[str, ...] = ()  # recipient groups to invite; empty = everyone
+    start_time: time | None = None  # overrides series.start_time
+    duration_minutes: int | None = None  # overrides series.duration_minutes
+    cancelled: bool = False  # True cancels the session
+    recording_url: str = ""  # recording link for the follow-up mail
+    line: int | None = None  # line of the entry in the file
+
+
+@dataclass(frozen=True)
+class SeriesSettings:
+    """The rules of the weekly series."""
+
+    id: str  # short id used in keys and markers, e.g. "webinar-kamis"
+    title: str  # shown to people
+    organizer: str  # the library's name
+    contact: str  # contact line for mails
+    weekday: int  # 0 = Monday ... 3 = Thursday
+    start_time: time  # usual local start
+    duration_minutes: int  # usual length
+    timezone: str  # IANA zone name
+    locale: str  # babel locale for dates
+    first_date: date  # first session date
+    last_date: date  # last session date
+    skip_dates: tuple[SkipDate, ...] = ()  # holidays inside the range
+
+
+@dataclass(frozen=True)
+class ZoomSettings:
+    """Where Zoom is and how meetings are set up (credentials come from the environment)."""
+
+    api_base_url: str = "https://api.zoom.us/v2"  # zoomgov: https://api.zoomgov.com/v2
+    oauth_url: str = "https://zoom.us/oauth/token"  # zoomgov: https://zoomgov.com/oauth/token
+    user_id: str = "me"  # host user id or email
+    waiting_room: bool = True  # people wait until the host admits them
+    join_before_host: bool = False  # nobody gets in before the host
+    mute_upon_entry: bool = True  # everyone joins muted
+    passcode_length: int = 8  # length of the generated passcode
+
+
+@dataclass(frozen=True)
+class GoogleSettings:
+    """Google Calendar and Sheets targets (the key file path may also come from the environment)."""
+
+    calendar_id: str = ""  # shared calendar id
+    spreadsheet_id: str = ""  # attendance spreadsheet id
+    credentials_file: str = ""  # service-account key; GOOGLE_APPLICATION_CREDENTIALS otherwise
+    api_endpoint: str = ""  # root URL override (emulator, private gateway); "" = Google
+    subject: str = ""  # user to impersonate with domain-wide delegation; "" = none
+    summary_tab: str = "Ringkasan"  # name of the season summary tab
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """How to reach the mail server (login comes from SMTP_USERNAME / SMTP_PASSWORD)."""
+
+    host: str = ""  # "" means mail is not configured
+    port: int = 587  # 587 STARTTLS, 465 SSL, 25 plain
+    security: str = "starttls"  # starttls | ssl | none
+    per_minute: int = 60  # at most this many messages a minute; 0 = no cap
+    timeout: float = 30.0  # seconds
+
+
+@dataclass(frozen=True)
+class RecipientSources:
+    """Where the mailing list comes from; any mix is allowed."""
+
+    inline: tuple[Recipient, ...] = ()  # addresses written in settings.yaml
+    csv_files: tuple[Path, ...] = ()  # CSV files with an email column
+    sheet_ranges: tuple[str, ...] = ()  # Google Sheet ranges (e.g. a Form's responses)
+    unsubscribe_files: tuple[Path, ...] = ()  # addresses that must never get mail
+    unsubscribe_sheet_ranges: tuple[str, ...] = ()  # same, kept in a sheet
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    """Invitations: who sends, when, and to whom."""
+
+    sender_name: str = ""  # From display name
+    sender_address: str = ""  # From address
+    reply_to: str = ""  # Reply-To address
+    unsubscribe_url: str = ""  # mailto: or https: link for List-Unsubscribe
+    invitation_days_before: int = 7  # send invitations this many days before
+    reminder_hours_before: int = 2  # send a reminder this many hours before
+    batch_size: int = 100  # mails sent per connection per tick
+    templates_dir: Path = Path("templates")  # Jinja2 templates
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)  # server
+    recipients: RecipientSources = field(default_factory=RecipientSources)  # list sources
+
+
+@dataclass(frozen=True)
+class AttendanceSettings:
+    """When to pull attendance after a session."""
+
+    delay_minutes: int = 30  # wait this long after the end
+    give_up_hours: int = 24  # stop waiting for the report after this long; record 0
+
+
+@dataclass(frozen=True)
+class FollowupSettings:
+    """The thank-you mail after a session, with a PDF certificate of attendance."""
+
+    enabled: bool = True  # send thank-you mails at all
+    min_minutes: int = 30  # only to attendees who stayed at least this long
+    certificate: bool = True  # attach a PDF "sertifikat"
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """How the worker itself runs."""
+
+    state_file: Path = Path("state.db")  # SQLite state
+    tick_seconds: int = 60  # how often ``run`` reconciles
+    planning_days: int = 14  # create meetings and events this many days ahead
+    log_level: str = "INFO"  # DEBUG, INFO, WARNING, ERROR
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything ``settings.yaml`` says, checked."""
+
+    path: Path  # the settings file
+    series: SeriesSettings  # series rules
+    topics: tuple[TopicEntry, ...]  # dated entries, in date order
+    zoom: ZoomSettings  # Zoom
+    google: GoogleSettings  # Google
+    mail: MailSettings  # mail
+    attendance: AttendanceSettings  # attendance
+    worker: WorkerSettings  # worker
+    followup: FollowupSettings = field(default_factory=FollowupSettings)  # thank-you mails
+
+    def topic_for(self, day: date) -> TopicEntry | None:
+        """The topic entry for ``day``, if any."""
+        return next((t for t in self.topics if t.date == day), None)

@@ -1,0 +1,1 @@
+"""Mail: templates, messages, .ics, recipient lists."""

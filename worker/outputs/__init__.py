@@ -1,0 +1,1 @@
+"""What people read: certificates, the season report, status."""
