@@ -108,5 +108,9 @@ class PermanentMailError(RemoteError):
     """The SMTP server refused one recipient for good (5xx); that outbox row is marked failed."""
 
 
-class StopRequested(WorkerError):
-    """A stop (SIGTERM, Ctrl-C) came during a client's wait; the step is dropped and redone on the next start."""
+class StopRequested(BaseException):
+    """A stop (SIGTERM, Ctrl-C) came during a client's wait; the step is dropped and redone on the next start.
+
+    A ``BaseException``, like ``KeyboardInterrupt``: no ``except Exception`` or ``except WorkerError``
+    on the way up may take it for a failed step (and record a retry for it).
+    """

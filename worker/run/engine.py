@@ -104,19 +104,23 @@ class Engine:
         self._held = {}
         wanted = {s.uid: s for s in sessions}
         skip: set[tuple[str, str]] = set()
-        for _ in range(self.max_steps):
-            steps = [s for s in self.plan(sessions, now, dry_run=dry_run) if (s.uid, s.kind) not in skip]
-            if dry_run:
-                report.planned = steps
-                return report
-            if not steps:
-                break
-            if self.should_stop():
-                report.stopped = True
-                break
-            step = steps[0]
-            if not self._run(step, wanted, now, report):
-                skip.add((step.uid, step.kind))
+        try:
+            for _ in range(self.max_steps):
+                steps = [s for s in self.plan(sessions, now, dry_run=dry_run) if (s.uid, s.kind) not in skip]
+                if dry_run:
+                    report.planned = steps
+                    return report
+                if not steps:
+                    break
+                if self.should_stop():
+                    report.stopped = True
+                    break
+                step = steps[0]
+                if not self._run(step, wanted, now, report):
+                    skip.add((step.uid, step.kind))
+        except StopRequested:  # e.g. during a wait while reading a recipient list: nothing is recorded
+            log.info("tick interrupted by a stop; it goes on at the next start")
+            report.stopped = True
         return report
 
     def plan(self, sessions: Sequence[Session], now: datetime, dry_run: bool = False) -> list[Step]:
