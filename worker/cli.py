@@ -18,6 +18,7 @@ from worker.config.settings import load_settings
 from worker.core.clock import Clock, FixedClock, SystemClock, parse_moment
 from worker.core.derive import policy, series_info
 from worker.core.model import MeetingInfo, Recipient
+from worker.core.moments import moments
 from worker.core.planner import plan_season
 from worker.core.schema import Settings
 from worker.demo import print_summary, run_demo
@@ -191,9 +192,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
         if s.cancelled:
             print(f"{s.key:<10}  {s.start:%H:%M}  {s.duration_minutes:>3}  {topic:<44}  CANCELLED")
             continue
-        moments = [s.start_utc - timedelta(days=p.planning_days), s.start_utc - timedelta(days=p.invitation_days),
-                   s.start_utc - timedelta(hours=p.reminder_hours), s.end_utc + timedelta(minutes=p.attendance_delay_minutes)]
-        cells = [("due now" if m <= now else _local(m, zone)[4:]) for m in moments]
+        when = moments(s, p)
+        cells = [("due now" if m <= now else _local(m, zone)[4:])
+                 for m in (when.meeting_due, when.invitations_due, when.reminder_due, when.attendance_due)]
         print(f"{s.key:<10}  {s.start:%H:%M}  {s.duration_minutes:>3}  {topic:<44}  " + "  ".join(f"{c:<16}" for c in cells[:3])
               + f"  {cells[3]}")
     for day, reason in plan.skipped:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from worker.core.model import SeriesInfo
-from worker.core.reconcile import Policy
+from worker.core.moments import Policy
 from worker.core.schema import Settings
 
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from worker.core.model import MeetingSpec, Recipient, Session, meeting_marker
+from worker.core.moments import Moments, Policy, moments
 from worker.core.records import Retry, SessionState
 
 AGENDA_MAX = 2000  # Zoom's agenda limit
@@ -39,18 +40,6 @@ NEEDS = {  # which integration a step calls; "" = local only
     UPSERT_EVENT: "calendar", CANCEL_EVENT: "calendar", SYNC_SHEET: "sheets", SEND_MAIL: "mail",
 }
 GLOBAL = "*"  # uid of steps that are not about one session
-
-
-@dataclass(frozen=True)
-class Policy:
-    """The lead times that decide when things happen."""
-
-    planning_days: int = 14  # create meeting and event this many days ahead
-    invitation_days: int = 7  # queue invitations this many days ahead
-    reminder_hours: int = 2  # queue reminders this many hours ahead
-    attendance_delay_minutes: int = 30  # fetch attendance this long after the end
-    attendance_give_up_hours: int = 24  # then stop waiting for the report
-    followup: bool = True  # thank-you mail to attendees after the session
 
 
 @dataclass(frozen=True)
@@ -152,17 +141,18 @@ def _not_waiting(step: Step, retries: dict[tuple[str, str], Retry], now: datetim
 def _active(s: Session, row: SessionState, policy: Policy, recipients: tuple[Recipient, ...] | None,
             state: StateView, now: datetime) -> list[Step]:
     steps: list[Step] = []
+    when = moments(s, policy)
     has_meeting = bool(row.meeting_id) and not row.meeting_deleted
-    before_end = now < s.end_utc
-    before_start = now < s.start_utc
-    if before_end and now >= s.start_utc - timedelta(days=policy.planning_days) and not has_meeting:
+    before_end = now < when.end
+    before_start = now < when.start
+    if before_end and now >= when.meeting_due and not has_meeting:
         return [Step(CREATE_MEETING, s.uid, f"{s.key} is within {policy.planning_days} days and has no meeting")]
     if has_meeting and before_end and row.meeting_fp != meeting_fingerprint(meeting_spec(s)):
         steps.append(Step(UPDATE_MEETING, s.uid, "topic, time or description changed"))
     if has_meeting and before_end and (row.event_fp != event_fingerprint(s, row) or row.event_cancelled):
         steps.append(Step(UPSERT_EVENT, s.uid, "calendar event missing or out of date"))
-    steps += _mail_steps(s, row, policy, recipients, state, now, has_meeting, before_start)
-    if has_meeting and now >= s.end_utc + timedelta(minutes=policy.attendance_delay_minutes):
+    steps += _mail_steps(s, row, policy, when, recipients, state, now, has_meeting, before_start)
+    if has_meeting and now >= when.attendance_due:
         if row.attendance_state == "":
             steps.append(Step(FETCH_ATTENDANCE, s.uid, "the session has ended"))
         elif row.attendance_state == "stored":
@@ -172,8 +162,9 @@ def _active(s: Session, row: SessionState, policy: Policy, recipients: tuple[Rec
     return steps
 
 
-def _mail_steps(s: Session, row: SessionState, policy: Policy, recipients: tuple[Recipient, ...] | None,
-                state: StateView, now: datetime, has_meeting: bool, before_start: bool) -> list[Step]:
+def _mail_steps(s: Session, row: SessionState, policy: Policy, when: Moments,
+                recipients: tuple[Recipient, ...] | None, state: StateView, now: datetime,
+                has_meeting: bool, before_start: bool) -> list[Step]:
     if not before_start:
         steps = []
         if state.pending_before_start.get(s.uid):
@@ -181,7 +172,7 @@ def _mail_steps(s: Session, row: SessionState, policy: Policy, recipients: tuple
         if not row.invited_at and not row.note and row.meeting_id:
             steps.append(Step(SKIP_INVITATIONS, s.uid, "invitations were never sent before the start"))
         return steps
-    if not has_meeting or now < s.start_utc - timedelta(days=policy.invitation_days):
+    if not has_meeting or now < when.invitations_due:
         return []
     steps = []
     if row.invited_at and row.notice_fp and row.notice_fp != notice_fingerprint(s):
@@ -193,7 +184,7 @@ def _mail_steps(s: Session, row: SessionState, policy: Policy, recipients: tuple
         late = [r for r in recipients if r.email not in invited]
         if late:
             steps.append(Step(QUEUE_INVITATIONS, s.uid, f"{len(late)} recipient(s) added since the invitations"))
-    if row.invited_at and not row.reminded_at and now >= s.start_utc - timedelta(hours=policy.reminder_hours):
+    if row.invited_at and not row.reminded_at and now >= when.reminder_due:
         steps.append(Step(QUEUE_REMINDERS, s.uid, f"reminder is due ({policy.reminder_hours} hours before)"))
     return steps
 

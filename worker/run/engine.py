@@ -16,6 +16,7 @@ from worker.core import reconcile as rc
 from worker.core.clock import Clock
 from worker.core.model import (EventSpec, MeetingInfo, MeetingSpec, Recipient, SeriesInfo, Session, SummaryRow,
                                calendar_event_id, meeting_marker)
+from worker.core.moments import moments
 from worker.core.ports import AttendanceSheet, Calendar, Composer, Conferencing, MailTransport
 from worker.core.reconcile import Desired, Policy, StateView, Step, plan_steps
 from worker.core.records import BEFORE_START_KINDS, OutboxRow, SessionState, iso, session_from_json, session_to_json
@@ -141,7 +142,7 @@ class Engine:
     def _recipients(self, sessions: Sequence[Session], view: StateView, now: datetime) -> dict[str, tuple[Recipient, ...]] | None:
         """Recipients per session, loaded only for sessions inside their invitation window."""
         due = [s for s in sessions if not s.cancelled and s.start_utc > now
-               and now >= s.start_utc - timedelta(days=self.policy.invitation_days)
+               and now >= moments(s, self.policy).invitations_due
                and (row := view.sessions.get(s.uid)) is not None and row.meeting_id and row.invited_at
                and not ((r := view.retries.get((s.uid, rc.QUEUE_INVITATIONS))) and r.next_at > now)]
         if self.recipients is None or not due:
@@ -429,8 +430,7 @@ class Engine:
         assert self.io.zoom is not None
         attendees = self.io.zoom.fetch_attendance(row.meeting_id, session.start_utc)
         if attendees is None:
-            give_up = session.end_utc + timedelta(hours=self.policy.attendance_give_up_hours)
-            if now < give_up:
+            if now < moments(session, self.policy).attendance_give_up:
                 raise _NotReady()
             attendees = []
             self.store.update_session(step.uid, now, note=f"Zoom gave no attendance report within "
