@@ -15,30 +15,17 @@ from datetime import datetime
 from worker.core.model import MeetingSpec, Recipient, Session, meeting_marker
 from worker.core.moments import Moments, Policy, moments
 from worker.core.records import Retry, SessionState
+from worker.core.steps import NEEDS, StepKind
 
 AGENDA_MAX = 2000  # Zoom's agenda limit
 
-# Step kinds, in the order they are done for one session.
-CREATE_MEETING = "create_meeting"
-UPDATE_MEETING = "update_meeting"
-UPSERT_EVENT = "upsert_event"
-QUEUE_CHANGE = "queue_change"
-QUEUE_INVITATIONS = "queue_invitations"
-QUEUE_REMINDERS = "queue_reminders"
-DELETE_MEETING = "delete_meeting"
-CANCEL_EVENT = "cancel_event"
-QUEUE_CANCELLATION = "queue_cancellation"
-SKIP_INVITATIONS = "skip_invitations"
-EXPIRE_MAIL = "expire_mail"
-SEND_MAIL = "send_mail"
-FETCH_ATTENDANCE = "fetch_attendance"
-SYNC_SHEET = "sync_sheet"
-QUEUE_THANKYOU = "queue_thankyou"
-
-NEEDS = {  # which integration a step calls; "" = local only
-    CREATE_MEETING: "zoom", UPDATE_MEETING: "zoom", DELETE_MEETING: "zoom", FETCH_ATTENDANCE: "zoom",
-    UPSERT_EVENT: "calendar", CANCEL_EVENT: "calendar", SYNC_SHEET: "sheets", SEND_MAIL: "mail",
-}
+# The step kinds by their old names (see worker.core.steps for what each calls and its order).
+CREATE_MEETING, UPDATE_MEETING, UPSERT_EVENT = StepKind.CREATE_MEETING, StepKind.UPDATE_MEETING, StepKind.UPSERT_EVENT
+DELETE_MEETING, CANCEL_EVENT = StepKind.DELETE_MEETING, StepKind.CANCEL_EVENT
+QUEUE_CHANGE, QUEUE_INVITATIONS, QUEUE_REMINDERS = StepKind.QUEUE_CHANGE, StepKind.QUEUE_INVITATIONS, StepKind.QUEUE_REMINDERS
+QUEUE_CANCELLATION, EXPIRE_MAIL, SKIP_INVITATIONS = StepKind.QUEUE_CANCELLATION, StepKind.EXPIRE_MAIL, StepKind.SKIP_INVITATIONS
+FETCH_ATTENDANCE, SYNC_SHEET, QUEUE_THANKYOU = StepKind.FETCH_ATTENDANCE, StepKind.SYNC_SHEET, StepKind.QUEUE_THANKYOU
+SEND_MAIL = StepKind.SEND_MAIL
 GLOBAL = "*"  # uid of steps that are not about one session
 
 
@@ -66,14 +53,14 @@ class StateView:
 class Step:
     """One thing to do: a remote call plus the state row that records it, or a local change."""
 
-    kind: str  # one of the step kinds above
+    kind: StepKind  # what to do
     uid: str  # session uid, or "*" for global steps
     reason: str  # why, in words, for --dry-run, logs and ``plan``
 
     @property
     def needs(self) -> str:
         """The integration this step calls ("" for local steps)."""
-        return NEEDS.get(self.kind, "")
+        return self.kind.needs
 
     def __str__(self) -> str:
         return f"{self.kind:<19} {self.uid:<28} {self.reason}"
@@ -112,7 +99,7 @@ def event_fingerprint(session: Session, state: SessionState) -> str:
 
 
 def plan_steps(desired: Desired, state: StateView, now: datetime) -> list[Step]:
-    """Every step that is due now, in the order to do them (sessions by date)."""
+    """Every step that is due now, in the order to do them (sessions by date, a session's steps by kind)."""
     wanted = {s.uid: s for s in desired.sessions}
     uids = sorted(set(wanted) | set(state.sessions), key=lambda u: (u.partition("/")[2], u))
     steps: list[Step] = []
@@ -122,10 +109,11 @@ def plan_steps(desired: Desired, state: StateView, now: datetime) -> list[Step]:
                                                       key=uid.partition("/")[2])
         if session is not None and not session.cancelled:
             recipients = None if desired.recipients is None else desired.recipients.get(uid, ())
-            steps += _active(session, row, desired.policy, recipients, state, now)
+            found = _active(session, row, desired.policy, recipients, state, now)
         else:
-            steps += _cancelled(session or row.session(), row, now)
-    expiring = {s.uid for s in steps if s.kind == EXPIRE_MAIL}
+            found = _cancelled(session or row.session(), row, now)
+        steps += sorted(found, key=lambda step: step.kind.order)
+    expiring = {s.uid for s in steps if s.kind is EXPIRE_MAIL}
     sendable = sum(n - (state.pending_before_start.get(u, 0) if u in expiring else 0)
                    for u, n in state.pending_mail.items())
     if sendable > 0:

@@ -20,6 +20,7 @@ from worker.core.moments import moments
 from worker.core.ports import AttendanceSheet, Calendar, Composer, Conferencing, MailTransport
 from worker.core.reconcile import Desired, Policy, StateView, Step, plan_steps
 from worker.core.records import BEFORE_START_KINDS, OutboxRow, SessionState, iso, session_from_json, session_to_json
+from worker.core.steps import StepKind
 from worker.errors import (DeferredRecipientError, IntegrationError, NotFoundError, PermanentMailError, RateLimitError,
                            StopRequested, TemplateError, TemporaryMailError, WorkerError)
 from worker.store.state import StateStore
@@ -34,8 +35,8 @@ MAIL_DEFER_FIRST = timedelta(minutes=15)  # a recipient the server deferred (4xx
 MAIL_DEFER_MAX = timedelta(hours=6)  # ...doubling up to this
 MAIL_DEFER_LIMIT = 12  # deferred this many times (about 2 days): marked failed
 # Zoom counts meeting creates and updates against one daily per-user quota.
-SHARED_DAILY_QUOTA = {"create_meeting": ("create_meeting", "update_meeting"),
-                      "update_meeting": ("create_meeting", "update_meeting")}
+SHARED_DAILY_QUOTA = {StepKind.CREATE_MEETING: (StepKind.CREATE_MEETING, StepKind.UPDATE_MEETING),
+                      StepKind.UPDATE_MEETING: (StepKind.CREATE_MEETING, StepKind.UPDATE_MEETING)}
 
 
 @dataclass
@@ -50,7 +51,7 @@ class Integrations:
     missing: dict[str, str] = field(default_factory=dict)  # integration -> why it is not configured
 
     def get(self, name: str) -> object | None:
-        """The integration a step needs, by its name in reconcile.NEEDS."""
+        """The integration a step needs, by its name in ``StepKind.needs``."""
         return {"zoom": self.zoom, "calendar": self.calendar, "sheets": self.sheets,
                 "mail": self.mail if self.composer else None}.get(name)
 
@@ -173,7 +174,7 @@ class Engine:
             report.failed.append((step, why))
             return False
         try:
-            getattr(self, f"_do_{step.kind}")(step, wanted, now)
+            HANDLERS[step.kind](self, step, wanted, now)
         except StopRequested:
             log.info("%s for %s interrupted by a stop; it runs again on the next start", step.kind, step.uid)
             report.stopped = True
@@ -462,6 +463,36 @@ class Engine:
         assert self.io.sheets is not None
         self.io.sheets.sync_session(session.key, attendees, summary)
         self.store.update_session(step.uid, now, attendance_state="synced", sheet_synced_at=iso(now))
+
+
+Handler = Callable[[Engine, Step, dict[str, Session], datetime], None]
+HANDLERS: dict[StepKind, Handler] = {  # what the engine does for each step kind
+    StepKind.CREATE_MEETING: Engine._do_create_meeting,
+    StepKind.UPDATE_MEETING: Engine._do_update_meeting,
+    StepKind.UPSERT_EVENT: Engine._do_upsert_event,
+    StepKind.DELETE_MEETING: Engine._do_delete_meeting,
+    StepKind.CANCEL_EVENT: Engine._do_cancel_event,
+    StepKind.QUEUE_CHANGE: Engine._do_queue_change,
+    StepKind.QUEUE_INVITATIONS: Engine._do_queue_invitations,
+    StepKind.QUEUE_REMINDERS: Engine._do_queue_reminders,
+    StepKind.QUEUE_CANCELLATION: Engine._do_queue_cancellation,
+    StepKind.EXPIRE_MAIL: Engine._do_expire_mail,
+    StepKind.SKIP_INVITATIONS: Engine._do_skip_invitations,
+    StepKind.FETCH_ATTENDANCE: Engine._do_fetch_attendance,
+    StepKind.SYNC_SHEET: Engine._do_sync_sheet,
+    StepKind.QUEUE_THANKYOU: Engine._do_queue_thankyou,
+    StepKind.SEND_MAIL: Engine._do_send_mail,
+}
+
+
+def check_handlers(handlers: dict[StepKind, Handler]) -> None:
+    """Fail loudly when a step kind has no handler (checked when this module is imported)."""
+    missing = [kind.value for kind in StepKind if kind not in handlers]
+    if missing:
+        raise WorkerError(f"step kind(s) without an engine handler: {', '.join(missing)}")
+
+
+check_handlers(HANDLERS)
 
 
 def doubling(first: timedelta, attempts: int, cap: timedelta) -> timedelta:
