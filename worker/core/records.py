@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from zoneinfo import ZoneInfo
 
+from worker.core.mailkinds import BEFORE_START_KINDS, MailKind, MailStatus
 from worker.core.model import Session
 
-MAIL_STATUSES = ("pending", "sent", "failed", "skipped")
-BEFORE_START_KINDS = ("invitation", "reminder", "change", "cancellation")  # pointless once a session began
+MAIL_STATUSES = tuple(status.value for status in MailStatus)  # as stored in outbox.status
 
 
 @dataclass(frozen=True)
@@ -59,8 +59,8 @@ class OutboxRow:
 
     id: int  # row id
     uid: str  # session uid
-    kind: str  # invitation | reminder | change | cancellation
-    round: int  # the notice's SEQUENCE for change and cancellation, else 0
+    kind: MailKind  # which mail
+    round: int  # the notice's SEQUENCE for kinds with their own SEQUENCE, else 0
     email: str  # recipient address
     name: str  # recipient name
     status: str  # pending | sent | failed | skipped

@@ -14,12 +14,13 @@ from typing import Callable, Sequence
 
 from worker.core import reconcile as rc
 from worker.core.clock import Clock
+from worker.core.mailkinds import BEFORE_START_KINDS, MailKind, MailStatus, Until
 from worker.core.model import (EventSpec, MeetingInfo, MeetingSpec, Recipient, SeriesInfo, Session, SummaryRow,
                                calendar_event_id, meeting_marker)
 from worker.core.moments import moments
 from worker.core.ports import AttendanceSheet, Calendar, Composer, Conferencing, MailTransport
 from worker.core.reconcile import Desired, Policy, StateView, Step, plan_steps
-from worker.core.records import BEFORE_START_KINDS, OutboxRow, SessionState, iso, session_from_json, session_to_json
+from worker.core.records import OutboxRow, SessionState, iso, session_from_json, session_to_json
 from worker.core.steps import StepKind
 from worker.errors import (DeferredRecipientError, IntegrationError, NotFoundError, PermanentMailError, RateLimitError,
                            StopRequested, TemplateError, TemporaryMailError, WorkerError)
@@ -136,8 +137,8 @@ class Engine:
         counts = self.store.mail_counts()
         pending = self.store.due_mail_counts(now)
         early = {uid: n for uid, c in counts.items()
-                 if (n := sum(v for (k, st), v in c.items() if st == "pending" and k in BEFORE_START_KINDS))}
-        return StateView(self.store.sessions(), self.store.retries(), self.store.mailed_emails("invitation"),
+                 if (n := sum(v for (k, st), v in c.items() if st == MailStatus.PENDING and k in BEFORE_START_KINDS))}
+        return StateView(self.store.sessions(), self.store.retries(), self.store.mailed_emails(MailKind.INVITATION),
                          pending, early)
 
     def _recipients(self, sessions: Sequence[Session], view: StateView, now: datetime) -> dict[str, tuple[Recipient, ...]] | None:
@@ -329,31 +330,31 @@ class Engine:
             snap = session_to_json(session)
             changes = dict(invited_at=iso(now), notice_fp=rc.notice_fingerprint(session), notice_snapshot=snap,
                            snapshot=snap, note="" if people else "no recipients configured")
-        added = self.store.queue_mail(step.uid, "invitation", 0, people, now, changes)
+        added = self.store.queue_mail(step.uid, MailKind.INVITATION, 0, people, now, changes)
         log.info("queued %d invitation(s) for %s", added, step.uid)
 
     def _do_queue_change(self, step: Step, wanted: dict[str, Session], now: datetime) -> None:
         session = wanted[step.uid]
         row = self._row(step.uid)
         sequence = row.sequence + 1
-        people = self.store.mailed(step.uid, "invitation", ("sent",))
+        people = self.store.mailed(step.uid, MailKind.INVITATION, (MailStatus.SENT,))
         snap = session_to_json(session)
         added = self.store.queue_mail(
-            step.uid, "change", sequence, people, now,
+            step.uid, MailKind.CHANGE, sequence, people, now,
             dict(sequence=sequence, notice_fp=rc.notice_fingerprint(session), notice_snapshot=snap, snapshot=snap),
             context=row.notice_snapshot)
         log.info("queued %d change notice(s) for %s (SEQUENCE %d)", added, step.uid, sequence)
 
     def _do_queue_reminders(self, step: Step, wanted: dict[str, Session], now: datetime) -> None:
-        people = self.store.mailed(step.uid, "invitation", ("sent",))
-        added = self.store.queue_mail(step.uid, "reminder", 0, people, now, dict(reminded_at=iso(now)))
+        people = self.store.mailed(step.uid, MailKind.INVITATION, (MailStatus.SENT,))
+        added = self.store.queue_mail(step.uid, MailKind.REMINDER, 0, people, now, dict(reminded_at=iso(now)))
         log.info("queued %d reminder(s) for %s", added, step.uid)
 
     def _do_queue_cancellation(self, step: Step, wanted: dict[str, Session], now: datetime) -> None:
         row = self._row(step.uid)
         sequence = row.sequence + 1
-        people = self.store.mailed(step.uid, "invitation", ("sent",))
-        added = self.store.queue_mail(step.uid, "cancellation", sequence, people, now,
+        people = self.store.mailed(step.uid, MailKind.INVITATION, (MailStatus.SENT,))
+        added = self.store.queue_mail(step.uid, MailKind.CANCELLATION, sequence, people, now,
                                       dict(sequence=sequence, cancel_noticed_at=iso(now)), skip_pending=True)
         log.info("queued %d cancellation notice(s) for %s", added, step.uid)
 
@@ -376,7 +377,7 @@ class Engine:
                 if self.should_stop():
                     break
                 session = self._session(row.uid, wanted)
-                if row.kind in BEFORE_START_KINDS and self.clock.now() >= session.start_utc:
+                if row.kind.until is Until.START and self.clock.now() >= session.start_utc:
                     self.store.mark_mail(row.id, "skipped", now, "session already started")
                     continue
                 if row.email.lower() in unsubscribed:
@@ -406,10 +407,10 @@ class Engine:
         """The message for one outbox row."""
         assert self.io.composer is not None
         state = self._row(row.uid)
-        sequence = row.round if row.kind in ("change", "cancellation") else state.sequence
+        sequence = row.round if row.kind.own_sequence else state.sequence
         context = json.loads(row.context) if row.context else {}
-        previous = session_from_json(row.context) if row.kind == "change" and row.context else None
-        extra = context if row.kind == "thankyou" else {}
+        previous = session_from_json(row.context) if row.kind is MailKind.CHANGE and row.context else None
+        extra = context if row.kind is MailKind.THANKYOU else {}
         return self.io.composer.message(row.kind, session, self._meeting(state), Recipient(row.email, row.name),
                                         sequence=sequence, previous=previous, extra=extra)
 
@@ -443,11 +444,12 @@ class Engine:
         added = 0
         # The certificate carries the name the person registered with, when we have it: Zoom display
         # names are often "iPhone Budi" or a nickname.
-        registered = {r.email.lower(): r.name for r in self.store.mailed(step.uid, "invitation", ("sent",)) if r.name}
+        registered = {r.email.lower(): r.name for r in self.store.mailed(step.uid, MailKind.INVITATION, (MailStatus.SENT,))
+                      if r.name}
         for person in self.store.attendance(step.uid):
             if person.email and person.minutes >= self.min_minutes:
                 name = registered.get(person.email.lower(), person.name)
-                added += self.store.queue_mail(step.uid, "thankyou", 0, [Recipient(person.email, name)], now,
+                added += self.store.queue_mail(step.uid, MailKind.THANKYOU, 0, [Recipient(person.email, name)], now,
                                                context=json.dumps({"minutes": person.minutes}))
         self.store.update_session(step.uid, now, thanked_at=iso(now))
         log.info("queued %d thank-you mail(s) for %s", added, step.uid)
@@ -456,7 +458,7 @@ class Engine:
         session = wanted[step.uid]
         attendees = self.store.attendance(step.uid)
         counts = self.store.mail_counts().get(step.uid, {})
-        invited = counts.get(("invitation", "sent"), 0)
+        invited = counts.get((MailKind.INVITATION, MailStatus.SENT), 0)
         average = round(sum(a.minutes for a in attendees) / len(attendees), 1) if attendees else 0.0
         summary = SummaryRow(date=session.date, topic=session.topic, speaker=session.speaker, invited=invited,
                              attended=len(attendees), average_minutes=average)

@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from worker.core.mailkinds import MailKind
 from worker.core.model import Attendee, Recipient
 from worker.core.records import BEFORE_START_KINDS, MAIL_STATUSES, OutboxRow, Retry, SessionState, iso, parse_iso
 from worker.errors import StateError
@@ -217,7 +218,8 @@ class StateStore:
             args += list(uids)
         sql += " ORDER BY id LIMIT ?"
         rows = self._db.execute(sql, (*args, limit)).fetchall()
-        return [OutboxRow(**{k: r[k] for k in OutboxRow.__dataclass_fields__}) for r in rows]
+        return [OutboxRow(**{k: r[k] for k in OutboxRow.__dataclass_fields__} | {"kind": MailKind(r["kind"])})
+                for r in rows]
 
     def mark_mail(self, row_id: int, status: str, now: datetime, error: str = "",
                   next_at: datetime | None = None) -> None:
