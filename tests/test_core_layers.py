@@ -2,6 +2,8 @@
 that had no test failing when they broke (shared Zoom quota, expiring mail, reinstatement, follow-up off)."""
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import datetime, timezone
 
 import pytest
@@ -79,3 +81,14 @@ def test_a_stop_while_reading_the_recipient_list_leaves_no_retry_row(setup):
     report = setup.tick("2027-01-02T00:00+00:00")
     assert report.stopped and not report.failed
     assert setup.store.retries() == {}
+
+
+# -- the pure core -----------------------------------------------------------------------------
+
+def test_the_core_imports_no_io_library():
+    code = ("import sys, worker.core.reconcile, worker.core.planner, worker.core.moments, worker.core.steps, "
+            "worker.core.mailkinds, worker.core.records, worker.core.model\n"
+            "banned = ('sqlite3', 'yaml', 'requests', 'smtplib', 'http.client', 'googleapiclient', 'jinja2')\n"
+            "print(' '.join(m for m in banned if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == ""

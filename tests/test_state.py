@@ -39,13 +39,13 @@ def test_corrupt_file_is_a_clear_error(tmp_path):
 def test_outbox_row_per_session_kind_recipient(tmp_path):
     with StateStore(tmp_path / "s.db") as store:
         people = [Recipient("a@x.org", "A"), Recipient("b@x.org", "B")]
-        assert store.queue_mail("s/2027-01-07", "invitation", 0, people, NOW, {"invited_at": "x"}) == 2
+        assert store.queue_mail("s/2027-01-07", "invitation", 0, people, NOW, {"invited_at": NOW}) == 2
         assert store.queue_mail("s/2027-01-07", "invitation", 0, people, NOW) == 0
         rows = store.pending_mail(10)
         store.mark_mail(rows[0].id, "sent", NOW)
         assert [r.email for r in store.pending_mail(10)] == ["b@x.org"]
         assert store.mailed("s/2027-01-07", "invitation", ("sent",)) == [Recipient("a@x.org", "A")]
-        assert store.session("s/2027-01-07").invited_at == "x"
+        assert store.session("s/2027-01-07").invited_at == NOW
 
 
 def test_failed_transaction_changes_nothing(tmp_path):
@@ -55,19 +55,19 @@ def test_failed_transaction_changes_nothing(tmp_path):
             name = "A"
 
         with pytest.raises(AttributeError):
-            store.queue_mail("s/1", "invitation", 0, [Boom(), object()], NOW, {"invited_at": "x"})
-        assert store.pending_mail(10) == [] and store.session("s/1") is None
+            store.queue_mail("s/2027-01-07", "invitation", 0, [Boom(), object()], NOW, {"invited_at": NOW})
+        assert store.pending_mail(10) == [] and store.session("s/2027-01-07") is None
 
 
 def test_attendance_replaced_not_duplicated(tmp_path):
     t = NOW
     a = Attendee("Ani", "ani@x.org", t, t + timedelta(minutes=50), 50, 2)
     with StateStore(tmp_path / "s.db") as store:
-        store.update_session("s/1", NOW, meeting_id="1")
-        store.store_attendance("s/1", [a], NOW)
-        store.store_attendance("s/1", [a], NOW)
-        assert store.attendance("s/1") == [a]
-        assert store.session("s/1").attendance_state == "stored"
+        store.update_session("s/2027-01-07", NOW, meeting_id="1")
+        store.store_attendance("s/2027-01-07", [a], NOW)
+        store.store_attendance("s/2027-01-07", [a], NOW)
+        assert store.attendance("s/2027-01-07") == [a]
+        assert store.session("s/2027-01-07").attendance_state == "stored"
 
 
 def test_retries_count_and_clear(tmp_path):
@@ -85,13 +85,13 @@ def test_old_schema_is_migrated_keeping_data(tmp_path):
         if statement.strip():
             db.execute(statement)
     db.execute("INSERT INTO meta VALUES ('schema_version', '1')")
-    db.execute("INSERT INTO sessions (uid, series, key, meeting_id) VALUES ('s/1', 's', '1', '42')")
-    db.execute("INSERT INTO outbox (uid, kind, email, queued_at) VALUES ('s/1', 'invitation', 'a@x.id', 't')")
+    db.execute("INSERT INTO sessions (uid, series, key, meeting_id) VALUES ('s/2027-01-07', 's', '2027-01-07', '42')")
+    db.execute("INSERT INTO outbox (uid, kind, email, queued_at) VALUES ('s/2027-01-07', 'invitation', 'a@x.id', 't')")
     db.commit()
     db.close()
     with StateStore(tmp_path / "s.db") as store:
-        assert store.schema_version() == len(MIGRATIONS) == 4
-        row = store.session("s/1")
-        assert row.meeting_id == "42" and row.thanked_at == ""
+        assert store.schema_version() == len(MIGRATIONS) == 5
+        row = store.session("s/2027-01-07")
+        assert row.meeting_id == "42" and row.thanked_at is None
         [mail] = store.pending_mail(10, now=datetime(2027, 1, 1, tzinfo=timezone.utc))
-        assert mail.email == "a@x.id" and mail.next_at == ""
+        assert mail.email == "a@x.id" and mail.next_at is None

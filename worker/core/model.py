@@ -8,9 +8,41 @@ from __future__ import annotations
 import base64
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 UTC = timezone.utc
+
+
+@dataclass(frozen=True, order=True)
+class SessionKey:
+    """A session's identity: its series and its local date. Stable across edits of topic or time.
+
+    Its text form ``series/2027-01-14`` (:attr:`Session.uid`) is what storage and logs use.
+    """
+
+    series: str  # series id, e.g. "webinar-kamis"
+    date: date  # local date of the session
+
+    @classmethod
+    def parse(cls, text: str) -> "SessionKey":
+        """Read the text form ``series/YYYY-MM-DD``; ValueError names what was expected."""
+        series, sep, day = text.rpartition("/")
+        try:
+            return cls(series, date.fromisoformat(day)) if sep and series else cls._bad(text)
+        except ValueError:
+            return cls._bad(text)
+
+    @staticmethod
+    def _bad(text: str) -> "SessionKey":
+        raise ValueError(f"{text!r} is not a session uid (expected series/YYYY-MM-DD)")
+
+    @property
+    def day(self) -> str:
+        """The date as ISO text, the key within the series (e.g. ``2027-01-14``)."""
+        return self.date.isoformat()
+
+    def __str__(self) -> str:
+        return f"{self.series}/{self.day}"
 
 
 @dataclass(frozen=True)
@@ -36,9 +68,14 @@ class Session:
         return self.date.isoformat()
 
     @property
+    def session_key(self) -> SessionKey:
+        """Series and date as one value."""
+        return SessionKey(self.series, self.date)
+
+    @property
     def uid(self) -> str:
         """Globally stable id for series + session, e.g. ``webinar-kamis/2027-01-14``."""
-        return f"{self.series}/{self.key}"
+        return str(self.session_key)
 
     @property
     def end(self) -> datetime:

@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from worker.core.model import MeetingSpec, Recipient, Session, meeting_marker
-from worker.core.moments import Moments, Policy, moments
-from worker.core.records import Retry, SessionState
+from worker.core.moments import Policy, moments
+from worker.core.records import AttendanceState, Retry, SessionState
 from worker.core.steps import NEEDS, StepKind
 
 AGENDA_MAX = 2000  # Zoom's agenda limit
-
+GLOBAL = "*"  # uid of steps that are not about one session
 # The step kinds by their old names (see worker.core.steps for what each calls and its order).
 CREATE_MEETING, UPDATE_MEETING, UPSERT_EVENT = StepKind.CREATE_MEETING, StepKind.UPDATE_MEETING, StepKind.UPSERT_EVENT
 DELETE_MEETING, CANCEL_EVENT = StepKind.DELETE_MEETING, StepKind.CANCEL_EVENT
@@ -26,7 +26,7 @@ QUEUE_CHANGE, QUEUE_INVITATIONS, QUEUE_REMINDERS = StepKind.QUEUE_CHANGE, StepKi
 QUEUE_CANCELLATION, EXPIRE_MAIL, SKIP_INVITATIONS = StepKind.QUEUE_CANCELLATION, StepKind.EXPIRE_MAIL, StepKind.SKIP_INVITATIONS
 FETCH_ATTENDANCE, SYNC_SHEET, QUEUE_THANKYOU = StepKind.FETCH_ATTENDANCE, StepKind.SYNC_SHEET, StepKind.QUEUE_THANKYOU
 SEND_MAIL = StepKind.SEND_MAIL
-GLOBAL = "*"  # uid of steps that are not about one session
+__all__ = ["Desired", "GLOBAL", "NEEDS", "Policy", "StateView", "Step", "StepKind", "plan_steps"]
 
 
 @dataclass(frozen=True)
@@ -100,15 +100,14 @@ def event_fingerprint(session: Session, state: SessionState) -> str:
 
 def plan_steps(desired: Desired, state: StateView, now: datetime) -> list[Step]:
     """Every step that is due now, in the order to do them (sessions by date, a session's steps by kind)."""
-    wanted = {s.uid: s for s in desired.sessions}
-    uids = sorted(set(wanted) | set(state.sessions), key=lambda u: (u.partition("/")[2], u))
+    wanted = {s.session_key: s for s in desired.sessions}
+    rows = {row.key: row for row in state.sessions.values()}
     steps: list[Step] = []
-    for uid in uids:
-        session = wanted.get(uid)
-        row = state.sessions.get(uid) or SessionState(uid=uid, series=uid.partition("/")[0],
-                                                      key=uid.partition("/")[2])
+    for key in sorted(set(wanted) | set(rows), key=lambda k: (k.date, k.series)):
+        session = wanted.get(key)
+        row = rows.get(key) or SessionState(key=key)
         if session is not None and not session.cancelled:
-            recipients = None if desired.recipients is None else desired.recipients.get(uid, ())
+            recipients = None if desired.recipients is None else desired.recipients.get(session.uid, ())
             found = _active(session, row, desired.policy, recipients, state, now)
         else:
             found = _cancelled(session or row.session(), row, now)
@@ -132,47 +131,48 @@ def _active(s: Session, row: SessionState, policy: Policy, recipients: tuple[Rec
     when = moments(s, policy)
     has_meeting = bool(row.meeting_id) and not row.meeting_deleted
     before_end = now < when.end
-    before_start = now < when.start
     if before_end and now >= when.meeting_due and not has_meeting:
         return [Step(CREATE_MEETING, s.uid, f"{s.key} is within {policy.planning_days} days and has no meeting")]
     if has_meeting and before_end and row.meeting_fp != meeting_fingerprint(meeting_spec(s)):
         steps.append(Step(UPDATE_MEETING, s.uid, "topic, time or description changed"))
     if has_meeting and before_end and (row.event_fp != event_fingerprint(s, row) or row.event_cancelled):
         steps.append(Step(UPSERT_EVENT, s.uid, "calendar event missing or out of date"))
-    steps += _mail_steps(s, row, policy, when, recipients, state, now, has_meeting, before_start)
+    steps += _mail_steps(s, row, policy, recipients, state, now, has_meeting)
     if has_meeting and now >= when.attendance_due:
-        if row.attendance_state == "":
+        if row.attendance_state is AttendanceState.NONE:
             steps.append(Step(FETCH_ATTENDANCE, s.uid, "the session has ended"))
-        elif row.attendance_state == "stored":
+        elif row.attendance_state is AttendanceState.STORED:
             steps.append(Step(SYNC_SHEET, s.uid, "attendance stored, not yet in the sheet"))
-        if policy.followup and row.attendance_state in ("stored", "synced") and not row.thanked_at:
+        if policy.followup and row.attendance_state is not AttendanceState.NONE and row.thanked_at is None:
             steps.append(Step(QUEUE_THANKYOU, s.uid, "thank attendees (with certificate)"))
     return steps
 
 
-def _mail_steps(s: Session, row: SessionState, policy: Policy, when: Moments,
-                recipients: tuple[Recipient, ...] | None, state: StateView, now: datetime,
-                has_meeting: bool, before_start: bool) -> list[Step]:
-    if not before_start:
+def _mail_steps(s: Session, row: SessionState, policy: Policy, recipients: tuple[Recipient, ...] | None,
+                state: StateView, now: datetime, has_meeting: bool) -> list[Step]:
+    when = moments(s, policy)
+    if now >= when.start:
         steps = []
         if state.pending_before_start.get(s.uid):
             steps.append(Step(EXPIRE_MAIL, s.uid, "the session has started; unsent mail is dropped"))
-        if not row.invited_at and not row.note and row.meeting_id:
+        if row.invited_at is None and not row.invitations_skipped and row.meeting_id:
             steps.append(Step(SKIP_INVITATIONS, s.uid, "invitations were never sent before the start"))
         return steps
     if not has_meeting or now < when.invitations_due:
         return []
     steps = []
-    if row.invited_at and row.notice_fp and row.notice_fp != notice_fingerprint(s):
-        steps.append(Step(QUEUE_CHANGE, s.uid, "topic or time changed after invitations went out"))
-    if not row.invited_at:
+    invited = row.invited_at is not None
+    if invited and (row.reinstated or (row.notice_fp and row.notice_fp != notice_fingerprint(s))):
+        steps.append(Step(QUEUE_CHANGE, s.uid, "reinstated after a cancellation" if row.reinstated
+                          else "topic or time changed after invitations went out"))
+    if not invited:
         steps.append(Step(QUEUE_INVITATIONS, s.uid, f"invitations are due ({policy.invitation_days} days before)"))
     elif recipients is not None:
-        invited = state.invited.get(s.uid, frozenset())
-        late = [r for r in recipients if r.email not in invited]
+        mailed = state.invited.get(s.uid, frozenset())
+        late = [r for r in recipients if r.email not in mailed]
         if late:
             steps.append(Step(QUEUE_INVITATIONS, s.uid, f"{len(late)} recipient(s) added since the invitations"))
-    if row.invited_at and not row.reminded_at and now >= when.reminder_due:
+    if invited and row.reminded_at is None and now >= when.reminder_due:
         steps.append(Step(QUEUE_REMINDERS, s.uid, f"reminder is due ({policy.reminder_hours} hours before)"))
     return steps
 
@@ -188,6 +188,6 @@ def _cancelled(s: Session | None, row: SessionState, now: datetime) -> list[Step
     # even when a crash lost its save: cancel by the deterministic id then.
     if (row.event_id or row.meeting_id) and not row.event_cancelled:
         steps.append(Step(CANCEL_EVENT, s.uid, "session cancelled or removed from settings"))
-    if row.invited_at and not row.cancel_noticed_at:
+    if row.invited_at is not None and row.cancel_noticed_at is None:
         steps.append(Step(QUEUE_CANCELLATION, s.uid, "tell those invited that it is cancelled"))
     return steps

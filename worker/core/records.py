@@ -7,21 +7,28 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
+from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from worker.core.mailkinds import BEFORE_START_KINDS, MailKind, MailStatus
-from worker.core.model import Session
+from worker.core.model import Session, SessionKey
 
 MAIL_STATUSES = tuple(status.value for status in MailStatus)  # as stored in outbox.status
 
 
+class AttendanceState(StrEnum):
+    """How far a session's attendance got."""
+
+    NONE = ""  # not fetched yet
+    STORED = "stored"  # Zoom's report is in the state file
+    SYNCED = "synced"  # and written to the sheet
+
+
 @dataclass(frozen=True)
 class SessionState:
-    """What the worker knows exists for one session (one row of ``sessions``)."""
+    """What the worker knows exists for one session (one row of ``sessions``); times are aware UTC or None."""
 
-    uid: str  # "series/2027-01-14"
-    series: str  # series id
-    key: str  # session key (ISO date)
+    key: SessionKey  # series and date
     snapshot: str = ""  # JSON of the Session last acted on (to render mail for removed sessions)
     meeting_id: str = ""  # Zoom meeting id; "" when none
     meeting_uuid: str = ""  # Zoom meeting UUID
@@ -29,24 +36,36 @@ class SessionState:
     passcode: str = ""  # meeting passcode
     meeting_spec: str = ""  # JSON of the MeetingSpec last pushed
     meeting_fp: str = ""  # fingerprint of the MeetingSpec last pushed
-    meeting_deleted: int = 0  # 1 once the meeting was deleted for a cancellation
+    meeting_deleted: bool = False  # the meeting was deleted for a cancellation
     event_id: str = ""  # calendar event id once written
     event_fp: str = ""  # fingerprint of the EventSpec last written
-    event_cancelled: int = 0  # 1 once the event was removed
+    event_cancelled: bool = False  # the event was removed
     sequence: int = 0  # iCalendar SEQUENCE of the last notice
     notice_fp: str = ""  # content fingerprint announced to recipients
     notice_snapshot: str = ""  # JSON of the Session as last announced (for "what changed")
-    invited_at: str = ""  # ISO time invitations were queued
-    reminded_at: str = ""  # ISO time reminders were queued
-    cancel_noticed_at: str = ""  # ISO time cancellation notices were queued
-    note: str = ""  # a human note for ``status`` (e.g. an invitation skipped)
-    attendance_state: str = ""  # "", "stored", "synced"
-    attendance_at: str = ""  # ISO time attendance was stored
+    invited_at: datetime | None = None  # invitations were queued
+    reminded_at: datetime | None = None  # reminders were queued
+    cancel_noticed_at: datetime | None = None  # cancellation notices were queued
+    note: str = ""  # a human note for ``status`` only (e.g. why invitations were skipped); never a flag
+    invitations_skipped: bool = False  # the session started before invitations went out: they never will
+    reinstated: bool = False  # cancelled after the invitations, then put back: a change notice is owed
+    attendance_state: AttendanceState = AttendanceState.NONE  # how far attendance got
+    attendance_at: datetime | None = None  # attendance was stored
     attendees: int = 0  # number of unique attendees
-    sheet_synced_at: str = ""  # ISO time the sheet was written
-    updated_at: str = ""  # ISO time of the last change to this row
-    thanked_at: str = ""  # ISO time thank-you mails were queued
-    create_started_at: str = ""  # ISO time a meeting create was first sent (a meeting may exist unsaved)
+    sheet_synced_at: datetime | None = None  # the sheet was written
+    updated_at: datetime | None = None  # the last change to this row
+    thanked_at: datetime | None = None  # thank-you mails were queued
+    create_started_at: datetime | None = None  # a meeting create was first sent (a meeting may exist unsaved)
+
+    @property
+    def uid(self) -> str:
+        """The session's text id, ``series/YYYY-MM-DD``."""
+        return str(self.key)
+
+    @property
+    def series(self) -> str:
+        """The series id."""
+        return self.key.series
 
     def session(self) -> Session | None:
         """The Session from the stored snapshot, if any."""
@@ -63,11 +82,11 @@ class OutboxRow:
     round: int  # the notice's SEQUENCE for kinds with their own SEQUENCE, else 0
     email: str  # recipient address
     name: str  # recipient name
-    status: str  # pending | sent | failed | skipped
+    status: MailStatus  # where it stands
     attempts: int  # send attempts so far
     last_error: str  # last refusal, without secrets
-    context: str = ""  # for change notices: JSON of the Session as previously announced
-    next_at: str = ""  # ISO time before which a deferred row is not tried again; "" = now
+    context: str = ""  # change notices: JSON of the Session as previously announced; thank-you: minutes
+    next_at: datetime | None = None  # a deferred row is not tried again before this; None = now
 
 
 @dataclass(frozen=True)
@@ -75,7 +94,7 @@ class Retry:
     """A step that failed and when it may run again."""
 
     uid: str  # session uid ("*" for global steps)
-    step: str  # step kind
+    step: str  # step kind (a StepKind value)
     attempts: int  # failures in a row
     next_at: datetime  # not before this moment (UTC)
     last_error: str  # the error's message

@@ -15,12 +15,12 @@ from typing import Callable, Sequence
 from worker.core import reconcile as rc
 from worker.core.clock import Clock
 from worker.core.mailkinds import BEFORE_START_KINDS, MailKind, MailStatus, Until
-from worker.core.model import (EventSpec, MeetingInfo, MeetingSpec, Recipient, SeriesInfo, Session, SummaryRow,
-                               calendar_event_id, meeting_marker)
+from worker.core.model import (EventSpec, MeetingInfo, MeetingSpec, Recipient, SeriesInfo, Session, SessionKey,
+                               SummaryRow, calendar_event_id, meeting_marker)
 from worker.core.moments import moments
 from worker.core.ports import AttendanceSheet, Calendar, Composer, Conferencing, MailTransport
 from worker.core.reconcile import Desired, Policy, StateView, Step, plan_steps
-from worker.core.records import OutboxRow, SessionState, iso, session_from_json, session_to_json
+from worker.core.records import AttendanceState, OutboxRow, SessionState, iso, session_from_json, session_to_json
 from worker.core.steps import StepKind
 from worker.errors import (DeferredRecipientError, IntegrationError, NotFoundError, PermanentMailError, RateLimitError,
                            StopRequested, TemplateError, TemporaryMailError, WorkerError)
@@ -229,7 +229,7 @@ class Engine:
     # -- helpers -------------------------------------------------------------
     def _row(self, uid: str) -> SessionState:
         row = self.store.session(uid)
-        return row or SessionState(uid=uid, series=uid.partition("/")[0], key=uid.partition("/")[2])
+        return row or SessionState(key=SessionKey.parse(uid))
 
     @staticmethod
     def _meeting(row: SessionState) -> MeetingInfo:
@@ -259,16 +259,16 @@ class Engine:
                 and info.start is not None and info.start == spec.start
             pushed_fp = pushed_fp if same else ""
         else:
-            if not row.create_started_at:  # from now on a meeting may exist that the state does not know
-                self.store.update_session(step.uid, now, create_started_at=iso(now),
+            if row.create_started_at is None:  # from now on a meeting may exist that the state does not know
+                self.store.update_session(step.uid, now, create_started_at=now,
                                           snapshot=session_to_json(session))
             info = zoom.create_meeting(spec)
         changes: dict[str, object] = dict(
             meeting_id=info.meeting_id, meeting_uuid=info.uuid, join_url=info.join_url, passcode=info.passcode,
-            meeting_spec=_spec_json(spec) if pushed_fp else "", meeting_fp=pushed_fp, meeting_deleted=0,
+            meeting_spec=_spec_json(spec) if pushed_fp else "", meeting_fp=pushed_fp, meeting_deleted=False,
             snapshot=session_to_json(session))
-        if row.meeting_deleted and row.invited_at:  # reinstated after a cancellation: tell people again
-            changes.update(cancel_noticed_at="", notice_fp="reinstated")
+        if row.meeting_deleted and row.invited_at is not None:  # reinstated after a cancellation: tell people again
+            changes.update(cancel_noticed_at=None, reinstated=True)
         self.store.update_session(step.uid, now, **changes)
 
     def _do_update_meeting(self, step: Step, wanted: dict[str, Session], now: datetime) -> None:
@@ -292,11 +292,12 @@ class Engine:
         assert self.io.zoom is not None
         meeting_id = row.meeting_id
         if not meeting_id:  # the create's answer was lost: find the meeting by its marker, if it was made
-            found = self.io.zoom.find_meeting(meeting_marker(*step.uid.split("/", 1)))
+            key = SessionKey.parse(step.uid)
+            found = self.io.zoom.find_meeting(meeting_marker(key.series, key.day))
             meeting_id = found.meeting_id if found else ""
         if meeting_id:
             self.io.zoom.delete_meeting(meeting_id)
-        self.store.update_session(step.uid, now, meeting_deleted=1)
+        self.store.update_session(step.uid, now, meeting_deleted=True)
 
     # -- calendar ------------------------------------------------------------
     def _do_upsert_event(self, step: Step, wanted: dict[str, Session], now: datetime) -> None:
@@ -311,14 +312,13 @@ class Engine:
             private={"series": session.series, "session": session.key, "meeting_id": row.meeting_id})
         self.io.calendar.upsert_event(event)
         self.store.update_session(step.uid, now, event_id=event.event_id, event_fp=rc.event_fingerprint(session, row),
-                                  event_cancelled=0)
+                                  event_cancelled=False)
 
     def _do_cancel_event(self, step: Step, wanted: dict[str, Session], now: datetime) -> None:
         row = self._row(step.uid)
         assert self.io.calendar is not None
-        series, key = step.uid.split("/", 1)
-        self.io.calendar.cancel_event(row.event_id or calendar_event_id(series, key))
-        self.store.update_session(step.uid, now, event_cancelled=1)
+        self.io.calendar.cancel_event(row.event_id or calendar_event_id(row.key.series, row.key.day))
+        self.store.update_session(step.uid, now, event_cancelled=True)
 
     # -- mail ------------------------------------------------------------------
     def _do_queue_invitations(self, step: Step, wanted: dict[str, Session], now: datetime) -> None:
@@ -326,9 +326,9 @@ class Engine:
         row = self._row(step.uid)
         people = self._people_for(session)
         changes: dict[str, object] = {}
-        if not row.invited_at:
+        if row.invited_at is None:
             snap = session_to_json(session)
-            changes = dict(invited_at=iso(now), notice_fp=rc.notice_fingerprint(session), notice_snapshot=snap,
+            changes = dict(invited_at=now, notice_fp=rc.notice_fingerprint(session), notice_snapshot=snap,
                            snapshot=snap, note="" if people else "no recipients configured")
         added = self.store.queue_mail(step.uid, MailKind.INVITATION, 0, people, now, changes)
         log.info("queued %d invitation(s) for %s", added, step.uid)
@@ -341,13 +341,14 @@ class Engine:
         snap = session_to_json(session)
         added = self.store.queue_mail(
             step.uid, MailKind.CHANGE, sequence, people, now,
-            dict(sequence=sequence, notice_fp=rc.notice_fingerprint(session), notice_snapshot=snap, snapshot=snap),
+            dict(sequence=sequence, notice_fp=rc.notice_fingerprint(session), notice_snapshot=snap, snapshot=snap,
+                 reinstated=False),
             context=row.notice_snapshot)
         log.info("queued %d change notice(s) for %s (SEQUENCE %d)", added, step.uid, sequence)
 
     def _do_queue_reminders(self, step: Step, wanted: dict[str, Session], now: datetime) -> None:
         people = self.store.mailed(step.uid, MailKind.INVITATION, (MailStatus.SENT,))
-        added = self.store.queue_mail(step.uid, MailKind.REMINDER, 0, people, now, dict(reminded_at=iso(now)))
+        added = self.store.queue_mail(step.uid, MailKind.REMINDER, 0, people, now, dict(reminded_at=now))
         log.info("queued %d reminder(s) for %s", added, step.uid)
 
     def _do_queue_cancellation(self, step: Step, wanted: dict[str, Session], now: datetime) -> None:
@@ -355,13 +356,13 @@ class Engine:
         sequence = row.sequence + 1
         people = self.store.mailed(step.uid, MailKind.INVITATION, (MailStatus.SENT,))
         added = self.store.queue_mail(step.uid, MailKind.CANCELLATION, sequence, people, now,
-                                      dict(sequence=sequence, cancel_noticed_at=iso(now)), skip_pending=True)
+                                      dict(sequence=sequence, cancel_noticed_at=now), skip_pending=True)
         log.info("queued %d cancellation notice(s) for %s", added, step.uid)
 
     def _do_skip_invitations(self, step: Step, wanted: dict[str, Session], now: datetime) -> None:
         note = "invitations not sent: the session had already started when the worker reached it"
         log.warning("%s: %s", step.uid, note)
-        self.store.update_session(step.uid, now, note=note)
+        self.store.update_session(step.uid, now, note=note, invitations_skipped=True)
 
     def _do_expire_mail(self, step: Step, wanted: dict[str, Session], now: datetime) -> None:
         dropped = self.store.skip_pending(step.uid, "session already started")
@@ -451,7 +452,7 @@ class Engine:
                 name = registered.get(person.email.lower(), person.name)
                 added += self.store.queue_mail(step.uid, MailKind.THANKYOU, 0, [Recipient(person.email, name)], now,
                                                context=json.dumps({"minutes": person.minutes}))
-        self.store.update_session(step.uid, now, thanked_at=iso(now))
+        self.store.update_session(step.uid, now, thanked_at=now)
         log.info("queued %d thank-you mail(s) for %s", added, step.uid)
 
     def _do_sync_sheet(self, step: Step, wanted: dict[str, Session], now: datetime) -> None:
@@ -464,7 +465,7 @@ class Engine:
                              attended=len(attendees), average_minutes=average)
         assert self.io.sheets is not None
         self.io.sheets.sync_session(session.key, attendees, summary)
-        self.store.update_session(step.uid, now, attendance_state="synced", sheet_synced_at=iso(now))
+        self.store.update_session(step.uid, now, attendance_state=AttendanceState.SYNCED, sheet_synced_at=now)
 
 
 Handler = Callable[[Engine, Step, dict[str, Session], datetime], None]

@@ -9,12 +9,14 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import fields
 from datetime import datetime
+from enum import Enum
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from worker.core.mailkinds import MailKind
-from worker.core.model import Attendee, Recipient
-from worker.core.records import BEFORE_START_KINDS, MAIL_STATUSES, OutboxRow, Retry, SessionState, iso, parse_iso
+from worker.core.mailkinds import MailKind, MailStatus
+from worker.core.model import Attendee, Recipient, SessionKey
+from worker.core.records import (BEFORE_START_KINDS, MAIL_STATUSES, AttendanceState, OutboxRow, Retry, SessionState,
+                                 iso, parse_iso)
 from worker.errors import StateError
 
 MIGRATIONS: tuple[str, ...] = (
@@ -96,9 +98,59 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE sessions ADD COLUMN create_started_at TEXT NOT NULL DEFAULT ''
     """,
+    # 5: flags that were text: a note before the invitations meant "skipped", notice_fp 'reinstated' meant
+    # "a change notice is owed" (the note stays as the human note it also was)
+    """
+    ALTER TABLE sessions ADD COLUMN invitations_skipped INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sessions ADD COLUMN reinstated INTEGER NOT NULL DEFAULT 0;
+    UPDATE sessions SET invitations_skipped=1 WHERE invited_at='' AND note!='';
+    UPDATE sessions SET reinstated=1, notice_fp='' WHERE notice_fp='reinstated'
+    """,
 )
 
-_SESSION_FIELDS = tuple(f.name for f in fields(SessionState))
+_SESSION_FIELDS = tuple(f.name for f in fields(SessionState) if f.name != "key")  # columns beside uid, series, key
+_TIME_FIELDS = frozenset(f.name for f in fields(SessionState) if "datetime" in str(f.type))  # ISO text, '' = None
+_BOOL_FIELDS = frozenset(f.name for f in fields(SessionState) if f.type == "bool")  # INTEGER 0/1
+
+
+def _column(value: object) -> object:
+    """A record value as SQLite stores it: ISO UTC text ('' for None), 0/1, an enum's value."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+def _time(text: str) -> datetime | None:
+    """Stored ISO text as an aware datetime, None for ''."""
+    return parse_iso(text) if text else None
+
+
+def _session_state(row: sqlite3.Row) -> SessionState:
+    """One ``sessions`` row as a typed record."""
+    values: dict[str, object] = {}
+    for name in _SESSION_FIELDS:
+        value = row[name]
+        if name in _TIME_FIELDS:
+            value = _time(value)
+        elif name in _BOOL_FIELDS:
+            value = bool(value)
+        elif name == "attendance_state":
+            value = AttendanceState(value)
+        values[name] = value
+    return SessionState(key=SessionKey.parse(row["uid"]), **values)
+
+
+def _outbox_row(r: sqlite3.Row) -> OutboxRow:
+    """One ``outbox`` row as a typed record."""
+    return OutboxRow(id=r["id"], uid=r["uid"], kind=MailKind(r["kind"]), round=r["round"], email=r["email"],
+                     name=r["name"], status=MailStatus(r["status"]), attempts=r["attempts"],
+                     last_error=r["last_error"], context=r["context"], next_at=_time(r["next_at"]))
 
 
 class StateStore:
@@ -156,28 +208,34 @@ class StateStore:
     # -- sessions ----------------------------------------------------------
     def sessions(self) -> dict[str, SessionState]:
         """Every session row, by uid."""
-        rows = self._db.execute(f"SELECT {', '.join(_SESSION_FIELDS)} FROM sessions ORDER BY key").fetchall()
-        return {r["uid"]: SessionState(**dict(r)) for r in rows}
+        rows = self._db.execute(f"SELECT uid, {', '.join(_SESSION_FIELDS)} FROM sessions ORDER BY key").fetchall()
+        return {r["uid"]: _session_state(r) for r in rows}
 
-    def session(self, uid: str) -> SessionState | None:
+    def session(self, uid: str | SessionKey) -> SessionState | None:
         """One session row, or None."""
-        row = self._db.execute(f"SELECT {', '.join(_SESSION_FIELDS)} FROM sessions WHERE uid=?", (uid,)).fetchone()
-        return SessionState(**dict(row)) if row else None
+        row = self._db.execute(f"SELECT uid, {', '.join(_SESSION_FIELDS)} FROM sessions WHERE uid=?",
+                               (str(uid),)).fetchone()
+        return _session_state(row) if row else None
 
-    def update_session(self, uid: str, now: datetime, **changes: object) -> SessionState:
-        """Create the row if needed and set ``changes``, in one transaction."""
-        unknown = set(changes) - set(_SESSION_FIELDS)
-        if unknown:
-            raise StateError(f"unknown session fields: {sorted(unknown)}")
-        series, _, key = uid.partition("/")
-        changes = {**changes, "updated_at": iso(now)}
+    def update_session(self, uid: str | SessionKey, now: datetime, **changes: object) -> SessionState:
+        """Create the row if needed and set ``changes`` (record values: datetimes, booleans, enums), in one transaction."""
         with self._tx():
-            self._db.execute("INSERT OR IGNORE INTO sessions (uid, series, key) VALUES (?, ?, ?)", (uid, series, key))
-            assignments = ", ".join(f"{name}=?" for name in changes)
-            self._db.execute(f"UPDATE sessions SET {assignments} WHERE uid=?", (*changes.values(), uid))
+            self._write_session(uid, now, changes)
         state = self.session(uid)
         assert state is not None
         return state
+
+    def _write_session(self, uid: str | SessionKey, now: datetime, changes: dict[str, object]) -> None:
+        """Inside a transaction: create the row if needed and set ``changes``."""
+        unknown = set(changes) - set(_SESSION_FIELDS) - {"updated_at"}
+        if unknown:
+            raise StateError(f"unknown session fields: {sorted(unknown)}")
+        key = uid if isinstance(uid, SessionKey) else SessionKey.parse(uid)
+        columns = {name: _column(value) for name, value in {**changes, "updated_at": now}.items()}
+        self._db.execute("INSERT OR IGNORE INTO sessions (uid, series, key) VALUES (?, ?, ?)",
+                         (str(key), key.series, key.day))
+        assignments = ", ".join(f"{name}=?" for name in columns)
+        self._db.execute(f"UPDATE sessions SET {assignments} WHERE uid=?", (*columns.values(), str(key)))
 
     # -- outbox ------------------------------------------------------------
     def queue_mail(self, uid: str, kind: str, round_: int, recipients: Iterable[Recipient],
@@ -191,18 +249,14 @@ class StateStore:
         with self._tx():
             if skip_pending:
                 self._db.execute("UPDATE outbox SET status='skipped', last_error='session cancelled' "
-                                 "WHERE uid=? AND status='pending' AND kind != 'cancellation'", (uid,))
+                                 "WHERE uid=? AND status='pending' AND kind != ?", (uid, MailKind.CANCELLATION.value))
             for r in recipients:
                 cur = self._db.execute(
                     "INSERT OR IGNORE INTO outbox (uid, kind, round, email, name, queued_at, context) "
-                    "VALUES (?,?,?,?,?,?,?)", (uid, kind, round_, r.email, r.name, iso(now), context))
+                    "VALUES (?,?,?,?,?,?,?)", (str(uid), MailKind(kind).value, round_, r.email, r.name, iso(now), context))
                 added += cur.rowcount
             if session_changes:
-                series, _, key = uid.partition("/")
-                self._db.execute("INSERT OR IGNORE INTO sessions (uid, series, key) VALUES (?, ?, ?)", (uid, series, key))
-                changes = {**session_changes, "updated_at": iso(now)}
-                assignments = ", ".join(f"{name}=?" for name in changes)
-                self._db.execute(f"UPDATE sessions SET {assignments} WHERE uid=?", (*changes.values(), uid))
+                self._write_session(uid, now, session_changes)
         return added
 
     def pending_mail(self, limit: int, uids: Sequence[str] | None = None,
@@ -218,15 +272,15 @@ class StateStore:
             args += list(uids)
         sql += " ORDER BY id LIMIT ?"
         rows = self._db.execute(sql, (*args, limit)).fetchall()
-        return [OutboxRow(**{k: r[k] for k in OutboxRow.__dataclass_fields__} | {"kind": MailKind(r["kind"])})
-                for r in rows]
+        return [_outbox_row(r) for r in rows]
 
     def mark_mail(self, row_id: int, status: str, now: datetime, error: str = "",
                   next_at: datetime | None = None) -> None:
         """Record the outcome of one send (sent, failed, skipped, or pending again, perhaps not before ``next_at``)."""
         if status not in MAIL_STATUSES:
             raise StateError(f"unknown mail status {status!r}")
-        sent_at = iso(now) if status == "sent" else ""
+        status = MailStatus(status).value
+        sent_at = iso(now) if status == MailStatus.SENT else ""
         with self._tx():
             self._db.execute(
                 "UPDATE outbox SET status=?, attempts=attempts+1, last_error=?, sent_at=?, next_at=? WHERE id=?",
