@@ -36,6 +36,7 @@ class Desired:
     sessions: tuple[Session, ...]  # planned sessions (cancelled ones included)
     policy: Policy = field(default_factory=Policy)  # lead times
     recipients: dict[str, tuple[Recipient, ...]] | None = None  # per session uid; None = not loaded
+    series: str | None = None  # the series planned: state rows of other series are left alone; None = every row
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,8 @@ def event_fingerprint(session: Session, state: SessionState) -> str:
 def plan_steps(desired: Desired, state: StateView, now: datetime) -> list[Step]:
     """Every step that is due now, in the order to do them (sessions by date, a session's steps by kind)."""
     wanted = {s.session_key: s for s in desired.sessions}
-    rows = {row.key: row for row in state.sessions.values()}
+    rows = {row.key: row for row in state.sessions.values()
+            if desired.series is None or row.key.series == desired.series}
     steps: list[Step] = []
     for key in sorted(set(wanted) | set(rows), key=lambda k: (k.date, k.series)):
         session = wanted.get(key)

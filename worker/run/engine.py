@@ -130,7 +130,7 @@ class Engine:
         """The steps due now, from fresh state (a dry run reads no recipient list, so it calls nothing)."""
         view = self.view(now)
         recipients = None if dry_run else self._recipients(sessions, view, now)
-        return plan_steps(Desired(tuple(sessions), self.policy, recipients), view, now)
+        return plan_steps(Desired(tuple(sessions), self.policy, recipients, series=self.series.series), view, now)
 
     def view(self, now: datetime) -> StateView:
         """Read the state the planner needs (mail deferred past ``now`` does not count as waiting)."""
