@@ -17,6 +17,7 @@ from worker.config.envfile import RedactingFilter, Secrets
 from worker.config.settings import load_settings
 from worker.core.clock import Clock, FixedClock, SystemClock, parse_moment
 from worker.core.derive import policy, series_info
+from worker.core.mailkinds import MAIL_KINDS
 from worker.core.model import MeetingInfo, Recipient
 from worker.core.moments import moments
 from worker.core.planner import plan_season
@@ -74,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     command("status", cmd_status, "per session: what exists, what was sent, what is pending, the last error", now=True)
     preview = command("preview", cmd_preview, "render one session's mails to .eml and .html files; sends nothing")
     preview.add_argument("date", help="the session date, e.g. 2027-01-14")
-    preview.add_argument("--kind", choices=("invitation", "reminder", "change", "cancellation", "thankyou", "all"),
+    preview.add_argument("--kind", choices=(*MAIL_KINDS, "all"),
                          default="all", help="which mail (default: all)")
     preview.add_argument("--out", type=Path, default=Path("preview"), help="output folder (default: ./preview)")
     report = command("report", cmd_report, "write the season report (HTML with a chart) from the stored attendance",
@@ -277,7 +278,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
     composer = MailComposer(settings.mail.templates_dir, series_info(settings),
                             certificates=settings.followup.certificate, waiting_room=settings.zoom.waiting_room)
     recipient = Recipient("contoh.peserta@example.org", "Contoh Peserta")
-    kinds = ("invitation", "reminder", "change", "cancellation", "thankyou") if args.kind == "all" else (args.kind,)
+    kinds = MAIL_KINDS if args.kind == "all" else (args.kind,)
     args.out.mkdir(parents=True, exist_ok=True)
     for kind in kinds:
         previous = None

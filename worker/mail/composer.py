@@ -8,14 +8,13 @@ from pathlib import Path
 
 from worker.core.clock import Clock, SystemClock
 from worker.core.derive import series_info
+from worker.core.mailkinds import MAIL_KINDS, MailKind
 from worker.core.model import MeetingInfo, Recipient, SeriesInfo, Session
 from worker.core.schema import Settings
 from worker.errors import TemplateError
 from worker.mail.messages import build_message
 from worker.mail.render import (KINDS, MAIL_PARTS, Renderer, mail_context, sample_meeting, sample_previous,
                                 sample_recipient, sample_session)
-
-ICS_METHOD = {"invitation": "REQUEST", "reminder": "REQUEST", "change": "REQUEST", "cancellation": "CANCEL"}
 
 
 class MailComposer:
@@ -36,7 +35,7 @@ class MailComposer:
     def message(self, kind: str, session: Session, meeting: MeetingInfo, recipient: Recipient, *,
                 sequence: int, previous: Session | None = None, extra: dict | None = None) -> EmailMessage:
         """One finished message for one recipient."""
-        if kind == "thankyou":
+        if kind in MAIL_KINDS and MailKind(kind).certificate:
             return self._thankyou(session, meeting, recipient, int((extra or {}).get("minutes", 0)))
         rendered = self.renderer.render_mail(kind, session, meeting, self.series, recipient, previous,
                                              extra=self.meeting_values())
@@ -53,10 +52,10 @@ class MailComposer:
         return self.renderer.render_event_description(session, meeting, self.series)
 
     def _thankyou(self, session: Session, meeting: MeetingInfo, recipient: Recipient, minutes: int) -> EmailMessage:
-        rendered = self.renderer.render_mail("thankyou", session, meeting, self.series, recipient, None,
+        rendered = self.renderer.render_mail(MailKind.THANKYOU, session, meeting, self.series, recipient, None,
                                              extra={**self.meeting_values(), "minutes": minutes,
                                                     "certificate": self.certificates})
-        message = build_message("thankyou", rendered, session, meeting, self.series, recipient,
+        message = build_message(MailKind.THANKYOU, rendered, session, meeting, self.series, recipient,
                                 sequence=0, message_domain=self.domain, date=self.clock.now())
         if self.certificates:
             from worker.mail.certificate import certificate_filename, render_certificate

@@ -17,14 +17,13 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 
+from worker.core.mailkinds import ICS_KINDS, MAIL_KINDS, MailKind
 from worker.core.model import MeetingInfo, Recipient, SeriesInfo, Session
 from worker.mail.ics import build_ics
 from worker.mail.render import RenderedMail, one_line
 
-ICS_METHODS = {"invitation": "REQUEST", "reminder": "REQUEST", "change": "REQUEST",
-               "cancellation": "CANCEL"}  # kinds that carry an .ics, and its METHOD
-ICS_FILENAME = "undangan.ics"  # attachment name recipients see
-ICS_FILENAMES = {"cancellation": "pembatalan.ics"}  # kinds whose .ics is not an invitation
+ICS_METHODS = ICS_KINDS  # kinds that carry an .ics, and its METHOD: the registry in worker.core.mailkinds
+ICS_FILENAME = "undangan.ics"  # attachment name recipients see when the registry names none
 DEFAULT_DOMAIN = "webinar-worker.local"  # Message-ID domain when none is known
 
 
@@ -51,7 +50,7 @@ def build_message(kind: str, rendered: RenderedMail, session: Session, meeting: 
 
 def ics_filename(kind: str) -> str:
     """The .ics attachment's name for mail ``kind``: ``pembatalan.ics`` for a cancellation, else ``undangan.ics``."""
-    return ICS_FILENAMES.get(kind, ICS_FILENAME)
+    return (MailKind(kind).ics_filename if kind in MAIL_KINDS else "") or ICS_FILENAME
 
 
 def set_headers(message: EmailMessage, kind: str, rendered: RenderedMail, session: Session, series: SeriesInfo,

@@ -19,10 +19,11 @@ from babel.dates import format_date, format_time, get_timezone_name
 from jinja2 import meta, nodes
 from markupsafe import Markup, escape
 
+from worker.core.mailkinds import MAIL_KINDS
 from worker.core.model import MeetingInfo, Recipient, SeriesInfo, Session
 from worker.errors import TemplateError
 
-KINDS = ("invitation", "reminder", "change", "cancellation", "thankyou")  # mail kinds with templates
+KINDS = MAIL_KINDS  # mail kinds with templates: the registry in worker.core.mailkinds
 MAIL_PARTS = ("subject.txt", "txt", "html")  # the three templates of every kind
 EVENT_DESCRIPTION = "event_description.txt.j2"  # the Google Calendar event description
 DEFAULT_LOCALE = "id_ID"  # dates in Indonesian unless the series says otherwise

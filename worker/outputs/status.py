@@ -4,11 +4,13 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from worker.core.mailkinds import MAIL_KINDS
+from worker.core.model import SessionKey
 from worker.core.planner import plan_season
 from worker.core.schema import Settings
 from worker.store.state import StateStore
 
-KINDS = ("invitation", "reminder", "change", "cancellation", "thankyou")
+KINDS = MAIL_KINDS  # the registry in worker.core.mailkinds, in its order
 
 
 def render_status(settings: Settings, store: StateStore, now: datetime) -> str:
@@ -19,12 +21,12 @@ def render_status(settings: Settings, store: StateStore, now: datetime) -> str:
     counts = store.mail_counts()
     retries = store.retries()
     lines = [f"{settings.series.title} — status at {now.astimezone(zone):%Y-%m-%d %H:%M %Z}"]
-    for uid in sorted(set(planned) | set(rows), key=lambda u: u.partition("/")[2]):
+    for uid in sorted(set(planned) | set(rows), key=lambda u: SessionKey.parse(u).date):
         session, row = planned.get(uid), rows.get(uid)
         topic = session.topic if session else (row.session().topic if row and row.session() else "?")
         flag = " [CANCELLED]" if session and session.cancelled else (" [removed from settings]" if not session else "")
         lines.append("")
-        lines.append(f"{uid.partition('/')[2]}  {topic}{flag}")
+        lines.append(f"{SessionKey.parse(uid).day}  {topic}{flag}")
         if row is None:
             lines.append("  nothing done yet")
             lines += _retry_lines(uid, retries, zone)  # e.g. the first create refused: staff must see why
