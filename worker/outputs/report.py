@@ -21,7 +21,9 @@ import jinja2
 from babel.dates import format_date
 from babel.numbers import format_decimal
 
+from worker.core.mailkinds import MailKind, MailStatus
 from worker.core.model import UTC, Attendee, Session
+from worker.core.records import AttendanceState
 from worker.mail.render import format_clock, zone_abbreviation
 
 if TYPE_CHECKING:
@@ -29,7 +31,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ATTENDANCE_KNOWN = ("stored", "synced")  # attendance_state values once Zoom's report was stored
+ATTENDANCE_KNOWN = (AttendanceState.STORED, AttendanceState.SYNCED)  # once Zoom's report was stored
 PENDING_TEXT = "menunggu data"  # shown instead of numbers for a session whose attendance is not in yet
 
 
@@ -141,7 +143,7 @@ def season_items(store: "StateStore", now: datetime, series: str | None = None) 
             continue
         items.append(SessionAttendance(
             session=session, attendees=tuple(store.attendance(state.uid)),
-            invited=len(store.mailed(state.uid, "invitation", ("sent",))), cancelled=cancelled,
+            invited=len(store.mailed(state.uid, MailKind.INVITATION, (MailStatus.SENT,))), cancelled=cancelled,
             pending=not cancelled and state.attendance_state not in ATTENDANCE_KNOWN))
     return sorted(items, key=lambda i: i.session.date)
 
