@@ -277,3 +277,23 @@ def test_a_schema_4_state_file_is_migrated_without_loss(tmp_path):
                                                                      datetime(2027, 1, 8, 0, 15, tzinfo=UTC))
         retry = store.retries()[("s/2027-01-21", "upsert_event")]
         assert retry.attempts == 2 and retry.next_at == datetime(2027, 1, 14, 0, 2, tzinfo=UTC)
+
+
+def test_each_series_sends_only_its_own_outbox(tmp_path):
+    kamis = Setup(tmp_path)
+    (tmp_path / "sabtu").mkdir()
+    sabtu_settings = write_settings(tmp_path / "sabtu", BASE.replace("id: webinar-kamis", "id: webinar-sabtu"))
+    sabtu_sessions = list(plan_season(load_settings(sabtu_settings)).sessions)
+    sabtu_series = replace(SERIES, series="webinar-sabtu", title="Webinar Sabtu")
+    kamis.clock.set(datetime(2027, 1, 1, tzinfo=UTC))
+    io = Integrations(zoom=kamis.zoom, calendar=kamis.calendar, composer=FakeComposer(),
+                      missing={"mail": "SMTP is not configured"})  # sabtu's SMTP login is missing
+    report = Engine(kamis.store, io, kamis.clock, series=sabtu_series, policy=Policy(),
+                    recipients=lambda s: PEOPLE).tick(sabtu_sessions)
+    assert [s.kind for s, _ in report.blocked] == ["send_mail"]
+    kamis.tick("2027-01-01T00:05+00:00")
+    sabtu_uid = sabtu_sessions[0].uid
+    assert sorted(r for r, _ in kamis.mail.sent) == ["a@example.org", "b@example.org"]  # kamis's, in kamis's name
+    assert kamis.store.mail_counts()[sabtu_uid] == {("invitation", "pending"): 2}
+    assert kamis.tick("2027-01-01T00:10+00:00").done == []  # sabtu's waiting mail is no work for kamis
+    kamis.store.close()

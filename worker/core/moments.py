@@ -23,7 +23,7 @@ class Policy:
     followup: bool = True  # thank-you mail to attendees after the session
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Moments:
     """The moments of one session, all aware UTC."""
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from worker.core.model import MeetingSpec, Recipient, Session, meeting_marker
-from worker.core.moments import Policy, moments
+from worker.core.moments import Moments, Policy, moments
 from worker.core.records import AttendanceState, Retry, SessionState
 from worker.core.steps import NEEDS, StepKind
 
@@ -139,7 +139,7 @@ def _active(s: Session, row: SessionState, policy: Policy, recipients: tuple[Rec
         steps.append(Step(UPDATE_MEETING, s.uid, "topic, time or description changed"))
     if has_meeting and before_end and (row.event_fp != event_fingerprint(s, row) or row.event_cancelled):
         steps.append(Step(UPSERT_EVENT, s.uid, "calendar event missing or out of date"))
-    steps += _mail_steps(s, row, policy, recipients, state, now, has_meeting)
+    steps += _mail_steps(s, row, policy, when, recipients, state, now, has_meeting)
     if has_meeting and now >= when.attendance_due:
         if row.attendance_state is AttendanceState.NONE:
             steps.append(Step(FETCH_ATTENDANCE, s.uid, "the session has ended"))
@@ -150,9 +150,9 @@ def _active(s: Session, row: SessionState, policy: Policy, recipients: tuple[Rec
     return steps
 
 
-def _mail_steps(s: Session, row: SessionState, policy: Policy, recipients: tuple[Recipient, ...] | None,
-                state: StateView, now: datetime, has_meeting: bool) -> list[Step]:
-    when = moments(s, policy)
+def _mail_steps(s: Session, row: SessionState, policy: Policy, when: Moments,
+                recipients: tuple[Recipient, ...] | None, state: StateView, now: datetime,
+                has_meeting: bool) -> list[Step]:
     if now >= when.start:
         steps = []
         if state.pending_before_start.get(s.uid):

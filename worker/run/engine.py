@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from typing import Callable, Sequence
+from typing import Callable, Sequence, TypeVar
 
 from worker.core import reconcile as rc
 from worker.core.clock import Clock
@@ -27,6 +27,7 @@ from worker.errors import (DeferredRecipientError, IntegrationError, NotFoundErr
 from worker.store.state import StateStore
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MAX_BACKOFF = timedelta(hours=6)
 FIRST_BACKOFF = timedelta(minutes=1)
@@ -134,12 +135,16 @@ class Engine:
 
     def view(self, now: datetime) -> StateView:
         """Read the state the planner needs (mail deferred past ``now`` does not count as waiting)."""
-        counts = self.store.mail_counts()
-        pending = self.store.due_mail_counts(now)
+        counts = self._ours(self.store.mail_counts())
+        pending = self._ours(self.store.due_mail_counts(now))
         early = {uid: n for uid, c in counts.items()
                  if (n := sum(v for (k, st), v in c.items() if st == MailStatus.PENDING and k in BEFORE_START_KINDS))}
         return StateView(self.store.sessions(), self.store.retries(), self.store.mailed_emails(MailKind.INVITATION),
                          pending, early)
+
+    def _ours(self, by_uid: dict[str, T]) -> dict[str, T]:
+        """The entries of this engine's series (a state file may hold other series' outbox rows too)."""
+        return {uid: v for uid, v in by_uid.items() if SessionKey.parse(uid).series == self.series.series}
 
     def _recipients(self, sessions: Sequence[Session], view: StateView, now: datetime) -> dict[str, tuple[Recipient, ...]] | None:
         """Recipients per session, loaded only for sessions inside their invitation window."""
@@ -369,7 +374,7 @@ class Engine:
         log.warning("%s: %d unsent mail(s) dropped because the session has started", step.uid, dropped)
 
     def _do_send_mail(self, step: Step, wanted: dict[str, Session], now: datetime) -> None:
-        rows = self.store.pending_mail(self.batch_size, now=now)
+        rows = self.store.pending_mail(self.batch_size, now=now, series=self.series.series)
         assert self.io.mail is not None and self.io.composer is not None
         unsubscribed = self.unsubscribed() if self.unsubscribed is not None and rows else frozenset()
         sent = failed = deferred = 0

@@ -260,10 +260,14 @@ class StateStore:
         return added
 
     def pending_mail(self, limit: int, uids: Sequence[str] | None = None,
-                     now: datetime | None = None) -> list[OutboxRow]:
-        """The oldest pending outbox rows (with ``now``: only those not deferred past it), optionally for some sessions."""
+                     now: datetime | None = None, series: str | None = None) -> list[OutboxRow]:
+        """The oldest pending outbox rows (with ``now``: only those not deferred past it), optionally for some
+        sessions or one series."""
         sql = "SELECT * FROM outbox WHERE status='pending'"
         args: list[object] = []
+        if series is not None:
+            sql += " AND uid IN (SELECT uid FROM sessions WHERE series=?)"
+            args.append(series)
         if now is not None:
             sql += " AND next_at <= ?"
             args.append(iso(now))
