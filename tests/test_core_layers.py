@@ -216,7 +216,8 @@ def test_mail_kind_lists_come_from_the_registry():
     assert render.KINDS == status.KINDS == MAIL_KINDS == tuple(MailKind)
     assert messages.ICS_METHODS == {"invitation": "REQUEST", "reminder": "REQUEST", "change": "REQUEST",
                                     "cancellation": "CANCEL"}
-    assert messages.ics_filename("cancellation") == "pembatalan.ics" and messages.ics_filename("reminder") == "undangan.ics"
+    assert messages.ics_filename("cancellation") == "pembatalan.ics"
+    assert messages.ics_filename("reminder") == "undangan.ics"
 
 
 def test_session_key_text_form_round_trips_and_bad_text_is_named(setup):

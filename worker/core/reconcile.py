@@ -15,18 +15,11 @@ from datetime import datetime
 from worker.core.model import MeetingSpec, Recipient, Session, meeting_marker
 from worker.core.moments import Moments, Policy, moments
 from worker.core.records import AttendanceState, Retry, SessionState
-from worker.core.steps import NEEDS, StepKind
+from worker.core.steps import StepKind
 
 AGENDA_MAX = 2000  # Zoom's agenda limit
 GLOBAL = "*"  # uid of steps that are not about one session
-# The step kinds by their old names (see worker.core.steps for what each calls and its order).
-CREATE_MEETING, UPDATE_MEETING, UPSERT_EVENT = StepKind.CREATE_MEETING, StepKind.UPDATE_MEETING, StepKind.UPSERT_EVENT
-DELETE_MEETING, CANCEL_EVENT = StepKind.DELETE_MEETING, StepKind.CANCEL_EVENT
-QUEUE_CHANGE, QUEUE_INVITATIONS, QUEUE_REMINDERS = StepKind.QUEUE_CHANGE, StepKind.QUEUE_INVITATIONS, StepKind.QUEUE_REMINDERS
-QUEUE_CANCELLATION, EXPIRE_MAIL, SKIP_INVITATIONS = StepKind.QUEUE_CANCELLATION, StepKind.EXPIRE_MAIL, StepKind.SKIP_INVITATIONS
-FETCH_ATTENDANCE, SYNC_SHEET, QUEUE_THANKYOU = StepKind.FETCH_ATTENDANCE, StepKind.SYNC_SHEET, StepKind.QUEUE_THANKYOU
-SEND_MAIL = StepKind.SEND_MAIL
-__all__ = ["Desired", "GLOBAL", "NEEDS", "Policy", "StateView", "Step", "StepKind", "plan_steps"]
+__all__ = ["Desired", "GLOBAL", "Policy", "StateView", "Step", "StepKind", "plan_steps"]
 
 
 @dataclass(frozen=True)
@@ -114,11 +107,11 @@ def plan_steps(desired: Desired, state: StateView, now: datetime) -> list[Step]:
         else:
             found = _cancelled(session or row.session(), row, now)
         steps += sorted(found, key=lambda step: step.kind.order)
-    expiring = {s.uid for s in steps if s.kind is EXPIRE_MAIL}
+    expiring = {s.uid for s in steps if s.kind is StepKind.EXPIRE_MAIL}
     sendable = sum(n - (state.pending_before_start.get(u, 0) if u in expiring else 0)
                    for u, n in state.pending_mail.items())
     if sendable > 0:
-        steps.append(Step(SEND_MAIL, GLOBAL, f"{sendable} mail(s) waiting in the outbox"))
+        steps.append(Step(StepKind.SEND_MAIL, GLOBAL, f"{sendable} mail(s) waiting in the outbox"))
     return [s for s in steps if _not_waiting(s, state.retries, now)]
 
 
@@ -134,19 +127,20 @@ def _active(s: Session, row: SessionState, policy: Policy, recipients: tuple[Rec
     has_meeting = bool(row.meeting_id) and not row.meeting_deleted
     before_end = now < when.end
     if before_end and now >= when.meeting_due and not has_meeting:
-        return [Step(CREATE_MEETING, s.uid, f"{s.key} is within {policy.planning_days} days and has no meeting")]
+        return [Step(StepKind.CREATE_MEETING, s.uid,
+                     f"{s.key} is within {policy.planning_days} days and has no meeting")]
     if has_meeting and before_end and row.meeting_fp != meeting_fingerprint(meeting_spec(s)):
-        steps.append(Step(UPDATE_MEETING, s.uid, "topic, time or description changed"))
+        steps.append(Step(StepKind.UPDATE_MEETING, s.uid, "topic, time or description changed"))
     if has_meeting and before_end and (row.event_fp != event_fingerprint(s, row) or row.event_cancelled):
-        steps.append(Step(UPSERT_EVENT, s.uid, "calendar event missing or out of date"))
+        steps.append(Step(StepKind.UPSERT_EVENT, s.uid, "calendar event missing or out of date"))
     steps += _mail_steps(s, row, policy, when, recipients, state, now, has_meeting)
     if has_meeting and now >= when.attendance_due:
         if row.attendance_state is AttendanceState.NONE:
-            steps.append(Step(FETCH_ATTENDANCE, s.uid, "the session has ended"))
+            steps.append(Step(StepKind.FETCH_ATTENDANCE, s.uid, "the session has ended"))
         elif row.attendance_state is AttendanceState.STORED:
-            steps.append(Step(SYNC_SHEET, s.uid, "attendance stored, not yet in the sheet"))
+            steps.append(Step(StepKind.SYNC_SHEET, s.uid, "attendance stored, not yet in the sheet"))
         if policy.followup and row.attendance_state is not AttendanceState.NONE and row.thanked_at is None:
-            steps.append(Step(QUEUE_THANKYOU, s.uid, "thank attendees (with certificate)"))
+            steps.append(Step(StepKind.QUEUE_THANKYOU, s.uid, "thank attendees (with certificate)"))
     return steps
 
 
@@ -156,26 +150,28 @@ def _mail_steps(s: Session, row: SessionState, policy: Policy, when: Moments,
     if now >= when.start:
         steps = []
         if state.pending_before_start.get(s.uid):
-            steps.append(Step(EXPIRE_MAIL, s.uid, "the session has started; unsent mail is dropped"))
+            steps.append(Step(StepKind.EXPIRE_MAIL, s.uid, "the session has started; unsent mail is dropped"))
         if row.invited_at is None and not row.invitations_skipped and row.meeting_id:
-            steps.append(Step(SKIP_INVITATIONS, s.uid, "invitations were never sent before the start"))
+            steps.append(Step(StepKind.SKIP_INVITATIONS, s.uid, "invitations were never sent before the start"))
         return steps
     if not has_meeting or now < when.invitations_due:
         return []
     steps = []
     invited = row.invited_at is not None
     if invited and (row.reinstated or (row.notice_fp and row.notice_fp != notice_fingerprint(s))):
-        steps.append(Step(QUEUE_CHANGE, s.uid, "reinstated after a cancellation" if row.reinstated
+        steps.append(Step(StepKind.QUEUE_CHANGE, s.uid, "reinstated after a cancellation" if row.reinstated
                           else "topic or time changed after invitations went out"))
     if not invited:
-        steps.append(Step(QUEUE_INVITATIONS, s.uid, f"invitations are due ({policy.invitation_days} days before)"))
+        steps.append(Step(StepKind.QUEUE_INVITATIONS, s.uid,
+                          f"invitations are due ({policy.invitation_days} days before)"))
     elif recipients is not None:
         mailed = state.invited.get(s.uid, frozenset())
         late = [r for r in recipients if r.email not in mailed]
         if late:
-            steps.append(Step(QUEUE_INVITATIONS, s.uid, f"{len(late)} recipient(s) added since the invitations"))
+            steps.append(Step(StepKind.QUEUE_INVITATIONS, s.uid,
+                              f"{len(late)} recipient(s) added since the invitations"))
     if invited and row.reminded_at is None and now >= when.reminder_due:
-        steps.append(Step(QUEUE_REMINDERS, s.uid, f"reminder is due ({policy.reminder_hours} hours before)"))
+        steps.append(Step(StepKind.QUEUE_REMINDERS, s.uid, f"reminder is due ({policy.reminder_hours} hours before)"))
     return steps
 
 
@@ -185,11 +181,11 @@ def _cancelled(s: Session | None, row: SessionState, now: datetime) -> list[Step
     steps = []
     if (row.meeting_id or row.create_started_at) and not row.meeting_deleted:
         # A create that was sent but never saved may have made a meeting: it is looked up and deleted.
-        steps.append(Step(DELETE_MEETING, s.uid, "session cancelled or removed from settings"))
+        steps.append(Step(StepKind.DELETE_MEETING, s.uid, "session cancelled or removed from settings"))
     # The event is written right after the meeting, so once a meeting exists an event may exist
     # even when a crash lost its save: cancel by the deterministic id then.
     if (row.event_id or row.meeting_id) and not row.event_cancelled:
-        steps.append(Step(CANCEL_EVENT, s.uid, "session cancelled or removed from settings"))
+        steps.append(Step(StepKind.CANCEL_EVENT, s.uid, "session cancelled or removed from settings"))
     if row.invited_at is not None and row.cancel_noticed_at is None:
-        steps.append(Step(QUEUE_CANCELLATION, s.uid, "tell those invited that it is cancelled"))
+        steps.append(Step(StepKind.QUEUE_CANCELLATION, s.uid, "tell those invited that it is cancelled"))
     return steps

@@ -35,6 +35,3 @@ class StepKind(StrEnum):
         member.needs = needs  # the integration this kind calls ("" for local steps)
         member.order = len(cls.__members__)  # position among the kinds: a session's steps run in this order
         return member
-
-
-NEEDS = {kind: kind.needs for kind in StepKind}  # kind -> integration; "" = local only

@@ -151,7 +151,7 @@ class Engine:
         due = [s for s in sessions if not s.cancelled and s.start_utc > now
                and now >= moments(s, self.policy).invitations_due
                and (row := view.sessions.get(s.uid)) is not None and row.meeting_id and row.invited_at
-               and not ((r := view.retries.get((s.uid, rc.QUEUE_INVITATIONS))) and r.next_at > now)]
+               and not ((r := view.retries.get((s.uid, StepKind.QUEUE_INVITATIONS))) and r.next_at > now)]
         if self.recipients is None or not due:
             return None
         people: dict[str, tuple[Recipient, ...]] = {}
@@ -159,7 +159,7 @@ class Engine:
             try:
                 people[s.uid] = self._people_for(s)
             except WorkerError as exc:  # the list is unreadable: late sign-ups back off; nothing else waits
-                self._failed(Step(rc.QUEUE_INVITATIONS, s.uid, "recipient list unreadable"), exc, now)
+                self._failed(Step(StepKind.QUEUE_INVITATIONS, s.uid, "recipient list unreadable"), exc, now)
         return people
 
     def _people_for(self, session: Session) -> tuple[Recipient, ...]:
@@ -450,8 +450,8 @@ class Engine:
         added = 0
         # The certificate carries the name the person registered with, when we have it: Zoom display
         # names are often "iPhone Budi" or a nickname.
-        registered = {r.email.lower(): r.name for r in self.store.mailed(step.uid, MailKind.INVITATION, (MailStatus.SENT,))
-                      if r.name}
+        invited = self.store.mailed(step.uid, MailKind.INVITATION, (MailStatus.SENT,))
+        registered = {r.email.lower(): r.name for r in invited if r.name}
         for person in self.store.attendance(step.uid):
             if person.email and person.minutes >= self.min_minutes:
                 name = registered.get(person.email.lower(), person.name)

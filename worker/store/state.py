@@ -218,7 +218,7 @@ class StateStore:
         return _session_state(row) if row else None
 
     def update_session(self, uid: str | SessionKey, now: datetime, **changes: object) -> SessionState:
-        """Create the row if needed and set ``changes`` (record values: datetimes, booleans, enums), in one transaction."""
+        """Create the row if needed and set ``changes`` (datetimes, booleans, enums), in one transaction."""
         with self._tx():
             self._write_session(uid, now, changes)
         state = self.session(uid)
@@ -253,7 +253,8 @@ class StateStore:
             for r in recipients:
                 cur = self._db.execute(
                     "INSERT OR IGNORE INTO outbox (uid, kind, round, email, name, queued_at, context) "
-                    "VALUES (?,?,?,?,?,?,?)", (str(uid), MailKind(kind).value, round_, r.email, r.name, iso(now), context))
+                    "VALUES (?,?,?,?,?,?,?)",
+                    (str(uid), MailKind(kind).value, round_, r.email, r.name, iso(now), context))
                 added += cur.rowcount
             if session_changes:
                 self._write_session(uid, now, session_changes)
