@@ -66,7 +66,7 @@ class Composer(Protocol):
 
     def message(self, kind: str, session: Session, meeting: MeetingInfo, recipient: Recipient, *,
                 sequence: int, previous: Session | None = None, extra: dict | None = None) -> EmailMessage:
-        """The mail of ``kind`` (invitation, reminder, change, cancellation, thankyou) for one recipient.
+        """The mail of ``kind`` (a value of worker.core.mailkinds.MailKind) for one recipient.
 
         ``extra`` carries kind-specific values (for thankyou: the attendee's ``minutes``).
         """
