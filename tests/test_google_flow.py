@@ -282,12 +282,12 @@ def test_recipients_from_a_form_responses_range_are_read_through_the_sheets_clie
     service = world.sheets.service
     service.spreadsheets().batchUpdate(spreadsheetId=SHEET, body={"requests": [
         {"addSheet": {"properties": {"title": "Form Responses 1"}}}]}).execute()
-    service.spreadsheets().values().update(
-        spreadsheetId=SHEET, range="'Form Responses 1'!A1:D4", valueInputOption="RAW", body={"values": [
+    service.spreadsheets().values().batchUpdate(spreadsheetId=SHEET, body={"valueInputOption": "RAW", "data": [
+        {"range": "'Form Responses 1'!A1:D4", "values": [
             ["Timestamp", "email", "name", "group"],
             ["2027-01-02 10:00", "Guru.Tk@Example.org", "Bu Ani", "guru-paud"],
             ["2027-01-02 11:00", "bukan-alamat", "Salah Ketik", ""],
-            ["2027-01-03 09:00", "mhs@example.org", "Rudi", "mahasiswa"]]}).execute()
+            ["2027-01-03 09:00", "mhs@example.org", "Rudi", "mahasiswa"]]}]}).execute()
     text = (tmp_path / "settings.yaml").read_text(encoding="utf-8").replace(
         "      - umum@example.org\n", "      - umum@example.org\n    sheet_ranges: [\"'Form Responses 1'!B:D\"]\n")
     (tmp_path / "settings.yaml").write_text(text, encoding="utf-8")
