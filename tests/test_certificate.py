@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 import zlib
 from dataclasses import replace
 from datetime import date, datetime, time
@@ -37,12 +36,6 @@ def certificate(name: str, template_dir: Path = TEMPLATES, **changes: object) ->
     return render_certificate(template_dir, series=sample_series(), session=session, attendee_name=name,
                               minutes=72, certificate_id="WEBINAR-KAMIS-20270114-0A1B2C3D",
                               issued_on=date(2027, 1, 15))
-
-
-@pytest.fixture
-def templates_copy(tmp_path: Path) -> Path:
-    """A copy of the project's templates that a test may break."""
-    return Path(shutil.copytree(TEMPLATES, tmp_path / "templates"))
 
 
 def test_certificate_is_a_pdf_naming_the_attendee_the_session_and_the_date() -> None:

@@ -100,7 +100,7 @@ def test_refuses_to_wipe_a_folder_it_did_not_make(tmp_path):
 
 
 def test_report_numbers_match_the_stored_attendance(result):
-    from tests.test_report import tile
+    from tests.helpers_report import tile
 
     with StateStore(result.out_dir / "sandbox" / "state.db") as store:
         people = {uid: store.attendance(uid) for uid in store.sessions()}

@@ -6,68 +6,16 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from integrations.google_auth import (CALENDAR_SERVICE, SHEETS_SERVICE, GoogleConfig, build_calendar_service,
-                                      build_sheets_service, execute, load_credentials)
-from integrations.google_calendar import GoogleCalendar
-from integrations.google_sheets import GoogleSheets
-from integrations.sandbox.google_server import SERVICE_ACCOUNT_EMAIL, GoogleEmulator
-from tests.fakes import FakeComposer, FakeMail, FakeZoom
-from tests.helpers_settings import write_settings
-from worker.core.clock import FixedClock
-from worker.run.engine import Engine, Integrations
-from worker.errors import AccessDeniedError, IntegrationError, RateLimitError
-from worker.core.model import Attendee, Recipient, SeriesInfo, SummaryRow, calendar_event_id
-from worker.core.planner import plan_season
-from worker.core.reconcile import Policy
+from integrations.google_auth import CALENDAR_SERVICE, SHEETS_SERVICE, execute
+from integrations.sandbox.google_server import SERVICE_ACCOUNT_EMAIL
+from tests.helpers_worlds import CALENDAR, SHEET, GoogleWorld, live_events
 from worker.config.settings import load_settings
-from worker.store.state import StateStore
+from worker.core.model import Attendee, SummaryRow, calendar_event_id
+from worker.errors import AccessDeniedError, IntegrationError, RateLimitError
+from worker.run.engine import Integrations
 
 UTC = timezone.utc
-CALENDAR = "perpustakaan@group.calendar.google.com"
-SHEET = "sheet-kehadiran"
-SCOPES = ["https://www.googleapis.com/auth/calendar.events", "https://www.googleapis.com/auth/spreadsheets"]
-SERIES = SeriesInfo("webinar-kamis", "Webinar Kamis", "Perpustakaan", "WA", "id_ID", "Asia/Makassar",
-                    "Perpustakaan", "webinar@perpustakaan.example")
 FORMULA = '=HYPERLINK("http://x","y")'
-
-
-@pytest.fixture
-def google():
-    with GoogleEmulator() as emulator:
-        emulator.share_calendar(CALENDAR)
-        emulator.share_spreadsheet(SHEET, title="Kehadiran")
-        yield emulator
-        # Like responses' assert_all_requests_are_fired: a fault no request met tested nothing.
-        assert emulator.pending_faults() == {}, f"faults queued but never answered: {emulator.pending_faults()}"
-
-
-class GoogleWorld:
-    """Settings, state and an engine whose calendar and sheet are the real clients on the emulator."""
-
-    def __init__(self, tmp_path, emulator: GoogleEmulator):
-        self.emulator = emulator
-        self.settings = load_settings(write_settings(tmp_path))
-        self.sessions = list(plan_season(self.settings).sessions)
-        self.store = StateStore(tmp_path / "state.db")
-        self.clock = FixedClock(datetime(2027, 1, 6, tzinfo=UTC))
-        self.sleeps: list[float] = []
-        key = tmp_path / "service-account.json"
-        email = emulator.write_service_account_key(key)
-        config = GoogleConfig(credentials_file=str(key), calendar_id=CALENDAR, spreadsheet_id=SHEET,
-                              api_endpoint=emulator.root_url)
-        credentials = load_credentials(config, SCOPES)
-        self.calendar = GoogleCalendar(build_calendar_service(config, credentials), CALENDAR,
-                                       service_account_email=email, num_retries=3, sleep=self.sleeps.append)
-        self.sheets = GoogleSheets(build_sheets_service(config, credentials), SHEET, service_account_email=email,
-                                   num_retries=3, timezone="Asia/Makassar", sleep=self.sleeps.append)
-        self.zoom = FakeZoom()
-
-    def tick(self):
-        io = Integrations(zoom=self.zoom, calendar=self.calendar, sheets=self.sheets, mail=FakeMail(),
-                          composer=FakeComposer())
-        engine = Engine(self.store, io, self.clock, series=SERIES, policy=Policy(planning_days=21),
-                        recipients=lambda s: [Recipient("a@example.org", "A")])
-        return engine.tick(self.sessions)
 
 
 @pytest.fixture
@@ -75,10 +23,6 @@ def world(tmp_path, google):
     w = GoogleWorld(tmp_path, google)
     yield w
     w.store.close()
-
-
-def live_events(emulator):
-    return [e for e in emulator.events(CALENDAR) if e.get("status") != "cancelled"]
 
 
 def stored_event(emulator, session_key):

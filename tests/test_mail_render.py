@@ -1,7 +1,6 @@
 """Templates, .ics and message building: what a recipient's mail program will see."""
 from __future__ import annotations
 
-import shutil
 from dataclasses import replace
 from datetime import date, datetime, time, timezone
 from email.message import EmailMessage
@@ -26,12 +25,6 @@ HOSTILE_TOPIC = 'Anak & Buku <script>alert("x")</script> \'kutip\'\nBcc: korban@
 @pytest.fixture
 def renderer() -> Renderer:
     return Renderer(TEMPLATES)
-
-
-@pytest.fixture
-def templates_copy(tmp_path: Path) -> Path:
-    """A copy of the project's templates that a test may break."""
-    return Path(shutil.copytree(TEMPLATES, tmp_path / "templates"))
 
 
 # -- dates and ids -----------------------------------------------------------------

@@ -9,7 +9,7 @@ import pytest
 
 from integrations.sandbox.smtp_server import SandboxSmtpServer
 from integrations.smtp import SmtpConfig, SmtpTransport
-from tests.helpers_smtp import body, calendar_of, compose, parse, smtp_server, transport_for  # noqa: F401
+from tests.helpers_smtp import body, calendar_of, compose, parse, transport_for
 from worker.errors import AuthError, PermanentMailError, TemporaryMailError, TransientError
 from worker.core.model import Recipient
 

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from tests.helpers_report import tile
 from worker.core.model import Attendee, Recipient, Session
 from worker.outputs.report import (SessionAttendance, attendance_chart_png, person_key, render_report_html,
                            season_items, season_stats, write_report)
@@ -114,13 +115,6 @@ def html(season: list[SessionAttendance]) -> str:
     return render_report_html(season, title="Laporan Musim Januari–Februari 2027",
                               organizer="Dinas Perpustakaan Kota Makassar",
                               generated_at=datetime(2027, 2, 5, 10, 5, tzinfo=ZoneInfo(ZONE)), timezone=ZONE)
-
-
-def tile(html: str, label: str) -> str:
-    """The value shown on the headline tile called ``label``."""
-    found = re.search(rf'<div class="label">{label}</div><div class="value">([^<]*)</div>', html)
-    assert found, f"no tile {label!r} in the report"
-    return found[1]
 
 
 class _TableReader(HTMLParser):

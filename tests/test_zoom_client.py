@@ -5,91 +5,22 @@ checks payloads, not only URLs. Time is injected: nothing sleeps, nothing leaves
 """
 from __future__ import annotations
 
-import base64
 import random
-from datetime import datetime, timedelta, timezone
-from typing import Iterator
-from zoneinfo import ZoneInfo
+from datetime import datetime, timedelta
 
 import pytest
 import requests
 import responses
 from responses import matchers
 
-from integrations.zoom import (PASSCODE_ALPHABET, ZoomClient, ZoomConfig, encode_uuid, make_passcode,
+from integrations.zoom import (PASSCODE_ALPHABET, ZoomConfig, encode_uuid, make_passcode,
                                parse_participant, retry_after_seconds, seconds_to_utc_midnight)
+from tests.helpers_zoom import (API, CONFIG, MARKER, NOW, OAUTH, SECRET, SPEC, UTC, WITA, bearer, make_client,
+                                meeting_json, token, zoom_error)
 from worker.core.attendance import merge_participants
 from worker.errors import (AccessDeniedError, AuthError, NotFoundError, RateLimitError, RemoteError,
                            TransientError)
 from worker.core.model import Attendee, MeetingInfo, MeetingSpec, ParticipantRecord
-
-API = "https://api.zoom.test/v2"
-OAUTH = "https://zoom.test/oauth/token"
-SECRET = "client-secret-do-not-show"
-CONFIG = ZoomConfig(account_id="acct-1", client_id="client-1", client_secret=SECRET, api_base_url=API,
-                    oauth_url=OAUTH)
-WITA = ZoneInfo("Asia/Makassar")
-UTC = timezone.utc
-NOW = datetime(2027, 1, 14, 22, 30, tzinfo=UTC)  # 1 h 30 min before the daily reset
-MARKER = "[webinar-worker:webinar-kamis/2027-01-14]"
-SPEC = MeetingSpec(topic="Literasi Digital untuk Keluarga", start=datetime(2027, 1, 14, 9, 0, tzinfo=WITA),
-                   timezone="Asia/Makassar", duration_minutes=90,
-                   agenda=f"Belajar memeriksa berita bersama keluarga.\n\n{MARKER}")
-BASIC = "Basic " + base64.b64encode(f"client-1:{SECRET}".encode()).decode()
-
-
-class FakeTime:
-    """A monotonic clock that moves when told to or when the client sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 5000.0
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-@pytest.fixture
-def mock() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock(assert_all_requests_are_fired=True) as rsps:
-        yield rsps
-
-
-@pytest.fixture
-def clock() -> FakeTime:
-    return FakeTime()
-
-
-def make_client(clock: FakeTime, config: ZoomConfig = CONFIG, seed: int = 7) -> ZoomClient:
-    return ZoomClient(config, requests.Session(), sleep=clock.sleep, monotonic=clock.monotonic,
-                      rng=random.Random(seed), wall_clock=lambda: NOW)
-
-
-def token(mock: responses.RequestsMock, value: str = "tok-1", expires_in: int = 3600) -> None:
-    """Expect one token request with the account-credentials grant and Basic auth."""
-    mock.post(OAUTH, json={"access_token": value, "token_type": "bearer", "expires_in": expires_in},
-              match=[matchers.query_param_matcher({"grant_type": "account_credentials", "account_id": "acct-1"}),
-                     matchers.header_matcher({"Authorization": BASIC})])
-
-
-def bearer(value: str = "tok-1") -> list:
-    return [matchers.header_matcher({"Authorization": f"Bearer {value}"})]
-
-
-def meeting_json(mid: int = 85012345678, **extra: object) -> dict:
-    data = {"id": mid, "uuid": "u1AbC==", "join_url": f"https://zoom.us/j/{mid}?pwd=x", "password": "Kx7pQ2mZ",
-            "topic": SPEC.topic, "start_time": "2027-01-14T01:00:00Z", "duration": 90, "timezone": "Asia/Makassar",
-            "agenda": SPEC.agenda}
-    data.update(extra)
-    return data
-
-
-def zoom_error(code: int, message: str) -> dict:
-    return {"code": code, "message": message}
 
 
 # -- configuration ------------------------------------------------------------------

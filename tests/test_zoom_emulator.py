@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from integrations.sandbox.zoom_server import ExpectedAttendee, SimParticipant, ZoomEmulator
+from tests.helpers_process import wait_until
 
 START = datetime(2027, 1, 14, 0, 0, tzinfo=timezone.utc)
 
@@ -90,7 +91,7 @@ def twice(uuid: str) -> str:
 def fetch_all(api: Api, path: str, page_size: int) -> list[list[dict[str, Any]]]:
     """Every page of a participant listing, following next_page_token."""
     pages, token = [], ""
-    while True:
+    for _ in range(1000):  # a bound: an emulator that always hands out a next_page_token fails, not hangs
         params: dict[str, Any] = {"page_size": page_size}
         if token:
             params["next_page_token"] = token
@@ -101,6 +102,7 @@ def fetch_all(api: Api, path: str, page_size: int) -> list[list[dict[str, Any]]]
         token = body["next_page_token"]
         if not token:
             return pages
+    raise AssertionError(f"still a next_page_token after {len(pages)} pages")
 
 
 def merge(records: list[dict[str, Any]]) -> dict[str, tuple[datetime, datetime, int, int]]:
@@ -238,7 +240,7 @@ def test_list_paginates_over_three_pages(zoom: ZoomEmulator, api: Api) -> None:
     created |= {api.create(start_time=f"2027-02-{day:02d}T10:00:00")["id"] for day in range(1, 25)}
     assert len(created) == 52
     seen, token, pages = [], "", 0
-    while True:
+    while pages < 10:  # 3 expected; a bound so an endless next_page_token fails instead of hanging
         params = {"type": "scheduled", "page_size": 20, **({"next_page_token": token} if token else {})}
         body = api.call("GET", "/users/me/meetings", params=params).json()
         pages += 1
@@ -551,10 +553,8 @@ def test_a_client_that_hangs_up_early_is_logged_at_debug_not_printed(zoom: ZoomE
 
 def wait_for_log(caplog, text: str, seconds: float = 30.0) -> None:
     """Wait until a log record from a server thread contains ``text``."""
-    deadline = time.monotonic() + seconds
-    while not any(text in r.getMessage() for r in caplog.records):
-        assert time.monotonic() < deadline, f"no log record with {text!r}: {[r.getMessage() for r in caplog.records]}"
-        time.sleep(0.02)
+    wait_until(lambda: any(text in r.getMessage() for r in caplog.records),
+               f"a log record with {text!r} among {[r.getMessage() for r in caplog.records]}", seconds=seconds)
 
 
 def test_a_topic_over_200_characters_is_zooms_validation_error(zoom: ZoomEmulator, api: Api) -> None:

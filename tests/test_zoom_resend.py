@@ -14,8 +14,7 @@ import requests
 from requests import exceptions as rex
 from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
 
-from tests.test_zoom_client import (API, OAUTH, SECRET, SPEC, clock, make_client, meeting_json,  # noqa: F401
-                                    mock, token, zoom_error)
+from tests.helpers_zoom import API, OAUTH, SECRET, SPEC, make_client, meeting_json, token, zoom_error
 from worker.errors import IntegrationError, RemoteError, TransientError
 
 CREATE = f"{API}/users/me/meetings"
