@@ -42,7 +42,7 @@ from integrations.sandbox.google_common import (REASON_TEXT, ApiError, Fault, Re
                                                 parse_fields, select_fields, utc_now)
 from integrations.sandbox.google_sheets_server import FORMULA_PLACEHOLDER, SheetsService
 from integrations.sandbox.google_token import SERVICE_ACCOUNT_EMAIL, TokenService
-from integrations.sandbox.serving import ServerThread
+from integrations.sandbox.serving import ServedEmulator, ServerThread, send_answer
 
 __all__ = ["FORMULA_PLACEHOLDER", "SERVICE_ACCOUNT_EMAIL", "GoogleEmulator", "main"]
 
@@ -57,8 +57,10 @@ _FAULT_DEFAULTS = {400: ("badRequest", "Bad Request"), 403: ("rateLimitExceeded"
 _SHEETS_QUOTA_REASON = "RATE_LIMIT_EXCEEDED"
 
 
-class GoogleEmulator:
+class GoogleEmulator(ServedEmulator):
     """Google's token endpoint, Calendar v3 events and Sheets v4 on 127.0.0.1, in a background thread."""
+
+    _thread_name = "sandbox-google"
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, clock: Callable[[], datetime] = utc_now,
                  seed: int | None = None):
@@ -86,24 +88,11 @@ class GoogleEmulator:
         return frozenset().union(*(s.write_routes for s in self._services))
 
     # -- lifecycle -------------------------------------------------------------------------------
-    def start(self) -> "GoogleEmulator":
-        """Bind and serve in a background thread; ``port`` then holds the real port."""
-        self._serving = ServerThread(self, self.host, self.port, _Handler, "sandbox-google")
-        self.port = self._serving.port
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return _Handler
+
+    def _started(self) -> None:
         log.info("sandbox Google emulator listening on %s", self.root_url)
-        return self
-
-    def stop(self) -> None:
-        """Stop serving, close the socket and end the thread."""
-        if self._serving is not None:
-            self._serving.stop()
-            self._serving = None
-
-    def __enter__(self) -> "GoogleEmulator":
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     @property
     def root_url(self) -> str:
@@ -311,16 +300,12 @@ class _Handler(BaseHTTPRequestHandler):
             service, route, _ = emulator._route(self.command, path)
             error = ApiError(500, "Internal error in the emulator", "backendError")
             response = Response(500, error.body(service.api if service else _api_of_path(path), route or ""))
-        payload = b"" if response.body is None else json.dumps(response.body).encode("utf-8")
-        self.send_response(response.status)
-        for name, value in response.headers.items():
-            self.send_header(name, value)
+        answer_headers = dict(response.headers)
+        payload = b""
         if response.body is not None:
-            self.send_header("Content-Type", "application/json; charset=UTF-8")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        if payload and self.command != "HEAD":
-            self.wfile.write(payload)
+            answer_headers["Content-Type"] = "application/json; charset=UTF-8"
+            payload = json.dumps(response.body).encode("utf-8")
+        send_answer(self, response.status, answer_headers, payload)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 

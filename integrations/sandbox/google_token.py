@@ -1,7 +1,8 @@
 """The Google emulator's OAuth side: the service-account key file it writes and the token endpoint.
 
 google-auth signs an RS256 JWT with the key file's private key and posts it to the key file's
-``token_uri`` (the JWT bearer grant, https://developers.google.com/identity/protocols/oauth2/service-account#authorizingrequests).
+``token_uri`` (the JWT bearer grant:
+https://developers.google.com/identity/protocols/oauth2/service-account#authorizingrequests).
 The emulator checks the signature against the key it issued and answers with an access token that
 lives 3600 s, as Google's do; API calls then carry it as ``Authorization: Bearer``.
 """

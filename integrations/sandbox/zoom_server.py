@@ -71,7 +71,7 @@ from typing import Any, Callable, Iterable, Mapping, NoReturn, Protocol, Sequenc
 from urllib.parse import parse_qs, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from integrations.sandbox.serving import ServerThread
+from integrations.sandbox.serving import ServedEmulator, ServerThread, send_answer
 
 log = logging.getLogger(__name__)
 
@@ -212,8 +212,10 @@ def _next_midnight_utc(now: datetime) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
 
 
-class ZoomEmulator:
+class ZoomEmulator(ServedEmulator):
     """Zoom's OAuth and meeting/report API in a background HTTP server; ``start()`` binds 127.0.0.1."""
+
+    _thread_name = "sandbox-zoom"
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, account_id: str = "sandbox-account",
                  client_id: str = "sandbox-client", client_secret: str = "sandbox-secret", token_ttl: int = 3600,
@@ -254,20 +256,13 @@ class ZoomEmulator:
         self._serving: ServerThread | None = None  # the listening server and its thread, once started
 
     # -- lifecycle -----------------------------------------------------------------
-    def start(self) -> "ZoomEmulator":
-        """Bind and serve in a daemon thread; ``port`` then holds the real port."""
-        self._serving = ServerThread(self, self.host, self.port, _RequestHandler, "sandbox-zoom")
-        self.port = self._serving.port
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return _RequestHandler
+
+    def _started(self) -> None:
         log.info("sandbox Zoom API listening on %s", self.api_base_url)
-        return self
 
-    def stop(self) -> None:
-        """Stop serving, close the socket and end the thread."""
-        if self._serving is not None:
-            self._serving.stop(before_join=self._close_connections)
-            self._serving = None
-
-    def _close_connections(self) -> None:
+    def _before_join(self) -> None:
         """Idle keep-alive connections would otherwise still be answered after stop()."""
         with self._lock:
             for sock in list(self._connections):
@@ -276,12 +271,6 @@ class ZoomEmulator:
                 except OSError:
                     pass
             self._connections.clear()
-
-    def __enter__(self) -> "ZoomEmulator":
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     @property
     def base_url(self) -> str:
@@ -967,13 +956,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         except _DropConnection:
             self.close_connection = True  # no status line at all: the client sees the connection end
             return
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        if payload and self.command != "HEAD":
-            self.wfile.write(payload)
+        send_answer(self, status, headers, payload)
 
     do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _serve
 
