@@ -1,6 +1,7 @@
 """Fixtures shared by the test modules. Plain helpers (no fixtures) live in tests/helpers_*.py and tests/fakes.py.
 
-- ``mock``, ``clock``: the Zoom client on a faked transport (``responses``; unused answers fail the test).
+- ``mock``: ``responses`` for the Zoom client (an answer never requested fails the test).
+- ``clock``: a FakeTime for clients that take ``sleep`` and ``monotonic`` (Zoom, SMTP).
 - ``google_http``: HttpMockSequence transports for the Google clients; unused answers fail the test.
 - ``zoom``, ``google``: the Zoom and Google emulators on 127.0.0.1 (a port picked by the OS).
 - ``smtp_server``: a real aiosmtpd server on 127.0.0.1.
@@ -20,8 +21,8 @@ from integrations.sandbox.smtp_server import SandboxSmtpServer
 from integrations.sandbox.zoom_server import ZoomEmulator
 from tests.helpers_google import Transports
 from tests.helpers_smtp import TEMPLATES
+from tests.helpers_time import FakeTime
 from tests.helpers_worlds import CALENDAR, SHEET
-from tests.helpers_zoom import FakeTime
 
 
 @pytest.fixture
@@ -33,7 +34,7 @@ def mock() -> Iterator[responses.RequestsMock]:
 
 @pytest.fixture
 def clock() -> FakeTime:
-    """A monotonic clock for the Zoom client that moves only when the client sleeps or the test says so."""
+    """A monotonic clock (Zoom client, SMTP transport) that moves only when the code sleeps or the test says so."""
     return FakeTime()
 
 

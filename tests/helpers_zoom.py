@@ -1,4 +1,4 @@
-"""The Zoom client on a faked transport (``responses``): constants, a fake monotonic clock, canned answers.
+"""The Zoom client on a faked transport (``responses``): constants, the client on a fake clock, canned answers.
 
 The fixtures that use these (``mock``, ``clock``) are in conftest.py.
 """
@@ -14,6 +14,7 @@ import responses
 from responses import matchers
 
 from integrations.zoom import ZoomClient, ZoomConfig
+from tests.helpers_time import FakeTime
 from worker.core.model import MeetingSpec
 
 API = "https://api.zoom.test/v2"
@@ -29,23 +30,6 @@ SPEC = MeetingSpec(topic="Literasi Digital untuk Keluarga", start=datetime(2027,
                    timezone="Asia/Makassar", duration_minutes=90,
                    agenda=f"Belajar memeriksa berita bersama keluarga.\n\n{MARKER}")
 BASIC = "Basic " + base64.b64encode(f"client-1:{SECRET}".encode()).decode()
-
-
-class FakeTime:
-    """A monotonic clock that moves when told to or when the client sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 5000.0
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        """Seconds on this clock."""
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        """Record the sleep and move the clock by it; nothing waits."""
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def make_client(clock: FakeTime, config: ZoomConfig = CONFIG, seed: int = 7) -> ZoomClient:
