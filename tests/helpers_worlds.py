@@ -64,6 +64,7 @@ class ZoomWorld:
         self.zoom = zoom_client(emulator, clock=self.clock)
 
     def tick(self, zoom=None):
+        """One engine tick with the real Zoom client (or ``zoom``) and fakes for the rest."""
         io = Integrations(zoom=zoom or self.zoom, calendar=FakeCalendar(), sheets=FakeSheets(), mail=FakeMail(),
                           composer=FakeComposer())
         engine = Engine(self.store, io, self.clock, series=SERIES, policy=Policy(planning_days=21),
@@ -71,6 +72,7 @@ class ZoomWorld:
         return engine.tick(self.sessions)
 
     def restart(self):
+        """What a process restart does: the state file and the client are opened afresh."""
         self.store.close()
         self.store = StateStore(self.db_path)
         self.zoom = zoom_client(self.emulator, clock=self.clock)
@@ -86,6 +88,7 @@ class CrashAfterCreate:
         return getattr(self.inner, name)
 
     def create_meeting(self, spec):
+        """Create at Zoom, then die before the engine can save the answer."""
         self.inner.create_meeting(spec)
         raise SimulatedCrash()
 
@@ -114,6 +117,7 @@ class GoogleWorld:
         self.zoom = FakeZoom()
 
     def tick(self):
+        """One engine tick with the real Calendar and Sheets clients and fakes for the rest."""
         io = Integrations(zoom=self.zoom, calendar=self.calendar, sheets=self.sheets, mail=FakeMail(),
                           composer=FakeComposer())
         engine = Engine(self.store, io, self.clock, series=SERIES, policy=Policy(planning_days=21),
