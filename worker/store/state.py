@@ -398,6 +398,12 @@ class StateStore:
                                                             iso(now), context))
         return True
 
+    def update_certificate(self, number: str, *, minutes: int, jp: int, detail: str) -> None:
+        """Refresh what a transcript lists (its number and name stay)."""
+        with self._tx():
+            self._db.execute("UPDATE certificates SET minutes=?, jp=?, detail=? WHERE number=?",
+                             (minutes, jp, detail, number))
+
     def meta_value(self, key: str) -> str:
         """A value kept in the ``meta`` table ("" when unset)."""
         row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
