@@ -23,7 +23,7 @@ from worker.core.schema import Settings
 from worker.demo import print_summary, run_demo
 from worker.errors import SettingsError, StateError, WorkerError
 from worker.mail.composer import MailComposer, check_templates
-from worker.outputs.report import held, season_items, write_report
+from worker.outputs.report import held, person_rows, season_items, write_report
 from worker.outputs.status import render_status
 from worker.run.engine import Integrations
 from worker.run.runner import Runner
@@ -368,8 +368,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     now = clock.now()
     with StateStore(settings.worker.state_file) as store:
         items = season_items(store, now, settings.series.id)
+        certificates = store.certificates("session")
+    try:  # names and groups for the per-person table; an unreadable list only leaves them out
+        listed = RecipientLists(settings, Integrations(), SystemClock()).load(sheets=False).recipients
+    except WorkerError:
+        listed = []
     path = write_report(args.out, items, title=settings.series.title, organizer=settings.series.organizer,
-                        generated_at=now, timezone=settings.series.timezone, locale=settings.series.locale)
+                        generated_at=now, timezone=settings.series.timezone, locale=settings.series.locale,
+                        people=person_rows(items, listed, certificates))
     done, waiting = held(items), sum(1 for i in items if i.pending and not i.cancelled)
     line = f"{path}  ({len(done)} session(s) held, {sum(i.attended for i in done)} attendance(s)"
     print(line + (f"; {waiting} session(s) waiting for attendance from Zoom)" if waiting else ")"))

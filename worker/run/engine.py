@@ -109,8 +109,6 @@ class Engine:
         self._held = {}
         wanted = {s.uid: s for s in sessions}
         skip: set[tuple[str, str]] = set()
-        if self.certificates is not None and not dry_run:
-            self._certificate_tick(now)
         for _ in range(self.max_steps):
             steps = [s for s in self.plan(sessions, now, dry_run=dry_run) if (s.uid, s.kind) not in skip]
             if dry_run:
@@ -124,6 +122,8 @@ class Engine:
             step = steps[0]
             if not self._run(step, wanted, now, report):
                 skip.add((step.uid, step.kind))
+        if self.certificates is not None and not report.stopped:  # re-issues are mailed on the next tick
+            self._certificate_tick(now)
         return report
 
     def plan(self, sessions: Sequence[Session], now: datetime, dry_run: bool = False) -> list[Step]:
