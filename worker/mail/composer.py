@@ -134,15 +134,24 @@ def _waiting_room_problems(folder: Path, settings: Settings) -> list[str]:
 
 def _certificate_problems(folder: Path, settings: Settings) -> list[str]:
     """Render the certificate template once with sample data (it is only used when certificates are on)."""
-    from worker.mail.certificate import render_certificate
-    series = series_info(settings)
+    from worker.mail.certificate import FontSet, Holder, render_certificate, render_transcript
+    series, fonts = series_info(settings), FontSet()
+    session = sample_session(series)
+    problems = []
     try:
-        render_certificate(folder, series=series, session=sample_session(series), attendee_name="Contoh Peserta",
+        render_certificate(folder, series=series, session=session, attendee_name="Contoh Peserta",
                            minutes=75, certificate_id="001/SERT/CONTOH/I/2027", issued_on=sample_date(),
-                           design=settings.certificate)
+                           design=settings.certificate, fonts=fonts)
     except TemplateError as exc:
-        return [str(exc)]
-    return []
+        problems.append(str(exc))
+    try:
+        render_transcript(folder, series=series, design=settings.certificate, fonts=fonts,
+                          holder=Holder("Contoh Peserta", "002/TRANSKRIP/CONTOH/2027", 0, sample_date()),
+                          sessions=[{"date": session.date, "topic": session.topic, "jp": 2,
+                                     "number": "001/SERT/CONTOH/I/2027"}])
+    except TemplateError as exc:
+        problems.append(str(exc))
+    return problems
 
 
 def sample_date() -> date:
