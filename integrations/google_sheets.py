@@ -150,7 +150,8 @@ class GoogleSheets:
         when missing (``spreadsheets.batchUpdate``), then one ``values.batchUpdate`` of a
         computed range with ``valueInputOption=RAW`` (a name such as ``=IMPORTXML(...)`` stays
         text), blanking rows left over from a longer list. See
-        https://developers.google.com/sheets/api/reference/rest/v4/ValueInputOption
+        https://developers.google.com/workspace/sheets/api/reference/rest/v4/spreadsheets.values/batchUpdate
+        (a ValueInputOption is required) and .../rest/v4/ValueInputOption (RAW: stored as typed).
         """
         if tab_title == self.summary_tab:
             raise ValueError(f"verification tab {tab_title!r} would overwrite the summary tab")

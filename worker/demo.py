@@ -34,6 +34,7 @@ from worker.core.derive import series_info
 from worker.outputs.report import person_rows, season_items, write_report
 from worker.outputs.transcript import issue_transcripts, write_transcripts
 from worker.outputs.verify import SiteInfo, publish_site
+from worker.run.certify import CertificateRegistry
 from worker.run.runner import Runner
 from worker.run.wiring import build_engine, build_integrations
 from worker.store.state import StateStore
@@ -129,6 +130,7 @@ class Demo:
         self.sandbox = self.out_dir / "sandbox"  # settings, state, key file and log of the run
         self.clock = FixedClock(START)  # the simulated clock every component reads
         self._ended: set[str] = set()  # sessions whose Zoom meeting has been ended
+        self._sheets = None  # the Sheets client of the run (for the Verifikasi tab after the transcripts)
 
     # -- the run ------------------------------------------------------------------------
     def run(self) -> DemoSummary:
@@ -194,6 +196,7 @@ class Demo:
         secrets = Secrets({"ZOOM_ACCOUNT_ID": zoom.account_id, "ZOOM_CLIENT_ID": zoom.client_id,
                            "ZOOM_CLIENT_SECRET": zoom.client_secret})
         io = build_integrations(settings, secrets, self.clock)
+        self._sheets = io.sheets  # the export writes the Verifikasi tab once more, with the transcripts
         if io.missing:
             raise WorkerError(f"demo sandbox is incomplete: {io.missing}")
         runner = Runner(settings_path, lambda s: build_engine(s, secrets, store, self.clock, integrations=io),
@@ -256,6 +259,8 @@ class Demo:
     def _export(self, settings: Settings, store: StateStore, zoom, google, smtp) -> DemoSummary:
         out = self.out_dir
         summary = DemoSummary(out_dir=out)
+        summary.paths["mail"], summary.paths["certificates"] = self._export_mail(smtp, summary)
+        summary.paths["verification"], summary.paths["transcripts"] = self._export_certificates(settings, store, summary)
         summary.meetings_created = zoom.calls.get("create_meeting", 0)
         summary.meetings_live = len(zoom.meetings)
         summary.meetings_deleted = len(zoom.deleted)
@@ -270,10 +275,8 @@ class Demo:
         summary.tabs = list(google.sheet_titles(SPREADSHEET_ID))
         summary.rows = {t: max(0, len(google.sheet_values(SPREADSHEET_ID, t)) - 1) for t in summary.tabs}
         summary.charts = len(google.charts(SPREADSHEET_ID))
-        summary.paths["mail"], summary.paths["certificates"] = self._export_mail(smtp, summary)
         items = season_items(store, self.clock.now(), settings.series.id)
         summary.attendance = {i.session.key: i.attended for i in items if not i.cancelled}
-        summary.paths["verification"], summary.paths["transcripts"] = self._export_certificates(settings, store, summary)
         people = person_rows(items, settings.mail.recipients.inline, store.certificates("session"))
         summary.paths["report"] = write_report(out / "laporan", items, title=settings.series.title,
                                                organizer=settings.series.organizer, generated_at=self.clock.now(),
@@ -296,6 +299,7 @@ class Demo:
         summary.transcripts = len(written)
         records = store.certificates()
         summary.certificate_numbers = len(records)
+        CertificateRegistry(store, settings.certificate, series, self._sheets).sync_tab(self.clock.now())
         site = SiteInfo(title=settings.series.title, organizer=settings.series.organizer, locale=settings.series.locale)
         publish_site(self.out_dir / "verifikasi", records, settings.certificate.revoked, site)
         return self.out_dir / "verifikasi" / "index.html", self.out_dir / "sertifikat" / "transkrip"

@@ -10,7 +10,9 @@ signature image, name, NIP) at the bottom right.
 Fonts: DejaVu Sans (Bitstream Vera licence; Latin with every Indonesian and Vietnamese
 diacritic, Arabic, Greek, Cyrillic, Hebrew) with Symbola as fallback for emoji and symbols
 ("free for any use"), both shipped in ``worker/assets/fonts`` with their licences. fpdf2's text
-shaping (HarfBuzz, via ``uharfbuzz``) joins Arabic letters and lays out right-to-left runs. A
+shaping (HarfBuzz, via ``uharfbuzz``; https://py-pdf.github.io/fpdf2/TextShaping.html, new in
+2.7.5) joins Arabic letters and lays out right-to-left runs; ``set_fallback_fonts`` draws what
+DejaVu lacks from Symbola (https://py-pdf.github.io/fpdf2/Unicode.html). A
 name holding a character neither font can draw is not printed as boxes: the certificate is
 held (:class:`CertificateHeldError`, logged) until staff correct the name.
 """
@@ -57,17 +59,24 @@ class FontSet:
     def __init__(self, folder: Path = FONT_DIR):
         self.folder = Path(folder)  # where the .ttf files are
         self._covered: set[int] | None = None  # code points some font maps, read on first use
+        self._main: set[int] = set()  # code points DejaVu Sans maps
 
     def covered(self) -> set[int]:
         """Every code point DejaVu Sans or the fallback can draw."""
         if self._covered is None:
-            from fontTools.ttLib import TTFont
-
-            points: set[int] = set()
-            for name in (FONT_FILES[""], FALLBACK_FILE):
-                points.update(TTFont(self.folder / name, lazy=True).getBestCmap())
-            self._covered = points
+            self._main = self._cmap(FONT_FILES[""])
+            self._covered = self._main | self._cmap(FALLBACK_FILE)
         return self._covered
+
+    def needs_fallback(self, text: str) -> bool:
+        """True when ``text`` has a character DejaVu Sans lacks (so Symbola must be embedded too)."""
+        self.covered()
+        return any(ord(c) not in self._main and unicodedata.category(c) not in NOT_DRAWN for c in text)
+
+    def _cmap(self, name: str) -> set[int]:
+        from fontTools.ttLib import TTFont
+
+        return set(TTFont(self.folder / name, lazy=True).getBestCmap())
 
     def missing(self, text: str) -> list[str]:
         """Characters of ``text`` no font can draw, each once, in order."""
@@ -79,12 +88,19 @@ class FontSet:
             gaps.append(char)
         return gaps
 
-    def add_to(self, pdf: FPDF) -> None:
-        """Register the fonts on ``pdf``, with HarfBuzz shaping and the emoji fallback."""
+    def add_to(self, pdf: FPDF, html: str) -> None:
+        """Register on ``pdf`` the fonts ``html`` needs, with HarfBuzz shaping.
+
+        Reading a TrueType font costs a few hundred milliseconds, so the italic styles and the
+        emoji fallback are registered only when the rendered text uses them.
+        """
+        italic = re.search(r"<\s*(i|em)\b", html, re.I) is not None
         for style, name in FONT_FILES.items():
-            pdf.add_font(FONT_FAMILY, style, str(self.folder / name))
-        pdf.add_font(FALLBACK_FAMILY, "", str(self.folder / FALLBACK_FILE))
-        pdf.set_fallback_fonts([FALLBACK_FAMILY], exact_match=False)
+            if italic or "I" not in style:
+                pdf.add_font(FONT_FAMILY, style, str(self.folder / name))
+        if self.needs_fallback(html):
+            pdf.add_font(FALLBACK_FAMILY, "", str(self.folder / FALLBACK_FILE))
+            pdf.set_fallback_fonts([FALLBACK_FAMILY], exact_match=False)
         pdf.set_text_shaping(True)
 
 
@@ -196,7 +212,7 @@ def draw(renderer: Renderer, template: str, context: dict[str, Any], design: Cer
     shown = renderer.shown(template)
     pdf = CertificatePage(orientation="landscape", format="A4")
     try:
-        fonts.add_to(pdf)
+        fonts.add_to(pdf, "".join(parts.values()) + title)
         pdf.set_title(title)
         pdf.set_auto_page_break(False)
         pdf.add_page()
