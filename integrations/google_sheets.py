@@ -143,6 +143,33 @@ class GoogleSheets:
             spreadsheetId=self.spreadsheet_id, body={"valueInputOption": "RAW", "data": data}))
         log.info("attendance of %s written to the spreadsheet (%d attendee(s))", tab_title, len(attendees))
 
+    def write_verification(self, tab_title: str, rows: list[list[Any]]) -> None:
+        """Overwrite the certificate verification tab ("Verifikasi") with ``rows``, header first.
+
+        Number, name, topic, date, JP, status: never an e-mail. Like a session tab: add the tab
+        when missing (``spreadsheets.batchUpdate``), then one ``values.batchUpdate`` of a
+        computed range with ``valueInputOption=RAW`` (a name such as ``=IMPORTXML(...)`` stays
+        text), blanking rows left over from a longer list. See
+        https://developers.google.com/workspace/sheets/api/reference/rest/v4/spreadsheets.values/batchUpdate
+        (a ValueInputOption is required) and .../rest/v4/ValueInputOption (RAW: stored as typed).
+        """
+        if tab_title == self.summary_tab:
+            raise ValueError(f"verification tab {tab_title!r} would overwrite the summary tab")
+        tabs = self._tabs()
+        width = len(rows[0]) if rows else 1
+        last = chr(ord("A") + width - 1)
+        previous = len(self._values(f"{quote_tab(tab_title)}!A:{last}")) if tab_title in tabs else 0
+        if tab_title not in tabs:
+            request = add_sheet_request(tab_title, sheet_id_for(tab_title, {t["id"] for t in tabs.values()}))
+            self._run(self.service.spreadsheets().batchUpdate(spreadsheetId=self.spreadsheet_id,
+                                                              body={"requests": [request]}))
+        values = [list(r) for r in rows] + [[""] * width for _ in range(max(0, previous - len(rows)))]
+        data = [{"range": f"{quote_tab(tab_title)}!A1:{last}{len(values)}", "majorDimension": "ROWS",
+                 "values": values}]
+        self._run(self.service.spreadsheets().values().batchUpdate(
+            spreadsheetId=self.spreadsheet_id, body={"valueInputOption": "RAW", "data": data}))
+        log.info("%s tab written (%d certificate(s))", tab_title, len(rows) - 1)
+
     def _structure_requests(self, tab_title: str, tabs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         """addSheet for missing tabs and addChart when the summary tab has no chart yet."""
         taken = {t["id"] for t in tabs.values()}

@@ -23,7 +23,7 @@ from worker.core.schema import Settings
 from worker.demo import print_summary, run_demo
 from worker.errors import SettingsError, StateError, WorkerError
 from worker.mail.composer import MailComposer, check_templates
-from worker.outputs.report import held, season_items, write_report
+from worker.outputs.report import held, person_rows, season_items, write_report
 from worker.outputs.status import render_status
 from worker.run.engine import Integrations
 from worker.run.runner import Runner
@@ -79,6 +79,14 @@ def _parser() -> argparse.ArgumentParser:
     report = command("report", cmd_report, "write the season report (HTML with a chart) from the stored attendance",
                      now=True)
     report.add_argument("--out", type=Path, default=Path("report"), help="output folder (default: ./report)")
+    verify = command("verify", cmd_verify, "say whether a certificate number is genuine (from the state file)")
+    verify.add_argument("number", help="the number printed on the certificate, e.g. 007/SERT/WEBINAR/I/2027")
+    publish = command("publish-verify", cmd_publish_verify,
+                      "write the static verification site: one HTML page per certificate number plus an index")
+    publish.add_argument("--out", type=Path, default=Path("verifikasi"), help="output folder (default: ./verifikasi)")
+    transcript = command("transcript", cmd_transcript, "issue the season transcripts (PDF) for people who attended "
+                         "at least certificate.transcript_min_sessions sessions", now=True)
+    transcript.add_argument("--out", type=Path, default=Path("transkrip"), help="output folder (default: ./transkrip)")
     demo = sub.add_parser("demo", help="run a whole season against the built-in sandbox (no accounts, no network)",
                           description="Start the Zoom and Google emulators and an SMTP server on 127.0.0.1 and run "
                                       "the worker over a simulated four-week season; files go to --out.")
@@ -301,6 +309,57 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    """``verify NUMBER``: what the certificate says and whether it stands; exit 1 when unknown or revoked."""
+    from worker.outputs.verify import REVOKED, describe, status
+
+    settings, _, _ = _setup(args)
+    if not _has_state(settings, "no certificate has been issued"):
+        return EXIT_FAILURE
+    with StateStore(settings.worker.state_file) as store:
+        record = store.certificate(args.number)
+    if record is None:
+        print(f"{args.number}: TIDAK DITEMUKAN — no certificate with this number was issued by this worker")
+        return EXIT_FAILURE
+    print(describe(record, settings.certificate.revoked, settings.series.locale))
+    return EXIT_FAILURE if status(record, settings.certificate.revoked) == REVOKED else EXIT_OK
+
+
+def cmd_publish_verify(args: argparse.Namespace) -> int:
+    """``publish-verify --out DIR``: static pages anyone can host (no e-mail addresses in them)."""
+    from worker.outputs.verify import SiteInfo, publish_site
+
+    settings, _, _ = _setup(args)
+    if not _has_state(settings, "no certificate has been issued"):
+        return EXIT_FAILURE
+    with StateStore(settings.worker.state_file) as store:
+        records = store.certificates()
+    site = SiteInfo(title=settings.series.title, organizer=settings.series.organizer, locale=settings.series.locale)
+    written = publish_site(args.out, records, settings.certificate.revoked, site)
+    print(f"{args.out / 'index.html'}  ({len(written) - 1} certificate page(s))")
+    return EXIT_OK
+
+
+def cmd_transcript(args: argparse.Namespace) -> int:
+    """``transcript --out DIR``: number and draw the season transcripts."""
+    from worker.outputs.transcript import issue_transcripts, write_transcripts
+
+    settings, _, clock = _setup(args)
+    if not _has_state(settings, "no certificate has been issued"):
+        return EXIT_FAILURE
+    series = series_info(settings)
+    with StateStore(settings.worker.state_file) as store:
+        transcripts = issue_transcripts(store, settings.certificate, series, clock.now())
+    written = write_transcripts(args.out, transcripts, template_dir=settings.mail.templates_dir, series=series,
+                                design=settings.certificate)
+    for t in transcripts:
+        print(f"{t.record.number}  {t.record.name}: {len(t.sessions)} sesi, {t.record.jp} JP")
+    held_back = len(transcripts) - len(written)
+    print(f"{len(written)} transcript(s) written to {args.out}" + (f"; {held_back} held (see the log)" if held_back
+                                                                  else ""))
+    return EXIT_OK
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     """``report``: the season so far as one HTML file the office head can forward."""
     settings, _, clock = _setup(args)
@@ -309,8 +368,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     now = clock.now()
     with StateStore(settings.worker.state_file) as store:
         items = season_items(store, now, settings.series.id)
+        certificates = store.certificates("session")
+    try:  # names and groups for the per-person table; an unreadable list only leaves them out
+        listed = RecipientLists(settings, Integrations(), SystemClock()).load(sheets=False).recipients
+    except WorkerError:
+        listed = []
     path = write_report(args.out, items, title=settings.series.title, organizer=settings.series.organizer,
-                        generated_at=now, timezone=settings.series.timezone, locale=settings.series.locale)
+                        generated_at=now, timezone=settings.series.timezone, locale=settings.series.locale,
+                        people=person_rows(items, listed, certificates))
     done, waiting = held(items), sum(1 for i in items if i.pending and not i.cancelled)
     line = f"{path}  ({len(done)} session(s) held, {sum(i.attended for i in done)} attendance(s)"
     print(line + (f"; {waiting} session(s) waiting for attendance from Zoom)" if waiting else ")"))

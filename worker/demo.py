@@ -30,7 +30,11 @@ from worker.core.model import Session
 from worker.core.planner import plan_season
 from worker.core.schema import Settings
 from worker.errors import WorkerError
-from worker.outputs.report import season_items, write_report
+from worker.core.derive import series_info
+from worker.outputs.report import person_rows, season_items, write_report
+from worker.outputs.transcript import issue_transcripts, write_transcripts
+from worker.outputs.verify import SiteInfo, publish_site
+from worker.run.certify import CertificateRegistry
 from worker.run.runner import Runner
 from worker.run.wiring import build_engine, build_integrations
 from worker.store.state import StateStore
@@ -43,6 +47,9 @@ END = datetime(2027, 1, 29, 12, 0, tzinfo=ZONE)  # last simulated moment (the da
 STEP = timedelta(hours=1)  # simulated time between ticks
 EDIT_AT = datetime(2027, 1, 16, 10, 0, tzinfo=ZONE)  # staff edit the 21 January topic (invitations already out)
 CANCEL_AT = datetime(2027, 1, 24, 10, 0, tzinfo=ZONE)  # staff cancel 28 January (invitations already out)
+CORRECT_AT = datetime(2027, 1, 8, 10, 0, tzinfo=ZONE)  # Pak Anwar asks for his title on the certificate
+CORRECTION = ("pak.anwar@example.org", "Drs. Anwar Syamsuddin, M.Pd.")  # the re-issued name (same number)
+VERIFY_URL = "https://perpustakaan.example/sertifikat/{slug}.html"  # where the demo's QR codes point
 CALENDAR_ID = "webinar.perpustakaan@group.calendar.google.com"  # the sandbox's shared calendar
 SPREADSHEET_ID = "demo-kehadiran-webinar-kamis"  # the sandbox's attendance spreadsheet
 MARKER = ".webinar-worker-demo"  # marks a folder the demo may wipe and rewrite
@@ -55,10 +62,10 @@ PEOPLE = (
     ("ibu.dewi@example.org", "Dewi Lestari", "orang-tua"),
     ("pak.anwar@example.org", "Anwar Syamsuddin", "orang-tua"),
     ("andi.pratama@example.org", "Andi Pratama", "pelajar"),
-    ("fitri.amalia@example.org", "Fitri Amalia", "pelajar"),
-    ("muh.ilham@example.org", "Muhammad Ilham", "mahasiswa"),
+    ("fitri.amalia@example.org", "Fitri Amālia Ṣāliḥah", "pelajar"),  # diacritics on the certificate
+    ("muh.ilham@example.org", "محمد إلهام", "mahasiswa"),  # a name in Arabic script
     ("rina.wulandari@example.org", "Rina Wulandari", "mahasiswa"),
-    ("budi.santoso@example.org", "Budi Santoso", "umum"),
+    ("budi.santoso@example.org", "Budi Santoso 🌟", "umum"),  # an emoji in the registered name
     ("hasanah@example.org", "Hasanah", "umum"),
 )
 
@@ -105,6 +112,8 @@ class DemoSummary:
     rows: dict[str, int] = field(default_factory=dict)  # data rows per tab (header excluded)
     charts: int = 0  # charts on the spreadsheet
     certificates: int = 0  # PDF certificates delivered
+    certificate_numbers: int = 0  # numbers allocated in the state (session certificates and transcripts)
+    transcripts: int = 0  # season transcripts written
     attendance: dict[str, int] = field(default_factory=dict)  # session key -> people stored
     remote_calls: dict[str, int] = field(default_factory=dict)  # emulator route -> calls
     ticks: int = 0  # reconcile ticks run
@@ -121,6 +130,7 @@ class Demo:
         self.sandbox = self.out_dir / "sandbox"  # settings, state, key file and log of the run
         self.clock = FixedClock(START)  # the simulated clock every component reads
         self._ended: set[str] = set()  # sessions whose Zoom meeting has been ended
+        self._sheets = None  # the Sheets client of the run (for the Verifikasi tab after the transcripts)
 
     # -- the run ------------------------------------------------------------------------
     def run(self) -> DemoSummary:
@@ -186,15 +196,19 @@ class Demo:
         secrets = Secrets({"ZOOM_ACCOUNT_ID": zoom.account_id, "ZOOM_CLIENT_ID": zoom.client_id,
                            "ZOOM_CLIENT_SECRET": zoom.client_secret})
         io = build_integrations(settings, secrets, self.clock)
+        self._sheets = io.sheets  # the export writes the Verifikasi tab once more, with the transcripts
         if io.missing:
             raise WorkerError(f"demo sandbox is incomplete: {io.missing}")
         runner = Runner(settings_path, lambda s: build_engine(s, secrets, store, self.clock, integrations=io),
                         self.clock, settings=settings)
         total = int((END - START) / STEP) + 1
-        edited = cancelled = False
+        edited = cancelled = corrected = False
         moment, ticks = START, 0
         while moment <= END:
             self.clock.set(moment)
+            if not corrected and moment >= CORRECT_AT:
+                corrected = True
+                self._correct(settings_path)
             if not edited and moment >= EDIT_AT:
                 edited = True
                 self._edit(settings_path, edited=True, cancelled=cancelled)
@@ -220,6 +234,15 @@ class Demo:
         mtime = path.stat().st_mtime + 1  # make sure the runner sees a new mtime even within one second
         os.utime(path, (mtime, mtime))
 
+    def _correct(self, path: Path) -> None:
+        """What staff do when someone asks for a corrected name: one line in certificate.corrections."""
+        email, name = CORRECTION
+        text = path.read_text(encoding="utf-8").replace("  corrections: {}\n",
+                                                         f"  corrections:\n    {email}: \"{name}\"\n")
+        path.write_text(text, encoding="utf-8")
+        mtime = path.stat().st_mtime + 1
+        os.utime(path, (mtime, mtime))
+
     def _end_meetings(self, runner: Runner, store: StateStore, zoom, moment: datetime) -> None:
         """When a session's time is over, end its Zoom meeting with simulated people in it."""
         for session in plan_season(runner.settings).sessions:
@@ -236,6 +259,8 @@ class Demo:
     def _export(self, settings: Settings, store: StateStore, zoom, google, smtp) -> DemoSummary:
         out = self.out_dir
         summary = DemoSummary(out_dir=out)
+        summary.paths["mail"], summary.paths["certificates"] = self._export_mail(smtp, summary)
+        summary.paths["verification"], summary.paths["transcripts"] = self._export_certificates(settings, store, summary)
         summary.meetings_created = zoom.calls.get("create_meeting", 0)
         summary.meetings_live = len(zoom.meetings)
         summary.meetings_deleted = len(zoom.deleted)
@@ -250,18 +275,34 @@ class Demo:
         summary.tabs = list(google.sheet_titles(SPREADSHEET_ID))
         summary.rows = {t: max(0, len(google.sheet_values(SPREADSHEET_ID, t)) - 1) for t in summary.tabs}
         summary.charts = len(google.charts(SPREADSHEET_ID))
-        summary.paths["mail"], summary.paths["certificates"] = self._export_mail(smtp, summary)
         items = season_items(store, self.clock.now(), settings.series.id)
         summary.attendance = {i.session.key: i.attended for i in items if not i.cancelled}
+        people = person_rows(items, settings.mail.recipients.inline, store.certificates("session"))
         summary.paths["report"] = write_report(out / "laporan", items, title=settings.series.title,
                                                organizer=settings.series.organizer, generated_at=self.clock.now(),
-                                               timezone=settings.series.timezone, locale=settings.series.locale)
+                                               timezone=settings.series.timezone, locale=settings.series.locale,
+                                               people=people)
         summary.paths["log"] = self.sandbox / "worker.log"
         summary.paths["settings"] = self.sandbox / "settings.yaml"
         calls = Counter({f"zoom {k}": v for k, v in zoom.calls.items()})
         calls.update({f"google {k}": v for k, v in google.calls.items()})
         summary.remote_calls = dict(sorted(calls.items()))
         return summary
+
+    def _export_certificates(self, settings: Settings, store: StateStore, summary: DemoSummary) -> tuple[Path, Path]:
+        """The season transcripts and the static verification site, beside the certificates."""
+        series = series_info(settings)
+        transcripts = issue_transcripts(store, settings.certificate, series, self.clock.now())
+        written = write_transcripts(self.out_dir / "sertifikat" / "transkrip", transcripts,
+                                    template_dir=settings.mail.templates_dir, series=series,
+                                    design=settings.certificate)
+        summary.transcripts = len(written)
+        records = store.certificates()
+        summary.certificate_numbers = len(records)
+        CertificateRegistry(store, settings.certificate, series, self._sheets).sync_tab(self.clock.now())
+        site = SiteInfo(title=settings.series.title, organizer=settings.series.organizer, locale=settings.series.locale)
+        publish_site(self.out_dir / "verifikasi", records, settings.certificate.revoked, site)
+        return self.out_dir / "verifikasi" / "index.html", self.out_dir / "sertifikat" / "transkrip"
 
     def _export_mail(self, smtp, summary: DemoSummary) -> tuple[Path, Path]:
         mail_dir, cert_dir = self.out_dir / "email", self.out_dir / "sertifikat"
@@ -274,10 +315,10 @@ class Demo:
             day = str(message.get("X-Webinar-Session", "")).rpartition("/")[2] or "sesi"
             who = received.rcpt_tos[0].split("@")[0] if received.rcpt_tos else "penerima"
             base = mail_dir / f"{number:03d}-{day}-{kind}-{_safe(who)}"
-            base.with_suffix(".eml").write_bytes(received.data)
+            base.with_name(base.name + ".eml").write_bytes(received.data)
             html = message.get_body(("html",))
             if html is not None:
-                base.with_suffix(".html").write_text(html.get_content(), encoding="utf-8")
+                base.with_name(base.name + ".html").write_text(html.get_content(), encoding="utf-8")
             summary.mails[kind] += 1
             for part in message.iter_attachments():
                 if part.get_content_type() == "application/pdf":
@@ -292,7 +333,9 @@ class Demo:
             topics=_topics(False, False), zoom_api=zoom.api_base_url, zoom_oauth=zoom.oauth_url,
             google_root=google.root_url, key_file=key_file.resolve(), calendar_id=CALENDAR_ID,
             spreadsheet_id=SPREADSHEET_ID, smtp_port=smtp_port, templates=templates, people=people,
-            state=(self.sandbox / "state.db").resolve()), encoding="utf-8")
+            state=(self.sandbox / "state.db").resolve(), verify_url=VERIFY_URL,
+            logo=_draw_logo(self.sandbox / "logo.png"), signature=_draw_signature(self.sandbox / "ttd.png")),
+            encoding="utf-8")
 
 
 SETTINGS = """\
@@ -340,10 +383,49 @@ followup:
   enabled: true
   min_minutes: 30
   certificate: true
+certificate:
+  number_format: "{{seq:03d}}/SERT/WEBINAR/{{month_roman}}/{{year}}"
+  verify_url: {verify_url}
+  minutes_per_jp: 45
+  logo: {logo}
+  signature:
+    place: Makassar
+    position: Kepala Dinas Perpustakaan dan Kearsipan (demo)
+    name: Dra. Hj. Andi Rahmawati, M.Si.
+    nip: "19700101 199503 2 001"
+    image: {signature}
+  corrections: {{}}
+  transcript_min_sessions: 2
 worker:
   state_file: {state}
   planning_days: 14
 """
+
+
+def _draw_logo(path: Path) -> Path:
+    """A stand-in library logo (an open book in a teal circle), drawn with Pillow."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGBA", (240, 240), (255, 255, 255, 0))
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((8, 8, 232, 232), fill=(15, 118, 110, 255))
+    draw.polygon([(50, 80), (118, 96), (118, 176), (50, 160)], fill="white")
+    draw.polygon([(190, 80), (122, 96), (122, 176), (190, 160)], fill="white")
+    image.save(path)
+    return path
+
+
+def _draw_signature(path: Path) -> Path:
+    """A stand-in signature (a blue scribble), drawn with Pillow."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGBA", (360, 140), (255, 255, 255, 0))
+    draw = ImageDraw.Draw(image)
+    points = [(20 + x * 8, 80 + int(30 * ((x * 7) % 5 - 2) / 2) - (x % 3) * 6) for x in range(40)]
+    draw.line(points, fill=(30, 58, 138, 255), width=5, joint="curve")
+    draw.line([(40, 118), (320, 104)], fill=(30, 58, 138, 255), width=3)
+    image.save(path)
+    return path
 
 
 def _topics(edited: bool, cancelled: bool) -> str:
@@ -418,7 +500,8 @@ def print_summary(summary: DemoSummary) -> None:
     table.add_row("Mails delivered", ", ".join(f"{k} {v}" for k, v in sorted(summary.mails.items())))
     table.add_row("Attendance", ", ".join(f"{k}: {v}" for k, v in sorted(summary.attendance.items())))
     table.add_row("Spreadsheet", f"{len(summary.tabs)} tabs ({', '.join(summary.tabs)}), {summary.charts} chart")
-    table.add_row("Certificates", str(summary.certificates))
+    table.add_row("Certificates", f"{summary.certificates} mailed, {summary.certificate_numbers} numbered "
+                                  f"(verification pages for each), {summary.transcripts} season transcript(s)")
     table.add_row("Run", f"{summary.ticks} ticks over 5 simulated weeks in {summary.seconds:.1f} s")
     console.print(table)
     for name, path in summary.paths.items():

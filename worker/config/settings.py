@@ -14,8 +14,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from worker.config.yamlsource import Located, join_path, load_yaml
 from worker.core.model import Recipient
-from worker.core.schema import (AttendanceSettings, FollowupSettings, GoogleSettings, MailSettings, RecipientSources,
-                                SeriesSettings, Settings, SkipDate, SmtpSettings, TopicEntry, WorkerSettings,
+from worker.core.certnumber import number_format_problem
+from worker.core.schema import (AttendanceSettings, CertificateSettings, FollowupSettings, GoogleSettings, MailSettings, RecipientSources,
+                                SeriesSettings, Settings, SignatureSettings, SkipDate, SmtpSettings, TopicEntry, WorkerSettings,
                                 ZoomSettings)
 from worker.errors import Problem, SettingsError
 
@@ -219,13 +220,13 @@ class _Checker:
             self.problem("", "expected sections series, topics, zoom, google, mail, attendance, worker")
             raise SettingsError(self.problems)
         self.unknown_keys(root, "", ("series", "topics", "zoom", "google", "mail", "attendance", "followup",
-                                      "worker"))
+                                      "certificate", "worker"))
         series = self.series(root)
         topics = self.topics(root, series)
         settings = Settings(path=path, series=series, topics=topics, zoom=self.zoom(root),
                             google=self.google(root), mail=self.mail(root),
                             attendance=self.attendance(root), worker=self.worker(root),
-                            followup=self.followup(root))
+                            followup=self.followup(root), certificate=self.certificate(root))
         if self.problems:
             self.problems.sort(key=lambda p: (p.line or 0))
             raise SettingsError(self.problems)
@@ -456,6 +457,73 @@ class _Checker:
         return FollowupSettings(enabled=self.flag(m, p, "enabled", True),
                                 min_minutes=self.integer(m, p, "min_minutes", 30, 0, 24 * 60),
                                 certificate=self.flag(m, p, "certificate", True))
+
+    def certificate(self, root: dict) -> CertificateSettings:
+        """The ``certificate`` section: design, numbering, verification, corrections, transcript."""
+        p = "certificate"
+        m = self.section(root, "", p, ("number_format", "transcript_number_format", "verify_url", "minutes_per_jp",
+                                      "logo", "signature", "corrections", "revoked", "transcript_min_sessions",
+                                      "verify_tab"))
+        d = CertificateSettings()
+        formats = {}
+        for key, default in (("number_format", d.number_format),
+                             ("transcript_number_format", d.transcript_number_format)):
+            formats[key] = self.text(m, p, key, default) or default
+            if problem := number_format_problem(formats[key]):
+                self.problem(f"{p}.{key}", problem)
+        verify_url = self.text(m, p, "verify_url")
+        if verify_url and (not re.match(r"^https?://[^\s/]+", verify_url)
+                           or ("{number}" not in verify_url and "{slug}" not in verify_url)):
+            self.problem(f"{p}.verify_url", "expected a URL starting with https:// that contains {number} or {slug}, "
+                                            f"got {_show(verify_url)}")
+        logo = self.text(m, p, "logo")
+        return CertificateSettings(
+            number_format=formats["number_format"], transcript_number_format=formats["transcript_number_format"],
+            verify_url=verify_url, minutes_per_jp=self.integer(m, p, "minutes_per_jp", 45, 5, 240),
+            logo=self.image_path(logo, f"{p}.logo") if logo else None, signature=self.signature(m, p),
+            corrections=self.corrections(m, p), revoked=tuple(self.text_list(m, p, "revoked")),
+            transcript_min_sessions=self.integer(m, p, "transcript_min_sessions", 3, 1, 100),
+            verify_tab=self.text(m, p, "verify_tab", "Verifikasi") or "Verifikasi")
+
+    def image_path(self, value: str, where: str) -> Path:
+        """A PNG or JPEG file that must exist."""
+        path = self.path_value(value)
+        if path.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+            self.problem(where, f"expected a .png or .jpg image, got {_show(value)}")
+        elif not path.is_file():
+            self.problem(where, f"image file {path} not found")
+        return path
+
+    def signature(self, parent: dict, parent_path: str) -> SignatureSettings:
+        """``certificate.signature``: place, position, name, NIP and an optional signature image."""
+        p = f"{parent_path}.signature"
+        m = self.section(parent, parent_path, "signature", ("place", "position", "name", "nip", "image"))
+        nip = self.text(m, p, "nip")
+        if nip and not re.fullmatch(r"[0-9 ]{8,25}", nip):
+            self.problem(f"{p}.nip", f"expected the NIP as digits (spaces allowed), got {_show(nip)}")
+        image = self.text(m, p, "image")
+        return SignatureSettings(place=self.text(m, p, "place"), position=self.text(m, p, "position"),
+                                 name=self.text(m, p, "name"), nip=nip,
+                                 image=self.image_path(image, f"{p}.image") if image else None)
+
+    def corrections(self, parent: dict, parent_path: str) -> tuple[tuple[str, str], ...]:
+        """``certificate.corrections``: e-mail -> the name as it should be printed."""
+        p = f"{parent_path}.corrections"
+        raw = parent.get("corrections") or {}
+        if not isinstance(raw, dict):
+            self.problem(p, f"expected entries written email: \"Nama Benar\", got {_show(raw)}")
+            return ()
+        result: dict[str, str] = {}
+        for address, name in raw.items():
+            where = join_path(p, str(address))
+            email = str(address).strip().lower()
+            self.email(email, where)
+            text = "" if name is None or isinstance(name, (dict, list, bool)) else " ".join(str(name).split())
+            if not text or len(text) > 120:
+                self.problem(where, f"expected the corrected name (1 to 120 characters), got {_show(name)}")
+                continue
+            result[email] = text
+        return tuple(sorted(result.items()))
 
     def worker(self, root: dict) -> WorkerSettings:
         """The ``worker`` section."""

@@ -146,7 +146,7 @@ def mail_context(kind: str, session: Session, meeting: MeetingInfo, series: Seri
         "join_url": meeting.join_url, "meeting_id": format_meeting_id(meeting.meeting_id),
         "passcode": meeting.passcode, "recipient_name": one_line(recipient.name),
         "recipient_email": recipient.email, "minutes": 0, "certificate": True,
-        "waiting_room": True,
+        "certificate_number": "", "corrected": False, "waiting_room": True,
     }
     context.update(session_values(session, locale))
     context.update(change_values(session, previous, locale))

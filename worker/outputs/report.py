@@ -21,7 +21,8 @@ import jinja2
 from babel.dates import format_date
 from babel.numbers import format_decimal
 
-from worker.core.model import UTC, Attendee, Session
+from worker.core.certnumber import CertificateRecord
+from worker.core.model import UTC, Attendee, Recipient, Session
 from worker.mail.render import format_clock, zone_abbreviation
 
 if TYPE_CHECKING:
@@ -70,6 +71,17 @@ class SeasonStats:
     sessions_pending: int = 0  # sessions that ended but wait for Zoom's attendance data (not counted above)
 
 
+@dataclass(frozen=True)
+class PersonRow:
+    """One identified person's season: for the office head's per-person table."""
+
+    name: str  # registered name (else the name Zoom showed)
+    group: str  # audience group from the recipient list ("" = none)
+    sessions: int  # held sessions attended
+    minutes: int  # minutes attended in total
+    jp: int  # hours ("jam pelajaran") of the certificates earned
+
+
 # -- statistics (pure) -------------------------------------------------------------
 def person_key(attendee: Attendee) -> str:
     """Who an attendee is across sessions: the lower-cased e-mail, else the normalised name."""
@@ -96,6 +108,39 @@ def sessions_per_person(items: Iterable[SessionAttendance]) -> dict[str, int]:
         for key in {person_key(a) for a in item.attendees}:
             counts[key] = counts.get(key, 0) + 1
     return counts
+
+
+def person_rows(items: Iterable[SessionAttendance], recipients: Sequence[Recipient] = (),
+                certificates: Sequence[CertificateRecord] = ()) -> list[PersonRow]:
+    """Sessions, minutes and JP per identified person (attendees with an e-mail), most sessions first."""
+    known = {r.email.lower(): r for r in recipients}
+    jp: dict[str, int] = {}
+    for c in certificates:
+        if c.kind == "session":
+            jp[c.email] = jp.get(c.email, 0) + c.jp
+    seen: dict[str, list] = {}  # email -> [name, sessions, minutes]
+    for item in held(items):
+        for a in item.attendees:
+            email = a.email.strip().lower()
+            if email:
+                row = seen.setdefault(email, [a.name, 0, 0])
+                row[1] += 1
+                row[2] += a.minutes
+    rows = [PersonRow(name=(known[e].name if e in known and known[e].name else n),
+                      group=known[e].group if e in known else "", sessions=k, minutes=m, jp=jp.get(e, 0))
+            for e, (n, k, m) in seen.items()]
+    return sorted(rows, key=lambda r: (-r.sessions, -r.jp, r.name.casefold()))
+
+
+def group_rows(people: Sequence[PersonRow]) -> list[dict[str, object]]:
+    """Per audience group: people, attendances and JP (people with no group under "(tanpa kelompok)")."""
+    groups: dict[str, list[int]] = {}
+    for p in people:
+        row = groups.setdefault(p.group or "(tanpa kelompok)", [0, 0, 0])
+        row[0] += 1
+        row[1] += p.sessions
+        row[2] += p.jp
+    return [{"group": g, "people": v[0], "attendances": v[1], "jp": v[2]} for g, v in sorted(groups.items())]
 
 
 def best_attended(items: Sequence[SessionAttendance]) -> SessionAttendance | None:
@@ -232,7 +277,8 @@ def generated_text(moment: datetime, zone: str, locale: str) -> str:
 
 
 def report_context(items: Sequence[SessionAttendance], *, title: str, organizer: str,
-                   generated_at: datetime, timezone: str, locale: str) -> dict[str, object]:
+                   generated_at: datetime, timezone: str, locale: str,
+                   people: Sequence[PersonRow] = ()) -> dict[str, object]:
     """Everything the report template shows; ``timezone`` is the series' IANA zone."""
     stats = season_stats(items)
     best = stats.best_session
@@ -242,6 +288,7 @@ def report_context(items: Sequence[SessionAttendance], *, title: str, organizer:
         "generated": generated_text(generated_at, timezone, locale),
         "tiles": headline(stats, locale), "rows": session_rows(items, locale),
         "chart_uri": f"data:image/png;base64,{chart}",
+        "people": list(people), "groups": group_rows(people),
         "best": None if best is None else {
             "topic": best.session.topic, "attended": number(best.attended, locale),
             "date": format_date(best.session.date, "d MMMM y", locale=locale)},
@@ -249,7 +296,8 @@ def report_context(items: Sequence[SessionAttendance], *, title: str, organizer:
 
 
 def render_report_html(items: Iterable[SessionAttendance], *, title: str, organizer: str,
-                       generated_at: datetime, timezone: str, locale: str = "id_ID") -> str:
+                       generated_at: datetime, timezone: str, locale: str = "id_ID",
+                       people: Sequence[PersonRow] = ()) -> str:
     """The season report as one self-contained, phone-readable HTML page in Indonesian.
 
     ``generated_at`` is the clock's (UTC) now; it is shown in ``timezone``, the series' zone.
@@ -257,18 +305,19 @@ def render_report_html(items: Iterable[SessionAttendance], *, title: str, organi
     items = list(items)
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     context = report_context(items, title=title, organizer=organizer, generated_at=generated_at,
-                             timezone=timezone, locale=locale)
+                             timezone=timezone, locale=locale, people=people)
     return env.from_string(report_template()).render(context)
 
 
 def write_report(out_dir: Path, items: Iterable[SessionAttendance], *, title: str, organizer: str,
-                 generated_at: datetime, timezone: str, locale: str = "id_ID") -> Path:
+                 generated_at: datetime, timezone: str, locale: str = "id_ID",
+                 people: Sequence[PersonRow] = ()) -> Path:
     """Write ``laporan-musim.html`` into ``out_dir`` (created if needed) and return its path."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "laporan-musim.html"
     html = render_report_html(items, title=title, organizer=organizer, generated_at=generated_at,
-                              timezone=timezone, locale=locale)
+                              timezone=timezone, locale=locale, people=people)
     path.write_text(html, encoding="utf-8")
     log.info("Season report written to %s", path)
     return path
@@ -324,6 +373,25 @@ tr.pending td.num{color:#6b7280;font-style:italic}
 {% endfor %}</tbody>
 </table>
 </div>
+{% if people %}<h2>Rekap per kelompok</h2>
+<div class="scroll">
+<table>
+<thead><tr><th>Kelompok</th><th class="num">Peserta</th><th class="num">Kehadiran</th><th class="num">JP</th></tr></thead>
+<tbody>
+{% for g in groups %}<tr><td>{{ g.group }}</td><td class="num">{{ g.people }}</td><td class="num">{{ g.attendances }}</td><td class="num">{{ g.jp }}</td></tr>
+{% endfor %}</tbody>
+</table>
+</div>
+<h2>Rekap per peserta</h2>
+<p class="meta">Peserta yang dikenali dari emailnya; JP dihitung dari sertifikat yang diterbitkan.</p>
+<div class="scroll">
+<table>
+<thead><tr><th>Nama</th><th>Kelompok</th><th class="num">Sesi</th><th class="num">Menit</th><th class="num">JP</th></tr></thead>
+<tbody>
+{% for p in people %}<tr><td>{{ p.name }}</td><td>{{ p.group }}</td><td class="num">{{ p.sessions }}</td><td class="num">{{ p.minutes }}</td><td class="num">{{ p.jp }}</td></tr>
+{% endfor %}</tbody>
+</table>
+</div>{% endif %}
 </main>
 </body>
 </html>

@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from worker.core import reconcile as rc
 from worker.core.clock import Clock
@@ -22,6 +22,9 @@ from worker.core.records import BEFORE_START_KINDS, OutboxRow, SessionState, iso
 from worker.errors import (DeferredRecipientError, IntegrationError, NotFoundError, PermanentMailError, RateLimitError,
                            StopRequested, TemplateError, TemporaryMailError, WorkerError)
 from worker.store.state import StateStore
+
+if TYPE_CHECKING:
+    from worker.run.certify import CertificateRegistry
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +83,8 @@ class Engine:
                  series: SeriesInfo, policy: Policy, recipients: RecipientSource | None = None,
                  batch_size: int = 100, should_stop: Callable[[], bool] = lambda: False,
                  max_steps: int = 10_000, min_minutes: int = 30,
-                 unsubscribed: Callable[[], frozenset[str]] | None = None):
+                 unsubscribed: Callable[[], frozenset[str]] | None = None,
+                 certificates: "CertificateRegistry | None" = None):
         self.store = store  # SQLite state
         self.io = integrations  # outside services
         self.clock = clock  # source of "now"
@@ -92,6 +96,7 @@ class Engine:
         self.max_steps = max_steps  # safety bound on steps per tick
         self.min_minutes = min_minutes  # thank-you mail only to those who stayed this long
         self.unsubscribed = unsubscribed  # addresses that must get no mail at all; checked when sending
+        self.certificates = certificates  # certificate numbers, name corrections, the Verifikasi tab; None = off
         self._people: dict[str, tuple[Recipient, ...]] = {}  # recipients read this tick, by session uid
         self._held: dict[str, tuple[datetime, str]] = {}  # step kind -> (until, why) after a daily limit, this tick
 
@@ -117,6 +122,8 @@ class Engine:
             step = steps[0]
             if not self._run(step, wanted, now, report):
                 skip.add((step.uid, step.kind))
+        if self.certificates is not None and not report.stopped:  # re-issues are mailed on the next tick
+            self._certificate_tick(now)
         return report
 
     def plan(self, sessions: Sequence[Session], now: datetime, dry_run: bool = False) -> list[Step]:
@@ -442,10 +449,22 @@ class Engine:
         for person in self.store.attendance(step.uid):
             if person.email and person.minutes >= self.min_minutes:
                 name = registered.get(person.email.lower(), person.name)
+                context: dict[str, object] = {"minutes": person.minutes}
+                if self.certificates is not None:  # the running number (and a corrected name) live in the state
+                    name, context = self.certificates.issue(self._session(step.uid, wanted), person.email, name,
+                                                            person.minutes, now)
                 added += self.store.queue_mail(step.uid, "thankyou", 0, [Recipient(person.email, name)], now,
-                                               context=json.dumps({"minutes": person.minutes}))
+                                               context=json.dumps(context))
         self.store.update_session(step.uid, now, thanked_at=iso(now))
         log.info("queued %d thank-you mail(s) for %s", added, step.uid)
+
+    def _certificate_tick(self, now: datetime) -> None:
+        """Name corrections and the Verifikasi tab; a failure here never stops the tick."""
+        assert self.certificates is not None
+        try:
+            self.certificates.tick(now)
+        except WorkerError as exc:
+            log.error("certificates: %s", exc)
 
     def _do_sync_sheet(self, step: Step, wanted: dict[str, Session], now: datetime) -> None:
         session = wanted[step.uid]

@@ -15,6 +15,7 @@ from worker.core.schema import Settings
 from worker.errors import NotConfiguredError, StopRequested, WorkerError
 from worker.mail.composer import MailComposer
 from worker.mail.recipients import RecipientLoad, load_recipients, load_unsubscribed, select_for_session
+from worker.run.certify import CertificateRegistry
 from worker.run.engine import Engine, Integrations
 from worker.store.state import StateStore
 
@@ -112,7 +113,7 @@ def _composer(settings: Settings, secrets: Secrets, io: Integrations, *, clock: 
     try:
         io.composer = MailComposer(settings.mail.templates_dir, series_info(settings),
                                    certificates=settings.followup.certificate, clock=clock,
-                                   waiting_room=settings.zoom.waiting_room)
+                                   waiting_room=settings.zoom.waiting_room, design=settings.certificate)
     except WorkerError as exc:
         raise NotConfiguredError(f"templates are not usable: {exc}") from exc
 
@@ -187,7 +188,9 @@ def build_engine(settings: Settings, secrets: Secrets, store: StateStore, clock:
                   recipients=recipients, batch_size=settings.mail.batch_size,
                   should_stop=stop_event.is_set if stop_event else lambda: False,
                   min_minutes=settings.followup.min_minutes,
-                  unsubscribed=recipients.unsubscribed)
+                  unsubscribed=recipients.unsubscribed,
+                  certificates=CertificateRegistry(store, settings.certificate, series_info(settings), io.sheets)
+                  if settings.followup.certificate else None)
 
 
 def interruptible_sleep(stop_event: threading.Event) -> Callable[[float], None]:

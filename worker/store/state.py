@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import fields
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
+from worker.core.certnumber import CertificateRecord, number_slug
 from worker.core.model import Attendee, Recipient
 from worker.core.records import BEFORE_START_KINDS, MAIL_STATUSES, OutboxRow, Retry, SessionState, iso, parse_iso
 from worker.errors import StateError
@@ -94,6 +95,27 @@ MIGRATIONS: tuple[str, ...] = (
     # 4: a meeting create that was sent but whose answer was never saved (crash): found again by its marker
     """
     ALTER TABLE sessions ADD COLUMN create_started_at TEXT NOT NULL DEFAULT ''
+    """,
+    # 5: e-certificates with running numbers (unique, never reused: the counter lives in meta)
+    """
+    CREATE TABLE certificates (
+        number TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL UNIQUE,
+        slug TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        email TEXT NOT NULL,
+        name TEXT NOT NULL,
+        title TEXT NOT NULL,
+        held_on TEXT NOT NULL,
+        minutes INTEGER NOT NULL,
+        jp INTEGER NOT NULL,
+        detail TEXT NOT NULL DEFAULT '',
+        issued_at TEXT NOT NULL,
+        reissues INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (kind, subject, email)
+    );
+    INSERT OR IGNORE INTO meta VALUES ('certificate_seq', '0')
     """,
 )
 
@@ -306,6 +328,99 @@ class StateStore:
         rows = self._db.execute("SELECT * FROM retries").fetchall()
         return {(r["uid"], r["step"]): Retry(r["uid"], r["step"], r["attempts"], parse_iso(r["next_at"]),
                                             r["last_error"]) for r in rows}
+
+    # -- certificates --------------------------------------------------------
+    def issue_certificate(self, *, kind: str, subject: str, email: str, name: str, title: str, held_on: date,
+                          minutes: int, jp: int, number_for: Callable[[int], str], now: datetime,
+                          detail: str = "") -> CertificateRecord:
+        """The certificate of ``email`` for ``subject``: the one issued before, or a new one.
+
+        A new one takes the next running number (``number_for(seq)`` formats it); the counter
+        only grows, so a number is never given twice, across restarts and re-sends alike.
+        """
+        email = email.strip().lower()
+        with self._tx():
+            found = self._certificate_where("kind=? AND subject=? AND email=?", (kind, subject, email))
+            if found is not None:
+                return found
+            seq = int(self._db.execute("SELECT value FROM meta WHERE key='certificate_seq'").fetchone()[0]) + 1
+            number = number_for(seq)
+            slug = number_slug(number)
+            if self._db.execute("SELECT 1 FROM certificates WHERE slug=? OR number=?", (slug, number)).fetchone():
+                raise StateError(f"certificate number {number!r} is already taken; the number format must keep "
+                                 f"{{seq}} so numbers stay unique")
+            self._db.execute("UPDATE meta SET value=? WHERE key='certificate_seq'", (str(seq),))
+            self._db.execute(
+                "INSERT INTO certificates (number, seq, slug, kind, subject, email, name, title, held_on, minutes, jp, "
+                "detail, issued_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (number, seq, slug, kind, subject, email, name, title, held_on.isoformat(), minutes, jp, detail,
+                 iso(now)))
+            found = self._certificate_where("number=?", (number,))
+        assert found is not None
+        return found
+
+    def certificates(self, kind: str | None = None) -> list[CertificateRecord]:
+        """Every certificate (or those of one kind), in number order."""
+        sql, args = "SELECT * FROM certificates", ()
+        if kind is not None:
+            sql, args = sql + " WHERE kind=?", (kind,)
+        return [_certificate(r) for r in self._db.execute(sql + " ORDER BY seq", args).fetchall()]
+
+    def certificate(self, number_or_slug: str) -> CertificateRecord | None:
+        """One certificate by its number or its slug."""
+        text = number_or_slug.strip()
+        return self._certificate_where("number=? OR slug=?", (text, text))
+
+    def _certificate_where(self, where: str, args: tuple) -> CertificateRecord | None:
+        row = self._db.execute(f"SELECT * FROM certificates WHERE {where}", args).fetchone()
+        return _certificate(row) if row else None
+
+    def reissue_certificate(self, number: str, name: str, now: datetime, context: str) -> bool:
+        """Print ``name`` on certificate ``number`` from now on and mail it once more, atomically.
+
+        A thank-you still waiting in the outbox simply carries the new name; otherwise one new
+        thank-you row is queued (its round is the re-issue count, so a retry cannot queue two).
+        False when the certificate already carries ``name``.
+        """
+        with self._tx():
+            cert = self._certificate_where("number=?", (number,))
+            if cert is None or cert.name == name:
+                return False
+            reissues = cert.reissues + 1
+            self._db.execute("UPDATE certificates SET name=?, reissues=? WHERE number=?", (name, reissues, number))
+            if cert.kind != "session":
+                return True
+            cur = self._db.execute("UPDATE outbox SET name=? WHERE uid=? AND kind='thankyou' AND email=? "
+                                   "AND status='pending'", (name, cert.subject, cert.email))
+            if cur.rowcount == 0:
+                self._db.execute("INSERT OR IGNORE INTO outbox (uid, kind, round, email, name, queued_at, context) "
+                                 "VALUES (?,?,?,?,?,?,?)", (cert.subject, "thankyou", reissues, cert.email, name,
+                                                            iso(now), context))
+        return True
+
+    def update_certificate(self, number: str, *, minutes: int, jp: int, detail: str) -> None:
+        """Refresh what a transcript lists (its number and name stay)."""
+        with self._tx():
+            self._db.execute("UPDATE certificates SET minutes=?, jp=?, detail=? WHERE number=?",
+                             (minutes, jp, detail, number))
+
+    def meta_value(self, key: str) -> str:
+        """A value kept in the ``meta`` table ("" when unset)."""
+        row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row["value"] if row else ""
+
+    def set_meta_value(self, key: str, value: str) -> None:
+        """Keep ``value`` under ``key`` in the ``meta`` table (not the schema version)."""
+        if key == "schema_version":
+            raise StateError("the schema version is set by migrations only")
+        with self._tx():
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+
+def _certificate(row: sqlite3.Row) -> CertificateRecord:
+    values = dict(row)
+    values["held_on"] = date.fromisoformat(values["held_on"])
+    return CertificateRecord(**values)
 
 
 class _Transaction:
