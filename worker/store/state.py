@@ -226,6 +226,7 @@ class StateStore:
                     "INSERT OR IGNORE INTO outbox (uid, kind, round, email, name, queued_at, context) "
                     "VALUES (?,?,?,?,?,?,?)", (uid, kind, round_, r.email, r.name, iso(now), context))
                 added += cur.rowcount
+                crashpoint("state.queue_mail.in_transaction")
             if session_changes:
                 series, _, key = uid.partition("/")
                 self._db.execute("INSERT OR IGNORE INTO sessions (uid, series, key) VALUES (?, ?, ?)", (uid, series, key))
