@@ -120,7 +120,9 @@ class StateStore:
         self.owner = f"{os.getpid()}@{socket.gethostname()}"  # who claims outbox rows from this process
         in_memory = str(path) == ":memory:"
         # The file holds names, e-mails, join URLs and passcodes: only its owner may read it. SQLite
-        # creates -wal and -shm with the main file's mode; the umask covers the moment of creation.
+        # creates -wal and -shm with the main file's mode, ignoring the umask (its test/journal3.test:
+        # "umask is deliberately ignored for -wal, -journal, and -shm files"); the umask covers the
+        # main file at the moment of creation, and _make_private an older file.
         old_umask = os.umask(0o077)
         try:
             if not in_memory:
