@@ -20,8 +20,7 @@ SEASON = (
     ("2026-12-25 08:00", None, ("state.migration:3", "cli.after_lock", "create_meeting.before_call",
                                 "create_meeting.after_call", "upsert_event.after_call")),
     ("2026-12-31 10:00", None, ("state.queue_mail.in_transaction:3", "queue_invitations.after_queue",
-                                "create_meeting.after_call", "send_mail.after_claim", "send_mail.after_accept:3",
-                                "send_mail.after_mark:2")),
+                                "send_mail.after_claim", "send_mail.after_accept:3", "send_mail.after_mark:2")),
     ("2027-01-07 07:30", None, ("queue_reminders.after_queue", "send_mail.after_accept:6")),
     ("2027-01-07 12:00", "hold 2027-01-07", ("fetch_attendance.after_fetch", "fetch_attendance.after_store",
                                              "sheets.between_writes", "sync_sheet.after_call",
@@ -29,7 +28,7 @@ SEASON = (
     ("2027-01-09 10:00", "edit", ("update_meeting.after_call", "upsert_event.after_call", "queue_change.after_queue",
                                   "send_mail.after_claim:4")),
     ("2027-01-14 07:30", None, ("send_mail.after_mark:6",)),
-    ("2027-01-14 12:00", "hold 2027-01-14", ("fetch_attendance.after_store", "send_mail.after_accept:10")),
+    ("2027-01-14 12:00", "hold 2027-01-14", ("send_mail.after_accept:10",)),
     ("2027-01-15 10:00", "cancel", ("delete_meeting.after_call", "cancel_event.after_call",
                                     "queue_cancellation.after_queue", "send_mail.after_accept:1")),
 )
