@@ -18,8 +18,8 @@ from worker.core.model import (EventSpec, MeetingInfo, MeetingSpec, Recipient, S
                                calendar_event_id, meeting_marker)
 from worker.core.ports import AttendanceSheet, Calendar, Composer, Conferencing, MailTransport
 from worker.core.reconcile import Desired, Policy, StateView, Step, plan_steps
-from worker.crashpoint import crashpoint
 from worker.core.records import BEFORE_START_KINDS, OutboxRow, SessionState, iso, session_from_json, session_to_json
+from worker.crashpoint import crashpoint
 from worker.errors import (DeferredRecipientError, IntegrationError, NotFoundError, PermanentMailError, RateLimitError,
                            StopRequested, TemplateError, TemporaryMailError, WorkerError)
 from worker.store.state import StateStore
