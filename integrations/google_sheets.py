@@ -18,6 +18,7 @@ from typing import Any, Callable, Sequence
 from zoneinfo import ZoneInfo
 
 from integrations.google_auth import SHEETS_SERVICE, execute
+from worker.crashpoint import crashpoint
 from worker.core.model import Attendee, SummaryRow
 
 log = logging.getLogger(__name__)
@@ -137,6 +138,7 @@ class GoogleSheets:
         if requests:
             self._run(self.service.spreadsheets().batchUpdate(spreadsheetId=self.spreadsheet_id,
                                                               body={"requests": requests}))
+        crashpoint("sheets.between_writes")
         data = (self._session_ranges(tab_title, attendees, previous_rows)
                 + self._summary_ranges(summary, column_a))
         self._run(self.service.spreadsheets().values().batchUpdate(

@@ -1,4 +1,5 @@
-"""The ``webinar-worker`` command. Exit codes: 0 ok, 1 a runtime failure, 2 bad settings or usage."""
+"""The ``webinar-worker`` command. Exit codes: 0 ok, 1 a runtime failure, 2 bad settings or usage,
+3 another worker already holds the state file."""
 from __future__ import annotations
 
 import argparse
@@ -21,16 +22,18 @@ from worker.core.model import MeetingInfo, Recipient
 from worker.core.planner import plan_season
 from worker.core.schema import Settings
 from worker.demo import print_summary, run_demo
-from worker.errors import SettingsError, StateError, WorkerError
+from worker.crashpoint import crashpoint
+from worker.errors import AlreadyRunningError, SettingsError, StateError, WorkerError
 from worker.mail.composer import MailComposer, check_templates
 from worker.outputs.report import held, person_rows, season_items, write_report
 from worker.outputs.status import render_status
 from worker.run.engine import Integrations
+from worker.run.lock import StateLock
 from worker.run.runner import Runner
 from worker.run.wiring import RecipientLists, build_engine, build_integrations, default_env_file
 from worker.store.state import StateStore
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -42,6 +45,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return args.func(args)
+    except AlreadyRunningError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
     except SettingsError as exc:
         print(f"{exc}\n\n{len(exc.problems)} problem(s) found; nothing was changed.", file=sys.stderr)
         return EXIT_USAGE
@@ -211,27 +217,43 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _engine_runner(args: argparse.Namespace, stop_event: threading.Event | None = None):
-    settings, secrets, clock = _setup(args)
-    store = StateStore(settings.worker.state_file)
+def _engine_runner(args: argparse.Namespace, store: StateStore, settings: Settings, secrets: Secrets,
+                   clock: Clock, stop_event: threading.Event | None = None) -> Runner:
     stop_event = stop_event or threading.Event()
-    runner = Runner(args.settings, lambda s: build_engine(s, secrets, store, clock, stop_event=stop_event),
-                    clock, settings=settings, stop_event=stop_event)
-    return runner, store
+    return Runner(args.settings, lambda s: build_engine(s, secrets, store, clock, stop_event=stop_event),
+                  clock, settings=settings, stop_event=stop_event)
+
+
+def _locked_store(settings: Settings, clock: Clock) -> tuple[StateLock, StateStore]:
+    """The state file's lock (AlreadyRunningError if another worker has it), then the store.
+
+    With the lock held, outbox rows left 'sending' by a worker that died are put back to pending.
+    """
+    lock = StateLock(settings.worker.state_file).acquire()
+    try:
+        crashpoint("cli.after_lock")
+        store = StateStore(settings.worker.state_file)
+        released = store.release_claims(clock.now())
+    except BaseException:
+        lock.release()
+        raise
+    if released:
+        logging.getLogger(__name__).warning("%d mail(s) were being sent when a worker stopped; they will be sent "
+                                            "again (at most once more each)", released)
+    return lock, store
 
 
 def cmd_once(args: argparse.Namespace) -> int:
-    """``once``: one tick (or, with --dry-run, the steps that are due)."""
-    runner, store = _engine_runner(args)
+    """``once``: one tick (or, with --dry-run, the steps that are due, writing nothing)."""
+    settings, secrets, clock = _setup(args)
+    if args.dry_run:
+        return _dry_run(args, settings, secrets, clock)
+    lock, store = _locked_store(settings, clock)
     try:
-        report = runner.run_once(dry_run=args.dry_run)
+        report = _engine_runner(args, store, settings, secrets, clock).run_once()
     finally:
         store.close()
-    if args.dry_run:
-        print("\n".join(str(s) for s in report.planned) or "nothing to do")
-        if report.planned:
-            print(f"({len(report.planned)} step(s) due; later steps follow once these are done)")
-        return EXIT_OK
+        lock.release()
     for step in report.done:
         print(f"done     {step}")
     for step, why in report.blocked:
@@ -243,13 +265,29 @@ def cmd_once(args: argparse.Namespace) -> int:
     return EXIT_FAILURE if report.failed else EXIT_OK
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    """``run``: the long-running loop."""
-    runner, store = _engine_runner(args)
+def _dry_run(args: argparse.Namespace, settings: Settings, secrets: Secrets, clock: Clock) -> int:
+    """The due steps; no lock, and no state file or folder is created when there is none yet."""
+    exists = settings.worker.state_file.exists()
+    store = StateStore(settings.worker.state_file if exists else ":memory:")
     try:
-        runner.run_forever()
+        report = _engine_runner(args, store, settings, secrets, clock).run_once(dry_run=True)
     finally:
         store.close()
+    print("\n".join(str(s) for s in report.planned) or "nothing to do")
+    if report.planned:
+        print(f"({len(report.planned)} step(s) due; later steps follow once these are done)")
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """``run``: the long-running loop, holding the state file's lock until it stops."""
+    settings, secrets, clock = _setup(args)
+    lock, store = _locked_store(settings, clock)
+    try:
+        _engine_runner(args, store, settings, secrets, clock).run_forever()
+    finally:
+        store.close()
+        lock.release()
     return EXIT_OK
 
 

@@ -110,3 +110,7 @@ class PermanentMailError(RemoteError):
 
 class StopRequested(WorkerError):
     """A stop (SIGTERM, Ctrl-C) came during a client's wait; the step is dropped and redone on the next start."""
+
+
+class AlreadyRunningError(WorkerError):
+    """Another webinar-worker process holds the state file's lock; this one must not act."""

@@ -528,12 +528,14 @@ class _Checker:
     def worker(self, root: dict) -> WorkerSettings:
         """The ``worker`` section."""
         p = "worker"
-        m = self.section(root, "", p, ("state_file", "tick_seconds", "planning_days", "log_level"))
+        m = self.section(root, "", p, ("state_file", "tick_seconds", "planning_days", "log_level",
+                                          "step_timeout_seconds"))
         return WorkerSettings(
             state_file=self.path_value(self.text(m, p, "state_file", "state.db") or "state.db"),
             tick_seconds=self.integer(m, p, "tick_seconds", 60, 1, 3600),
             planning_days=self.integer(m, p, "planning_days", 14, 1, 90),
-            log_level=self.choice(m, p, "log_level", "info", ("debug", "info", "warning", "error")).upper())
+            log_level=self.choice(m, p, "log_level", "info", ("debug", "info", "warning", "error")).upper(),
+            step_timeout_seconds=self.integer(m, p, "step_timeout_seconds", 120, 1, 3600))
 
 
 def _valid_zone(name: str) -> bool:

@@ -179,6 +179,7 @@ class WorkerSettings:
     tick_seconds: int = 60  # how often ``run`` reconciles
     planning_days: int = 14  # create meetings and events this many days ahead
     log_level: str = "INFO"  # DEBUG, INFO, WARNING, ERROR
+    step_timeout_seconds: int = 120  # overall limit of one remote call of a step, retries included
 
 
 @dataclass(frozen=True)

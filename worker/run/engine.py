@@ -19,6 +19,7 @@ from worker.core.model import (EventSpec, MeetingInfo, MeetingSpec, Recipient, S
 from worker.core.ports import AttendanceSheet, Calendar, Composer, Conferencing, MailTransport
 from worker.core.reconcile import Desired, Policy, StateView, Step, plan_steps
 from worker.core.records import BEFORE_START_KINDS, OutboxRow, SessionState, iso, session_from_json, session_to_json
+from worker.crashpoint import crashpoint
 from worker.errors import (DeferredRecipientError, IntegrationError, NotFoundError, PermanentMailError, RateLimitError,
                            StopRequested, TemplateError, TemporaryMailError, WorkerError)
 from worker.store.state import StateStore
@@ -262,7 +263,9 @@ class Engine:
             if not row.create_started_at:  # from now on a meeting may exist that the state does not know
                 self.store.update_session(step.uid, now, create_started_at=iso(now),
                                           snapshot=session_to_json(session))
+            crashpoint("create_meeting.before_call")
             info = zoom.create_meeting(spec)
+            crashpoint("create_meeting.after_call")
         changes: dict[str, object] = dict(
             meeting_id=info.meeting_id, meeting_uuid=info.uuid, join_url=info.join_url, passcode=info.passcode,
             meeting_spec=_spec_json(spec) if pushed_fp else "", meeting_fp=pushed_fp, meeting_deleted=0,
@@ -279,6 +282,7 @@ class Engine:
         assert self.io.zoom is not None
         try:
             self.io.zoom.update_meeting(row.meeting_id, spec, previous)
+            crashpoint("update_meeting.after_call")
         except NotFoundError:
             log.warning("Zoom meeting %s for %s was deleted outside the worker; making a new one",
                         row.meeting_id, step.uid)
@@ -296,6 +300,7 @@ class Engine:
             meeting_id = found.meeting_id if found else ""
         if meeting_id:
             self.io.zoom.delete_meeting(meeting_id)
+            crashpoint("delete_meeting.after_call")
         self.store.update_session(step.uid, now, meeting_deleted=1)
 
     # -- calendar ------------------------------------------------------------
@@ -310,6 +315,7 @@ class Engine:
             start=session.start, end=session.end, timezone=session.timezone, location=row.join_url,
             private={"series": session.series, "session": session.key, "meeting_id": row.meeting_id})
         self.io.calendar.upsert_event(event)
+        crashpoint("upsert_event.after_call")
         self.store.update_session(step.uid, now, event_id=event.event_id, event_fp=rc.event_fingerprint(session, row),
                                   event_cancelled=0)
 
@@ -318,6 +324,7 @@ class Engine:
         assert self.io.calendar is not None
         series, key = step.uid.split("/", 1)
         self.io.calendar.cancel_event(row.event_id or calendar_event_id(series, key))
+        crashpoint("cancel_event.after_call")
         self.store.update_session(step.uid, now, event_cancelled=1)
 
     # -- mail ------------------------------------------------------------------
@@ -331,6 +338,7 @@ class Engine:
             changes = dict(invited_at=iso(now), notice_fp=rc.notice_fingerprint(session), notice_snapshot=snap,
                            snapshot=snap, note="" if people else "no recipients configured")
         added = self.store.queue_mail(step.uid, "invitation", 0, people, now, changes)
+        crashpoint("queue_invitations.after_queue")
         log.info("queued %d invitation(s) for %s", added, step.uid)
 
     def _do_queue_change(self, step: Step, wanted: dict[str, Session], now: datetime) -> None:
@@ -343,11 +351,13 @@ class Engine:
             step.uid, "change", sequence, people, now,
             dict(sequence=sequence, notice_fp=rc.notice_fingerprint(session), notice_snapshot=snap, snapshot=snap),
             context=row.notice_snapshot)
+        crashpoint("queue_change.after_queue")
         log.info("queued %d change notice(s) for %s (SEQUENCE %d)", added, step.uid, sequence)
 
     def _do_queue_reminders(self, step: Step, wanted: dict[str, Session], now: datetime) -> None:
         people = self.store.mailed(step.uid, "invitation", ("sent",))
         added = self.store.queue_mail(step.uid, "reminder", 0, people, now, dict(reminded_at=iso(now)))
+        crashpoint("queue_reminders.after_queue")
         log.info("queued %d reminder(s) for %s", added, step.uid)
 
     def _do_queue_cancellation(self, step: Step, wanted: dict[str, Session], now: datetime) -> None:
@@ -356,6 +366,7 @@ class Engine:
         people = self.store.mailed(step.uid, "invitation", ("sent",))
         added = self.store.queue_mail(step.uid, "cancellation", sequence, people, now,
                                       dict(sequence=sequence, cancel_noticed_at=iso(now)), skip_pending=True)
+        crashpoint("queue_cancellation.after_queue")
         log.info("queued %d cancellation notice(s) for %s", added, step.uid)
 
     def _do_skip_invitations(self, step: Step, wanted: dict[str, Session], now: datetime) -> None:
@@ -376,21 +387,19 @@ class Engine:
             for row in rows:
                 if self.should_stop():
                     break
-                session = self._session(row.uid, wanted)
-                if row.kind in BEFORE_START_KINDS and self.clock.now() >= session.start_utc:
-                    self.store.mark_mail(row.id, "skipped", now, "session already started")
+                message = self._prepare(row, wanted, unsubscribed, now)
+                if message is None:  # skipped, failed or deferred: only this row
                     continue
-                if row.email.lower() in unsubscribed:
-                    self.store.mark_mail(row.id, "skipped", now, "unsubscribed")
+                if not self.store.claim_mail(row.id, self.clock.now()):  # another process has it, or sent it
                     continue
+                crashpoint("send_mail.after_claim")
                 try:
-                    message = self._compose(row, session)
                     conn.send(message, row.email)
                 except PermanentMailError as exc:
                     self.store.mark_mail(row.id, "failed", self.clock.now(), str(exc))
                     failed += 1
                     continue
-                except (DeferredRecipientError, TemplateError) as exc:  # only this mail waits
+                except DeferredRecipientError as exc:  # only this mail waits
                     self._defer(row, exc)
                     deferred += 1
                     continue
@@ -399,9 +408,39 @@ class Engine:
                     log.info("mail batch: %d sent, %d refused, %d deferred, then the server failed: %s",
                              sent, failed, deferred, exc)
                     raise
+                except BaseException:  # a stop or a bug: the row goes back to pending, never stays claimed
+                    self.store.mark_mail(row.id, "pending", self.clock.now(), "interrupted while sending")
+                    raise
+                crashpoint("send_mail.after_accept")
                 self.store.mark_mail(row.id, "sent", self.clock.now())
+                crashpoint("send_mail.after_mark")
                 sent += 1
         log.info("mail batch: %d sent, %d refused for good, %d deferred", sent, failed, deferred)
+
+    def _prepare(self, row: OutboxRow, wanted: dict[str, Session], unsubscribed: frozenset[str],
+                 now: datetime) -> EmailMessage | None:
+        """The message for one row, or None when the row was skipped, failed or deferred instead.
+
+        Whatever goes wrong here (an address with CR/LF from Zoom, a template error, a session
+        with no record) touches this row only: the rest of the batch and later ticks go on.
+        """
+        try:
+            session = self._session(row.uid, wanted)
+            if row.kind in BEFORE_START_KINDS and self.clock.now() >= session.start_utc:
+                self.store.mark_mail(row.id, "skipped", now, "session already started")
+                return None
+            if row.email.lower() in unsubscribed:
+                self.store.mark_mail(row.id, "skipped", now, "unsubscribed")
+                return None
+            if _unsafe_address(row.email):
+                raise PermanentMailError("smtp", f"invalid recipient address {row.email!r} (control characters)")
+            return self._compose(row, session)
+        except TemplateError as exc:  # staff can fix a template: try this one again later
+            self._defer(row, exc)
+        except (PermanentMailError, ValueError, TypeError, LookupError, WorkerError) as exc:
+            log.error("mail %d to %r for %s cannot be built, marked failed: %s", row.id, row.email, row.uid, exc)
+            self.store.mark_mail(row.id, "failed", self.clock.now(), f"cannot build the message: {exc}")
+        return None
 
     def _compose(self, row: OutboxRow, session: Session) -> EmailMessage:
         """The message for one outbox row."""
@@ -431,6 +470,7 @@ class Engine:
         row = self._row(step.uid)
         assert self.io.zoom is not None
         attendees = self.io.zoom.fetch_attendance(row.meeting_id, session.start_utc)
+        crashpoint("fetch_attendance.after_fetch")
         if attendees is None:
             give_up = session.end_utc + timedelta(hours=self.policy.attendance_give_up_hours)
             if now < give_up:
@@ -439,6 +479,7 @@ class Engine:
             self.store.update_session(step.uid, now, note=f"Zoom gave no attendance report within "
                                                          f"{self.policy.attendance_give_up_hours} hours; recorded 0")
         self.store.store_attendance(step.uid, attendees, now)
+        crashpoint("fetch_attendance.after_store")
         log.info("stored attendance for %s: %d people", step.uid, len(attendees))
 
     def _do_queue_thankyou(self, step: Step, wanted: dict[str, Session], now: datetime) -> None:
@@ -455,6 +496,7 @@ class Engine:
                                                             person.minutes, now)
                 added += self.store.queue_mail(step.uid, "thankyou", 0, [Recipient(person.email, name)], now,
                                                context=json.dumps(context))
+                crashpoint("queue_thankyou.after_one")
         self.store.update_session(step.uid, now, thanked_at=iso(now))
         log.info("queued %d thank-you mail(s) for %s", added, step.uid)
 
@@ -476,7 +518,13 @@ class Engine:
                              attended=len(attendees), average_minutes=average)
         assert self.io.sheets is not None
         self.io.sheets.sync_session(session.key, attendees, summary)
+        crashpoint("sync_sheet.after_call")
         self.store.update_session(step.uid, now, attendance_state="synced", sheet_synced_at=iso(now))
+
+
+def _unsafe_address(address: str) -> bool:
+    """True when an address carries CR, LF or other control characters (header injection)."""
+    return any(ord(c) < 32 or ord(c) == 127 for c in address)
 
 
 def doubling(first: timedelta, attempts: int, cap: timedelta) -> timedelta:

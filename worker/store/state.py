@@ -6,15 +6,18 @@ on open, in order, inside a transaction.
 """
 from __future__ import annotations
 
+import os
+import socket
 import sqlite3
 from dataclasses import fields
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from worker.core.certnumber import CertificateRecord, number_slug
 from worker.core.model import Attendee, Recipient
 from worker.core.records import BEFORE_START_KINDS, MAIL_STATUSES, OutboxRow, Retry, SessionState, iso, parse_iso
+from worker.crashpoint import crashpoint
 from worker.errors import StateError
 
 MIGRATIONS: tuple[str, ...] = (
@@ -117,7 +120,16 @@ MIGRATIONS: tuple[str, ...] = (
     );
     INSERT OR IGNORE INTO meta VALUES ('certificate_seq', '0')
     """,
+    # 6: an outbox row is claimed (status 'sending') in a transaction before it goes to SMTP, so two
+    # processes never send the same row; a claim left by a process that died is released on restart
+    """
+    ALTER TABLE outbox ADD COLUMN claimed_by TEXT NOT NULL DEFAULT '';
+    ALTER TABLE outbox ADD COLUMN claimed_at TEXT NOT NULL DEFAULT ''
+    """,
 )
+
+STALE_CLAIM = timedelta(hours=1)  # a claim this old is released even when its owner cannot be checked
+PRIVATE_MODE = 0o600  # state.db, -wal and -shm: names, e-mails, join URLs and passcodes
 
 _SESSION_FIELDS = tuple(f.name for f in fields(SessionState))
 
@@ -126,19 +138,38 @@ class StateStore:
     """SQLite-backed state; one instance per process, used from one thread."""
 
     def __init__(self, path: str | Path):
-        self.path = Path(path)  # the database file
+        self.path = Path(path)  # the database file (":memory:" for a dry run without one)
+        self.owner = f"{os.getpid()}@{socket.gethostname()}"  # who claims outbox rows from this process
+        in_memory = str(path) == ":memory:"
+        # The file holds names, e-mails, join URLs and passcodes: only its owner may read it. SQLite
+        # creates -wal and -shm with the main file's mode, ignoring the umask (its test/journal3.test:
+        # "umask is deliberately ignored for -wal, -journal, and -shm files"); the umask covers the
+        # main file at the moment of creation, and _make_private an older file.
+        old_umask = os.umask(0o077)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not in_memory:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(str(self.path), isolation_level=None, timeout=30)
             self._db.row_factory = sqlite3.Row
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
+            if not in_memory:
+                self._make_private()
         except sqlite3.DatabaseError as exc:
             raise StateError(f"{self.path}: cannot open the state database ({exc})") from None
         except OSError as exc:
             raise StateError(f"{self.path}: cannot create the state database ({exc})") from None
+        finally:
+            os.umask(old_umask)
+
+    def _make_private(self) -> None:
+        """chmod 600 the database and its WAL files (also fixes a file made 0644 by an older version)."""
+        for suffix in ("", "-wal", "-shm"):
+            target = self.path.with_name(self.path.name + suffix)
+            if target.exists() and target.stat().st_mode & 0o777 != PRIVATE_MODE:
+                os.chmod(target, PRIVATE_MODE)
 
     def close(self) -> None:
         """Close the database."""
@@ -160,6 +191,7 @@ class StateStore:
         for number in range(version + 1, len(MIGRATIONS) + 1):
             with self._tx():
                 self._run_script(MIGRATIONS[number - 1])
+                crashpoint("state.migration")
                 self._db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(number),))
 
     def _run_script(self, script: str) -> None:
@@ -218,6 +250,7 @@ class StateStore:
                     "INSERT OR IGNORE INTO outbox (uid, kind, round, email, name, queued_at, context) "
                     "VALUES (?,?,?,?,?,?,?)", (uid, kind, round_, r.email, r.name, iso(now), context))
                 added += cur.rowcount
+                crashpoint("state.queue_mail.in_transaction")
             if session_changes:
                 series, _, key = uid.partition("/")
                 self._db.execute("INSERT OR IGNORE INTO sessions (uid, series, key) VALUES (?, ?, ?)", (uid, series, key))
@@ -251,6 +284,35 @@ class StateStore:
             self._db.execute(
                 "UPDATE outbox SET status=?, attempts=attempts+1, last_error=?, sent_at=?, next_at=? WHERE id=?",
                 (status, error[:500], sent_at, iso(next_at) if next_at else "", row_id))
+
+    def claim_mail(self, row_id: int, now: datetime) -> bool:
+        """Take one pending row for sending (status 'sending'); False when another process has it or it is done.
+
+        BEGIN IMMEDIATE takes SQLite's write lock first, so of two processes claiming the same row
+        exactly one sees it still pending.
+        """
+        with self._tx():
+            cur = self._db.execute("UPDATE outbox SET status='sending', claimed_by=?, claimed_at=? "
+                                   "WHERE id=? AND status='pending'", (self.owner, iso(now), row_id))
+        return cur.rowcount == 1
+
+    def release_claims(self, now: datetime, stale: timedelta = STALE_CLAIM) -> int:
+        """Put back to pending the rows left 'sending' by a process that died; return how many.
+
+        A claim is released when its owner ran on this machine and is gone, or when it is older than
+        ``stale``. Such a row may have been accepted by the server just before the crash, so it can
+        go out once more: at most one repeat per crash, and nothing is lost.
+        """
+        rows = self._db.execute("SELECT id, claimed_by, claimed_at FROM outbox WHERE status='sending'").fetchall()
+        dead = [r["id"] for r in rows if _claim_abandoned(r["claimed_by"], r["claimed_at"], now - stale)]
+        if not dead:
+            return 0
+        with self._tx():
+            for row_id in dead:
+                self._db.execute("UPDATE outbox SET status='pending', claimed_by='', last_error=? "
+                                 "WHERE id=? AND status='sending'",
+                                 ("released after the sending process stopped; may repeat once", row_id))
+        return len(dead)
 
     def due_mail_counts(self, now: datetime) -> dict[str, int]:
         """Pending rows per session uid that may be tried at ``now`` (deferred ones left out)."""
@@ -421,6 +483,21 @@ def _certificate(row: sqlite3.Row) -> CertificateRecord:
     values = dict(row)
     values["held_on"] = date.fromisoformat(values["held_on"])
     return CertificateRecord(**values)
+
+
+def _claim_abandoned(claimed_by: str, claimed_at: str, stale_before: datetime) -> bool:
+    """True when a claim's owner is a dead process on this machine, or the claim is older than allowed."""
+    pid, _, host = claimed_by.partition("@")
+    if host == socket.gethostname() and pid.isdigit():
+        if int(pid) == os.getpid():
+            return False
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:  # alive, another user's
+            pass
+    return not claimed_at or claimed_at < iso(stale_before)
 
 
 class _Transaction:
