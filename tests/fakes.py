@@ -7,7 +7,8 @@ from email.message import EmailMessage
 from typing import Iterator, Sequence
 
 from worker.errors import PermanentMailError, TransientError
-from worker.core.model import Attendee, EventSpec, MeetingInfo, MeetingSpec, Recipient, Session, SummaryRow
+from worker.core.model import (Attendee, EventSpec, MeetingInfo, MeetingSpec, ParticipantRecord, Recipient, Session,
+                               SummaryRow)
 
 
 class SimulatedCrash(BaseException):
@@ -59,9 +60,15 @@ class FakeZoom:
         self.calls.append("delete")
         self.meetings.pop(meeting_id, None)
 
-    def fetch_attendance(self, meeting_id: str, scheduled_start: datetime) -> list[Attendee] | None:
+    def fetch_participants(self, meeting_id: str, scheduled_start: datetime) -> list[ParticipantRecord] | None:
+        """``attendance`` rows as join records (one stay each, their minutes long), as Zoom lists them."""
         self.calls.append("attendance")
-        return self.attendance.get(meeting_id)
+        rows = self.attendance.get(meeting_id)
+        if rows is None:
+            return None
+        return [ParticipantRecord(a.name, a.email, "", a.first_join, a.last_leave, a.minutes * 60,
+                                  registrant_id=a.registrant_id, internal=a.internal)
+                for a in rows]
 
     def _info(self, mid: str) -> MeetingInfo:
         m = self.meetings[mid]

@@ -47,6 +47,7 @@ class SessionState:
     updated_at: str = ""  # ISO time of the last change to this row
     thanked_at: str = ""  # ISO time thank-you mails were queued
     create_started_at: str = ""  # ISO time a meeting create was first sent (a meeting may exist unsaved)
+    registration_url: str = ""  # the meeting's public Zoom registration page ("" without registration)
 
     def session(self) -> Session | None:
         """The Session from the stored snapshot, if any."""
