@@ -94,8 +94,16 @@ REPORT_SCOPE = "report:read:admin (granular: report:read:list_meeting_participan
 REGISTRANT_WRITE_SCOPE = ("meeting:write:admin (granular: meeting:write:registrant:admin, "
                           "meeting:write:batch_registrants:admin, meeting:update:registrant_status:admin)")
 REGISTRANT_READ_SCOPE = "meeting:read:admin (granular: meeting:read:list_registrants:admin)"
-SCOPES_NEEDED = (WRITE_SCOPE, READ_SCOPE, REPORT_SCOPE, REGISTRANT_WRITE_SCOPE, REGISTRANT_READ_SCOPE)
-"""Every scope the worker uses, classic and granular, as ``check`` lists them."""
+
+
+def scopes_needed(registration: bool) -> list[str]:
+    """Every scope the worker's Server-to-Server OAuth app needs, classic and granular (apps made since
+    2024-03 have granular scopes only), as ``check`` lists them."""
+    scopes = [f"meetings: {WRITE_SCOPE}", f"meeting details, lists, past meetings: {READ_SCOPE}",
+              f"attendance reports (paid plan): {REPORT_SCOPE}"]
+    if registration:
+        scopes += [f"registering invitees: {REGISTRANT_WRITE_SCOPE}", f"reading registrants: {REGISTRANT_READ_SCOPE}"]
+    return scopes
 BATCH_MAX = 30  # Zoom's cap of registrants in one batch_registrants (and status) call
 NAME_MAX = 64  # Zoom's cap on first_name
 REGISTRATION_CODE = 3000  # "Registration has not been enabled for this meeting" / "only for licensed users"
