@@ -42,7 +42,7 @@ class SessionState:
     note: str = ""  # a human note for ``status`` (e.g. an invitation skipped)
     attendance_state: str = ""  # "", "stored", "synced"
     attendance_at: str = ""  # ISO time attendance was stored
-    attendees: int = 0  # number of unique attendees
+    attendees: int = 0  # number of unique attendees (staff not counted)
     sheet_synced_at: str = ""  # ISO time the sheet was written
     updated_at: str = ""  # ISO time of the last change to this row
     thanked_at: str = ""  # ISO time thank-you mails were queued

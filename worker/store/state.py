@@ -301,7 +301,7 @@ class StateStore:
                      a.registrant_id, a.registered_name, int(a.identified), int(a.staff), int(a.internal)))
             self._db.execute(
                 "UPDATE sessions SET attendance_state='stored', attendance_at=?, attendees=?, updated_at=? WHERE uid=?",
-                (iso(now), len(attendees), iso(now), uid))
+                (iso(now), sum(1 for a in attendees if not a.staff), iso(now), uid))  # staff are not audience
 
     def attendance(self, uid: str) -> list[Attendee]:
         """Stored attendance of a session, in join order."""
