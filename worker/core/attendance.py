@@ -24,8 +24,7 @@ from worker.core.model import Attendee, ParticipantRecord, Recipient, Registrant
 # Hidayat", "Andi Nurhayati, S.Pd.", "Ibu Dewi"); compared without dots and case.
 _HONORIFICS = frozenset({"dr", "drs", "dra", "ir", "h", "hj", "prof", "bapak", "ibu", "pak", "bu", "kak", "mas",
                          "mbak", "sdr", "sdri", "tn", "ny", "nn"})
-_TITLE = re.compile(r"^(s|m|d|a)\.?[a-z]{1,4}\.?$|^(s|m)\.?(pd|kom|si|sos|h|e|ak|kes|ked|psi|t|ag|ip|hum)\.?$",
-                    re.IGNORECASE)
+_TITLE = re.compile(r"^[a-z]{1,3}(\.[a-z]{1,5}){1,2}\.?$", re.IGNORECASE)  # "S.Pd.", "M.Hum", "S.Pd.I"; needs a dot
 
 
 def person_key(record: ParticipantRecord) -> str:
