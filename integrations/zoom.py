@@ -235,6 +235,17 @@ class ZoomClient:
         return settings
 
     # -- registrants ---------------------------------------------------------------
+    def enable_registration(self, meeting_id: str) -> MeetingInfo:
+        """Turn registration on for a meeting made without it (before ``zoom.registration`` was on); return it."""
+        self._request("PATCH", f"/meetings/{_segment(meeting_id)}", json={"settings": self.meeting_settings()},
+                      scopes=WRITE_SCOPE)
+        info = self.get_meeting(meeting_id)
+        if info is None or not info.registration_url:
+            raise RemoteError(SERVICE, f"meeting {meeting_id} still has no registration page after turning "
+                                       "registration on; check the host's licence and the account's settings")
+        log.info("zoom: registration turned on for meeting %s", meeting_id)
+        return info
+
     def register(self, meeting_id: str, people: list[Recipient]) -> list[Registrant]:
         """Register up to 30 people in one call (automatic approval); Zoom answers each one's personal link.
 

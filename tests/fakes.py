@@ -25,6 +25,7 @@ class FakeZoom:
         self.fail_creates = 0
         self.attendance: dict[str, list[Attendee] | None] = {}
         self.registrants: dict[str, dict[str, Registrant]] = {}  # meeting id -> lower e-mail -> registrant
+        self.registration = True  # new meetings have registration on (approval_type 0)
         self._next = 1000
 
     def find_meeting(self, marker: str) -> MeetingInfo | None:
@@ -46,7 +47,7 @@ class FakeZoom:
         self._next += 1
         mid = str(self._next)
         self.meetings[mid] = {"topic": spec.topic, "start": spec.start, "duration": spec.duration_minutes,
-                              "agenda": spec.agenda}
+                              "agenda": spec.agenda, "registration": self.registration}
         if self.crash_after_create:
             self.crash_after_create = False
             raise SimulatedCrash()
@@ -81,6 +82,11 @@ class FakeZoom:
                                                         f"https://zoom.example/w/{meeting_id}?tk={p.email}"))
         return [book[p.email.lower()] for p in people]
 
+    def enable_registration(self, meeting_id: str) -> MeetingInfo:
+        self.calls.append("enable_registration")
+        self.meetings[meeting_id]["registration"] = True
+        return self._info(meeting_id)
+
     def list_registrants(self, meeting_id: str) -> list[Registrant]:
         self.calls.append("list_registrants")
         return list(self.registrants.get(meeting_id, {}).values())
@@ -94,7 +100,8 @@ class FakeZoom:
         m = self.meetings[mid]
         return MeetingInfo(meeting_id=mid, join_url=f"https://zoom.example/j/{mid}", passcode="abc123",
                            uuid=f"uuid-{mid}", topic=m["topic"], start=m["start"], duration_minutes=m["duration"],
-                           registration_url=f"https://zoom.example/meeting/register/{mid}")
+                           registration_url=f"https://zoom.example/meeting/register/{mid}"
+                           if m.get("registration", self.registration) else "")
 
 
 class FakeCalendar:

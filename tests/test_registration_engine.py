@@ -141,3 +141,26 @@ def test_attendance_is_tied_by_registrant_id_and_only_identified_audience_is_tha
     assert (summary.attended, summary.identified, summary.guests, summary.registered) == (3, 2, 1, 65)
     rows = {a.name: a for a in world.sheets.tabs["2027-01-07"]}
     assert rows["Operator"].staff and rows["iPhone 3"].registered_name == "Orang 03"
+
+
+def test_a_meeting_made_before_registration_was_on_gets_it_turned_on_then_people_registered(world):
+    world.zoom.registration = False  # the meeting was made by a worker without registration
+    world.at("2026-12-25T02:00+00:00").tick()
+    assert not world.store.session(FIRST).registration_url
+    world.at("2026-12-31T02:00+00:00").tick()
+    assert world.zoom.calls.count("enable_registration") == 1
+    assert world.store.session(FIRST).registration_url.endswith("/meeting/register/" + world.store.session(FIRST).meeting_id)
+    assert len(world.invited()) == 65
+    event = next(iter(world.calendar.events.values()))
+    assert "/meeting/register/" in event.location  # the calendar is brought up to date too
+
+
+def test_a_person_left_out_of_zooms_answer_is_registered_later_without_holding_a_retry_loop(world):
+    real = world.zoom.register
+    world.zoom.register = lambda mid, people: [r for r in real(mid, people) if r.email != "orang05@example.org"]
+    report = world.at("2026-12-31T02:00+00:00").tick()
+    assert [s.kind for s, _ in report.failed] == ["register_invitees"] and not world.mail.sent
+    assert len(world.store.registrants(FIRST)) == 64  # everyone Zoom answered for is kept
+    world.zoom.register = real
+    world.at("2026-12-31T03:00+00:00").tick()
+    assert len(world.invited()) == 65

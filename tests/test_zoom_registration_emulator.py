@@ -115,3 +115,10 @@ def test_who_attended_is_shown_only_for_registrants_and_internal_users(zoom: Zoo
                for n in ("iPhone Orang", "Tamu HP", "Peserta 08"))  # external: blanked by the report
     assert rows["Host Perpus"]["internal_user"] is True and rows["Host Perpus"]["user_email"] == "host@library.example"
     assert rows["Host Perpus"]["id"] == "p4"
+
+
+def test_registration_turned_on_by_patch_gets_a_registration_page(api: Api) -> None:
+    number = api.create()["id"]
+    assert api.call("PATCH", f"/meetings/{number}", json={"settings": REGISTRATION}).status_code == 204
+    assert api.call("GET", f"/meetings/{number}").json()["registration_url"]
+    assert api.call("POST", f"/meetings/{number}/registrants", json=people(1)[0]).status_code == 201

@@ -34,6 +34,9 @@ class Conferencing(Protocol):
 class Registration(Protocol):
     """Registers people for a meeting and lists who registered (Zoom registration)."""
 
+    def enable_registration(self, meeting_id: str) -> MeetingInfo:
+        """Turn registration on for a meeting made without it; the answer carries its registration page."""
+
     def register(self, meeting_id: str, people: list[Recipient]) -> list[Registrant]:
         """Register up to 30 people in one call; registering someone again returns the same registrant."""
 

@@ -370,6 +370,9 @@ class Engine:
         row = self._row(step.uid)
         zoom = self.io.zoom
         assert zoom is not None
+        if not row.registration_url:  # made before registration was turned on: turn it on first
+            info = zoom.enable_registration(row.meeting_id)  # type: ignore[attr-defined]
+            row = self.store.update_session(step.uid, now, registration_url=info.registration_url)
         done = self.store.registered_emails().get(step.uid, frozenset())
         todo = [p for p in self._people_for(session) if p.email not in done]
         for start in range(0, len(todo), REGISTER_BATCH):
@@ -381,6 +384,11 @@ class Engine:
                     raise
                 made = self._register_one_by_one(step.uid, row.meeting_id, batch, now)
             self.store.save_registrants(step.uid, made, now)
+        handled = self.store.registered_emails().get(step.uid, frozenset())
+        missing = [p.email for p in todo if p.email not in handled]
+        if missing:  # backs off like any failure; the next try registers only these
+            raise WorkerError(f"{step.uid}: Zoom's answers left out {len(missing)} of the {len(todo)} people "
+                              f"registered (e.g. {missing[0]}); they are registered again later")
         log.info("registered %d recipient(s) of %s on Zoom", len(todo), step.uid)
 
     def _register_one_by_one(self, uid: str, meeting_id: str, batch: list[Recipient],
@@ -552,7 +560,7 @@ class Engine:
         self.store.update_session(step.uid, now, thanked_at=iso(now))
         log.info("queued %d thank-you mail(s) for %s", added, step.uid)
 
-    def _registered_count(self, uid: str, attendees: list) -> int:
+    def _registered_count(self, uid: str) -> int:
         """People registered for the session: by the worker or on Zoom's page (0 without registration)."""
         return len(self.store.registrants(uid, ("approved", "self"))) if self.policy.registration else 0
 
@@ -566,7 +574,7 @@ class Engine:
         identified = sum(1 for a in counted if a.identified)
         summary = SummaryRow(date=session.date, topic=session.topic, speaker=session.speaker, invited=invited,
                              attended=len(counted), average_minutes=average,
-                             registered=self._registered_count(step.uid, attendees), identified=identified,
+                             registered=self._registered_count(step.uid), identified=identified,
                              guests=len(counted) - identified)
         assert self.io.sheets is not None
         self.io.sheets.sync_session(session.key, attendees, summary)
