@@ -111,6 +111,8 @@ EXPLICIT_SETTINGS: dict[str, Any] = {
     # Sent in every create and update body: left out, each would follow the host account's default
     # (https://developers.zoom.us/changelog/meetings/march-05-2026). A public library webinar wants
     # no AI summary mailed to anyone, no AI questions, no Q&A panel, no watermark, no sign-in wall.
+    # who_will_receive_summary takes 1-4 (1 = the host only); who_can_ask_questions takes 1-5 and only
+    # matters while AI questions are on (their meanings were not confirmed against Zoom's reference here).
     "auto_start_meeting_summary": False, "who_will_receive_summary": 1, "auto_start_ai_companion_questions": False,
     "who_can_ask_questions": 1, "question_and_answer": {"enable": False}, "watermark": False,
     "meeting_authentication": False, "auto_recording": "none",
