@@ -164,3 +164,23 @@ def test_a_person_left_out_of_zooms_answer_is_registered_later_without_holding_a
     world.zoom.register = real
     world.at("2026-12-31T03:00+00:00").tick()
     assert len(world.invited()) == 65
+
+
+def test_without_registration_only_shown_e_mails_and_unique_names_are_thanked(tmp_path):
+    world = World(tmp_path, [Recipient("dewi@example.org", "Dewi Lestari"), Recipient("budi@example.org", "Budi"),
+                             Recipient("budi2@example.org", "budi")])
+    world.zoom.registration = False
+    world.at("2026-12-31T02:00+00:00").tick()
+    meeting = world.store.session(FIRST).meeting_id
+    assert "register" not in world.zoom.calls
+    assert all("/meeting/register/" not in m.get_content() for _, m in world.mail.sent)
+    t = datetime(2027, 1, 7, 1, 0, tzinfo=UTC)
+    world.zoom.attendance[meeting] = [
+        Attendee("Ibu Dewi Lestari", "", t, t + timedelta(minutes=60), 60, 1),  # one listed name: identified
+        Attendee("Budi", "", t, t + timedelta(minutes=60), 60, 1),  # two listed people are "Budi": a guest
+        Attendee("Host", "host@perpustakaan.example", t, t + timedelta(minutes=90), 90, 1, internal=True)]
+    world.at("2027-01-07T03:10+00:00").tick()
+    thanks = {r: m["X-Name"] for r, m in world.mail.sent if m["X-Kind"] == "thankyou"}
+    assert thanks == {"dewi@example.org": "Dewi Lestari"}
+    summary = world.sheets.summary["2027-01-07"]
+    assert (summary.attended, summary.identified, summary.guests, summary.registered) == (2, 1, 1, 0)

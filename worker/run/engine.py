@@ -232,10 +232,11 @@ class Engine:
         row = self.store.session(uid)
         return row or SessionState(uid=uid, series=uid.partition("/")[0], key=uid.partition("/")[2])
 
-    @staticmethod
-    def _meeting(row: SessionState) -> MeetingInfo:
+    def _meeting(self, row: SessionState) -> MeetingInfo:
+        """The stored meeting; its registration page only while registration is on (mails then say so)."""
         return MeetingInfo(meeting_id=row.meeting_id, join_url=row.join_url, passcode=row.passcode,
-                           uuid=row.meeting_uuid, registration_url=row.registration_url)
+                           uuid=row.meeting_uuid,
+                           registration_url=row.registration_url if self.policy.registration else "")
 
     def _public_meeting(self, row: SessionState) -> MeetingInfo:
         """The meeting as anyone may see it: with registration, its join link is the registration page."""
