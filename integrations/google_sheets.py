@@ -23,8 +23,13 @@ from worker.core.model import Attendee, SummaryRow
 
 log = logging.getLogger(__name__)
 
-SESSION_HEADER = ["Nama", "Email", "Masuk pertama", "Keluar terakhir", "Menit", "Jumlah masuk"]  # session tab
-SUMMARY_HEADER = ["Tanggal", "Topik", "Pembicara", "Diundang", "Hadir", "Rata-rata menit"]  # summary tab
+SESSION_HEADER = ["Nama terdaftar", "Nama di Zoom", "Email", "Masuk pertama", "Keluar terakhir", "Menit",
+                  "Jumlah masuk", "Teridentifikasi", "Peran"]  # session tab
+# The summary's first six columns are as before; registration's counts come after, so older rows keep their place.
+SUMMARY_HEADER = ["Tanggal", "Topik", "Pembicara", "Diundang", "Hadir", "Rata-rata menit", "Terdaftar",
+                  "Teridentifikasi", "Tamu"]  # summary tab
+YES, NO = "ya", "tidak"  # the "Teridentifikasi" column
+ROLE_AUDIENCE, ROLE_STAFF = "peserta", "staf"  # the "Peran" column: staff are shown but not counted
 CHART_TITLE = "Kehadiran per minggu"  # title of the attendance chart on the summary tab
 ATTENDED_COLUMN = 4  # 0-based column of "Hadir" on the summary tab
 META_FIELDS = "sheets.properties,sheets.charts"  # what spreadsheets.get returns: tabs and their charts
@@ -74,6 +79,11 @@ def add_chart_request(summary_sheet_id: int) -> dict[str, Any]:
     }}}
 
 
+def column_letter(count: int) -> str:
+    """The letter of the ``count``-th column (1 = A); the tabs here stay below 27 columns."""
+    return chr(ord("A") + count - 1)
+
+
 def _number(value: float) -> int | float:
     return int(value) if float(value).is_integer() else float(value)
 
@@ -115,7 +125,7 @@ class GoogleSheets:
 
     def _existing(self, tab_title: str, tabs: dict[str, dict[str, Any]]) -> tuple[int, list[str]]:
         """Rows now on the session tab and column A of the summary tab (``values.get`` of tabs that exist)."""
-        session_rows = len(self._values(f"{quote_tab(tab_title)}!A:F")) if tab_title in tabs else 0
+        session_rows = len(self._values(f"{quote_tab(tab_title)}!A:{column_letter(len(SESSION_HEADER))}")) if tab_title in tabs else 0
         column_a: list[str] = []
         if self.summary_tab in tabs:
             column_a = ["" if not row or row[0] is None else str(row[0])
@@ -193,14 +203,16 @@ class GoogleSheets:
         """Header plus one row per attendee, longest stay first."""
         ordered = sorted(attendees, key=lambda a: (-a.minutes, a.name.casefold(), a.email))
         return [list(SESSION_HEADER)] + [
-            [a.name, a.email, self._time(a.first_join), self._time(a.last_leave), int(a.minutes), int(a.joins)]
+            [a.registered_name, a.name, a.email, self._time(a.first_join), self._time(a.last_leave), int(a.minutes),
+             int(a.joins), YES if a.identified else NO, ROLE_STAFF if a.staff else ROLE_AUDIENCE]
             for a in ordered]
 
     def _session_ranges(self, tab_title: str, attendees: Sequence[Attendee], previous_rows: int) -> list[dict]:
         rows = self.session_rows(attendees)
         blank = [""] * len(SESSION_HEADER)
         rows += [list(blank) for _ in range(max(0, previous_rows - len(rows)))]  # clear a longer old list
-        return [{"range": f"{quote_tab(tab_title)}!A1:F{len(rows)}", "majorDimension": "ROWS", "values": rows}]
+        last = column_letter(len(SESSION_HEADER))
+        return [{"range": f"{quote_tab(tab_title)}!A1:{last}{len(rows)}", "majorDimension": "ROWS", "values": rows}]
 
     def _summary_ranges(self, summary: SummaryRow, column_a: list[str]) -> list[dict]:
         key = summary.date.isoformat()
@@ -208,7 +220,8 @@ class GoogleSheets:
         if index is None:
             index = max(len(column_a), 1)  # the first free row below the header
         row = [key, summary.topic, summary.speaker, int(summary.invited), int(summary.attended),
-               _number(round(summary.average_minutes, 1))]
-        tab = quote_tab(self.summary_tab)
-        return [{"range": f"{tab}!A1:F1", "majorDimension": "ROWS", "values": [list(SUMMARY_HEADER)]},
-                {"range": f"{tab}!A{index + 1}:F{index + 1}", "majorDimension": "ROWS", "values": [row]}]
+               _number(round(summary.average_minutes, 1)), int(summary.registered), int(summary.identified),
+               int(summary.guests)]
+        tab, last = quote_tab(self.summary_tab), column_letter(len(SUMMARY_HEADER))
+        return [{"range": f"{tab}!A1:{last}1", "majorDimension": "ROWS", "values": [list(SUMMARY_HEADER)]},
+                {"range": f"{tab}!A{index + 1}:{last}{index + 1}", "majorDimension": "ROWS", "values": [row]}]

@@ -280,21 +280,24 @@ def test_execute_translates_and_chains_the_vendor_error(google_http):
 # -- sheets ---------------------------------------------------------------------------------------------------
 
 ATTENDEES = [
-    Attendee(name="Siti Rahma", email="siti@example.org", first_join=datetime(2027, 1, 14, 1, 2, tzinfo=UTC),
-             last_leave=datetime(2027, 1, 14, 2, 30, tzinfo=UTC), minutes=85, joins=2),
+    Attendee(name="iPhone Siti", email="siti@example.org", first_join=datetime(2027, 1, 14, 1, 2, tzinfo=UTC),
+             last_leave=datetime(2027, 1, 14, 2, 30, tzinfo=UTC), minutes=85, joins=2, registrant_id="r1",
+             registered_name="Siti Rahma", identified=True),
     Attendee(name='=HYPERLINK("http://x","y")', email="", first_join=datetime(2027, 1, 14, 1, 10, tzinfo=UTC),
              last_leave=datetime(2027, 1, 14, 1, 40, tzinfo=UTC), minutes=30, joins=1),
 ]
 SUMMARY = SummaryRow(date=date(2027, 1, 14), topic="Literasi digital", speaker="Bu Ani", invited=120, attended=2,
-                     average_minutes=57.5)
+                     average_minutes=57.5, registered=130, identified=1, guests=1)
 SESSION_VALUES = [
-    ["Nama", "Email", "Masuk pertama", "Keluar terakhir", "Menit", "Jumlah masuk"],
-    ["Siti Rahma", "siti@example.org", "2027-01-14 01:02", "2027-01-14 02:30", 85, 2],
-    ['=HYPERLINK("http://x","y")', "", "2027-01-14 01:10", "2027-01-14 01:40", 30, 1],
+    ["Nama terdaftar", "Nama di Zoom", "Email", "Masuk pertama", "Keluar terakhir", "Menit", "Jumlah masuk",
+     "Teridentifikasi", "Peran"],
+    ["Siti Rahma", "iPhone Siti", "siti@example.org", "2027-01-14 01:02", "2027-01-14 02:30", 85, 2, "ya", "peserta"],
+    ["", '=HYPERLINK("http://x","y")', "", "2027-01-14 01:10", "2027-01-14 01:40", 30, 1, "tidak", "peserta"],
 ]
-SUMMARY_HEADER_RANGE = {"range": "'Ringkasan'!A1:F1", "majorDimension": "ROWS",
-                        "values": [["Tanggal", "Topik", "Pembicara", "Diundang", "Hadir", "Rata-rata menit"]]}
-SUMMARY_ROW = ["2027-01-14", "Literasi digital", "Bu Ani", 120, 2, 57.5]
+SUMMARY_HEADER_RANGE = {"range": "'Ringkasan'!A1:I1", "majorDimension": "ROWS",
+                        "values": [["Tanggal", "Topik", "Pembicara", "Diundang", "Hadir", "Rata-rata menit",
+                                    "Terdaftar", "Teridentifikasi", "Tamu"]]}
+SUMMARY_ROW = ["2027-01-14", "Literasi digital", "Bu Ani", 120, 2, 57.5, 130, 1, 1]
 SPREADSHEET = f"/v4/spreadsheets/{SHEET_ID}"
 
 
@@ -335,7 +338,7 @@ STRUCTURE_BODY = {"requests": [
             },
         },
         "position": {"overlayPosition": {"anchorCell": {"sheetId": SUMMARY_TAB_ID, "rowIndex": 1,
-                                                        "columnIndex": 7}}},
+                                                        "columnIndex": 10}}},
     }}},
 ]}
 
@@ -353,9 +356,9 @@ def test_sync_creates_missing_tabs_and_chart_then_writes_once(google_http):
     assert structure == STRUCTURE_BODY
     assert (m3, p3) == ("POST", f"{SPREADSHEET}/values:batchUpdate")
     assert values == {"valueInputOption": "RAW", "data": [
-        {"range": "'2027-01-14'!A1:F3", "majorDimension": "ROWS", "values": SESSION_VALUES},
+        {"range": "'2027-01-14'!A1:I3", "majorDimension": "ROWS", "values": SESSION_VALUES},
         SUMMARY_HEADER_RANGE,
-        {"range": "'Ringkasan'!A2:F2", "majorDimension": "ROWS", "values": [SUMMARY_ROW]},
+        {"range": "'Ringkasan'!A2:I2", "majorDimension": "ROWS", "values": [SUMMARY_ROW]},
     ]}
 
 
@@ -374,14 +377,14 @@ def test_sync_with_only_the_session_tab_missing_reads_the_summary_column_first(g
         ("POST", f"{SPREADSHEET}:batchUpdate"), ("POST", f"{SPREADSHEET}/values:batchUpdate")]
     assert calls[2][3] == {"requests": [STRUCTURE_BODY["requests"][0]]}  # the chart is there already
     assert calls[3][3] == {"valueInputOption": "RAW", "data": [
-        {"range": "'2027-01-14'!A1:F3", "majorDimension": "ROWS", "values": SESSION_VALUES},
+        {"range": "'2027-01-14'!A1:I3", "majorDimension": "ROWS", "values": SESSION_VALUES},
         SUMMARY_HEADER_RANGE,
-        {"range": "'Ringkasan'!A4:F4", "majorDimension": "ROWS", "values": [SUMMARY_ROW]},
+        {"range": "'Ringkasan'!A4:I4", "majorDimension": "ROWS", "values": [SUMMARY_ROW]},
     ]}
 
 
 def test_rerun_with_tabs_present_overwrites_in_place_with_exactly_one_write(google_http):
-    old_session = [SESSION_VALUES[0]] + [["Orang", "", "", "", 1, 1]] * 4  # a longer, older list
+    old_session = [SESSION_VALUES[0]] + [["", "Orang", "", "", "", 1, 1, "tidak", "peserta"]] * 4  # longer, older
     sheets, transport = make_sheets(google_http, [
         (200, {"sheets": [sheet("Ringkasan", 7, charts=1), sheet("2027-01-14", 9)]}),
         (200, {"values": old_session}),
@@ -392,13 +395,13 @@ def test_rerun_with_tabs_present_overwrites_in_place_with_exactly_one_write(goog
     calls = transport.calls
     writes = [c for c in calls if c[0] != "GET"]
     assert len(writes) == 1 and writes[0][1] == f"{SPREADSHEET}/values:batchUpdate"
-    assert [p for _, p, _, _ in calls[1:3]] == [f"{SPREADSHEET}/values/'2027-01-14'!A:F",
+    assert [p for _, p, _, _ in calls[1:3]] == [f"{SPREADSHEET}/values/'2027-01-14'!A:I",
                                                 f"{SPREADSHEET}/values/'Ringkasan'!A:A"]
     assert writes[0][3] == {"valueInputOption": "RAW", "data": [
-        {"range": "'2027-01-14'!A1:F5", "majorDimension": "ROWS",
-         "values": SESSION_VALUES + [["", "", "", "", "", ""]] * 2},  # blanks over the older, longer list
+        {"range": "'2027-01-14'!A1:I5", "majorDimension": "ROWS",
+         "values": SESSION_VALUES + [[""] * 9] * 2},  # blanks over the older, longer list
         SUMMARY_HEADER_RANGE,
-        {"range": "'Ringkasan'!A4:F4", "majorDimension": "ROWS", "values": [SUMMARY_ROW]},  # its row, found
+        {"range": "'Ringkasan'!A4:I4", "majorDimension": "ROWS", "values": [SUMMARY_ROW]},  # its row, found
     ]}
 
 
@@ -413,16 +416,16 @@ def test_formula_like_names_are_sent_literally_with_raw(google_http):
     raw_body = transport.http.request_sequence[-1][2]
     body = json.loads(raw_body)
     assert body["valueInputOption"] == "RAW"
-    assert body["data"][0]["values"][2][0] == '=HYPERLINK("http://x","y")'
-    assert isinstance(body["data"][0]["values"][1][4], int)
-    assert body["data"][2]["range"] == "'Ringkasan'!A2:F2"
+    assert body["data"][0]["values"][2][1] == '=HYPERLINK("http://x","y")'  # the Zoom display name column
+    assert isinstance(body["data"][0]["values"][1][5], int)
+    assert body["data"][2]["range"] == "'Ringkasan'!A2:I2"
 
 
 def test_session_times_use_the_configured_zone(google_http):
     transport = google_http([])
     service = build_sheets_service(GoogleConfig(credentials_file="x"), None, http=transport.http)
     sheets = GoogleSheets(service, SHEET_ID, timezone="Asia/Makassar")
-    assert sheets.session_rows(ATTENDEES[:1])[1][2:4] == ["2027-01-14 09:02", "2027-01-14 10:30"]
+    assert sheets.session_rows(ATTENDEES[:1])[1][3:5] == ["2027-01-14 09:02", "2027-01-14 10:30"]
 
 
 def test_read_range_returns_text_rows(google_http):

@@ -85,8 +85,8 @@ def test_three_sessions_give_three_tabs_summary_rows_and_one_chart_after_three_r
     assert [row[4] for row in summary[1:] if row and row[0]] == [5, 9, 3]
     assert len(world.emulator.charts(SHEET)) == 1
     tab = world.emulator.sheet_values(SHEET, "2027-01-14")
-    assert len([r for r in tab[1:] if r and r[0]]) == 9
-    assert any(r[0] == FORMULA for r in tab)  # stored as the literal text
+    assert len([r for r in tab[1:] if r and r[1]]) == 9  # column B: the Zoom display name
+    assert any(r[1] == FORMULA for r in tab)  # stored as the literal text
     assert world.emulator.formula_cells(SHEET, "2027-01-14") == []
 
 
@@ -107,7 +107,7 @@ def test_attendance_step_writes_the_sheet_through_the_engine(world):
     world.tick()
     assert world.store.session(session.uid).attendance_state == "synced"
     tab = world.emulator.sheet_values(SHEET, "2027-01-07")
-    assert [r[0] for r in tab[1:] if r and r[0]].count(FORMULA) == 1
+    assert [r[1] for r in tab[1:] if r and r[1]].count(FORMULA) == 1  # column B: the Zoom display name
     world.emulator.reset_calls()
     world.tick()
     assert world.emulator.writes() == 0

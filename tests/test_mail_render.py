@@ -324,7 +324,7 @@ def test_other_mails_keep_the_invitation_ics_with_the_join_link() -> None:
         parsed = parse(bytes(compose(kind, sequence=sequence)))
         part = next(p for p in parsed.walk() if p.get_content_type() == "text/calendar")
         assert part.get_filename() == "undangan.ics", kind
-        assert "Gabung ke Zoom: https://zoom.us/j/85012345678?pwd=contoh" in str(
+        assert "Gabung ke Zoom (tautan pribadi Anda): https://zoom.us/j/85012345678?pwd=contoh" in str(
             calendar_of(parsed).walk("VEVENT")[0]["DESCRIPTION"]), kind
 
 

@@ -167,6 +167,14 @@ def cmd_check(args: argparse.Namespace) -> int:
     io = build_integrations(settings, secrets)
     for name, why in sorted(io.missing.items()):
         print(f"not configured: {name}: {why}")
+    if "zoom" not in io.missing:
+        from integrations.zoom import scopes_needed  # the vendor client loads only when Zoom is configured
+
+        print("Zoom: the Server-to-Server OAuth app needs these scopes:")
+        for line in scopes_needed(settings.zoom.registration):
+            print(f"  - {line}")
+        if settings.zoom.registration:
+            print("  registration needs a licensed (Pro or higher) host user as zoom.user_id")
     for problem in _recipient_problems(settings, io):
         print(f"warning: recipient list: {problem} (not sent to)")
     smtp = settings.mail.smtp

@@ -4,8 +4,11 @@ It starts the Zoom and Google emulators and a real SMTP server on 127.0.0.1, wri
 file and a throwaway service-account key for them, and runs the real worker (runner, engine,
 clients) over a four-week season on a simulated clock. Staff actions happen on the way: a topic
 is edited after the invitations went out, and a session is cancelled. After each session,
-simulated people join (some rejoin, one has a formula-like name). Everything the worker produced
-is exported to files a person can open.
+simulated people have joined the way they would on the real Zoom: invitees through the personal
+link the worker mailed them, under display names unlike their registered names ("iPhone Siti");
+a few walk-ins who registered on the public registration page; guests who dialled in (Zoom shows
+nobody's e-mail for them); two staff signed in to the library's Zoom account; and one person with a
+formula-like name. Everything the worker produced is exported to files a person can open.
 """
 from __future__ import annotations
 
@@ -54,6 +57,12 @@ CALENDAR_ID = "webinar.perpustakaan@group.calendar.google.com"  # the sandbox's 
 SPREADSHEET_ID = "demo-kehadiran-webinar-kamis"  # the sandbox's attendance spreadsheet
 MARKER = ".webinar-worker-demo"  # marks a folder the demo may wipe and rewrite
 FORMULA_NAME = '=HYPERLINK("http://x","y")'  # a participant name that must stay text in Sheets
+STAFF = (("host@library.example", "Host Perpustakaan"), ("operator@perpustakaan.example", "Operator Zoom"))
+"""The two staff in every session, signed in to the library's Zoom account (the first is the emulator's host)."""
+WALK_INS = (("pengunjung.ana@example.net", "Ana Pengunjung"), ("pengunjung.bayu@example.net", "Bayu Pengunjung"),
+            ("pengunjung.cici@example.net", "Cici Pengunjung"))
+"""People not on the list who register themselves on the meeting's public registration page."""
+MIN_MINUTES = 30  # followup.min_minutes of the demo settings
 
 # (email, name, group): the people on the demo mailing list
 PEOPLE = (
@@ -114,11 +123,31 @@ class DemoSummary:
     certificates: int = 0  # PDF certificates delivered
     certificate_numbers: int = 0  # numbers allocated in the state (session certificates and transcripts)
     transcripts: int = 0  # season transcripts written
+    certificate_names: list[str] = field(default_factory=list)  # the name on each certificate, in order
+    identified: dict[str, int] = field(default_factory=dict)  # session key -> attendees tied to a person
+    guests: dict[str, int] = field(default_factory=dict)  # session key -> attendees nobody could be tied to
+    simulated: dict[str, list["SimulatedPerson"]] = field(default_factory=dict)  # session key -> who joined
     attendance: dict[str, int] = field(default_factory=dict)  # session key -> people stored
     remote_calls: dict[str, int] = field(default_factory=dict)  # emulator route -> calls
     ticks: int = 0  # reconcile ticks run
     seconds: float = 0.0  # wall-clock time the demo took
     paths: dict[str, Path] = field(default_factory=dict)  # what was produced -> where
+
+
+@dataclass(frozen=True)
+class SimulatedPerson:
+    """One person the demo sent into a session, and what a correct worker must make of them."""
+
+    display_name: str  # the name shown in Zoom
+    registered_name: str  # the name they are registered or listed under; "" for guests
+    email: str  # their address; "" for guests
+    role: str  # "invitee", "walk-in", "guest" or "staff"
+    minutes: int  # total minutes over all their stays
+
+    @property
+    def earns_certificate(self) -> bool:
+        """Identified audience who stayed long enough."""
+        return self.role in ("invitee", "walk-in") and self.minutes >= MIN_MINUTES
 
 
 class Demo:
@@ -131,6 +160,7 @@ class Demo:
         self.clock = FixedClock(START)  # the simulated clock every component reads
         self._ended: set[str] = set()  # sessions whose Zoom meeting has been ended
         self._sheets = None  # the Sheets client of the run (for the Verifikasi tab after the transcripts)
+        self.simulated: dict[str, list[SimulatedPerson]] = {}  # session key -> the people who joined
 
     # -- the run ------------------------------------------------------------------------
     def run(self) -> DemoSummary:
@@ -252,8 +282,13 @@ class Demo:
             if row is None or not row.meeting_id:
                 continue
             self._ended.add(session.uid)
+            links = {r.email: r.join_url for r in store.registrants(session.uid)}
+            walk_ins = {email: (name, zoom.register_on_page(row.meeting_id, email, name))
+                        for email, name in WALK_INS[:1 + session.date.toordinal() % len(WALK_INS)]}
+            joins, people = _participants(session, links, walk_ins)
+            self.simulated[session.key] = people
             zoom.end_meeting(row.meeting_id, started_at=session.start_utc, ended_at=session.end_utc)
-            zoom.add_participants(row.meeting_id, _participants(session))
+            zoom.add_participants(row.meeting_id, joins)
 
     # -- exports ---------------------------------------------------------------------------
     def _export(self, settings: Settings, store: StateStore, zoom, google, smtp) -> DemoSummary:
@@ -278,6 +313,13 @@ class Demo:
         items = season_items(store, self.clock.now(), settings.series.id)
         summary.attendance = {i.session.key: i.attended for i in items if not i.cancelled}
         people = person_rows(items, settings.mail.recipients.inline, store.certificates("session"))
+        for uid in store.sessions():
+            counted = [a for a in store.attendance(uid) if not a.staff]
+            if counted:
+                key = uid.rpartition("/")[2]
+                summary.identified[key] = sum(1 for a in counted if a.identified)
+                summary.guests[key] = len(counted) - summary.identified[key]
+        summary.simulated = dict(self.simulated)
         summary.paths["report"] = write_report(out / "laporan", items, title=settings.series.title,
                                                organizer=settings.series.organizer, generated_at=self.clock.now(),
                                                timezone=settings.series.timezone, locale=settings.series.locale,
@@ -324,6 +366,7 @@ class Demo:
                 if part.get_content_type() == "application/pdf":
                     (cert_dir / _safe(part.get_filename() or f"{base.name}.pdf")).write_bytes(part.get_content())
                     summary.certificates += 1
+                    summary.certificate_names.append(str(message["To"]).rpartition("<")[0].strip().strip('"'))
         return mail_dir, cert_dir
 
     def _write_settings(self, path: Path, zoom, google, smtp_port: int, key_file: Path) -> None:
@@ -355,6 +398,9 @@ series:
 {topics}zoom:
   api_base_url: {zoom_api}
   oauth_url: {zoom_oauth}
+  user_id: host@library.example
+  registration: true
+  staff: [operator@perpustakaan.example]
 google:
   calendar_id: {calendar_id}
   spreadsheet_id: {spreadsheet_id}
@@ -433,30 +479,54 @@ def _topics(edited: bool, cancelled: bool) -> str:
                          cancelled="\n    cancelled: true" if cancelled else "")
 
 
-def _participants(session: Session) -> list[dict]:
-    """Who joins a session: some people from the list (a few rejoin), walk-ins without e-mail, one odd name."""
+# Display names people use in Zoom, unlike the names they registered with.
+_DISPLAY = ("iPhone {first}", "{first} (HP)", "Bu {first}", "{first}", "Galaxy A12", "{first} {initial}.",
+            "Keluarga {first}", "zoom user", "{first}!!", "Laptop Kantor")
+
+
+def _participants(session: Session, links: dict[str, str],
+                  walk_ins: dict[str, tuple[str, str]]) -> tuple[list[dict], list[SimulatedPerson]]:
+    """Who joins a session and how: (join records for the emulator, the people behind them).
+
+    Invitees join through their personal link (``links``: e-mail -> join_url) under a display name
+    unlike their registered one, some drop out and rejoin, one leaves early; walk-ins registered on
+    the public page join through their own link; guests dial in; two staff are signed in.
+    """
     start = session.start_utc
     index = session.date.toordinal()
-    people = []
+    joins: list[dict] = []
+    people: list[SimulatedPerson] = []
+
+    def stay(name: str, email: str, a: int, b: int, **how: object) -> None:
+        joins.append({"name": name, "email": email, "join_time": start + timedelta(minutes=a),
+                      "leave_time": start + timedelta(minutes=b), **how})
+
     for n, (email, name, group) in enumerate(PEOPLE):
-        if session.groups and group not in session.groups:
-            continue
-        if (n + index) % 3 == 0:
+        if (session.groups and group not in session.groups) or (n + index) % 3 == 0 or email not in links:
             continue  # not everyone comes
+        first = name.split()[0]
+        shown = _DISPLAY[(n + index) % len(_DISPLAY)].format(first=first, initial=name.split()[-1][0])
         stays = [(5, 50), (55, 88)] if n % 4 == 0 else [(2 + n, 85 - n)]  # some drop out and rejoin
         if n == 9:
             stays = [(10, 25)]  # leaves early: no thank-you mail (under min_minutes)
         for a, b in stays:
-            people.append({"name": name, "email": email, "join_time": start + timedelta(minutes=a),
-                           "leave_time": start + timedelta(minutes=b)})
-    for n in range(12 + index % 5):  # people who came from the public link, without e-mail
-        people.append({"name": f"Peserta {n + 1:02d}", "email": "",
-                       "join_time": start + timedelta(minutes=n % 7),
-                       "leave_time": start + timedelta(minutes=60 + n % 30)})
+            stay(shown, email, a, b, join_url=links[email])
+        people.append(SimulatedPerson(shown, name, email, "invitee", sum(b - a for a, b in stays)))
+    for n, (email, (name, link)) in enumerate(walk_ins.items()):
+        a, b = (20, 40 + 20 * n) if n < 2 else (30, 45)
+        stay(f"Tamu {name.split()[0]}", email, a, b, join_url=link)
+        people.append(SimulatedPerson(f"Tamu {name.split()[0]}", name, email, "walk-in", b - a))
+    for n in range(4 + index % 3):  # dialled in by phone: Zoom knows no e-mail and no registrant
+        shown = f"0812-55{n:02d}-{index % 10000:04d}"
+        stay(shown, "", n % 7, 60 + n % 30)
+        people.append(SimulatedPerson(shown, "", "", "guest", 60 + n % 30 - n % 7))
+    for email, name in STAFF:
+        stay(name, email, 0, 90, internal=True)
+        people.append(SimulatedPerson(name, name, email, "staff", 90))
     if session.key == "2027-01-14":
-        people.append({"name": FORMULA_NAME, "email": "", "join_time": start + timedelta(minutes=3),
-                       "leave_time": start + timedelta(minutes=40)})
-    return people
+        stay(FORMULA_NAME, "", 3, 40)
+        people.append(SimulatedPerson(FORMULA_NAME, "", "", "guest", 37))
+    return joins, people
 
 
 def _describe(moment: datetime, report) -> str:
@@ -499,9 +569,13 @@ def print_summary(summary: DemoSummary) -> None:
     table.add_row("Calendar events", f"{summary.events} confirmed, {summary.events_cancelled} cancelled")
     table.add_row("Mails delivered", ", ".join(f"{k} {v}" for k, v in sorted(summary.mails.items())))
     table.add_row("Attendance", ", ".join(f"{k}: {v}" for k, v in sorted(summary.attendance.items())))
+    table.add_row("Identified", ", ".join(f"{k}: {v} of {v + summary.guests.get(k, 0)} (guests {summary.guests.get(k, 0)})"
+                                          for k, v in sorted(summary.identified.items())))
     table.add_row("Spreadsheet", f"{len(summary.tabs)} tabs ({', '.join(summary.tabs)}), {summary.charts} chart")
-    table.add_row("Certificates", f"{summary.certificates} mailed, {summary.certificate_numbers} numbered "
-                                  f"(verification pages for each), {summary.transcripts} season transcript(s)")
+    eligible = sum(1 for people in summary.simulated.values() for p in people if p.earns_certificate)
+    table.add_row("Certificates", f"{summary.certificates} mailed ({eligible} identified attendees stayed {MIN_MINUTES}+ "
+                                  f"minutes), {summary.certificate_numbers} numbered (verification pages for each), "
+                                  f"{summary.transcripts} season transcript(s)")
     table.add_row("Run", f"{summary.ticks} ticks over 5 simulated weeks in {summary.seconds:.1f} s")
     console.print(table)
     for name, path in summary.paths.items():

@@ -15,8 +15,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from worker.config.yamlsource import Located, join_path, load_yaml
 from worker.core.model import Recipient
 from worker.core.certnumber import number_format_problem
-from worker.core.schema import (AttendanceSettings, CertificateSettings, FollowupSettings, GoogleSettings, MailSettings, RecipientSources,
-                                SeriesSettings, Settings, SignatureSettings, SkipDate, SmtpSettings, TopicEntry, WorkerSettings,
+from worker.core.schema import (MEETING_SETTING_KINDS, AttendanceSettings, CertificateSettings, FollowupSettings, GoogleSettings,
+                                MailSettings, RecipientSources, SeriesSettings, Settings, SignatureSettings, SkipDate, SmtpSettings,
+                                TopicEntry, WorkerSettings,
                                 ZoomSettings)
 from worker.errors import Problem, SettingsError
 
@@ -351,8 +352,12 @@ class _Checker:
         """The ``zoom`` section."""
         p = "zoom"
         m = self.section(root, "", p, ("api_base_url", "oauth_url", "user_id", "waiting_room",
-                                      "join_before_host", "mute_upon_entry", "passcode_length"))
+                                      "join_before_host", "mute_upon_entry", "passcode_length", "registration",
+                                      "staff", "meeting_settings"))
         d = ZoomSettings()
+        staff = [e.lower() for e in self.text_list(m, p, "staff")]
+        for index, address in enumerate(staff):
+            self.email(address, f"{p}.staff[{index}]")
         return ZoomSettings(
             api_base_url=self.url(m, p, "api_base_url", d.api_base_url),
             oauth_url=self.url(m, p, "oauth_url", d.oauth_url),
@@ -360,7 +365,26 @@ class _Checker:
             waiting_room=self.flag(m, p, "waiting_room", d.waiting_room),
             join_before_host=self.flag(m, p, "join_before_host", d.join_before_host),
             mute_upon_entry=self.flag(m, p, "mute_upon_entry", d.mute_upon_entry),
-            passcode_length=self.integer(m, p, "passcode_length", d.passcode_length, 6, 10))
+            passcode_length=self.integer(m, p, "passcode_length", d.passcode_length, 6, 10),
+            registration=self.flag(m, p, "registration", d.registration),
+            staff=tuple(staff), meeting_settings=self.meeting_settings(m, p))
+
+    def meeting_settings(self, m: dict, p: str) -> dict[str, object]:
+        """``zoom.meeting_settings``: overrides of the Zoom settings the worker always sends."""
+        section = self.section(m, p, "meeting_settings", tuple(MEETING_SETTING_KINDS))
+        path = join_path(p, "meeting_settings")
+        result: dict[str, object] = {}
+        for key, kind in MEETING_SETTING_KINDS.items():
+            if key not in section:
+                continue
+            if kind is bool:
+                value = self.flag(section, path, key, False)
+                result[key] = {"enable": value} if key == "question_and_answer" else value
+            elif isinstance(kind, tuple) and isinstance(kind[0], int):
+                result[key] = self.integer(section, path, key, kind[0], kind[0], kind[1])
+            else:
+                result[key] = self.choice(section, path, key, kind[0], kind)  # type: ignore[arg-type]
+        return result
 
     def url(self, m: dict, p: str, key: str, default: str) -> str:
         """An http(s) URL."""

@@ -22,6 +22,8 @@ CREATE_MEETING = "create_meeting"
 UPDATE_MEETING = "update_meeting"
 UPSERT_EVENT = "upsert_event"
 QUEUE_CHANGE = "queue_change"
+REGISTER_INVITEES = "register_invitees"
+CANCEL_REGISTRATIONS = "cancel_registrations"
 QUEUE_INVITATIONS = "queue_invitations"
 QUEUE_REMINDERS = "queue_reminders"
 DELETE_MEETING = "delete_meeting"
@@ -37,6 +39,7 @@ QUEUE_THANKYOU = "queue_thankyou"
 NEEDS = {  # which integration a step calls; "" = local only
     CREATE_MEETING: "zoom", UPDATE_MEETING: "zoom", DELETE_MEETING: "zoom", FETCH_ATTENDANCE: "zoom",
     UPSERT_EVENT: "calendar", CANCEL_EVENT: "calendar", SYNC_SHEET: "sheets", SEND_MAIL: "mail",
+    REGISTER_INVITEES: "zoom", CANCEL_REGISTRATIONS: "zoom",
 }
 GLOBAL = "*"  # uid of steps that are not about one session
 
@@ -51,6 +54,7 @@ class Policy:
     attendance_delay_minutes: int = 30  # fetch attendance this long after the end
     attendance_give_up_hours: int = 24  # then stop waiting for the report
     followup: bool = True  # thank-you mail to attendees after the session
+    registration: bool = False  # register invitees on Zoom (personal links) before inviting them
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,7 @@ class StateView:
     invited: dict[str, frozenset[str]] = field(default_factory=dict)  # uid -> invited addresses
     pending_mail: dict[str, int] = field(default_factory=dict)  # uid -> pending outbox rows (all kinds)
     pending_before_start: dict[str, int] = field(default_factory=dict)  # uid -> pending rows useless after start
+    registered: dict[str, frozenset[str]] = field(default_factory=dict)  # uid -> addresses registered on Zoom
 
 
 @dataclass(frozen=True)
@@ -119,7 +124,7 @@ def event_fingerprint(session: Session, state: SessionState) -> str:
     """Fingerprint of the calendar event's content."""
     return fingerprint([session.topic, session.speaker, session.audience, session.description,
                         session.start_utc.isoformat(), session.duration_minutes, session.timezone,
-                        state.meeting_id, state.join_url, state.passcode])
+                        state.meeting_id, state.join_url, state.passcode, state.registration_url])
 
 
 def plan_steps(desired: Desired, state: StateView, now: datetime) -> list[Step]:
@@ -186,6 +191,11 @@ def _mail_steps(s: Session, row: SessionState, policy: Policy, recipients: tuple
     steps = []
     if row.invited_at and row.notice_fp and row.notice_fp != notice_fingerprint(s):
         steps.append(Step(QUEUE_CHANGE, s.uid, "topic or time changed after invitations went out"))
+    if policy.registration:
+        registering = _registration_steps(s, recipients, state)
+        steps += registering
+        if any(step.kind == REGISTER_INVITEES for step in registering):
+            return steps  # invitations carry personal links: they wait until everyone is registered
     if not row.invited_at:
         steps.append(Step(QUEUE_INVITATIONS, s.uid, f"invitations are due ({policy.invitation_days} days before)"))
     elif recipients is not None:
@@ -195,6 +205,21 @@ def _mail_steps(s: Session, row: SessionState, policy: Policy, recipients: tuple
             steps.append(Step(QUEUE_INVITATIONS, s.uid, f"{len(late)} recipient(s) added since the invitations"))
     if row.invited_at and not row.reminded_at and now >= s.start_utc - timedelta(hours=policy.reminder_hours):
         steps.append(Step(QUEUE_REMINDERS, s.uid, f"reminder is due ({policy.reminder_hours} hours before)"))
+    return steps
+
+
+def _registration_steps(s: Session, recipients: tuple[Recipient, ...] | None, state: StateView) -> list[Step]:
+    """Register recipients not yet registered; cancel registrations of people who left the list."""
+    if recipients is None:  # not read this tick (dry run, or an unreadable list backing off)
+        return []
+    registered = state.registered.get(s.uid, frozenset())
+    steps = []
+    todo = sum(1 for r in recipients if r.email not in registered)
+    if todo:
+        steps.append(Step(REGISTER_INVITEES, s.uid, f"{todo} recipient(s) to register on Zoom"))
+    gone = registered - {r.email for r in recipients}
+    if gone and recipients:  # an empty list is more likely a mistake than everyone leaving
+        steps.append(Step(CANCEL_REGISTRATIONS, s.uid, f"{len(gone)} registration(s) of people no longer listed"))
     return steps
 
 

@@ -42,11 +42,12 @@ class SessionState:
     note: str = ""  # a human note for ``status`` (e.g. an invitation skipped)
     attendance_state: str = ""  # "", "stored", "synced"
     attendance_at: str = ""  # ISO time attendance was stored
-    attendees: int = 0  # number of unique attendees
+    attendees: int = 0  # number of unique attendees (staff not counted)
     sheet_synced_at: str = ""  # ISO time the sheet was written
     updated_at: str = ""  # ISO time of the last change to this row
     thanked_at: str = ""  # ISO time thank-you mails were queued
     create_started_at: str = ""  # ISO time a meeting create was first sent (a meeting may exist unsaved)
+    registration_url: str = ""  # the meeting's public Zoom registration page ("" without registration)
 
     def session(self) -> Session | None:
         """The Session from the stored snapshot, if any."""

@@ -66,6 +66,19 @@ class ZoomSettings:
     join_before_host: bool = False  # nobody gets in before the host
     mute_upon_entry: bool = True  # everyone joins muted
     passcode_length: int = 8  # length of the generated passcode
+    registration: bool = True  # register invitees on Zoom and send personal links (needs a licensed host)
+    staff: tuple[str, ...] = ()  # addresses of staff: shown in attendance, not counted, no certificate
+    meeting_settings: dict[str, object] = field(default_factory=dict)  # overrides of the explicit meeting settings
+
+
+MEETING_SETTING_KINDS: dict[str, object] = {
+    # zoom.meeting_settings keys: bool, a (low, high) range of whole numbers, or a tuple of words
+    "auto_start_meeting_summary": bool, "auto_start_ai_companion_questions": bool, "question_and_answer": bool,
+    "watermark": bool, "meeting_authentication": bool, "allow_multiple_devices": bool, "host_video": bool,
+    "participant_video": bool, "who_will_receive_summary": (1, 4), "who_can_ask_questions": (1, 5),
+    "auto_recording": ("none", "local", "cloud"),
+}
+"""What ``zoom.meeting_settings`` may override, and what each value must be."""
 
 
 @dataclass(frozen=True)

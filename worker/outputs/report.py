@@ -43,6 +43,17 @@ class SessionAttendance:
     invited: int  # people an invitation was sent to
     cancelled: bool  # True when the session did not take place
     pending: bool = False  # True when it ended but its attendance has not been fetched from Zoom yet
+    registered: int = 0  # people registered on Zoom (invitees and self-registered); 0 without registration
+
+    @property
+    def identified(self) -> int:
+        """Attendees tied to a known person (0 for a cancelled or pending session)."""
+        return 0 if self.cancelled or self.pending else sum(1 for a in self.attendees if a.identified)
+
+    @property
+    def guests(self) -> int:
+        """Attendees nobody could be tied to: counted, not named."""
+        return self.attended - self.identified
 
     @property
     def attended(self) -> int:
@@ -69,6 +80,7 @@ class SeasonStats:
     average_attendees: float  # mean attendees per held session, 0 when none was held
     best_session: SessionAttendance | None  # the held session with most attendees (earliest on a tie)
     sessions_pending: int = 0  # sessions that ended but wait for Zoom's attendance data (not counted above)
+    identified: int = 0  # attendances tied to a known person (the rest are guests)
 
 
 @dataclass(frozen=True)
@@ -164,7 +176,7 @@ def season_stats(items: Iterable[SessionAttendance]) -> SeasonStats:
         returning_attendees=sum(1 for n in people.values() if n >= 2),
         average_minutes=minutes / total if total else 0.0,
         average_attendees=total / len(done) if done else 0.0,
-        best_session=best_attended(done),
+        best_session=best_attended(done), identified=sum(i.identified for i in done),
         sessions_pending=sum(1 for i in items if i.pending and not i.cancelled))
 
 
@@ -184,10 +196,11 @@ def season_items(store: "StateStore", now: datetime, series: str | None = None) 
         cancelled = session.cancelled or bool(state.meeting_deleted or state.event_cancelled)
         if not cancelled and session.end > now:
             continue
-        items.append(SessionAttendance(
-            session=session, attendees=tuple(store.attendance(state.uid)),
+        items.append(SessionAttendance(  # staff and the host are shown in the sheet, not counted as audience
+            session=session, attendees=tuple(a for a in store.attendance(state.uid) if not a.staff),
             invited=len(store.mailed(state.uid, "invitation", ("sent",))), cancelled=cancelled,
-            pending=not cancelled and state.attendance_state not in ATTENDANCE_KNOWN))
+            pending=not cancelled and state.attendance_state not in ATTENDANCE_KNOWN,
+            registered=len(store.registrants(state.uid, ("approved", "self")))))
     return sorted(items, key=lambda i: i.session.date)
 
 
@@ -245,6 +258,9 @@ def session_rows(items: Sequence[SessionAttendance], locale: str) -> list[dict[s
             "invited": number(item.invited, locale), "cancelled": item.cancelled,
             "pending": item.pending and not item.cancelled, "attended": attended,
             "minutes": number(item.average_minutes, locale) if item.attended else "–",
+            "registered": number(item.registered, locale) if item.registered else "–",
+            "identified": number(item.identified, locale) if item.attended else "–",
+            "guests": number(item.guests, locale) if item.attended else "–",
         })
     return rows
 
@@ -261,6 +277,8 @@ def headline(stats: SeasonStats, locale: str) -> list[tuple[str, str, str]]:
         ("Peserta unik", number(stats.unique_attendees, locale), "orang yang berbeda"),
         ("Peserta yang kembali", number(stats.returning_attendees, locale), "hadir di 2 sesi atau lebih"),
         ("Rata-rata menit", number(stats.average_minutes, locale), "per kehadiran"),
+        ("Teridentifikasi", number(stats.identified, locale),
+         f"kehadiran yang dikenali orangnya; {number(stats.total_attendance - stats.identified, locale)} tamu"),
     ]
 
 
@@ -366,10 +384,10 @@ tr.pending td.num{color:#6b7280;font-style:italic}
 <h2>Rincian per sesi</h2>
 <div class="scroll">
 <table>
-<thead><tr><th>Tanggal</th><th>Topik</th><th>Narasumber</th><th class="num">Diundang</th><th class="num">Hadir</th><th class="num">Rata-rata menit</th></tr></thead>
+<thead><tr><th>Tanggal</th><th>Topik</th><th>Narasumber</th><th class="num">Diundang</th><th class="num">Terdaftar</th><th class="num">Hadir</th><th class="num">Teridentifikasi</th><th class="num">Tamu</th><th class="num">Rata-rata menit</th></tr></thead>
 <tbody>
-{% for row in rows %}<tr{% if row.cancelled %} class="cancelled"{% elif row.pending %} class="pending"{% endif %}><td>{{ row.date }}</td><td>{{ row.topic }}{% if row.cancelled %} <span class="badge">(dibatalkan)</span>{% endif %}</td><td>{{ row.speaker }}</td><td class="num">{{ row.invited }}</td><td class="num">{{ row.attended }}</td><td class="num">{{ row.minutes }}</td></tr>
-{% else %}<tr><td colspan="6">Belum ada sesi.</td></tr>
+{% for row in rows %}<tr{% if row.cancelled %} class="cancelled"{% elif row.pending %} class="pending"{% endif %}><td>{{ row.date }}</td><td>{{ row.topic }}{% if row.cancelled %} <span class="badge">(dibatalkan)</span>{% endif %}</td><td>{{ row.speaker }}</td><td class="num">{{ row.invited }}</td><td class="num">{{ row.registered }}</td><td class="num">{{ row.attended }}</td><td class="num">{{ row.identified }}</td><td class="num">{{ row.guests }}</td><td class="num">{{ row.minutes }}</td></tr>
+{% else %}<tr><td colspan="9">Belum ada sesi.</td></tr>
 {% endfor %}</tbody>
 </table>
 </div>

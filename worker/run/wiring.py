@@ -58,7 +58,8 @@ def _zoom(settings: Settings, secrets: Secrets, io: Integrations, *, clock: Cloc
                         client_secret=secrets.get("ZOOM_CLIENT_SECRET"), api_base_url=z.api_base_url,
                         oauth_url=z.oauth_url, user_id=z.user_id, waiting_room=z.waiting_room,
                         join_before_host=z.join_before_host, mute_upon_entry=z.mute_upon_entry,
-                        passcode_length=z.passcode_length)
+                        passcode_length=z.passcode_length, registration=z.registration,
+                        meeting_settings=dict(z.meeting_settings))
     extra: dict = {"wall_clock": clock.now} if clock else {}
     deadline = StepDeadline(settings.worker.step_timeout_seconds)  # a Zoom that never answers cannot hold a step
     extra["sleep"] = deadline.guard_sleep(sleep or time.sleep, "zoom")
@@ -191,7 +192,7 @@ def build_engine(settings: Settings, secrets: Secrets, store: StateStore, clock:
                   recipients=recipients, batch_size=settings.mail.batch_size,
                   should_stop=stop_event.is_set if stop_event else lambda: False,
                   min_minutes=settings.followup.min_minutes,
-                  unsubscribed=recipients.unsubscribed,
+                  unsubscribed=recipients.unsubscribed, staff=frozenset(settings.zoom.staff),
                   certificates=CertificateRegistry(store, settings.certificate, series_info(settings), io.sheets)
                   if settings.followup.certificate else None)
 

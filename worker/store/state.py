@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from worker.core.certnumber import CertificateRecord, number_slug
-from worker.core.model import Attendee, Recipient
+from worker.core.model import Attendee, Recipient, Registrant
 from worker.core.records import BEFORE_START_KINDS, MAIL_STATUSES, OutboxRow, Retry, SessionState, iso, parse_iso
 from worker.crashpoint import crashpoint
 from worker.errors import StateError
@@ -126,7 +126,28 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE outbox ADD COLUMN claimed_by TEXT NOT NULL DEFAULT '';
     ALTER TABLE outbox ADD COLUMN claimed_at TEXT NOT NULL DEFAULT ''
     """,
+    # 7: Zoom registration: each invitee's registrant id and personal link; attendance tied to people
+    """
+    CREATE TABLE registrants (
+        uid TEXT NOT NULL,
+        email TEXT NOT NULL,
+        name TEXT NOT NULL DEFAULT '',
+        registrant_id TEXT NOT NULL DEFAULT '',
+        join_url TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL DEFAULT 'approved',
+        updated_at TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (uid, email)
+    );
+    ALTER TABLE sessions ADD COLUMN registration_url TEXT NOT NULL DEFAULT '';
+    ALTER TABLE attendance ADD COLUMN registrant_id TEXT NOT NULL DEFAULT '';
+    ALTER TABLE attendance ADD COLUMN registered_name TEXT NOT NULL DEFAULT '';
+    ALTER TABLE attendance ADD COLUMN identified INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE attendance ADD COLUMN staff INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE attendance ADD COLUMN internal INTEGER NOT NULL DEFAULT 0
+    """,
 )
+REGISTRANT_STATUSES = ("approved", "cancelled", "refused", "self")
+"""approved: registered by the worker; refused: Zoom would not take the address; self: registered on Zoom's page."""
 
 STALE_CLAIM = timedelta(hours=1)  # a claim this old is released even when its owner cannot be checked
 PRIVATE_MODE = 0o600  # state.db, -wal and -shm: names, e-mails, join URLs and passcodes
@@ -355,19 +376,63 @@ class StateStore:
         with self._tx():
             self._db.execute("DELETE FROM attendance WHERE uid=?", (uid,))
             for a in attendees:
-                person = a.email or f"name:{a.name.strip().lower()}#{a.first_join.isoformat()}"
+                person = (a.email if a.identified or not a.registrant_id else "") or \
+                    (f"reg:{a.registrant_id}" if a.registrant_id else f"name:{a.name.strip().lower()}#{a.first_join.isoformat()}")
                 self._db.execute(
-                    "INSERT OR REPLACE INTO attendance VALUES (?,?,?,?,?,?,?,?)",
-                    (uid, person, a.name, a.email, iso(a.first_join), iso(a.last_leave), a.minutes, a.joins))
+                    "INSERT OR REPLACE INTO attendance (uid, person, name, email, first_join, last_leave, minutes, "
+                    "joins, registrant_id, registered_name, identified, staff, internal) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (uid, person, a.name, a.email, iso(a.first_join), iso(a.last_leave), a.minutes, a.joins,
+                     a.registrant_id, a.registered_name, int(a.identified), int(a.staff), int(a.internal)))
             self._db.execute(
                 "UPDATE sessions SET attendance_state='stored', attendance_at=?, attendees=?, updated_at=? WHERE uid=?",
-                (iso(now), len(attendees), iso(now), uid))
+                (iso(now), sum(1 for a in attendees if not a.staff), iso(now), uid))  # staff are not audience
 
     def attendance(self, uid: str) -> list[Attendee]:
         """Stored attendance of a session, in join order."""
         rows = self._db.execute("SELECT * FROM attendance WHERE uid=? ORDER BY first_join, name", (uid,)).fetchall()
         return [Attendee(r["name"], r["email"], parse_iso(r["first_join"]), parse_iso(r["last_leave"]),
-                         r["minutes"], r["joins"]) for r in rows]
+                         r["minutes"], r["joins"], registrant_id=r["registrant_id"],
+                         registered_name=r["registered_name"], identified=bool(r["identified"]),
+                         staff=bool(r["staff"]), internal=bool(r["internal"])) for r in rows]
+
+    # -- registrants -------------------------------------------------------
+    def save_registrants(self, uid: str, registrants: Sequence[Registrant], now: datetime,
+                         status: str = "approved") -> None:
+        """Record people as registered (or refused) for a session, in one transaction."""
+        if status not in REGISTRANT_STATUSES:
+            raise StateError(f"unknown registrant status {status!r}")
+        with self._tx():
+            for r in registrants:
+                self._db.execute(
+                    "INSERT INTO registrants VALUES (?,?,?,?,?,?,?) ON CONFLICT (uid, email) DO UPDATE SET "
+                    "name=excluded.name, registrant_id=excluded.registrant_id, join_url=excluded.join_url, "
+                    "status=excluded.status, updated_at=excluded.updated_at",
+                    (uid, r.email.lower(), r.name, r.registrant_id, r.join_url, status, iso(now)))
+
+    def set_registrant_status(self, uid: str, emails: Sequence[str], status: str, now: datetime) -> None:
+        """Change the status of some of a session's registrants (e.g. cancelled after an unsubscribe)."""
+        if status not in REGISTRANT_STATUSES:
+            raise StateError(f"unknown registrant status {status!r}")
+        with self._tx():
+            for email in emails:
+                self._db.execute("UPDATE registrants SET status=?, updated_at=? WHERE uid=? AND email=?",
+                                 (status, iso(now), uid, email.lower()))
+
+    def registrants(self, uid: str, statuses: Sequence[str] = ("approved",)) -> list[Registrant]:
+        """A session's registrants in the given statuses, by address."""
+        rows = self._db.execute(
+            f"SELECT * FROM registrants WHERE uid=? AND status IN ({', '.join('?' * len(statuses))}) ORDER BY email",
+            (uid, *statuses)).fetchall()
+        return [Registrant(r["email"], r["name"], r["registrant_id"], r["join_url"]) for r in rows]
+
+    def registered_emails(self, statuses: Sequence[str] = ("approved", "refused")) -> dict[str, frozenset[str]]:
+        """Per session uid, the addresses the worker has registered (or tried to: refused ones)."""
+        result: dict[str, set[str]] = {}
+        rows = self._db.execute(
+            f"SELECT uid, email FROM registrants WHERE status IN ({', '.join('?' * len(statuses))})", tuple(statuses))
+        for r in rows:
+            result.setdefault(r["uid"], set()).add(r["email"])
+        return {k: frozenset(v) for k, v in result.items()}
 
     # -- retries -----------------------------------------------------------
     def record_failure(self, uid: str, step: str, error: str, next_at: datetime) -> Retry:
