@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from tests.fakes import FakeZoom, SimulatedCrash
-from tests.test_engine import SERIES, World
+from tests.helpers_engine import SERIES, World
 from worker.core.model import Attendee, Recipient
 from worker.core.reconcile import Policy
 from worker.run.engine import Engine, Integrations

@@ -19,7 +19,7 @@ from integrations.sandbox.smtp_server import SandboxSmtpServer
 from integrations.sandbox.zoom_server import SimParticipant, ZoomEmulator
 from tests.helpers_settings import TEMPLATES
 from tests.helpers_smtp import calendar_of, parse
-from tests.test_zoom_emulator import MutableClock
+from tests.helpers_zoom_emulator import MutableClock
 from worker.cli import main
 from worker.store.state import StateStore
 

@@ -5,7 +5,7 @@ import pytest
 from responses import matchers
 
 from integrations.zoom import EXPLICIT_SETTINGS, ZoomConfig, parse_participant, scopes_needed
-from tests.test_zoom_client import API, CONFIG, SPEC, bearer, clock, make_client, mock, token, zoom_error  # noqa: F401
+from tests.helpers_zoom import API, CONFIG, SPEC, bearer, make_client, token, zoom_error
 from worker.core.model import Recipient, Registrant
 from worker.errors import AccessDeniedError, RemoteError, TransientError
 

@@ -7,7 +7,7 @@ from typing import Any, Iterator
 import pytest
 
 from integrations.sandbox.zoom_server import SimParticipant, ZoomEmulator
-from tests.test_zoom_emulator import START, Api, MutableClock
+from tests.helpers_zoom_emulator import START, Api, MutableClock
 
 REGISTRATION = {"approval_type": 0, "registrants_confirmation_email": False}
 
