@@ -206,7 +206,10 @@ class Season:
         (meeting,) = self.meetings_for(key)
         start = at(f"{key} 09:00")
         self.zoom.end_meeting(meeting["id"], started_at=start, ended_at=start + timedelta(minutes=90))
-        people = [{"name": name, "email": address, "join_time": start + timedelta(minutes=2),
+        # As on the real Zoom: invitees come in through the personal link the worker registered for them,
+        # under a phone's display name, and give no e-mail at the door; the link is what ties them to a person.
+        links = {r["email"]: r["join_url"] for r in self.zoom.registrants(meeting["id"])}
+        people = [{"name": f"HP {name.split()[0]}", "join_url": links[address], "join_time": start + timedelta(minutes=2),
                    "leave_time": start + timedelta(minutes=80)} for address, name in ATTENDING[key]]
         people.append({"name": "iPhone Tamu", "email": "", "join_time": start, "leave_time": start + timedelta(minutes=20)})
         self.zoom.add_participants(meeting["id"], people)
