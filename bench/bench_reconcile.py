@@ -17,13 +17,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.fakes import FakeCalendar, FakeComposer, FakeMail, FakeSheets, FakeZoom  # noqa: E402
+from bench.stubs import InstantServices  # noqa: E402
 from worker.core.clock import FixedClock  # noqa: E402
 from worker.run.engine import Engine, Integrations  # noqa: E402
 from worker.core.model import Recipient, SeriesInfo, Session  # noqa: E402
 from worker.core.planner import local_start  # noqa: E402
 from worker.core.reconcile import Desired, Policy, StateView, plan_steps  # noqa: E402
-from worker.store.state import StateStore# noqa: E402
+from worker.store.state import StateStore  # noqa: E402
 
 UTC = timezone.utc
 SERIES = SeriesInfo("bench", "Bench", "Lib", "", "id_ID", "Asia/Makassar", "Lib", "lib@example.org")
@@ -55,9 +55,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         store = StateStore(Path(tmp) / "s.db")
-        zoom = FakeZoom()
-        io = Integrations(zoom=zoom, calendar=FakeCalendar(), sheets=FakeSheets(), mail=FakeMail(),
-                          composer=FakeComposer())
+        services = InstantServices()
+        io = Integrations(zoom=services, calendar=services, sheets=services, mail=services, composer=services)
         clock = FixedClock(datetime(2027, 1, 1, tzinfo=UTC))
         engine = Engine(store, io, clock, series=SERIES, policy=Policy(planning_days=400),
                         recipients=lambda s: [Recipient("a@example.org")])
@@ -65,10 +64,10 @@ def main() -> None:
         start = time.perf_counter()
         engine.tick(sessions)
         busy = time.perf_counter() - start
-        calls_before = len(zoom.calls)
+        calls_before = sum(services.calls.values())
         quiet = best_of(lambda: engine.tick(sessions))
         print(f"quiet tick / busy tick (52 sessions): {quiet / busy:.3f} (goal << 1)")
-        print(f"remote calls made by a quiet tick: {len(zoom.calls) - calls_before} (goal 0)")
+        print(f"remote calls made by a quiet tick: {sum(services.calls.values()) - calls_before} (goal 0)")
         store.close()
 
 

@@ -18,12 +18,18 @@ from typing import Any, Callable, Sequence
 from zoneinfo import ZoneInfo
 
 from integrations.google_auth import SHEETS_SERVICE, execute
+from worker.crashpoint import crashpoint
 from worker.core.model import Attendee, SummaryRow
 
 log = logging.getLogger(__name__)
 
-SESSION_HEADER = ["Nama", "Email", "Masuk pertama", "Keluar terakhir", "Menit", "Jumlah masuk"]  # session tab
-SUMMARY_HEADER = ["Tanggal", "Topik", "Pembicara", "Diundang", "Hadir", "Rata-rata menit"]  # summary tab
+SESSION_HEADER = ["Nama terdaftar", "Nama di Zoom", "Email", "Masuk pertama", "Keluar terakhir", "Menit",
+                  "Jumlah masuk", "Teridentifikasi", "Peran"]  # session tab
+# The summary's first six columns are as before; registration's counts come after, so older rows keep their place.
+SUMMARY_HEADER = ["Tanggal", "Topik", "Pembicara", "Diundang", "Hadir", "Rata-rata menit", "Terdaftar",
+                  "Teridentifikasi", "Tamu"]  # summary tab
+YES, NO = "ya", "tidak"  # the "Teridentifikasi" column
+ROLE_AUDIENCE, ROLE_STAFF = "peserta", "staf"  # the "Peran" column: staff are shown but not counted
 CHART_TITLE = "Kehadiran per minggu"  # title of the attendance chart on the summary tab
 ATTENDED_COLUMN = 4  # 0-based column of "Hadir" on the summary tab
 META_FIELDS = "sheets.properties,sheets.charts"  # what spreadsheets.get returns: tabs and their charts
@@ -73,6 +79,11 @@ def add_chart_request(summary_sheet_id: int) -> dict[str, Any]:
     }}}
 
 
+def column_letter(count: int) -> str:
+    """The letter of the ``count``-th column (1 = A); the tabs here stay below 27 columns."""
+    return chr(ord("A") + count - 1)
+
+
 def _number(value: float) -> int | float:
     return int(value) if float(value).is_integer() else float(value)
 
@@ -114,7 +125,7 @@ class GoogleSheets:
 
     def _existing(self, tab_title: str, tabs: dict[str, dict[str, Any]]) -> tuple[int, list[str]]:
         """Rows now on the session tab and column A of the summary tab (``values.get`` of tabs that exist)."""
-        session_rows = len(self._values(f"{quote_tab(tab_title)}!A:F")) if tab_title in tabs else 0
+        session_rows = len(self._values(f"{quote_tab(tab_title)}!A:{column_letter(len(SESSION_HEADER))}")) if tab_title in tabs else 0
         column_a: list[str] = []
         if self.summary_tab in tabs:
             column_a = ["" if not row or row[0] is None else str(row[0])
@@ -137,11 +148,39 @@ class GoogleSheets:
         if requests:
             self._run(self.service.spreadsheets().batchUpdate(spreadsheetId=self.spreadsheet_id,
                                                               body={"requests": requests}))
+        crashpoint("sheets.between_writes")
         data = (self._session_ranges(tab_title, attendees, previous_rows)
                 + self._summary_ranges(summary, column_a))
         self._run(self.service.spreadsheets().values().batchUpdate(
             spreadsheetId=self.spreadsheet_id, body={"valueInputOption": "RAW", "data": data}))
         log.info("attendance of %s written to the spreadsheet (%d attendee(s))", tab_title, len(attendees))
+
+    def write_verification(self, tab_title: str, rows: list[list[Any]]) -> None:
+        """Overwrite the certificate verification tab ("Verifikasi") with ``rows``, header first.
+
+        Number, name, topic, date, JP, status: never an e-mail. Like a session tab: add the tab
+        when missing (``spreadsheets.batchUpdate``), then one ``values.batchUpdate`` of a
+        computed range with ``valueInputOption=RAW`` (a name such as ``=IMPORTXML(...)`` stays
+        text), blanking rows left over from a longer list. See
+        https://developers.google.com/workspace/sheets/api/reference/rest/v4/spreadsheets.values/batchUpdate
+        (a ValueInputOption is required) and .../rest/v4/ValueInputOption (RAW: stored as typed).
+        """
+        if tab_title == self.summary_tab:
+            raise ValueError(f"verification tab {tab_title!r} would overwrite the summary tab")
+        tabs = self._tabs()
+        width = len(rows[0]) if rows else 1
+        last = chr(ord("A") + width - 1)
+        previous = len(self._values(f"{quote_tab(tab_title)}!A:{last}")) if tab_title in tabs else 0
+        if tab_title not in tabs:
+            request = add_sheet_request(tab_title, sheet_id_for(tab_title, {t["id"] for t in tabs.values()}))
+            self._run(self.service.spreadsheets().batchUpdate(spreadsheetId=self.spreadsheet_id,
+                                                              body={"requests": [request]}))
+        values = [list(r) for r in rows] + [[""] * width for _ in range(max(0, previous - len(rows)))]
+        data = [{"range": f"{quote_tab(tab_title)}!A1:{last}{len(values)}", "majorDimension": "ROWS",
+                 "values": values}]
+        self._run(self.service.spreadsheets().values().batchUpdate(
+            spreadsheetId=self.spreadsheet_id, body={"valueInputOption": "RAW", "data": data}))
+        log.info("%s tab written (%d certificate(s))", tab_title, len(rows) - 1)
 
     def _structure_requests(self, tab_title: str, tabs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         """addSheet for missing tabs and addChart when the summary tab has no chart yet."""
@@ -164,14 +203,16 @@ class GoogleSheets:
         """Header plus one row per attendee, longest stay first."""
         ordered = sorted(attendees, key=lambda a: (-a.minutes, a.name.casefold(), a.email))
         return [list(SESSION_HEADER)] + [
-            [a.name, a.email, self._time(a.first_join), self._time(a.last_leave), int(a.minutes), int(a.joins)]
+            [a.registered_name, a.name, a.email, self._time(a.first_join), self._time(a.last_leave), int(a.minutes),
+             int(a.joins), YES if a.identified else NO, ROLE_STAFF if a.staff else ROLE_AUDIENCE]
             for a in ordered]
 
     def _session_ranges(self, tab_title: str, attendees: Sequence[Attendee], previous_rows: int) -> list[dict]:
         rows = self.session_rows(attendees)
         blank = [""] * len(SESSION_HEADER)
         rows += [list(blank) for _ in range(max(0, previous_rows - len(rows)))]  # clear a longer old list
-        return [{"range": f"{quote_tab(tab_title)}!A1:F{len(rows)}", "majorDimension": "ROWS", "values": rows}]
+        last = column_letter(len(SESSION_HEADER))
+        return [{"range": f"{quote_tab(tab_title)}!A1:{last}{len(rows)}", "majorDimension": "ROWS", "values": rows}]
 
     def _summary_ranges(self, summary: SummaryRow, column_a: list[str]) -> list[dict]:
         key = summary.date.isoformat()
@@ -179,7 +220,8 @@ class GoogleSheets:
         if index is None:
             index = max(len(column_a), 1)  # the first free row below the header
         row = [key, summary.topic, summary.speaker, int(summary.invited), int(summary.attended),
-               _number(round(summary.average_minutes, 1))]
-        tab = quote_tab(self.summary_tab)
-        return [{"range": f"{tab}!A1:F1", "majorDimension": "ROWS", "values": [list(SUMMARY_HEADER)]},
-                {"range": f"{tab}!A{index + 1}:F{index + 1}", "majorDimension": "ROWS", "values": [row]}]
+               _number(round(summary.average_minutes, 1)), int(summary.registered), int(summary.identified),
+               int(summary.guests)]
+        tab, last = quote_tab(self.summary_tab), column_letter(len(SUMMARY_HEADER))
+        return [{"range": f"{tab}!A1:{last}1", "majorDimension": "ROWS", "values": [list(SUMMARY_HEADER)]},
+                {"range": f"{tab}!A{index + 1}:{last}{index + 1}", "majorDimension": "ROWS", "values": [row]}]

@@ -26,6 +26,23 @@ What this relies on from Zoom (checked against Zoom's docs and developer forum):
   ``duration`` (seconds).
 * A 400 with code 300 "Validation Failed." lists what is wrong as ``errors: [{"field", "message"}]``
   (Zoom's "Error Definitions" page); a topic may have 200 characters, an agenda 2000.
+* Registration (meeting ``settings.approval_type`` 0 = automatic approval): ``POST
+  /meetings/{id}/batch_registrants`` takes at most 30 ``registrants`` (``email``, ``first_name``,
+  ``last_name``) with ``auto_approve`` and answers ``registrants: [{registrant_id, email, join_url}]``
+  (https://zoom.github.io/rivet-javascript/types/Meetings.MeetingsPerformBatchRegistrationResponse.html);
+  the same e-mail gets the same registrant again, so resending a batch registers nobody twice.
+  ``GET /meetings/{id}/registrants`` lists approved registrants, self-registered ones included, by
+  ``next_page_token``; ``PUT /meetings/{id}/registrants/status`` with ``action: cancel`` cancels.
+  A meeting without registration answers code 3000 "Registration has not been enabled"; registration
+  needs a licensed host (https://support.zoom.us/hc/zh-cn/articles/211579443).
+* Since 2022-03 a guest's ``user_email`` is empty unless they registered
+  (https://developers.zoom.us/changelog/platform/zoom-api-email-address-display-rules.md); since 2023-03
+  the reports blank ``id``/``participant_user_id`` of external participants: ``registrant_id`` is
+  what ties a record to a person
+  (https://developers.zoom.us/changelog/platform/changes-to-meeting-api-reporting-and-dashboard-endpoints.md).
+* Since 2026-03-15 fields left out of a create body take the account's defaults (AI summary, AI
+  questions, Q&A, watermark, ...: https://developers.zoom.us/changelog/meetings/march-05-2026), so
+  :data:`EXPLICIT_SETTINGS` are always sent, in create and update bodies.
 * A 429 for a daily quota carries ``X-RateLimit-Type: Daily-limit`` (some answers only say
   "daily rate limit" in the message); quotas reset at 00:00 UTC. ``Retry-After`` may hold
   seconds or a date-time.
@@ -49,10 +66,9 @@ from zoneinfo import ZoneInfo
 import requests
 from urllib3.exceptions import NewConnectionError
 
-from worker.core.attendance import merge_participants
 from worker.errors import (AccessDeniedError, AuthError, IntegrationError, NotFoundError, RateLimitError,
                            RemoteError, TransientError)
-from worker.core.model import Attendee, MeetingInfo, MeetingSpec, ParticipantRecord
+from worker.core.model import MeetingInfo, MeetingSpec, ParticipantRecord, Recipient, Registrant
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +86,38 @@ PASSCODE_ALPHABET = "".join(c for c in string.ascii_letters + string.digits if c
 SCOPE_CODES = frozenset({104, 4711})  # "Invalid access token, does not contain scopes"
 GONE_CODE = 3001  # "Meeting does not exist" / "Meeting ID is invalid or not end"
 NO_REPORT_CODE = 200  # "Only available for Paid account" / "No permission"
-WRITE_SCOPE = "meeting:write:admin"  # create, update, delete meetings
-READ_SCOPE = "meeting:read:admin"  # get and list meetings, past instances and participants
-REPORT_SCOPE = "report:read:admin"  # participant reports
+WRITE_SCOPE = ("meeting:write:admin (granular: meeting:write:meeting:admin, meeting:update:meeting:admin, "
+               "meeting:delete:meeting:admin)")  # create, update, delete meetings
+READ_SCOPE = ("meeting:read:admin (granular: meeting:read:meeting:admin, meeting:read:list_meetings:admin, "
+              "meeting:read:list_past_instances:admin, meeting:read:list_past_participants:admin)")  # reads
+REPORT_SCOPE = "report:read:admin (granular: report:read:list_meeting_participants:admin)"  # participant reports
+REGISTRANT_WRITE_SCOPE = ("meeting:write:admin (granular: meeting:write:registrant:admin, "
+                          "meeting:write:batch_registrants:admin, meeting:update:registrant_status:admin)")
+REGISTRANT_READ_SCOPE = "meeting:read:admin (granular: meeting:read:list_registrants:admin)"
+
+
+def scopes_needed(registration: bool) -> list[str]:
+    """Every scope the worker's Server-to-Server OAuth app needs, classic and granular (apps made since
+    2024-03 have granular scopes only), as ``check`` lists them."""
+    scopes = [f"meetings: {WRITE_SCOPE}", f"meeting details, lists, past meetings: {READ_SCOPE}",
+              f"attendance reports (paid plan): {REPORT_SCOPE}"]
+    if registration:
+        scopes += [f"registering invitees: {REGISTRANT_WRITE_SCOPE}", f"reading registrants: {REGISTRANT_READ_SCOPE}"]
+    return scopes
+BATCH_MAX = 30  # Zoom's cap of registrants in one batch_registrants (and status) call
+NAME_MAX = 64  # Zoom's cap on first_name
+REGISTRATION_CODE = 3000  # "Registration has not been enabled for this meeting" / "only for licensed users"
+EXPLICIT_SETTINGS: dict[str, Any] = {
+    # Sent in every create and update body: left out, each would follow the host account's default
+    # (https://developers.zoom.us/changelog/meetings/march-05-2026). A public library webinar wants
+    # no AI summary mailed to anyone, no AI questions, no Q&A panel, no watermark, no sign-in wall.
+    # who_will_receive_summary takes 1-4 (1 = the host only); who_can_ask_questions takes 1-5 and only
+    # matters while AI questions are on (their meanings were not confirmed against Zoom's reference here).
+    "auto_start_meeting_summary": False, "who_will_receive_summary": 1, "auto_start_ai_companion_questions": False,
+    "who_can_ask_questions": 1, "question_and_answer": {"enable": False}, "watermark": False,
+    "meeting_authentication": False, "auto_recording": "none",
+}
+"""Meeting settings the worker always sends; ``zoom.meeting_settings`` in settings.yaml overrides any of them."""
 IDEMPOTENT_METHODS = frozenset({"GET", "PATCH", "DELETE", "PUT"})  # sending these twice does no harm
 NOT_RESENT = " (not resent: Zoom may have done it; the next run looks for it first)"  # ends a create's error
 
@@ -91,6 +136,8 @@ class ZoomConfig:
     join_before_host: bool = False  # nobody gets in before the host
     mute_upon_entry: bool = True  # everyone joins muted
     passcode_length: int = 8  # length of the generated passcode (Zoom allows up to 10)
+    registration: bool = True  # meetings with registration (automatic approval) and personal links
+    meeting_settings: dict[str, Any] = field(default_factory=dict)  # overrides of EXPLICIT_SETTINGS
     timeout: float = 30.0  # seconds for each HTTP request
     max_attempts: int = 5  # tries of one request on 429, 5xx and network errors
 
@@ -156,6 +203,7 @@ class ZoomClient:
         body = patch_body(spec, previous)
         if not body:
             return
+        body["settings"] = self.meeting_settings()  # an update must not leave a setting to the account either
         self._request("PATCH", f"/meetings/{_segment(meeting_id)}", json=body, scopes=WRITE_SCOPE)
         log.info("zoom: updated meeting %s (%s)", meeting_id, ", ".join(body))
 
@@ -169,14 +217,72 @@ class ZoomClient:
         log.info("zoom: deleted meeting %s", meeting_id)
 
     def create_body(self, spec: MeetingSpec) -> dict[str, Any]:
-        """The JSON for a new scheduled meeting."""
+        """The JSON for a new scheduled meeting, every setting that matters spelled out."""
         c = self.config
         return {"topic": spec.topic, "type": 2, "start_time": local_time(spec), "timezone": spec.timezone,
                 "duration": spec.duration_minutes, "agenda": spec.agenda,
-                "password": make_passcode(c.passcode_length, self.rng),
-                "settings": {"waiting_room": c.waiting_room, "join_before_host": c.join_before_host,
-                             "mute_upon_entry": c.mute_upon_entry, "approval_type": 2,
-                             "auto_recording": "none"}}
+                "password": make_passcode(c.passcode_length, self.rng), "settings": self.meeting_settings()}
+
+    def meeting_settings(self) -> dict[str, Any]:
+        """The ``settings`` object of create and update bodies: explicit, so no account default leaks in."""
+        c = self.config
+        settings: dict[str, Any] = {"waiting_room": c.waiting_room, "join_before_host": c.join_before_host,
+                                    "mute_upon_entry": c.mute_upon_entry, **EXPLICIT_SETTINGS}
+        if c.registration:  # automatic approval; the worker's own Indonesian mails replace Zoom's
+            settings.update(approval_type=0, registration_type=1, registrants_confirmation_email=False,
+                            registrants_email_notification=False)
+        else:
+            settings["approval_type"] = 2
+        settings.update(c.meeting_settings)
+        return settings
+
+    # -- registrants ---------------------------------------------------------------
+    def enable_registration(self, meeting_id: str) -> MeetingInfo:
+        """Turn registration on for a meeting made without it (before ``zoom.registration`` was on); return it."""
+        self._request("PATCH", f"/meetings/{_segment(meeting_id)}", json={"settings": self.meeting_settings()},
+                      scopes=WRITE_SCOPE)
+        info = self.get_meeting(meeting_id)
+        if info is None or not info.registration_url:
+            raise RemoteError(SERVICE, f"meeting {meeting_id} still has no registration page after turning "
+                                       "registration on; check the host's licence and the account's settings")
+        log.info("zoom: registration turned on for meeting %s", meeting_id)
+        return info
+
+    def register(self, meeting_id: str, people: list[Recipient]) -> list[Registrant]:
+        """Register up to 30 people in one call (automatic approval); Zoom answers each one's personal link.
+
+        Sending the same people again is harmless: Zoom gives the same registrant for the same e-mail,
+        so the call is retried like a read.
+        """
+        if not 1 <= len(people) <= BATCH_MAX:
+            raise ValueError(f"register takes 1 to {BATCH_MAX} people, got {len(people)}")
+        path = f"/meetings/{_segment(meeting_id)}/batch_registrants"
+        body = {"auto_approve": True, "registrants_confirmation_email": False,
+                "registrants": [registrant_body(p) for p in people]}
+        data = self._request("POST", path, json=body, scopes=REGISTRANT_WRITE_SCOPE, retry_safe=True)
+        items = answer_items(data, "registrants", f"POST {path}", expect=("email", "join_url"))
+        names = {p.email.lower(): registered_name(p) for p in people}
+        return [Registrant(email=str(i["email"]), name=names.get(str(i["email"]).lower(), ""),
+                           registrant_id=str(i.get("registrant_id") or i.get("id") or ""),
+                           join_url=str(i["join_url"])) for i in items]
+
+    def list_registrants(self, meeting_id: str) -> list[Registrant]:
+        """Every approved registrant of the meeting, people who registered themselves included."""
+        path = f"/meetings/{_segment(meeting_id)}/registrants"
+        return [Registrant(email=str(i.get("email") or ""),
+                           name=" ".join(str(i.get(k) or "").strip() for k in ("first_name", "last_name")).strip(),
+                           registrant_id=str(i["id"]), join_url=str(i.get("join_url") or ""))
+                for i in self._pages(path, "registrants", {"status": "approved"}, REGISTRANT_READ_SCOPE,
+                                     expect=("id",))]
+
+    def cancel_registrants(self, meeting_id: str, emails: list[str]) -> None:
+        """Cancel the registrations of up to 30 addresses (their personal links stop working)."""
+        if not 1 <= len(emails) <= BATCH_MAX:
+            raise ValueError(f"cancel_registrants takes 1 to {BATCH_MAX} addresses, got {len(emails)}")
+        self._request("PUT", f"/meetings/{_segment(meeting_id)}/registrants/status",
+                      json={"action": "cancel", "registrants": [{"email": e} for e in emails]},
+                      scopes=REGISTRANT_WRITE_SCOPE)
+        log.info("zoom: cancelled %d registration(s) for meeting %s", len(emails), meeting_id)
 
     def _meeting_json(self, meeting_id: str) -> dict | None:
         try:
@@ -185,8 +291,8 @@ class ZoomClient:
             return None
 
     # -- attendance --------------------------------------------------------------
-    def fetch_attendance(self, meeting_id: str, scheduled_start: datetime) -> list[Attendee] | None:
-        """Merged attendance of the occurrence nearest ``scheduled_start``; None while Zoom is not ready."""
+    def fetch_participants(self, meeting_id: str, scheduled_start: datetime) -> list[ParticipantRecord] | None:
+        """Every join record of the occurrence nearest ``scheduled_start`` (not merged); None while Zoom is not ready."""
         occurrence = self._occurrence(meeting_id, scheduled_start)
         if occurrence is None:
             return None
@@ -195,11 +301,10 @@ class ZoomClient:
         if items is None:
             return None
         try:
-            records = [parse_participant(item, default_time=started) for item in items]
+            return [parse_participant(item, default_time=started) for item in items]
         except (TypeError, ValueError) as exc:
             raise unreadable(f"participants of meeting {meeting_id}", f"has a record that cannot be read ({exc})") \
                 from exc
-        return merge_participants(records)
 
     def _occurrence(self, meeting_id: str, scheduled_start: datetime) -> tuple[str, datetime] | None:
         """UUID and start of the ended occurrence nearest the schedule, or None when there is none yet."""
@@ -254,7 +359,7 @@ class ZoomClient:
             seen.add(token)
 
     def _request(self, method: str, path: str, *, params: dict | None = None, json: dict | None = None,
-                 scopes: str = "", expect: tuple[str, ...] = ()) -> dict:
+                 scopes: str = "", expect: tuple[str, ...] = (), retry_safe: bool = False) -> dict:
         """One API call with a valid token; on 401 one fresh token and one more try. Returns the JSON body.
 
         ``expect`` names fields a successful answer must carry; an answer without them, or one that is
@@ -262,7 +367,7 @@ class ZoomClient:
         """
         url = self.config.api_base_url.rstrip("/") + path
         what = f"{method} {path}"
-        idempotent = method in IDEMPOTENT_METHODS
+        idempotent = retry_safe or method in IDEMPOTENT_METHODS
         response = self._send(method, url, what, idempotent=idempotent, params=params, json=json,
                               headers=self._auth_header())
         if response.status_code == 401 and not scope_problem(*error_fields(response)):
@@ -428,7 +533,18 @@ def meeting_info(data: dict) -> MeetingInfo:
     return MeetingInfo(meeting_id=str(data["id"]), join_url=str(data.get("join_url") or ""),
                        passcode=str(data.get("password") or ""), uuid=str(data.get("uuid") or ""),
                        topic=str(data.get("topic") or ""), start=parse_time(start) if start else None,
-                       duration_minutes=int(duration) if duration is not None else None)
+                       duration_minutes=int(duration) if duration is not None else None,
+                       registration_url=str(data.get("registration_url") or ""))
+
+
+def registered_name(person: Recipient) -> str:
+    """The name a person is registered under: their list name, else the part of the address before ``@``."""
+    return (person.name.strip() or person.email.partition("@")[0])[:NAME_MAX].strip()
+
+
+def registrant_body(person: Recipient) -> dict[str, str]:
+    """One registrant of a batch: the whole name as ``first_name`` (Zoom needs one; names are not split)."""
+    return {"email": person.email, "first_name": registered_name(person), "last_name": ""}
 
 
 def parse_participant(item: dict, *, default_time: datetime | None = None) -> ParticipantRecord:
@@ -444,7 +560,9 @@ def parse_participant(item: dict, *, default_time: datetime | None = None) -> Pa
     return ParticipantRecord(name=str(item.get("name") or "").strip(),
                              email=str(item.get("user_email") or item.get("email") or "").strip(),
                              participant_id=str(item.get("participant_user_id") or item.get("id") or ""),
-                             join_time=joined, leave_time=left, duration_seconds=seconds)
+                             join_time=joined, leave_time=left, duration_seconds=seconds,
+                             registrant_id=str(item.get("registrant_id") or "").strip(),
+                             internal=item.get("internal_user") is True)
 
 
 def _json_or_empty(response: requests.Response) -> dict:
@@ -607,6 +725,14 @@ def zoom_error(response: requests.Response, what: str, scopes: str,
         missing = ", ".join(re.findall(r"[a-z_]+(?::[a-z_]+)+", message)) or scopes or "the needed scopes"
         return AccessDeniedError(SERVICE, f"{text}; add {missing} to the Server-to-Server OAuth app's scopes",
                                  status=status, code=code)
+    if code == REGISTRATION_CODE and "licensed" in message.lower():
+        return RemoteError(SERVICE, f"{text}; registration needs a licensed (Pro or higher) host: give the "
+                                    "zoom.user_id user a licence in the Zoom admin portal, or set "
+                                    "zoom.registration: false in settings.yaml", status=status, code=code)
+    if code == REGISTRATION_CODE and "regist" in message.lower():
+        return RemoteError(SERVICE, f"{text}; the meeting has registration off (settings.approval_type 2): "
+                                    "turn registration on for it in Zoom, or set zoom.registration: false",
+                           status=status, code=code)
     if status == 401:
         return AuthError(SERVICE, f"{text}; Zoom refused a fresh access token too: check {CREDENTIAL_VARS} "
                                   "and that the app is activated", status=status, code=code)

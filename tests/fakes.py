@@ -7,7 +7,8 @@ from email.message import EmailMessage
 from typing import Iterator, Sequence
 
 from worker.errors import PermanentMailError, TransientError
-from worker.core.model import Attendee, EventSpec, MeetingInfo, MeetingSpec, Recipient, Session, SummaryRow
+from worker.core.model import (Attendee, EventSpec, MeetingInfo, MeetingSpec, ParticipantRecord, Recipient,
+                               Registrant, Session, SummaryRow)
 
 
 class SimulatedCrash(BaseException):
@@ -23,6 +24,8 @@ class FakeZoom:
         self.crash_after_create = False
         self.fail_creates = 0
         self.attendance: dict[str, list[Attendee] | None] = {}
+        self.registrants: dict[str, dict[str, Registrant]] = {}  # meeting id -> lower e-mail -> registrant
+        self.registration = True  # new meetings have registration on (approval_type 0)
         self._next = 1000
 
     def find_meeting(self, marker: str) -> MeetingInfo | None:
@@ -44,7 +47,7 @@ class FakeZoom:
         self._next += 1
         mid = str(self._next)
         self.meetings[mid] = {"topic": spec.topic, "start": spec.start, "duration": spec.duration_minutes,
-                              "agenda": spec.agenda}
+                              "agenda": spec.agenda, "registration": self.registration}
         if self.crash_after_create:
             self.crash_after_create = False
             raise SimulatedCrash()
@@ -59,14 +62,46 @@ class FakeZoom:
         self.calls.append("delete")
         self.meetings.pop(meeting_id, None)
 
-    def fetch_attendance(self, meeting_id: str, scheduled_start: datetime) -> list[Attendee] | None:
+    def fetch_participants(self, meeting_id: str, scheduled_start: datetime) -> list[ParticipantRecord] | None:
+        """``attendance`` rows as join records (one stay each, their minutes long), as Zoom lists them."""
         self.calls.append("attendance")
-        return self.attendance.get(meeting_id)
+        rows = self.attendance.get(meeting_id)
+        if rows is None:
+            return None
+        return [ParticipantRecord(a.name, a.email, "", a.first_join, a.last_leave, a.minutes * 60,
+                                  registrant_id=a.registrant_id, internal=a.internal)
+                for a in rows]
+
+    def register(self, meeting_id: str, people: list[Recipient]) -> list[Registrant]:
+        """Zoom's batch registration: at most 30, the same e-mail gets the same registrant."""
+        assert 1 <= len(people) <= 30, len(people)
+        self.calls.append("register")
+        book = self.registrants.setdefault(meeting_id, {})
+        for p in people:
+            book.setdefault(p.email.lower(), Registrant(p.email, p.name, f"r-{meeting_id}-{p.email}",
+                                                        f"https://zoom.example/w/{meeting_id}?tk={p.email}"))
+        return [book[p.email.lower()] for p in people]
+
+    def enable_registration(self, meeting_id: str) -> MeetingInfo:
+        self.calls.append("enable_registration")
+        self.meetings[meeting_id]["registration"] = True
+        return self._info(meeting_id)
+
+    def list_registrants(self, meeting_id: str) -> list[Registrant]:
+        self.calls.append("list_registrants")
+        return list(self.registrants.get(meeting_id, {}).values())
+
+    def cancel_registrants(self, meeting_id: str, emails: list[str]) -> None:
+        self.calls.append("cancel_registrants")
+        for email in emails:
+            self.registrants.get(meeting_id, {}).pop(email.lower(), None)
 
     def _info(self, mid: str) -> MeetingInfo:
         m = self.meetings[mid]
         return MeetingInfo(meeting_id=mid, join_url=f"https://zoom.example/j/{mid}", passcode="abc123",
-                           uuid=f"uuid-{mid}", topic=m["topic"], start=m["start"], duration_minutes=m["duration"])
+                           uuid=f"uuid-{mid}", topic=m["topic"], start=m["start"], duration_minutes=m["duration"],
+                           registration_url=f"https://zoom.example/meeting/register/{mid}"
+                           if m.get("registration", self.registration) else "")
 
 
 class FakeCalendar:

@@ -1,4 +1,4 @@
-"""Shared pieces for the mail tests: the project's templates, sample data, a real SMTP server."""
+"""Shared pieces for the mail tests: the project's templates, sample data, a transport to the sandbox SMTP server."""
 from __future__ import annotations
 
 import email
@@ -7,9 +7,7 @@ from dataclasses import replace
 from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Iterator
 
-import pytest
 from icalendar import Calendar
 
 from integrations.sandbox.smtp_server import SandboxSmtpServer
@@ -19,13 +17,6 @@ from worker.core.model import MeetingInfo, Recipient, SeriesInfo, Session
 from worker.mail.render import Renderer, sample_meeting, sample_series, sample_session
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"  # the templates staff edit
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[SandboxSmtpServer]:
-    """A real aiosmtpd server on 127.0.0.1, on a free port, collecting messages."""
-    with SandboxSmtpServer() as server:
-        yield server
 
 
 def transport_for(server: SandboxSmtpServer, **options) -> SmtpTransport:

@@ -15,17 +15,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from icalendar import Calendar
 
+from tests.helpers_process import clean_env
 from tests.helpers_settings import BASE, write_settings
 from worker.cli import main
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def clean_env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ZOOM_", "SMTP_", "GOOGLE_"))}
-    env["PYTHONPATH"] = str(ROOT)
-    return env
-
 
 def test_check_ok(tmp_path, capsys, monkeypatch):
     for k in list(os.environ):
@@ -90,7 +82,7 @@ def test_once_without_credentials_reports_blocked_and_dry_run_lists(tmp_path, ca
 def test_run_stops_on_sigterm_and_sigint(tmp_path, sig):
     path = write_settings(tmp_path, BASE.replace("  state_file: state.db", "  state_file: state.db\n  tick_seconds: 1"))
     proc = subprocess.Popen([sys.executable, "-m", "worker", "run", "--settings", str(path)], cwd=tmp_path,
-                            env=clean_env(tmp_path), stderr=subprocess.PIPE, text=True)
+                            env=clean_env(), stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60
         lines = []

@@ -260,10 +260,12 @@ def test_a_schema_4_state_file_is_migrated_without_loss(tmp_path):
                "('s/2027-01-14', 'change', 2, 'a@x.id', 'A', 'pending', '2027-01-08T00:00:00+00:00', "
                "'2027-01-08T00:15:00+00:00')")
     db.execute("INSERT INTO retries VALUES ('s/2027-01-21', 'upsert_event', 2, '2027-01-14T00:02:00+00:00', 'boom')")
+    db.execute("INSERT INTO attendance VALUES ('s/2027-01-07', 'b@x.id', 'Budi', 'b@x.id', '2027-01-07T01:00:00+00:00', "
+               "'2027-01-07T02:00:00+00:00', 60, 1)")
     db.commit()
     db.close()
     with StateStore(tmp_path / "state.db") as store:
-        assert store.schema_version() == 5
+        assert store.schema_version() == len(MIGRATIONS) == 8  # 5 certificates, 6 outbox claim, 7 registrants, 8 flags
         rows = store.sessions()
         first, second, third = rows["s/2027-01-07"], rows["s/2027-01-14"], rows["s/2027-01-21"]
         assert first.invitations_skipped and first.note == skipped and first.invited_at is None
@@ -273,9 +275,13 @@ def test_a_schema_4_state_file_is_migrated_without_loss(tmp_path):
         assert second.invited_at == datetime(2027, 1, 7, tzinfo=UTC)
         assert not third.reinstated and not third.invitations_skipped  # a note after the invitations is only a note
         assert third.notice_fp == "abcdef0123456789" and third.note == "no recipients configured"
+        assert [r.registration_url for r in (first, second, third)] == ["", "", ""]
         [mail] = store.pending_mail(10)
         assert (mail.kind, mail.round, mail.status, mail.next_at) == ("change", 2, "pending",
                                                                      datetime(2027, 1, 8, 0, 15, tzinfo=UTC))
+        assert mail.claimed_by == "" and mail.claimed_at is None
+        assert store.certificates() == [] and store.registrants("s/2027-01-14") == []
+        assert [(a.email, a.identified, a.staff) for a in store.attendance("s/2027-01-07")] == [("b@x.id", False, False)]
         retry = store.retries()[("s/2027-01-21", "upsert_event")]
         assert retry.attempts == 2 and retry.next_at == datetime(2027, 1, 14, 0, 2, tzinfo=UTC)
 

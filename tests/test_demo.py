@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import csv
 import re
-from datetime import timedelta
 from email import message_from_bytes, policy
 
 import icalendar
@@ -28,13 +27,9 @@ def held_sessions(summary):
     return [s for s in plan_season(settings).sessions if not s.cancelled]
 
 
-def expected_attendance(session):
-    """Per person (email, else name): total minutes, from the participants the demo simulated."""
-    minutes: dict[str, int] = {}
-    for p in demo._participants(session):
-        key = p["email"] or p["name"]
-        minutes[key] = minutes.get(key, 0) + int((p["leave_time"] - p["join_time"]) / timedelta(minutes=1))
-    return minutes
+def expected_attendance(result, session):
+    """The people the demo sent into ``session`` (staff included), from its record of the simulation."""
+    return result.simulated[session.key]
 
 
 def test_meetings_and_events(result):
@@ -52,9 +47,17 @@ def test_mails_per_kind(result):
     assert result.mails["reminder"] == 2 * everyone + storytelling_groups  # 28 January was cancelled first
     assert result.mails["change"] == storytelling_groups  # the 21 January topic edit
     assert result.mails["cancellation"] == everyone
-    thanked = sum(1 for s in held_sessions(result) for key, m in expected_attendance(s).items()
-                  if "@" in key and m >= 30)
-    assert result.mails["thankyou"] == thanked == result.certificates
+    earned = [(s, p) for s in held_sessions(result) for p in expected_attendance(result, s) if p.earns_certificate]
+    # every identified attendee who stayed long enough (invitees and walk-ins), exactly once, none else;
+    # + 1: Pak Anwar's certificate re-issued under his corrected name (demo.CORRECTION), which later
+    # certificates carry too
+    assert result.mails["thankyou"] == len(earned) + 1 == result.certificates > 10
+    email, corrected = demo.CORRECTION
+    names = [corrected if p.email == email and s.start > demo.CORRECT_AT else p.registered_name for s, p in earned]
+    assert any(p.email == email and s.start < demo.CORRECT_AT for s, p in earned)  # he had one to correct
+    assert sorted(result.certificate_names) == sorted(names + [corrected])
+    shown = {p.display_name for s in held_sessions(result) for p in expected_attendance(result, s)}
+    assert not shown & set(result.certificate_names)  # no certificate carries a Zoom display name
     assert len(list((result.out_dir / "sertifikat").glob("*.pdf"))) == result.certificates
     assert all(p.read_bytes().startswith(b"%PDF") for p in (result.out_dir / "sertifikat").glob("*.pdf"))
 
@@ -74,10 +77,14 @@ def test_sheets_tabs_rows_and_formula_name_as_text(result):
     assert "Ringkasan" in result.tabs and result.charts == 1
     assert result.rows["Ringkasan"] == len(sessions)
     for session in sessions:
-        expected = expected_attendance(session)
-        assert result.rows[session.key] == len(expected) == result.attendance[session.key]
+        people = expected_attendance(result, session)
+        staff = sum(1 for p in people if p.role == "staff")
+        assert result.rows[session.key] == len(people)  # staff are shown in the tab...
+        assert staff == 2 and result.attendance[session.key] == len(people) - staff  # ...not counted
+        assert result.identified[session.key] == sum(1 for p in people if p.role in ("invitee", "walk-in"))
+        assert result.guests[session.key] == sum(1 for p in people if p.role == "guest")
     with open(result.out_dir / "spreadsheet" / "2027-01-14.csv", encoding="utf-8", newline="") as f:
-        names = [row[0] for row in csv.reader(f)]
+        names = [row[1] for row in csv.reader(f)]  # column B: the Zoom display name
     assert demo.FORMULA_NAME in names
     html = (result.out_dir / "spreadsheet" / "spreadsheet.html").read_text(encoding="utf-8")
     assert "=HYPERLINK(&quot;http://x&quot;,&quot;y&quot;)" in html or "=HYPERLINK(&#34;http://x&#34;" in html
@@ -100,11 +107,11 @@ def test_refuses_to_wipe_a_folder_it_did_not_make(tmp_path):
 
 
 def test_report_numbers_match_the_stored_attendance(result):
-    from tests.test_report import tile
+    from tests.helpers_report import tile
 
     with StateStore(result.out_dir / "sandbox" / "state.db") as store:
         people = {uid: store.attendance(uid) for uid in store.sessions()}
-    attended = [a for rows in people.values() for a in rows]
+    attended = [a for rows in people.values() for a in rows if not a.staff]
     keys = [a.email or a.name.lower() for a in attended]
     report = (result.out_dir / "laporan" / "laporan-musim.html").read_text(encoding="utf-8")
     assert tile(report, "Sesi terlaksana") == "3"

@@ -9,7 +9,7 @@ from googleapiclient.errors import HttpError
 
 from integrations.google_auth import SCOPES, GoogleConfig, build_calendar_service, load_credentials, translate_error
 from integrations.google_calendar import GoogleCalendar
-from tests.test_google_flow import CALENDAR, GoogleWorld, google, live_events  # noqa: F401 (fixture)
+from tests.helpers_worlds import CALENDAR, GoogleWorld, live_events
 from worker.errors import AccessDeniedError, AuthError
 from worker.core.model import calendar_event_id
 

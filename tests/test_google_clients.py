@@ -1,6 +1,6 @@
 """The Google Calendar and Sheets clients at the transport: real googleapiclient code, HttpMockSequence answers.
 
-Each test lists the answers it expects to be asked for; ``Transport.done()`` fails the
+Each test lists the answers it expects to be asked for; the ``google_http`` fixture fails the
 test when one was never requested (like ``responses``' assert_all_requests_are_fired).
 """
 from __future__ import annotations
@@ -9,16 +9,15 @@ import json
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
-from googleapiclient.http import HttpMockSequence
 
 from integrations.google_auth import (GoogleConfig, build_calendar_service, build_sheets_service, execute,
                                       load_credentials, service_account_email, translate_error)
 from integrations.google_calendar import GoogleCalendar, event_body
 from integrations.google_sheets import CHART_TITLE, GoogleSheets
+from tests.helpers_google import Transport, Transports, as_content, google_error
 from worker.errors import (AccessDeniedError, AuthError, NotConfiguredError, NotFoundError, RateLimitError,
                            RemoteError, TransientError)
 from worker.core.model import Attendee, EventSpec, SummaryRow, calendar_event_id
@@ -33,54 +32,19 @@ UTC = timezone.utc
 
 # -- transport ------------------------------------------------------------------------------------------------
 
-class Transport:
-    """An HttpMockSequence plus readable views of what was sent."""
-
-    def __init__(self, answers: list[tuple[int, Any]]):
-        self.http = HttpMockSequence([({"status": str(status)}, _content(body)) for status, body in answers])
-
-    @property
-    def calls(self) -> list[tuple[str, str, dict[str, list[str]], Any]]:
-        """(method, unquoted path, query, JSON body or None) for every request made."""
-        out = []
-        for uri, method, body, _headers in self.http.request_sequence:
-            parts = urlsplit(uri)
-            out.append((method, unquote(parts.path), parse_qs(parts.query), json.loads(body) if body else None))
-        return out
-
-    @property
-    def urls(self) -> list[str]:
-        """The full request URLs."""
-        return [uri for uri, *_ in self.http.request_sequence]
-
-    def done(self) -> None:
-        """Fail when an answer was prepared but never asked for."""
-        assert self.http._iterable == [], f"answers never requested: {self.http._iterable}"
-
-
-def _content(body: Any) -> str:
-    return body if isinstance(body, str) else json.dumps(body)
-
-
-def google_error(status: int, message: str, reason: str = "", status_name: str = "") -> dict[str, Any]:
-    """Google's JSON error body."""
-    error: dict[str, Any] = {"code": status, "message": message}
-    if reason:
-        error["errors"] = [{"domain": "global", "reason": reason, "message": message}]
-    if status_name:
-        error["status"] = status_name
-    return {"error": error}
-
-
-def make_calendar(answers: list[tuple[int, Any]], api_endpoint: str | None = None) -> tuple[GoogleCalendar, Transport]:
-    transport = Transport(answers)
+def make_calendar(google_http: Transports, answers: list[tuple[int, Any]],
+                  api_endpoint: str | None = None) -> tuple[GoogleCalendar, Transport]:
+    """The real calendar client on a transport that gives ``answers`` in order."""
+    transport = google_http(answers)
     config = GoogleConfig(credentials_file="unused.json", calendar_id=CAL_ID, api_endpoint=api_endpoint)
     service = build_calendar_service(config, None, http=transport.http)
     return GoogleCalendar(service, CAL_ID, service_account_email=SA_EMAIL, num_retries=0), transport
 
 
-def make_sheets(answers: list[tuple[int, Any]], api_endpoint: str | None = None) -> tuple[GoogleSheets, Transport]:
-    transport = Transport(answers)
+def make_sheets(google_http: Transports, answers: list[tuple[int, Any]],
+                api_endpoint: str | None = None) -> tuple[GoogleSheets, Transport]:
+    """The real sheets client on a transport that gives ``answers`` in order."""
+    transport = google_http(answers)
     config = GoogleConfig(credentials_file="unused.json", spreadsheet_id=SHEET_ID, api_endpoint=api_endpoint)
     service = build_sheets_service(config, None, http=transport.http)
     return GoogleSheets(service, SHEET_ID, service_account_email=SA_EMAIL, num_retries=0), transport
@@ -124,100 +88,95 @@ def as_google_returns(body: dict[str, Any], **changes: Any) -> dict[str, Any]:
 CONFLICT = (409, google_error(409, "The requested identifier already exists.", "duplicate"))
 
 
-def test_upsert_inserts_the_event_with_its_chosen_id():
-    cal, transport = make_calendar([(200, {**EXPECTED_BODY, "status": "confirmed"})])
+def test_upsert_inserts_the_event_with_its_chosen_id(google_http):
+    cal, transport = make_calendar(google_http, [(200, {**EXPECTED_BODY, "status": "confirmed"})])
     assert cal.upsert_event(spec()) is True
     (method, path, query, body), = transport.calls
     assert (method, path, body) == ("POST", EVENTS_PATH, EXPECTED_BODY)
     assert transport.urls[0].startswith("https://www.googleapis.com/calendar/v3/calendars/perpus%40group")
-    transport.done()
 
 
-def test_api_endpoint_is_a_root_url_for_both_services():
-    cal, cal_transport = make_calendar([(200, {})], api_endpoint="http://127.0.0.1:8790/")
+def test_api_endpoint_is_a_root_url_for_both_services(google_http):
+    cal, cal_transport = make_calendar(google_http, [(200, {})], api_endpoint="http://127.0.0.1:8790/")
     cal.upsert_event(spec())
     assert cal_transport.urls[0].startswith("http://127.0.0.1:8790/calendar/v3/calendars/perpus%40group")
-    sheets, sheets_transport = make_sheets([(200, {"values": []})], api_endpoint="http://127.0.0.1:8790")
+    sheets, sheets_transport = make_sheets(google_http, [(200, {"values": []})],
+                                           api_endpoint="http://127.0.0.1:8790")
     sheets.read_range("Peserta!A2:C")
     assert sheets_transport.urls[0].startswith(f"http://127.0.0.1:8790/v4/spreadsheets/{SHEET_ID}/values/")
 
 
-def test_conflict_gets_and_patches_only_the_fields_that_differ():
+def test_conflict_gets_and_patches_only_the_fields_that_differ(google_http):
     existing = as_google_returns(EXPECTED_BODY, summary="Webinar Kamis: judul lama",
                                  start={"dateTime": "2027-01-14T02:00:00Z", "timeZone": "Asia/Makassar"})
-    cal, transport = make_calendar([CONFLICT, (200, existing), (200, existing)])
+    cal, transport = make_calendar(google_http, [CONFLICT, (200, existing), (200, existing)])
     assert cal.upsert_event(spec()) is True
     assert [(m, p) for m, p, _, _ in transport.calls] == [
         ("POST", EVENTS_PATH), ("GET", f"{EVENTS_PATH}/{EVENT_ID}"), ("PATCH", f"{EVENTS_PATH}/{EVENT_ID}")]
     assert transport.calls[2][3] == {"summary": "Webinar Kamis: Literasi digital",
                                      "start": {"dateTime": "2027-01-14T09:00:00+08:00", "timeZone": "Asia/Makassar"}}
-    transport.done()
 
 
-def test_conflict_with_an_identical_event_makes_no_write():
-    cal, transport = make_calendar([CONFLICT, (200, as_google_returns(EXPECTED_BODY))])
+def test_conflict_with_an_identical_event_makes_no_write(google_http):
+    cal, transport = make_calendar(google_http, [CONFLICT, (200, as_google_returns(EXPECTED_BODY))])
     assert cal.upsert_event(spec()) is False
     assert [m for m, *_ in transport.calls] == ["POST", "GET"]
-    transport.done()
 
 
-def test_a_deleted_event_is_restored_with_status_confirmed():
+def test_a_deleted_event_is_restored_with_status_confirmed(google_http):
     existing = as_google_returns(EXPECTED_BODY, status="cancelled", extendedProperties={"private": {}})
-    cal, transport = make_calendar([CONFLICT, (200, existing), (200, {})])
+    cal, transport = make_calendar(google_http, [CONFLICT, (200, existing), (200, {})])
     assert cal.upsert_event(spec()) is True
     assert transport.calls[2][3] == {"status": "confirmed", "extendedProperties": EXPECTED_BODY["extendedProperties"]}
-    transport.done()
 
 
 @pytest.mark.parametrize("status", [204, 410])
-def test_cancel_event_counts_a_gone_event_as_done(status):
+def test_cancel_event_counts_a_gone_event_as_done(status, google_http):
     answer = "" if status == 204 else google_error(status, "Resource has been deleted", "deleted")
-    cal, transport = make_calendar([(status, answer)])
+    cal, transport = make_calendar(google_http, [(status, answer)])
     cal.cancel_event(EVENT_ID)
     assert [c[:2] for c in transport.calls] == [("DELETE", f"{EVENTS_PATH}/{EVENT_ID}")]
-    transport.done()
 
 
 NOT_FOUND = (404, google_error(404, "Not Found", "notFound"))
 
 
-def test_cancel_event_counts_a_404_as_done_once_the_calendar_itself_answers():
-    cal, transport = make_calendar([NOT_FOUND, (200, {"kind": "calendar#events", "items": []})])
+def test_cancel_event_counts_a_404_as_done_once_the_calendar_itself_answers(google_http):
+    cal, transport = make_calendar(google_http, [NOT_FOUND, (200, {"kind": "calendar#events", "items": []})])
     cal.cancel_event(EVENT_ID)
     assert [c[:2] for c in transport.calls] == [("DELETE", f"{EVENTS_PATH}/{EVENT_ID}"), ("GET", EVENTS_PATH)]
-    transport.done()
 
 
-def test_cancel_event_on_a_calendar_no_longer_shared_names_the_service_account():
-    cal, transport = make_calendar([NOT_FOUND, NOT_FOUND])  # Google hides an unshared calendar behind 404
+def test_cancel_event_on_a_calendar_no_longer_shared_names_the_service_account(google_http):
+    # Google hides an unshared calendar behind 404
+    cal, transport = make_calendar(google_http, [NOT_FOUND, NOT_FOUND])
     with pytest.raises(AccessDeniedError, match=f"share calendar {CAL_ID} with {SA_EMAIL}"):
         cal.cancel_event(EVENT_ID)
-    transport.done()
 
 
-def test_cancel_event_raises_other_errors():
-    cal, _ = make_calendar([(500, google_error(500, "Backend Error", "backendError"))])
+def test_cancel_event_raises_other_errors(google_http):
+    cal, _ = make_calendar(google_http, [(500, google_error(500, "Backend Error", "backendError"))])
     with pytest.raises(TransientError):
         cal.cancel_event(EVENT_ID)
 
 
-def test_calendar_not_shared_names_the_service_account():
-    cal, _ = make_calendar([(404, google_error(404, "Not Found", "notFound"))])
+def test_calendar_not_shared_names_the_service_account(google_http):
+    cal, _ = make_calendar(google_http, [(404, google_error(404, "Not Found", "notFound"))])
     with pytest.raises(AccessDeniedError) as caught:
         cal.upsert_event(spec())
     assert SA_EMAIL in str(caught.value) and CAL_ID in str(caught.value)
     assert not caught.value.retryable
 
 
-def test_calendar_without_writer_access_names_the_service_account():
-    cal, _ = make_calendar([(403, google_error(403, "You need to have writer access to this calendar.",
+def test_calendar_without_writer_access_names_the_service_account(google_http):
+    cal, _ = make_calendar(google_http, [(403, google_error(403, "You need to have writer access to this calendar.",
                                                "requiredAccessLevel"))])
     with pytest.raises(AccessDeniedError, match=f"share calendar {CAL_ID} with {SA_EMAIL}"):
         cal.upsert_event(spec())
 
 
-def test_retries_go_through_the_injected_sleep():
-    transport = Transport([(503, google_error(503, "Backend Error", "backendError")),
+def test_retries_go_through_the_injected_sleep(google_http):
+    transport = google_http([(503, google_error(503, "Backend Error", "backendError")),
                            (403, google_error(403, "Rate Limit Exceeded", "rateLimitExceeded")),
                            (200, {})])
     service = build_calendar_service(GoogleConfig(credentials_file="x"), None, http=transport.http)
@@ -225,7 +184,16 @@ def test_retries_go_through_the_injected_sleep():
     cal = GoogleCalendar(service, CAL_ID, num_retries=2, sleep=slept.append)
     assert cal.upsert_event(spec()) is True
     assert len(slept) == 2
-    transport.done()
+
+
+def test_an_answer_never_requested_fails_the_test():
+    transports = Transports()
+    transport = transports([(200, {}), (200, {"values": []})])
+    transport.http.request("http://127.0.0.1/calendar/v3/x", "GET")
+    with pytest.raises(AssertionError, match=r"never requested: \[\(\{'status': '200'\}, '\{\"values\": \[\]\}'\)\]"):
+        transports.assert_all_used()
+    transport.http.request("http://127.0.0.1/calendar/v3/x", "GET")
+    transports.assert_all_used()
 
 
 # -- error translation ----------------------------------------------------------------------------------------
@@ -234,7 +202,7 @@ def http_error(status: int, body: Any, headers: dict[str, str] | None = None) ->
     import httplib2
     from googleapiclient.errors import HttpError
 
-    return HttpError(httplib2.Response({"status": str(status), **(headers or {})}), _content(body).encode(),
+    return HttpError(httplib2.Response({"status": str(status), **(headers or {})}), as_content(body).encode(),
                      uri="https://example.invalid/x")
 
 
@@ -301,8 +269,8 @@ def test_translate_error_for_auth_and_network_failures():
     assert isinstance(translate_error(ConnectionRefusedError(111, "refused"), "google-calendar"), TransientError)
 
 
-def test_execute_translates_and_chains_the_vendor_error():
-    transport = Transport([(401, google_error(401, "Invalid Credentials", "authError"))])
+def test_execute_translates_and_chains_the_vendor_error(google_http):
+    transport = google_http([(401, google_error(401, "Invalid Credentials", "authError"))])
     service = build_calendar_service(GoogleConfig(credentials_file="x"), None, http=transport.http)
     with pytest.raises(AuthError) as caught:
         execute(service.events().get(calendarId=CAL_ID, eventId=EVENT_ID), "google-calendar", num_retries=0)
@@ -312,21 +280,24 @@ def test_execute_translates_and_chains_the_vendor_error():
 # -- sheets ---------------------------------------------------------------------------------------------------
 
 ATTENDEES = [
-    Attendee(name="Siti Rahma", email="siti@example.org", first_join=datetime(2027, 1, 14, 1, 2, tzinfo=UTC),
-             last_leave=datetime(2027, 1, 14, 2, 30, tzinfo=UTC), minutes=85, joins=2),
+    Attendee(name="iPhone Siti", email="siti@example.org", first_join=datetime(2027, 1, 14, 1, 2, tzinfo=UTC),
+             last_leave=datetime(2027, 1, 14, 2, 30, tzinfo=UTC), minutes=85, joins=2, registrant_id="r1",
+             registered_name="Siti Rahma", identified=True),
     Attendee(name='=HYPERLINK("http://x","y")', email="", first_join=datetime(2027, 1, 14, 1, 10, tzinfo=UTC),
              last_leave=datetime(2027, 1, 14, 1, 40, tzinfo=UTC), minutes=30, joins=1),
 ]
 SUMMARY = SummaryRow(date=date(2027, 1, 14), topic="Literasi digital", speaker="Bu Ani", invited=120, attended=2,
-                     average_minutes=57.5)
+                     average_minutes=57.5, registered=130, identified=1, guests=1)
 SESSION_VALUES = [
-    ["Nama", "Email", "Masuk pertama", "Keluar terakhir", "Menit", "Jumlah masuk"],
-    ["Siti Rahma", "siti@example.org", "2027-01-14 01:02", "2027-01-14 02:30", 85, 2],
-    ['=HYPERLINK("http://x","y")', "", "2027-01-14 01:10", "2027-01-14 01:40", 30, 1],
+    ["Nama terdaftar", "Nama di Zoom", "Email", "Masuk pertama", "Keluar terakhir", "Menit", "Jumlah masuk",
+     "Teridentifikasi", "Peran"],
+    ["Siti Rahma", "iPhone Siti", "siti@example.org", "2027-01-14 01:02", "2027-01-14 02:30", 85, 2, "ya", "peserta"],
+    ["", '=HYPERLINK("http://x","y")', "", "2027-01-14 01:10", "2027-01-14 01:40", 30, 1, "tidak", "peserta"],
 ]
-SUMMARY_HEADER_RANGE = {"range": "'Ringkasan'!A1:F1", "majorDimension": "ROWS",
-                        "values": [["Tanggal", "Topik", "Pembicara", "Diundang", "Hadir", "Rata-rata menit"]]}
-SUMMARY_ROW = ["2027-01-14", "Literasi digital", "Bu Ani", 120, 2, 57.5]
+SUMMARY_HEADER_RANGE = {"range": "'Ringkasan'!A1:I1", "majorDimension": "ROWS",
+                        "values": [["Tanggal", "Topik", "Pembicara", "Diundang", "Hadir", "Rata-rata menit",
+                                    "Terdaftar", "Teridentifikasi", "Tamu"]]}
+SUMMARY_ROW = ["2027-01-14", "Literasi digital", "Bu Ani", 120, 2, 57.5, 130, 1, 1]
 SPREADSHEET = f"/v4/spreadsheets/{SHEET_ID}"
 
 
@@ -367,13 +338,13 @@ STRUCTURE_BODY = {"requests": [
             },
         },
         "position": {"overlayPosition": {"anchorCell": {"sheetId": SUMMARY_TAB_ID, "rowIndex": 1,
-                                                        "columnIndex": 7}}},
+                                                        "columnIndex": 10}}},
     }}},
 ]}
 
 
-def test_sync_creates_missing_tabs_and_chart_then_writes_once():
-    sheets, transport = make_sheets([
+def test_sync_creates_missing_tabs_and_chart_then_writes_once(google_http):
+    sheets, transport = make_sheets(google_http, [
         (200, {"sheets": [sheet("Sheet1", 0)]}),
         (200, {"spreadsheetId": SHEET_ID, "replies": [{}, {}, {}]}),
         (200, {"spreadsheetId": SHEET_ID, "totalUpdatedCells": 30}),
@@ -385,15 +356,14 @@ def test_sync_creates_missing_tabs_and_chart_then_writes_once():
     assert structure == STRUCTURE_BODY
     assert (m3, p3) == ("POST", f"{SPREADSHEET}/values:batchUpdate")
     assert values == {"valueInputOption": "RAW", "data": [
-        {"range": "'2027-01-14'!A1:F3", "majorDimension": "ROWS", "values": SESSION_VALUES},
+        {"range": "'2027-01-14'!A1:I3", "majorDimension": "ROWS", "values": SESSION_VALUES},
         SUMMARY_HEADER_RANGE,
-        {"range": "'Ringkasan'!A2:F2", "majorDimension": "ROWS", "values": [SUMMARY_ROW]},
+        {"range": "'Ringkasan'!A2:I2", "majorDimension": "ROWS", "values": [SUMMARY_ROW]},
     ]}
-    transport.done()
 
 
-def test_sync_with_only_the_session_tab_missing_reads_the_summary_column_first():
-    sheets, transport = make_sheets([
+def test_sync_with_only_the_session_tab_missing_reads_the_summary_column_first(google_http):
+    sheets, transport = make_sheets(google_http, [
         (200, {"sheets": [sheet("Ringkasan", 7, charts=1)]}),
         (200, {"range": "Ringkasan!A1:A3", "majorDimension": "ROWS",
                "values": [["Tanggal"], ["2027-01-07"], ["2026-12-31"]]}),
@@ -407,16 +377,15 @@ def test_sync_with_only_the_session_tab_missing_reads_the_summary_column_first()
         ("POST", f"{SPREADSHEET}:batchUpdate"), ("POST", f"{SPREADSHEET}/values:batchUpdate")]
     assert calls[2][3] == {"requests": [STRUCTURE_BODY["requests"][0]]}  # the chart is there already
     assert calls[3][3] == {"valueInputOption": "RAW", "data": [
-        {"range": "'2027-01-14'!A1:F3", "majorDimension": "ROWS", "values": SESSION_VALUES},
+        {"range": "'2027-01-14'!A1:I3", "majorDimension": "ROWS", "values": SESSION_VALUES},
         SUMMARY_HEADER_RANGE,
-        {"range": "'Ringkasan'!A4:F4", "majorDimension": "ROWS", "values": [SUMMARY_ROW]},
+        {"range": "'Ringkasan'!A4:I4", "majorDimension": "ROWS", "values": [SUMMARY_ROW]},
     ]}
-    transport.done()
 
 
-def test_rerun_with_tabs_present_overwrites_in_place_with_exactly_one_write():
-    old_session = [SESSION_VALUES[0]] + [["Orang", "", "", "", 1, 1]] * 4  # a longer, older list
-    sheets, transport = make_sheets([
+def test_rerun_with_tabs_present_overwrites_in_place_with_exactly_one_write(google_http):
+    old_session = [SESSION_VALUES[0]] + [["", "Orang", "", "", "", 1, 1, "tidak", "peserta"]] * 4  # longer, older
+    sheets, transport = make_sheets(google_http, [
         (200, {"sheets": [sheet("Ringkasan", 7, charts=1), sheet("2027-01-14", 9)]}),
         (200, {"values": old_session}),
         (200, {"values": [["Tanggal"], ["2027-01-07"], [], ["2027-01-14"]]}),
@@ -426,19 +395,18 @@ def test_rerun_with_tabs_present_overwrites_in_place_with_exactly_one_write():
     calls = transport.calls
     writes = [c for c in calls if c[0] != "GET"]
     assert len(writes) == 1 and writes[0][1] == f"{SPREADSHEET}/values:batchUpdate"
-    assert [p for _, p, _, _ in calls[1:3]] == [f"{SPREADSHEET}/values/'2027-01-14'!A:F",
+    assert [p for _, p, _, _ in calls[1:3]] == [f"{SPREADSHEET}/values/'2027-01-14'!A:I",
                                                 f"{SPREADSHEET}/values/'Ringkasan'!A:A"]
     assert writes[0][3] == {"valueInputOption": "RAW", "data": [
-        {"range": "'2027-01-14'!A1:F5", "majorDimension": "ROWS",
-         "values": SESSION_VALUES + [["", "", "", "", "", ""]] * 2},  # blanks over the older, longer list
+        {"range": "'2027-01-14'!A1:I5", "majorDimension": "ROWS",
+         "values": SESSION_VALUES + [[""] * 9] * 2},  # blanks over the older, longer list
         SUMMARY_HEADER_RANGE,
-        {"range": "'Ringkasan'!A4:F4", "majorDimension": "ROWS", "values": [SUMMARY_ROW]},  # its row, found
+        {"range": "'Ringkasan'!A4:I4", "majorDimension": "ROWS", "values": [SUMMARY_ROW]},  # its row, found
     ]}
-    transport.done()
 
 
-def test_formula_like_names_are_sent_literally_with_raw():
-    sheets, transport = make_sheets([
+def test_formula_like_names_are_sent_literally_with_raw(google_http):
+    sheets, transport = make_sheets(google_http, [
         (200, {"sheets": [sheet("Ringkasan", 7, charts=1), sheet("2027-01-14", 9)]}),
         (200, {}),
         (200, {"values": [["Tanggal"]]}),
@@ -448,27 +416,28 @@ def test_formula_like_names_are_sent_literally_with_raw():
     raw_body = transport.http.request_sequence[-1][2]
     body = json.loads(raw_body)
     assert body["valueInputOption"] == "RAW"
-    assert body["data"][0]["values"][2][0] == '=HYPERLINK("http://x","y")'
-    assert isinstance(body["data"][0]["values"][1][4], int)
-    assert body["data"][2]["range"] == "'Ringkasan'!A2:F2"
+    assert body["data"][0]["values"][2][1] == '=HYPERLINK("http://x","y")'  # the Zoom display name column
+    assert isinstance(body["data"][0]["values"][1][5], int)
+    assert body["data"][2]["range"] == "'Ringkasan'!A2:I2"
 
 
-def test_session_times_use_the_configured_zone():
-    transport = Transport([])
+def test_session_times_use_the_configured_zone(google_http):
+    transport = google_http([])
     service = build_sheets_service(GoogleConfig(credentials_file="x"), None, http=transport.http)
     sheets = GoogleSheets(service, SHEET_ID, timezone="Asia/Makassar")
-    assert sheets.session_rows(ATTENDEES[:1])[1][2:4] == ["2027-01-14 09:02", "2027-01-14 10:30"]
+    assert sheets.session_rows(ATTENDEES[:1])[1][3:5] == ["2027-01-14 09:02", "2027-01-14 10:30"]
 
 
-def test_read_range_returns_text_rows():
-    sheets, transport = make_sheets([(200, {"range": "Peserta!A2:C3", "values": [["a@x.org", "A", 1], ["b@x.org"]]})])
+def test_read_range_returns_text_rows(google_http):
+    sheets, transport = make_sheets(google_http, [(200, {"range": "Peserta!A2:C3",
+                                                         "values": [["a@x.org", "A", 1], ["b@x.org"]]})])
     assert sheets.read_range("Peserta!A2:C") == [["a@x.org", "A", "1"], ["b@x.org"]]
     method, path, _, _ = transport.calls[0]
     assert (method, path) == ("GET", f"{SPREADSHEET}/values/Peserta!A2:C")
 
 
-def test_spreadsheet_not_shared_names_the_service_account():
-    sheets, _ = make_sheets([(403, google_error(403, "The caller does not have permission", "",
+def test_spreadsheet_not_shared_names_the_service_account(google_http):
+    sheets, _ = make_sheets(google_http, [(403, google_error(403, "The caller does not have permission", "",
                                                 "PERMISSION_DENIED"))])
     with pytest.raises(AccessDeniedError) as caught:
         sheets.sync_session("2027-01-14", ATTENDEES, SUMMARY)

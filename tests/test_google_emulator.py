@@ -21,8 +21,9 @@ from googleapiclient import discovery
 from googleapiclient.errors import HttpError
 from icalendar import Calendar
 
-from integrations.sandbox.google_server import (FORMULA_PLACEHOLDER, SERVICE_ACCOUNT_EMAIL, GoogleEmulator,
-                                                parse_a1, select_fields, parse_fields)
+from integrations.sandbox.google_a1 import parse_a1
+from integrations.sandbox.google_common import parse_fields, select_fields
+from integrations.sandbox.google_server import FORMULA_PLACEHOLDER, SERVICE_ACCOUNT_EMAIL, GoogleEmulator
 
 SCOPES = ["https://www.googleapis.com/auth/calendar", "https://www.googleapis.com/auth/spreadsheets"]
 CALENDAR_ID = "webinars@group.calendar.google.com"  # shared with the service account in every test
@@ -85,6 +86,13 @@ def session_event(event_id: str = "ses20250306a", **extra: Any) -> dict[str, Any
             "extendedProperties": {"private": {"series": "ebooks", "session": "2025-03-06"}}}
     body.update(extra)
     return body
+
+
+def write(sheets: Any, a1: str, rows: list[list[Any]], option: str = "RAW", num_retries: int = 0) -> dict[str, Any]:
+    """One ``values.batchUpdate`` of one range, the way the worker writes; returns that range's reply."""
+    answer = sheets.spreadsheets().values().batchUpdate(spreadsheetId=SPREADSHEET_ID, body={
+        "valueInputOption": option, "data": [{"range": a1, "values": rows}]}).execute(num_retries=num_retries)
+    return answer["responses"][0]
 
 
 def error_body(err: HttpError) -> dict[str, Any]:
@@ -246,8 +254,9 @@ def test_list_pages_and_filters_by_private_property(calendar: Any) -> None:
         events.insert(calendarId=CALENDAR_ID, body=body).execute()
     events.delete(calendarId=CALENDAR_ID, eventId="ses20250301a").execute()
 
-    ids, token = [], None
-    while True:
+    ids, token, pages = [], None, 0
+    while pages < 10:  # 2 expected; a bound so an endless nextPageToken fails instead of hanging
+        pages += 1
         page = events.list(calendarId=CALENDAR_ID, maxResults=2, pageToken=token).execute()
         assert page["kind"] == "calendar#events"
         ids += [e["id"] for e in page["items"]]
@@ -331,10 +340,8 @@ def test_duplicate_sheet_title_is_400_and_the_batch_changes_nothing(emulator: Go
 def test_raw_keeps_formula_looking_text_as_text(emulator: GoogleEmulator, sheets: Any) -> None:
     values = sheets.spreadsheets().values()
     name = '=IMPORTXML("https://evil.example", "//a")'
-    values.update(spreadsheetId=SPREADSHEET_ID, range="Sheet1!A1", valueInputOption="RAW",
-                  body={"values": [[name]]}).execute()
-    values.update(spreadsheetId=SPREADSHEET_ID, range="Sheet1!A2", valueInputOption="USER_ENTERED",
-                  body={"values": [[name]]}).execute()
+    write(sheets, "Sheet1!A1", [[name]], "RAW")
+    write(sheets, "Sheet1!A2", [[name]], "USER_ENTERED")
     got = values.get(spreadsheetId=SPREADSHEET_ID, range="Sheet1!A1:A2").execute()
     assert got["values"] == [[name], [FORMULA_PLACEHOLDER]]  # only the USER_ENTERED one became a formula
     formulas = values.get(spreadsheetId=SPREADSHEET_ID, range="Sheet1!A1:A2", valueRenderOption="FORMULA").execute()
@@ -345,8 +352,7 @@ def test_raw_keeps_formula_looking_text_as_text(emulator: GoogleEmulator, sheets
 
 def test_values_get_trims_empty_rows_and_cells(emulator: GoogleEmulator, sheets: Any) -> None:
     values = sheets.spreadsheets().values()
-    values.update(spreadsheetId=SPREADSHEET_ID, range="Sheet1!A1:D4", valueInputOption="RAW",
-                  body={"values": [["a", "", "c", ""], ["", "", "", ""], ["x"], ["", "", "", ""]]}).execute()
+    write(sheets, "Sheet1!A1:D4", [["a", "", "c", ""], ["", "", "", ""], ["x"], ["", "", "", ""]], "RAW")
     got = values.get(spreadsheetId=SPREADSHEET_ID, range="Sheet1").execute()
     assert got["range"] == "Sheet1!A1:Z1000"
     assert got["values"] == [["a", "", "c"], [], ["x"]]
@@ -357,8 +363,7 @@ def test_values_get_trims_empty_rows_and_cells(emulator: GoogleEmulator, sheets:
 def test_writing_past_an_explicit_range_or_to_a_missing_tab_is_400(sheets: Any) -> None:
     values = sheets.spreadsheets().values()
     with pytest.raises(HttpError) as caught:
-        values.update(spreadsheetId=SPREADSHEET_ID, range="Sheet1!A1:B1", valueInputOption="RAW",
-                      body={"values": [["a", "b"], ["c", "d"]]}).execute()
+        write(sheets, "Sheet1!A1:B1", [["a", "b"], ["c", "d"]], "RAW")
     assert "tried writing to row [2]" in error_body(caught.value)["message"]
     with pytest.raises(HttpError) as caught:
         values.get(spreadsheetId=SPREADSHEET_ID, range="Nope!A1").execute()
@@ -399,12 +404,10 @@ def test_select_fields_keeps_only_what_is_asked() -> None:
 # -- faults and counters ----------------------------------------------------------------------------
 
 def test_429_then_success_with_retries(emulator: GoogleEmulator, sheets: Any, no_backoff: list[float]) -> None:
-    emulator.fail_next("values.update", 429, times=2)
-    result = sheets.spreadsheets().values().update(
-        spreadsheetId=SPREADSHEET_ID, range="Sheet1!A1", valueInputOption="RAW",
-        body={"values": [["ok"]]}).execute(num_retries=2)
+    emulator.fail_next("values.batchUpdate", 429, times=2)
+    result = write(sheets, "Sheet1!A1", [["ok"]], num_retries=2)
     assert result["updatedCells"] == 1
-    assert emulator.calls["values.update"] == 3
+    assert emulator.calls["values.batchUpdate"] == 3
     assert len(no_backoff) == 2
 
 
@@ -592,42 +595,24 @@ def test_exports(emulator: GoogleEmulator, calendar: Any, sheets: Any, tmp_path:
 
 def test_user_entered_parses_numbers_but_raw_keeps_strings(sheets: Any) -> None:
     values = sheets.spreadsheets().values()
-    values.update(spreadsheetId=SPREADSHEET_ID, range="Sheet1!A1", valueInputOption="RAW",
-                  body={"values": [["42", "TRUE"]]}).execute()
-    values.update(spreadsheetId=SPREADSHEET_ID, range="Sheet1!A2", valueInputOption="USER_ENTERED",
-                  body={"values": [["42", "TRUE", "'=1+1"]]}).execute()
+    write(sheets, "Sheet1!A1", [["42", "TRUE"]], "RAW")
+    write(sheets, "Sheet1!A2", [["42", "TRUE", "'=1+1"]], "USER_ENTERED")
     got = values.get(spreadsheetId=SPREADSHEET_ID, range="Sheet1!A1:C2", valueRenderOption="UNFORMATTED_VALUE"
                      ).execute()
     assert got["values"] == [["42", "TRUE"], [42, True, "=1+1"]]
 
 
-def test_update_cells_rename_and_move_tabs(emulator: GoogleEmulator, sheets: Any) -> None:
-    book = sheets.spreadsheets()
-    added = book.batchUpdate(spreadsheetId=SPREADSHEET_ID, body={"requests": [
-        {"addSheet": {"properties": {"title": "Raw"}}},
-        {"addSheet": {"properties": {"title": "Totals", "index": 0}}}]}).execute()
-    raw_id = added["replies"][0]["addSheet"]["properties"]["sheetId"]
-    assert emulator.sheet_titles(SPREADSHEET_ID) == ["Totals", "Sheet1", "Raw"]
-    book.batchUpdate(spreadsheetId=SPREADSHEET_ID, body={"requests": [
-        {"updateCells": {"start": {"sheetId": raw_id, "rowIndex": 0, "columnIndex": 0}, "fields": "userEnteredValue",
-                         "rows": [{"values": [{"userEnteredValue": {"stringValue": "n"}},
-                                              {"userEnteredValue": {"numberValue": 3}},
-                                              {"userEnteredValue": {"formulaValue": "=B1*2"}}]}]}},
-        {"updateSheetProperties": {"properties": {"sheetId": raw_id, "title": "Raw data", "index": 0},
-                                   "fields": "title,index"}}]}).execute()
-    assert emulator.sheet_titles(SPREADSHEET_ID) == ["Raw data", "Totals", "Sheet1"]
-    assert emulator.sheet_values(SPREADSHEET_ID, "Raw data") == [["n", 3, "=B1*2"]]
-    assert emulator.formula_cells(SPREADSHEET_ID, "Raw data") == ["C1"]
-
-
-def test_clear_and_batch_get(sheets: Any) -> None:
-    values = sheets.spreadsheets().values()
-    values.update(spreadsheetId=SPREADSHEET_ID, range="Sheet1!A1", valueInputOption="RAW",
-                  body={"values": [["a", "b"], ["c", "d"]]}).execute()
-    cleared = values.clear(spreadsheetId=SPREADSHEET_ID, range="Sheet1!B1:B2", body={}).execute()
-    assert cleared["clearedRange"] == "Sheet1!B1:B2"
-    got = values.batchGet(spreadsheetId=SPREADSHEET_ID, ranges=["Sheet1!A1:B2", "Sheet1!A2"]).execute()
-    assert [r.get("values") for r in got["valueRanges"]] == [[["a"], ["c"]], [["c"]]]
+def test_routes_the_project_does_not_call_are_not_served(emulator: GoogleEmulator) -> None:
+    """Only what integrations/ calls is emulated: anything else is a 404, never a silent success."""
+    root = emulator.root_url.rstrip("/")
+    for method, path in [("PUT", "/calendar/v3/calendars/c/events/abcde"),  # events.update
+                         ("POST", f"/v4/spreadsheets/{SPREADSHEET_ID}/values/Sheet1!A1:clear"),  # values.clear
+                         ("GET", f"/v4/spreadsheets/{SPREADSHEET_ID}/values:batchGet")]:  # values.batchGet
+        request = urllib.request.Request(root + path, method=method, data=b"{}" if method != "GET" else None)
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(request)
+        assert caught.value.code == 404
+        assert "has no route" in json.loads(caught.value.read())["error"]["message"]
 
 
 # -- the URL convention and the command line -------------------------------------------------------

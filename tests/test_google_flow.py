@@ -6,68 +6,16 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from integrations.google_auth import (CALENDAR_SERVICE, SHEETS_SERVICE, GoogleConfig, build_calendar_service,
-                                      build_sheets_service, execute, load_credentials)
-from integrations.google_calendar import GoogleCalendar
-from integrations.google_sheets import GoogleSheets
-from integrations.sandbox.google_server import SERVICE_ACCOUNT_EMAIL, GoogleEmulator
-from tests.fakes import FakeComposer, FakeMail, FakeZoom
-from tests.helpers_settings import write_settings
-from worker.core.clock import FixedClock
-from worker.run.engine import Engine, Integrations
-from worker.errors import AccessDeniedError, IntegrationError, RateLimitError
-from worker.core.model import Attendee, Recipient, SeriesInfo, SummaryRow, calendar_event_id
-from worker.core.planner import plan_season
-from worker.core.reconcile import Policy
+from integrations.google_auth import CALENDAR_SERVICE, SHEETS_SERVICE, execute
+from integrations.sandbox.google_server import SERVICE_ACCOUNT_EMAIL
+from tests.helpers_worlds import CALENDAR, SHEET, GoogleWorld, live_events
 from worker.config.settings import load_settings
-from worker.store.state import StateStore
+from worker.core.model import Attendee, SummaryRow, calendar_event_id
+from worker.errors import AccessDeniedError, IntegrationError, RateLimitError
+from worker.run.engine import Integrations
 
 UTC = timezone.utc
-CALENDAR = "perpustakaan@group.calendar.google.com"
-SHEET = "sheet-kehadiran"
-SCOPES = ["https://www.googleapis.com/auth/calendar.events", "https://www.googleapis.com/auth/spreadsheets"]
-SERIES = SeriesInfo("webinar-kamis", "Webinar Kamis", "Perpustakaan", "WA", "id_ID", "Asia/Makassar",
-                    "Perpustakaan", "webinar@perpustakaan.example")
 FORMULA = '=HYPERLINK("http://x","y")'
-
-
-@pytest.fixture
-def google():
-    with GoogleEmulator() as emulator:
-        emulator.share_calendar(CALENDAR)
-        emulator.share_spreadsheet(SHEET, title="Kehadiran")
-        yield emulator
-        # Like responses' assert_all_requests_are_fired: a fault no request met tested nothing.
-        assert emulator.pending_faults() == {}, f"faults queued but never answered: {emulator.pending_faults()}"
-
-
-class GoogleWorld:
-    """Settings, state and an engine whose calendar and sheet are the real clients on the emulator."""
-
-    def __init__(self, tmp_path, emulator: GoogleEmulator):
-        self.emulator = emulator
-        self.settings = load_settings(write_settings(tmp_path))
-        self.sessions = list(plan_season(self.settings).sessions)
-        self.store = StateStore(tmp_path / "state.db")
-        self.clock = FixedClock(datetime(2027, 1, 6, tzinfo=UTC))
-        self.sleeps: list[float] = []
-        key = tmp_path / "service-account.json"
-        email = emulator.write_service_account_key(key)
-        config = GoogleConfig(credentials_file=str(key), calendar_id=CALENDAR, spreadsheet_id=SHEET,
-                              api_endpoint=emulator.root_url)
-        credentials = load_credentials(config, SCOPES)
-        self.calendar = GoogleCalendar(build_calendar_service(config, credentials), CALENDAR,
-                                       service_account_email=email, num_retries=3, sleep=self.sleeps.append)
-        self.sheets = GoogleSheets(build_sheets_service(config, credentials), SHEET, service_account_email=email,
-                                   num_retries=3, timezone="Asia/Makassar", sleep=self.sleeps.append)
-        self.zoom = FakeZoom()
-
-    def tick(self):
-        io = Integrations(zoom=self.zoom, calendar=self.calendar, sheets=self.sheets, mail=FakeMail(),
-                          composer=FakeComposer())
-        engine = Engine(self.store, io, self.clock, series=SERIES, policy=Policy(planning_days=21),
-                        recipients=lambda s: [Recipient("a@example.org", "A")])
-        return engine.tick(self.sessions)
 
 
 @pytest.fixture
@@ -75,10 +23,6 @@ def world(tmp_path, google):
     w = GoogleWorld(tmp_path, google)
     yield w
     w.store.close()
-
-
-def live_events(emulator):
-    return [e for e in emulator.events(CALENDAR) if e.get("status") != "cancelled"]
 
 
 def stored_event(emulator, session_key):
@@ -141,8 +85,8 @@ def test_three_sessions_give_three_tabs_summary_rows_and_one_chart_after_three_r
     assert [row[4] for row in summary[1:] if row and row[0]] == [5, 9, 3]
     assert len(world.emulator.charts(SHEET)) == 1
     tab = world.emulator.sheet_values(SHEET, "2027-01-14")
-    assert len([r for r in tab[1:] if r and r[0]]) == 9
-    assert any(r[0] == FORMULA for r in tab)  # stored as the literal text
+    assert len([r for r in tab[1:] if r and r[1]]) == 9  # column B: the Zoom display name
+    assert any(r[1] == FORMULA for r in tab)  # stored as the literal text
     assert world.emulator.formula_cells(SHEET, "2027-01-14") == []
 
 
@@ -163,7 +107,7 @@ def test_attendance_step_writes_the_sheet_through_the_engine(world):
     world.tick()
     assert world.store.session(session.uid).attendance_state == "synced"
     tab = world.emulator.sheet_values(SHEET, "2027-01-07")
-    assert [r[0] for r in tab[1:] if r and r[0]].count(FORMULA) == 1
+    assert [r[1] for r in tab[1:] if r and r[1]].count(FORMULA) == 1  # column B: the Zoom display name
     world.emulator.reset_calls()
     world.tick()
     assert world.emulator.writes() == 0
@@ -282,12 +226,12 @@ def test_recipients_from_a_form_responses_range_are_read_through_the_sheets_clie
     service = world.sheets.service
     service.spreadsheets().batchUpdate(spreadsheetId=SHEET, body={"requests": [
         {"addSheet": {"properties": {"title": "Form Responses 1"}}}]}).execute()
-    service.spreadsheets().values().update(
-        spreadsheetId=SHEET, range="'Form Responses 1'!A1:D4", valueInputOption="RAW", body={"values": [
+    service.spreadsheets().values().batchUpdate(spreadsheetId=SHEET, body={"valueInputOption": "RAW", "data": [
+        {"range": "'Form Responses 1'!A1:D4", "values": [
             ["Timestamp", "email", "name", "group"],
             ["2027-01-02 10:00", "Guru.Tk@Example.org", "Bu Ani", "guru-paud"],
             ["2027-01-02 11:00", "bukan-alamat", "Salah Ketik", ""],
-            ["2027-01-03 09:00", "mhs@example.org", "Rudi", "mahasiswa"]]}).execute()
+            ["2027-01-03 09:00", "mhs@example.org", "Rudi", "mahasiswa"]]}]}).execute()
     text = (tmp_path / "settings.yaml").read_text(encoding="utf-8").replace(
         "      - umum@example.org\n", "      - umum@example.org\n    sheet_ranges: [\"'Form Responses 1'!B:D\"]\n")
     (tmp_path / "settings.yaml").write_text(text, encoding="utf-8")

@@ -95,7 +95,10 @@ def test_invitation_content_change_notice_and_cancellation(tmp_path, server):
     assert len(first) == 1
     msg = first[0]
     text = msg.get_body(("plain",)).get_content()
-    assert "Kamis, 7 Januari 2027" in text and "https://zoom.example/j/" in text
+    assert "Kamis, 7 Januari 2027" in text
+    # Ani's own registrant link, and for colleagues the registration page; never the public join link
+    assert "https://zoom.example/w/" in text and "tk=ani@example.org" in text and "tk=budi" not in text
+    assert "https://zoom.example/meeting/register/" in text and "https://zoom.example/j/" not in text
     assert msg.get_body(("html",)) is not None
     cal = calendar_of(msg)
     event = next(c for c in cal.walk("VEVENT"))

@@ -1,7 +1,6 @@
 """Templates, .ics and message building: what a recipient's mail program will see."""
 from __future__ import annotations
 
-import shutil
 from dataclasses import replace
 from datetime import date, datetime, time, timezone
 from email.message import EmailMessage
@@ -26,12 +25,6 @@ HOSTILE_TOPIC = 'Anak & Buku <script>alert("x")</script> \'kutip\'\nBcc: korban@
 @pytest.fixture
 def renderer() -> Renderer:
     return Renderer(TEMPLATES)
-
-
-@pytest.fixture
-def templates_copy(tmp_path: Path) -> Path:
-    """A copy of the project's templates that a test may break."""
-    return Path(shutil.copytree(TEMPLATES, tmp_path / "templates"))
 
 
 # -- dates and ids -----------------------------------------------------------------
@@ -331,7 +324,7 @@ def test_other_mails_keep_the_invitation_ics_with_the_join_link() -> None:
         parsed = parse(bytes(compose(kind, sequence=sequence)))
         part = next(p for p in parsed.walk() if p.get_content_type() == "text/calendar")
         assert part.get_filename() == "undangan.ics", kind
-        assert "Gabung ke Zoom: https://zoom.us/j/85012345678?pwd=contoh" in str(
+        assert "Gabung ke Zoom (tautan pribadi Anda): https://zoom.us/j/85012345678?pwd=contoh" in str(
             calendar_of(parsed).walk("VEVENT")[0]["DESCRIPTION"]), kind
 
 

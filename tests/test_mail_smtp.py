@@ -9,7 +9,8 @@ import pytest
 
 from integrations.sandbox.smtp_server import SandboxSmtpServer
 from integrations.smtp import SmtpConfig, SmtpTransport
-from tests.helpers_smtp import body, calendar_of, compose, parse, smtp_server, transport_for  # noqa: F401
+from tests.helpers_smtp import body, calendar_of, compose, parse, transport_for
+from tests.helpers_time import FakeTime
 from worker.errors import AuthError, PermanentMailError, TemporaryMailError, TransientError
 from worker.core.model import Recipient
 
@@ -30,21 +31,6 @@ def send_all(transport: SmtpTransport, recipients: list[Recipient]) -> dict[str,
             except (PermanentMailError, TemporaryMailError) as exc:
                 errors[r.email] = exc
     return errors
-
-
-class FakeTime:
-    """A monotonic clock that only moves when the code under test sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def test_an_invitation_arrives_whole(smtp_server: SandboxSmtpServer) -> None:
@@ -109,20 +95,19 @@ def test_a_450_is_temporary(smtp_server: SandboxSmtpServer) -> None:
     assert errors["sibuk@example.org"].retryable and errors["sibuk@example.org"].status == 450
 
 
-def test_the_per_minute_cap_waits_through_the_injected_sleep(smtp_server: SandboxSmtpServer) -> None:
-    fake = FakeTime()
-    transport = transport_for(smtp_server, per_minute=2, sleep=fake.sleep, clock=fake.clock)
+def test_the_per_minute_cap_waits_through_the_injected_sleep(smtp_server: SandboxSmtpServer,
+                                                             clock: FakeTime) -> None:
+    transport = transport_for(smtp_server, per_minute=2, sleep=clock.sleep, clock=clock.monotonic)
 
     send_all(transport, people("a", "b", "c", "d", "e"))
 
     assert len(smtp_server.messages) == 5
-    assert fake.sleeps == [60.0, 60.0]  # two fit per minute: 2 now, 2 after a minute, 1 after two
+    assert clock.sleeps == [60.0, 60.0]  # two fit per minute: 2 now, 2 after a minute, 1 after two
 
 
-def test_without_a_cap_nothing_sleeps(smtp_server: SandboxSmtpServer) -> None:
-    fake = FakeTime()
-    send_all(transport_for(smtp_server, per_minute=0, sleep=fake.sleep, clock=fake.clock), people("a", "b", "c"))
-    assert fake.sleeps == [] and len(smtp_server.messages) == 3
+def test_without_a_cap_nothing_sleeps(smtp_server: SandboxSmtpServer, clock: FakeTime) -> None:
+    send_all(transport_for(smtp_server, per_minute=0, sleep=clock.sleep, clock=clock.monotonic), people("a", "b", "c"))
+    assert clock.sleeps == [] and len(smtp_server.messages) == 3
 
 
 def test_login_is_used_when_configured() -> None:

@@ -78,4 +78,6 @@ def test_calendar_event_id_uses_only_base32hex_and_is_stable():
     ids = {calendar_event_id("webinar-kamis", f"2027-01-{d:02d}") for d in range(1, 29)}
     assert len(ids) == 28
     assert all(re.fullmatch(r"[0-9a-v]{5,1024}", i) for i in ids)  # Google's rule for client-chosen ids
-    assert calendar_event_id("webinar-kamis", "2027-01-14") == calendar_event_id("webinar-kamis", "2027-01-14")
+    # Pinned: events already in staff calendars carry this id, so a change would orphan them all.
+    assert calendar_event_id("webinar-kamis", "2027-01-14") == "tcfq5ttetv5aimc97ifcci71d49apg65"
+    assert calendar_event_id("webinar-jumat", "2027-01-14") != calendar_event_id("webinar-kamis", "2027-01-14")

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from tests.helpers_report import tile
 from worker.core.model import Attendee, Recipient, Session
 from worker.outputs.report import (SessionAttendance, attendance_chart_png, person_key, render_report_html,
                            season_items, season_stats, write_report)
@@ -116,13 +117,6 @@ def html(season: list[SessionAttendance]) -> str:
                               generated_at=datetime(2027, 2, 5, 10, 5, tzinfo=ZoneInfo(ZONE)), timezone=ZONE)
 
 
-def tile(html: str, label: str) -> str:
-    """The value shown on the headline tile called ``label``."""
-    found = re.search(rf'<div class="label">{label}</div><div class="value">([^<]*)</div>', html)
-    assert found, f"no tile {label!r} in the report"
-    return found[1]
-
-
 class _TableReader(HTMLParser):
     """Collects the text of every ``<td>`` of the report's table body, row by row."""
 
@@ -184,10 +178,13 @@ def test_the_time_made_is_shown_in_the_series_zone_with_its_name(season: list[Se
 
 
 def test_report_has_one_table_row_per_session(html: str) -> None:
-    for header in ("Tanggal", "Topik", "Narasumber", "Diundang", "Hadir", "Rata-rata menit"):
+    for header in ("Tanggal", "Topik", "Narasumber", "Diundang", "Terdaftar", "Hadir", "Teridentifikasi", "Tamu",
+                   "Rata-rata menit"):
         assert f">{header}</th>" in html
     assert "14 Januari 2027" in html and "Dongeng Nusantara" in html and "Dr. Sari" in html
-    assert '<td class="num">120</td><td class="num">3</td><td class="num">60</td>' in html
+    # invited, registered (none: no registration in this season), attended, identified, guests, minutes
+    assert ('<td class="num">120</td><td class="num">–</td><td class="num">3</td><td class="num">0</td>'
+            '<td class="num">3</td><td class="num">60</td>') in html
     assert "Sesi yang batal <span" in html and "(dibatalkan)" in html
 
 
@@ -245,7 +242,8 @@ def test_a_session_waiting_for_its_attendance_is_not_counted_as_held_with_nobody
 
     html = render_report_html(season + [waiting], title="Laporan", organizer="Perpustakaan",
                               generated_at=datetime(2027, 2, 12, tzinfo=timezone.utc), timezone=ZONE)
-    assert table_rows(html)[-1] == ["11 Februari 2027", "Belum ada datanya", "–", "90", "menunggu data", "–"]
+    assert table_rows(html)[-1] == ["11 Februari 2027", "Belum ada datanya", "–", "90", "–", "menunggu data", "–",
+                                    "–", "–"]
     assert tile(html, "Sesi terlaksana") == "3"
     assert "1 sesi lagi menunggu data dari Zoom" in html
 
@@ -298,6 +296,7 @@ def test_each_table_row_matches_the_stored_attendance_of_its_session(stored_seas
     for item in items:
         people = stored.get(item.session.uid, [])
         day = f"{item.session.date.day} {['Januari', 'Februari'][item.session.date.month - 1]} 2027"
+        known = guests = "–"
         if item.cancelled:
             shown, average = "–", "–"
         elif item.pending:
@@ -305,16 +304,19 @@ def test_each_table_row_matches_the_stored_attendance_of_its_session(stored_seas
         else:
             shown = str(len(people))
             average = indonesian(sum(a.minutes for a in people) / len(people)) if people else "–"
+            known = str(sum(1 for a in people if a.identified)) if people else "–"
+            guests = str(sum(1 for a in people if not a.identified)) if people else "–"
         topic = item.session.topic + (" (dibatalkan)" if item.cancelled else "")
-        expected.append([day, topic, item.session.speaker or "–", str(item.invited), shown, average])
+        expected.append([day, topic, item.session.speaker or "–", str(item.invited), "–", shown, known, guests,
+                         average])
 
     assert table_rows(html) == expected
     assert table_rows(html) == [
-        ["14 Januari 2027", "Membaca Nyaring", "Dr. Sari", "10", "3", "62"],
-        ["21 Januari 2027", "Dongeng Nusantara", "Pak Rahmat", "20", "2", "52,5"],
-        ["28 Januari 2027", "Sesi Sepi", "–", "30", "0", "–"],
-        ["4 Februari 2027", "Laporan Zoom Belum Ada", "–", "40", "menunggu data", "–"],
-        ["11 Februari 2027", "Dibatalkan Staf (dibatalkan)", "–", "0", "–", "–"],
+        ["14 Januari 2027", "Membaca Nyaring", "Dr. Sari", "10", "–", "3", "0", "3", "62"],
+        ["21 Januari 2027", "Dongeng Nusantara", "Pak Rahmat", "20", "–", "2", "0", "2", "52,5"],
+        ["28 Januari 2027", "Sesi Sepi", "–", "30", "–", "0", "–", "–", "–"],
+        ["4 Februari 2027", "Laporan Zoom Belum Ada", "–", "40", "–", "menunggu data", "–", "–", "–"],
+        ["11 Februari 2027", "Dibatalkan Staf (dibatalkan)", "–", "0", "–", "–", "–", "–", "–"],
     ]
 
 

@@ -7,8 +7,8 @@ import sys
 import time
 
 from integrations.sandbox.zoom_server import ZoomEmulator
+from tests.helpers_process import clean_env, wait_until
 from tests.helpers_settings import BASE, write_settings
-from tests.test_cli import clean_env
 
 
 def test_sigterm_during_a_retry_after_wait_ends_the_wait_and_the_process(tmp_path):
@@ -17,13 +17,13 @@ def test_sigterm_during_a_retry_after_wait_ends_the_wait_and_the_process(tmp_pat
         text = BASE.replace("  state_file: state.db\n", "  state_file: state.db\n  planning_days: 90\n")
         text += f"zoom:\n  api_base_url: {zoom.api_base_url}\n  oauth_url: {zoom.oauth_url}\n"
         path = write_settings(tmp_path, text)
-        env = clean_env(tmp_path) | {"ZOOM_ACCOUNT_ID": zoom.account_id, "ZOOM_CLIENT_ID": zoom.client_id,
+        env = clean_env() | {"ZOOM_ACCOUNT_ID": zoom.account_id, "ZOOM_CLIENT_ID": zoom.client_id,
                                      "ZOOM_CLIENT_SECRET": zoom.client_secret}
         proc = subprocess.Popen([sys.executable, "-m", "worker", "run", "--settings", str(path)], cwd=tmp_path,
                                 env=env, stderr=subprocess.PIPE, text=True)
         try:
-            while zoom.calls["token"] == 0 and proc.poll() is None:  # the worker is now inside its wait
-                time.sleep(0.05)
+            # once the token request is answered with Retry-After, the worker is inside its wait
+            wait_until(lambda: zoom.calls["token"] > 0 or proc.poll() is not None, "the worker asked for a token")
             proc.send_signal(signal.SIGTERM)
             _, err = proc.communicate(timeout=120)  # a hang guard only; without the fix the wait is 5 x 30 s
         finally:
@@ -61,16 +61,13 @@ def test_an_edited_tick_interval_takes_effect_and_a_state_file_change_asks_for_a
     thread = threading.Thread(target=runner.run_forever, kwargs={"install_signals": False})
     thread.start()
     try:
-        while not ticks:
-            time.sleep(0.02)
+        wait_until(lambda: ticks, "the runner ticked once")
         edited = BASE.replace("  state_file: state.db\n", "  state_file: other.db\n  tick_seconds: 2\n")
         path.write_text(edited, encoding="utf-8")
         import os
         os.utime(path, (time.time() + 5, time.time() + 5))
-        deadline = time.monotonic() + 60  # a hang guard only
-        while not any("now ticking every 2 s" in r.getMessage() for r in caplog.records):
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_until(lambda: any("now ticking every 2 s" in r.getMessage() for r in caplog.records),
+                   "the runner logged the new tick interval")
     finally:
         runner.stop()
         thread.join(timeout=60)

@@ -7,13 +7,13 @@ from datetime import datetime, timezone
 import pytest
 
 from tests.fakes import SimulatedCrash
-from tests.test_zoom_flow import CrashAfterCreate, ZoomWorld, zoom  # noqa: F401 (fixture)
+from tests.helpers_worlds import CrashAfterCreate, ZoomWorld
 
 UTC = timezone.utc
 
 
 @pytest.fixture
-def world(tmp_path, zoom):  # noqa: F811
+def world(tmp_path, zoom):
     w = ZoomWorld(tmp_path, zoom)
     yield w
     w.store.close()

@@ -5,11 +5,8 @@ checks payloads, not only URLs. Time is injected: nothing sleeps, nothing leaves
 """
 from __future__ import annotations
 
-import base64
 import random
-from datetime import datetime, timedelta, timezone
-from typing import Iterator
-from zoneinfo import ZoneInfo
+from datetime import datetime, timedelta
 
 import pytest
 import requests
@@ -18,78 +15,27 @@ from responses import matchers
 
 from integrations.zoom import (PASSCODE_ALPHABET, ZoomClient, ZoomConfig, encode_uuid, make_passcode,
                                parse_participant, retry_after_seconds, seconds_to_utc_midnight)
+from tests.helpers_zoom import (API, CONFIG, MARKER, NOW, OAUTH, SECRET, SPEC, UTC, WITA, bearer, make_client,
+                                meeting_json, token, zoom_error)
 from worker.core.attendance import merge_participants
 from worker.errors import (AccessDeniedError, AuthError, NotFoundError, RateLimitError, RemoteError,
                            TransientError)
 from worker.core.model import Attendee, MeetingInfo, MeetingSpec, ParticipantRecord
 
-API = "https://api.zoom.test/v2"
-OAUTH = "https://zoom.test/oauth/token"
-SECRET = "client-secret-do-not-show"
-CONFIG = ZoomConfig(account_id="acct-1", client_id="client-1", client_secret=SECRET, api_base_url=API,
-                    oauth_url=OAUTH)
-WITA = ZoneInfo("Asia/Makassar")
-UTC = timezone.utc
-NOW = datetime(2027, 1, 14, 22, 30, tzinfo=UTC)  # 1 h 30 min before the daily reset
-MARKER = "[webinar-worker:webinar-kamis/2027-01-14]"
-SPEC = MeetingSpec(topic="Literasi Digital untuk Keluarga", start=datetime(2027, 1, 14, 9, 0, tzinfo=WITA),
-                   timezone="Asia/Makassar", duration_minutes=90,
-                   agenda=f"Belajar memeriksa berita bersama keluarga.\n\n{MARKER}")
-BASIC = "Basic " + base64.b64encode(f"client-1:{SECRET}".encode()).decode()
+
+# Every setting an account default could otherwise fill in, spelled out (Zoom changelog 2026-03-05).
+SETTINGS = {"waiting_room": True, "join_before_host": False, "mute_upon_entry": True,
+            "auto_start_meeting_summary": False, "who_will_receive_summary": 1,
+            "auto_start_ai_companion_questions": False, "who_can_ask_questions": 1,
+            "question_and_answer": {"enable": False}, "watermark": False, "meeting_authentication": False,
+            "auto_recording": "none", "approval_type": 0, "registration_type": 1,
+            "registrants_confirmation_email": False, "registrants_email_notification": False}
 
 
-class FakeTime:
-    """A monotonic clock that moves when told to or when the client sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 5000.0
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-@pytest.fixture
-def mock() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock(assert_all_requests_are_fired=True) as rsps:
-        yield rsps
-
-
-@pytest.fixture
-def clock() -> FakeTime:
-    return FakeTime()
-
-
-def make_client(clock: FakeTime, config: ZoomConfig = CONFIG, seed: int = 7) -> ZoomClient:
-    return ZoomClient(config, requests.Session(), sleep=clock.sleep, monotonic=clock.monotonic,
-                      rng=random.Random(seed), wall_clock=lambda: NOW)
-
-
-def token(mock: responses.RequestsMock, value: str = "tok-1", expires_in: int = 3600) -> None:
-    """Expect one token request with the account-credentials grant and Basic auth."""
-    mock.post(OAUTH, json={"access_token": value, "token_type": "bearer", "expires_in": expires_in},
-              match=[matchers.query_param_matcher({"grant_type": "account_credentials", "account_id": "acct-1"}),
-                     matchers.header_matcher({"Authorization": BASIC})])
-
-
-def bearer(value: str = "tok-1") -> list:
-    return [matchers.header_matcher({"Authorization": f"Bearer {value}"})]
-
-
-def meeting_json(mid: int = 85012345678, **extra: object) -> dict:
-    data = {"id": mid, "uuid": "u1AbC==", "join_url": f"https://zoom.us/j/{mid}?pwd=x", "password": "Kx7pQ2mZ",
-            "topic": SPEC.topic, "start_time": "2027-01-14T01:00:00Z", "duration": 90, "timezone": "Asia/Makassar",
-            "agenda": SPEC.agenda}
-    data.update(extra)
-    return data
-
-
-def zoom_error(code: int, message: str) -> dict:
-    return {"code": code, "message": message}
+def attendance_of(client: ZoomClient, meeting_id: str, start: datetime) -> list[Attendee] | None:
+    """What the engine makes of the client's raw records: merged attendance (None while not ready)."""
+    records = client.fetch_participants(meeting_id, start)
+    return None if records is None else merge_participants(records)
 
 
 # -- configuration ------------------------------------------------------------------
@@ -109,8 +55,7 @@ def test_create_sends_the_exact_body_and_returns_what_zoom_made(mock, clock) -> 
     password = make_passcode(8, random.Random(7))  # the client's first use of its rng
     expected = {"topic": SPEC.topic, "type": 2, "start_time": "2027-01-14T09:00:00", "timezone": "Asia/Makassar",
                 "duration": 90, "agenda": SPEC.agenda, "password": password,
-                "settings": {"waiting_room": True, "join_before_host": False, "mute_upon_entry": True,
-                             "approval_type": 2, "auto_recording": "none"}}
+                "settings": SETTINGS}
     mock.post(f"{API}/users/me/meetings", status=201, json=meeting_json(password=password),
               match=[matchers.json_params_matcher(expected), *bearer()])
 
@@ -148,7 +93,7 @@ def test_update_patches_only_the_changed_fields(mock, clock) -> None:
                            timezone="Asia/Makassar", duration_minutes=90, agenda=SPEC.agenda)
     mock.patch(f"{API}/meetings/85012345678", status=204,
                match=[matchers.json_params_matcher({"topic": SPEC.topic, "start_time": "2027-01-14T09:00:00",
-                                                    "timezone": "Asia/Makassar"}), *bearer()])
+                                                    "timezone": "Asia/Makassar", "settings": SETTINGS}), *bearer()])
 
     make_client(clock).update_meeting("85012345678", SPEC, previous)
 
@@ -158,7 +103,7 @@ def test_update_sends_duration_and_agenda_alone_when_only_they_change(mock, cloc
     previous = MeetingSpec(topic=SPEC.topic, start=SPEC.start.astimezone(UTC), timezone=SPEC.timezone,
                            duration_minutes=60, agenda="lama")
     mock.patch(f"{API}/meetings/85012345678", status=204,
-               match=[matchers.json_params_matcher({"duration": 90, "agenda": SPEC.agenda})])
+               match=[matchers.json_params_matcher({"duration": 90, "agenda": SPEC.agenda, "settings": SETTINGS})])
 
     make_client(clock).update_meeting("85012345678", SPEC, previous)
 
@@ -168,7 +113,7 @@ def test_update_without_a_previous_spec_sends_every_field(mock, clock) -> None:
     mock.patch(f"{API}/meetings/85012345678", status=204,
                match=[matchers.json_params_matcher({"topic": SPEC.topic, "start_time": "2027-01-14T09:00:00",
                                                     "timezone": "Asia/Makassar", "duration": 90,
-                                                    "agenda": SPEC.agenda})])
+                                                    "agenda": SPEC.agenda, "settings": SETTINGS})])
 
     make_client(clock).update_meeting("85012345678", SPEC, None)
 
@@ -473,7 +418,7 @@ def test_attendance_reads_every_report_page_and_merges_rejoins(mock, clock) -> N
              json={"next_page_token": "", "participants": [
                  person("Tamu", "", "01:10:00", "01:20:00", 600)]})
 
-    rows = make_client(clock).fetch_attendance("85012345678", SCHEDULED)
+    rows = attendance_of(make_client(clock), "85012345678", SCHEDULED)
 
     assert rows == [
         Attendee(name="Budi", email="budi@example.org", first_join=datetime(2027, 1, 14, 1, 0, tzinfo=UTC),
@@ -490,7 +435,7 @@ def test_a_uuid_with_slashes_is_encoded_twice(mock, clock) -> None:
     mock.get(f"{API}/report/meetings/%252Fabc%252F%252Fdef%253D%253D/participants",
              json={"participants": [person("Budi", "budi@example.org", "01:00:00", "01:30:00", 1800)]})
 
-    rows = make_client(clock).fetch_attendance("85012345678", SCHEDULED)
+    rows = attendance_of(make_client(clock), "85012345678", SCHEDULED)
 
     assert rows is not None and [r.email for r in rows] == ["budi@example.org"]
     assert "%252F" in mock.calls[-1].request.url
@@ -513,7 +458,7 @@ def test_without_report_access_attendance_comes_from_past_meetings(mock, clock) 
              match=[matchers.query_param_matcher({"page_size": "300", "next_page_token": "n2"})],
              json={"participants": [person("Budi", "budi@example.org", "01:40:00", "02:00:00", 1200)]})
 
-    rows = make_client(clock).fetch_attendance("85012345678", SCHEDULED)
+    rows = attendance_of(make_client(clock), "85012345678", SCHEDULED)
 
     assert rows is not None and len(rows) == 1 and rows[0].minutes == 50 and rows[0].joins == 2
 
@@ -525,7 +470,7 @@ def test_a_missing_report_scope_also_falls_back(mock, clock) -> None:
              json=zoom_error(4711, "Invalid access token, does not contain scopes:[report:read:admin]."))
     mock.get(f"{API}/past_meetings/inst1%3D%3D/participants", json={"participants": []})
 
-    assert make_client(clock).fetch_attendance("85012345678", SCHEDULED) == []
+    assert attendance_of(make_client(clock), "85012345678", SCHEDULED) == []
 
 
 def test_no_ended_instance_yet_means_not_ready(mock, clock) -> None:
@@ -533,14 +478,14 @@ def test_no_ended_instance_yet_means_not_ready(mock, clock) -> None:
     mock.get(f"{API}/past_meetings/85012345678/instances", status=404,
              json=zoom_error(3001, "Meeting does not exist: 85012345678."))
 
-    assert make_client(clock).fetch_attendance("85012345678", SCHEDULED) is None
+    assert attendance_of(make_client(clock), "85012345678", SCHEDULED) is None
 
 
 def test_only_far_away_instances_means_not_ready(mock, clock) -> None:
     token(mock)
     instances(mock, ("older==", "2027-01-07T01:00:00Z"))
 
-    assert make_client(clock).fetch_attendance("85012345678", SCHEDULED) is None
+    assert attendance_of(make_client(clock), "85012345678", SCHEDULED) is None
 
 
 def test_a_report_that_is_not_ready_means_not_ready(mock, clock) -> None:
@@ -549,7 +494,7 @@ def test_a_report_that_is_not_ready_means_not_ready(mock, clock) -> None:
     mock.get(f"{API}/report/meetings/inst1%3D%3D/participants", status=400,
              json=zoom_error(3001, "Meeting ID is invalid or not end."))
 
-    assert make_client(clock).fetch_attendance("85012345678", SCHEDULED) is None
+    assert attendance_of(make_client(clock), "85012345678", SCHEDULED) is None
 
 
 def test_other_report_errors_are_raised(mock, clock) -> None:
@@ -559,7 +504,7 @@ def test_other_report_errors_are_raised(mock, clock) -> None:
              json=zoom_error(300, "The next page token is invalid or expired."))
 
     with pytest.raises(RemoteError, match="next page token"):
-        make_client(clock).fetch_attendance("85012345678", SCHEDULED)
+        attendance_of(make_client(clock), "85012345678", SCHEDULED)
 
 
 # -- parsing and merging participants -----------------------------------------------------------

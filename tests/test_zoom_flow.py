@@ -1,76 +1,21 @@
 """The real Zoom client driven by the engine and the CLI, against the Zoom emulator over 127.0.0.1."""
 from __future__ import annotations
 
-import random
-import time
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
-import requests
 
 from integrations.sandbox.zoom_server import ZoomEmulator
-from integrations.zoom import ZoomClient, ZoomConfig
-from tests.fakes import FakeCalendar, FakeComposer, FakeMail, FakeSheets, SimulatedCrash
+from tests.fakes import SimulatedCrash
+from tests.helpers_process import wait_until
 from tests.helpers_settings import BASE, write_settings
-from tests.test_zoom_client import SPEC
+from tests.helpers_worlds import CrashAfterCreate, ZoomWorld, zoom_client, zoom_settings
+from tests.helpers_zoom import SPEC
 from worker.cli import main
-from worker.core.clock import FixedClock
-from worker.run.engine import Engine, Integrations
 from worker.errors import RemoteError, TransientError
-from worker.core.model import Recipient, SeriesInfo
-from worker.core.planner import plan_season
-from worker.core.reconcile import Policy
-from worker.config.settings import load_settings
-from worker.store.state import StateStore
 
 UTC = timezone.utc
-SERIES = SeriesInfo("webinar-kamis", "Webinar Kamis", "Perpustakaan", "WA", "id_ID", "Asia/Makassar",
-                    "Perpustakaan", "webinar@perpustakaan.example")
-
-
-@pytest.fixture
-def zoom():
-    with ZoomEmulator() as emulator:
-        yield emulator
-
-
-def zoom_settings(emulator: ZoomEmulator, text: str = BASE) -> str:
-    return text + f"zoom:\n  api_base_url: {emulator.api_base_url}\n  oauth_url: {emulator.oauth_url}\n"
-
-
-def client(emulator: ZoomEmulator, sleeps: list | None = None, clock: FixedClock | None = None,
-           timeout: float = 30.0) -> ZoomClient:
-    config = ZoomConfig(account_id=emulator.account_id, client_id=emulator.client_id,
-                        client_secret=emulator.client_secret, api_base_url=emulator.api_base_url,
-                        oauth_url=emulator.oauth_url, max_attempts=4, timeout=timeout)
-    return ZoomClient(config, requests.Session(), sleep=(sleeps.append if sleeps is not None else lambda s: None),
-                      rng=random.Random(1), **({"wall_clock": clock.now} if clock else {}))
-
-
-class ZoomWorld:
-    """Settings, a state file and an engine whose conferencing is the real client on the emulator."""
-
-    def __init__(self, tmp_path, emulator: ZoomEmulator):
-        self.emulator = emulator
-        self.settings = load_settings(write_settings(tmp_path, zoom_settings(emulator)))
-        self.sessions = list(plan_season(self.settings).sessions)
-        self.db_path = tmp_path / "state.db"
-        self.store = StateStore(self.db_path)
-        self.clock = FixedClock(datetime(2026, 12, 28, tzinfo=UTC))
-        self.zoom = client(emulator, clock=self.clock)
-
-    def tick(self, zoom=None):
-        io = Integrations(zoom=zoom or self.zoom, calendar=FakeCalendar(), sheets=FakeSheets(), mail=FakeMail(),
-                          composer=FakeComposer())
-        engine = Engine(self.store, io, self.clock, series=SERIES, policy=Policy(planning_days=21),
-                        recipients=lambda s: [Recipient("a@example.org", "A")])
-        return engine.tick(self.sessions)
-
-    def restart(self):
-        self.store.close()
-        self.store = StateStore(self.db_path)
-        self.zoom = client(self.emulator, clock=self.clock)
 
 
 @pytest.fixture
@@ -127,20 +72,6 @@ def test_season_created_once_then_topic_edit_patches_and_cancel_deletes(world):
     world.tick()
     assert world.emulator.calls["delete_meeting"] == 1
     assert len(world.emulator.meetings) == 2 and len(world.emulator.deleted) == 1
-
-
-class CrashAfterCreate:
-    """Wraps the real client: the create call reaches Zoom, then the process "dies" before saving."""
-
-    def __init__(self, inner: ZoomClient):
-        self.inner = inner
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
-
-    def create_meeting(self, spec):
-        self.inner.create_meeting(spec)
-        raise SimulatedCrash()
 
 
 def test_crash_after_create_adopts_on_restart(world):
@@ -211,7 +142,7 @@ def assert_one_meeting_per_session(world, count: int) -> None:
 
 
 def test_fault_storm_ends_with_everything_done_once(world):
-    world.zoom = client(world.emulator, clock=world.clock, timeout=1.0)  # roomy: a busy CI machine is slow
+    world.zoom = zoom_client(world.emulator, clock=world.clock, timeout=1.0)  # roomy: a busy CI machine is slow
     world.clock.set(datetime(2027, 1, 6, tzinfo=UTC))
     world.emulator.fail_next("*", 429, times=6, retry_after=1)
     world.emulator.fail_next("create_meeting", 503, times=5)
@@ -230,7 +161,7 @@ def test_fault_storm_ends_with_everything_done_once(world):
 @pytest.mark.parametrize("fault", [500, 503, 504, "drop", "slow"])
 def test_a_create_whose_answer_is_lost_is_adopted_not_made_again(world, fault):
     """Zoom makes the meeting but the answer is lost; the next tick finds it by its marker."""
-    world.zoom = client(world.emulator, clock=world.clock, timeout=1.0)
+    world.zoom = zoom_client(world.emulator, clock=world.clock, timeout=1.0)
     world.clock.set(datetime(2027, 1, 6, tzinfo=UTC))  # 7, 14 and 21 January
     world.emulator.fail_after_commit("create_meeting", fault, times=3, seconds=2.5)
     first = world.tick()
@@ -246,21 +177,19 @@ def test_a_create_whose_answer_is_lost_is_adopted_not_made_again(world, fault):
 
 def test_a_create_slower_than_the_timeout_makes_one_meeting_not_one_per_attempt(zoom):
     """Zoom makes every create it gets, however late it answers: the client must send it only once."""
-    slow = client(zoom, timeout=1.0)
+    slow = zoom_client(zoom, timeout=1.0)
     slow.find_meeting("[nothing]")  # the token is fetched while Zoom is still fast
     zoom.delay_seconds = 2.5
     with pytest.raises(TransientError, match=r"timed out \(not resent"):
         slow.create_meeting(SPEC)
     assert zoom.calls["create_meeting"] == 1
-    deadline = time.monotonic() + 30  # a hang guard: the loop ends as soon as the meeting lands
-    while not zoom.meetings and time.monotonic() < deadline:  # the one create lands after the timeout
-        time.sleep(0.05)
+    wait_until(lambda: zoom.meetings, "the create that timed out landed at Zoom")  # after the client gave up
     assert len(zoom.meetings) == 1
 
 
 def test_a_topic_zoom_refuses_names_the_field(zoom):
     with pytest.raises(RemoteError) as caught:
-        client(zoom).create_meeting(replace(SPEC, topic="Literasi " * 30))
+        zoom_client(zoom).create_meeting(replace(SPEC, topic="Literasi " * 30))
     assert "HTTP 400 code 300: Validation Failed. (topic: Topic can be at most 200 characters.)" in str(caught.value)
     assert not zoom.meetings
 

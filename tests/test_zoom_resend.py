@@ -14,8 +14,7 @@ import requests
 from requests import exceptions as rex
 from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
 
-from tests.test_zoom_client import (API, OAUTH, SECRET, SPEC, clock, make_client, meeting_json,  # noqa: F401
-                                    mock, token, zoom_error)
+from tests.helpers_zoom import API, OAUTH, SECRET, SPEC, make_client, meeting_json, token, zoom_error
 from worker.errors import IntegrationError, RemoteError, TransientError
 
 CREATE = f"{API}/users/me/meetings"
@@ -194,9 +193,9 @@ def test_attendance_answers_that_cannot_be_read_are_transient(mock, clock) -> No
     client = make_client(clock)
 
     with pytest.raises(TransientError, match="start_time"):
-        client.fetch_attendance("1", scheduled)
+        client.fetch_participants("1", scheduled)
     with pytest.raises(TransientError, match="participants of meeting 2"):
-        client.fetch_attendance("2", scheduled)
+        client.fetch_participants("2", scheduled)
 
 
 def test_nothing_but_the_projects_errors_leaves_the_client(mock, clock) -> None:

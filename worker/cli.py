@@ -1,4 +1,5 @@
-"""The ``webinar-worker`` command. Exit codes: 0 ok, 1 a runtime failure, 2 bad settings or usage."""
+"""The ``webinar-worker`` command. Exit codes: 0 ok, 1 a runtime failure, 2 bad settings or usage,
+3 another worker already holds the state file."""
 from __future__ import annotations
 
 import argparse
@@ -23,16 +24,18 @@ from worker.core.moments import moments
 from worker.core.planner import plan_season
 from worker.core.schema import Settings
 from worker.demo import print_summary, run_demo
-from worker.errors import SettingsError, StateError, WorkerError
+from worker.crashpoint import crashpoint
+from worker.errors import AlreadyRunningError, SettingsError, StateError, WorkerError
 from worker.mail.composer import MailComposer, check_templates
-from worker.outputs.report import held, season_items, write_report
+from worker.outputs.report import held, person_rows, season_items, write_report
 from worker.outputs.status import render_status
 from worker.run.engine import Integrations
+from worker.run.lock import StateLock
 from worker.run.runner import Runner
 from worker.run.wiring import RecipientLists, build_engine, build_integrations, default_env_file
 from worker.store.state import StateStore
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -44,6 +47,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return args.func(args)
+    except AlreadyRunningError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
     except SettingsError as exc:
         print(f"{exc}\n\n{len(exc.problems)} problem(s) found; nothing was changed.", file=sys.stderr)
         return EXIT_USAGE
@@ -81,6 +87,14 @@ def _parser() -> argparse.ArgumentParser:
     report = command("report", cmd_report, "write the season report (HTML with a chart) from the stored attendance",
                      now=True)
     report.add_argument("--out", type=Path, default=Path("report"), help="output folder (default: ./report)")
+    verify = command("verify", cmd_verify, "say whether a certificate number is genuine (from the state file)")
+    verify.add_argument("number", help="the number printed on the certificate, e.g. 007/SERT/WEBINAR/I/2027")
+    publish = command("publish-verify", cmd_publish_verify,
+                      "write the static verification site: one HTML page per certificate number plus an index")
+    publish.add_argument("--out", type=Path, default=Path("verifikasi"), help="output folder (default: ./verifikasi)")
+    transcript = command("transcript", cmd_transcript, "issue the season transcripts (PDF) for people who attended "
+                         "at least certificate.transcript_min_sessions sessions", now=True)
+    transcript.add_argument("--out", type=Path, default=Path("transkrip"), help="output folder (default: ./transkrip)")
     demo = sub.add_parser("demo", help="run a whole season against the built-in sandbox (no accounts, no network)",
                           description="Start the Zoom and Google emulators and an SMTP server on 127.0.0.1 and run "
                                       "the worker over a simulated four-week season; files go to --out.")
@@ -155,6 +169,14 @@ def cmd_check(args: argparse.Namespace) -> int:
     io = build_integrations(settings, secrets)
     for name, why in sorted(io.missing.items()):
         print(f"not configured: {name}: {why}")
+    if "zoom" not in io.missing:
+        from integrations.zoom import scopes_needed  # the vendor client loads only when Zoom is configured
+
+        print("Zoom: the Server-to-Server OAuth app needs these scopes:")
+        for line in scopes_needed(settings.zoom.registration):
+            print(f"  - {line}")
+        if settings.zoom.registration:
+            print("  registration needs a licensed (Pro or higher) host user as zoom.user_id")
     for problem in _recipient_problems(settings, io):
         print(f"warning: recipient list: {problem} (not sent to)")
     smtp = settings.mail.smtp
@@ -205,27 +227,43 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _engine_runner(args: argparse.Namespace, stop_event: threading.Event | None = None):
-    settings, secrets, clock = _setup(args)
-    store = StateStore(settings.worker.state_file)
+def _engine_runner(args: argparse.Namespace, store: StateStore, settings: Settings, secrets: Secrets,
+                   clock: Clock, stop_event: threading.Event | None = None) -> Runner:
     stop_event = stop_event or threading.Event()
-    runner = Runner(args.settings, lambda s: build_engine(s, secrets, store, clock, stop_event=stop_event),
-                    clock, settings=settings, stop_event=stop_event)
-    return runner, store
+    return Runner(args.settings, lambda s: build_engine(s, secrets, store, clock, stop_event=stop_event),
+                  clock, settings=settings, stop_event=stop_event)
+
+
+def _locked_store(settings: Settings, clock: Clock) -> tuple[StateLock, StateStore]:
+    """The state file's lock (AlreadyRunningError if another worker has it), then the store.
+
+    With the lock held, outbox rows left 'sending' by a worker that died are put back to pending.
+    """
+    lock = StateLock(settings.worker.state_file).acquire()
+    try:
+        crashpoint("cli.after_lock")
+        store = StateStore(settings.worker.state_file)
+        released = store.release_claims(clock.now())
+    except BaseException:
+        lock.release()
+        raise
+    if released:
+        logging.getLogger(__name__).warning("%d mail(s) were being sent when a worker stopped; they will be sent "
+                                            "again (at most once more each)", released)
+    return lock, store
 
 
 def cmd_once(args: argparse.Namespace) -> int:
-    """``once``: one tick (or, with --dry-run, the steps that are due)."""
-    runner, store = _engine_runner(args)
+    """``once``: one tick (or, with --dry-run, the steps that are due, writing nothing)."""
+    settings, secrets, clock = _setup(args)
+    if args.dry_run:
+        return _dry_run(args, settings, secrets, clock)
+    lock, store = _locked_store(settings, clock)
     try:
-        report = runner.run_once(dry_run=args.dry_run)
+        report = _engine_runner(args, store, settings, secrets, clock).run_once()
     finally:
         store.close()
-    if args.dry_run:
-        print("\n".join(str(s) for s in report.planned) or "nothing to do")
-        if report.planned:
-            print(f"({len(report.planned)} step(s) due; later steps follow once these are done)")
-        return EXIT_OK
+        lock.release()
     for step in report.done:
         print(f"done     {step}")
     for step, why in report.blocked:
@@ -237,13 +275,29 @@ def cmd_once(args: argparse.Namespace) -> int:
     return EXIT_FAILURE if report.failed else EXIT_OK
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    """``run``: the long-running loop."""
-    runner, store = _engine_runner(args)
+def _dry_run(args: argparse.Namespace, settings: Settings, secrets: Secrets, clock: Clock) -> int:
+    """The due steps; no lock, and no state file or folder is created when there is none yet."""
+    exists = settings.worker.state_file.exists()
+    store = StateStore(settings.worker.state_file if exists else ":memory:")
     try:
-        runner.run_forever()
+        report = _engine_runner(args, store, settings, secrets, clock).run_once(dry_run=True)
     finally:
         store.close()
+    print("\n".join(str(s) for s in report.planned) or "nothing to do")
+    if report.planned:
+        print(f"({len(report.planned)} step(s) due; later steps follow once these are done)")
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """``run``: the long-running loop, holding the state file's lock until it stops."""
+    settings, secrets, clock = _setup(args)
+    lock, store = _locked_store(settings, clock)
+    try:
+        _engine_runner(args, store, settings, secrets, clock).run_forever()
+    finally:
+        store.close()
+        lock.release()
     return EXIT_OK
 
 
@@ -303,6 +357,57 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    """``verify NUMBER``: what the certificate says and whether it stands; exit 1 when unknown or revoked."""
+    from worker.outputs.verify import REVOKED, describe, status
+
+    settings, _, _ = _setup(args)
+    if not _has_state(settings, "no certificate has been issued"):
+        return EXIT_FAILURE
+    with StateStore(settings.worker.state_file) as store:
+        record = store.certificate(args.number)
+    if record is None:
+        print(f"{args.number}: TIDAK DITEMUKAN — no certificate with this number was issued by this worker")
+        return EXIT_FAILURE
+    print(describe(record, settings.certificate.revoked, settings.series.locale))
+    return EXIT_FAILURE if status(record, settings.certificate.revoked) == REVOKED else EXIT_OK
+
+
+def cmd_publish_verify(args: argparse.Namespace) -> int:
+    """``publish-verify --out DIR``: static pages anyone can host (no e-mail addresses in them)."""
+    from worker.outputs.verify import SiteInfo, publish_site
+
+    settings, _, _ = _setup(args)
+    if not _has_state(settings, "no certificate has been issued"):
+        return EXIT_FAILURE
+    with StateStore(settings.worker.state_file) as store:
+        records = store.certificates()
+    site = SiteInfo(title=settings.series.title, organizer=settings.series.organizer, locale=settings.series.locale)
+    written = publish_site(args.out, records, settings.certificate.revoked, site)
+    print(f"{args.out / 'index.html'}  ({len(written) - 1} certificate page(s))")
+    return EXIT_OK
+
+
+def cmd_transcript(args: argparse.Namespace) -> int:
+    """``transcript --out DIR``: number and draw the season transcripts."""
+    from worker.outputs.transcript import issue_transcripts, write_transcripts
+
+    settings, _, clock = _setup(args)
+    if not _has_state(settings, "no certificate has been issued"):
+        return EXIT_FAILURE
+    series = series_info(settings)
+    with StateStore(settings.worker.state_file) as store:
+        transcripts = issue_transcripts(store, settings.certificate, series, clock.now())
+    written = write_transcripts(args.out, transcripts, template_dir=settings.mail.templates_dir, series=series,
+                                design=settings.certificate)
+    for t in transcripts:
+        print(f"{t.record.number}  {t.record.name}: {len(t.sessions)} sesi, {t.record.jp} JP")
+    held_back = len(transcripts) - len(written)
+    print(f"{len(written)} transcript(s) written to {args.out}" + (f"; {held_back} held (see the log)" if held_back
+                                                                  else ""))
+    return EXIT_OK
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     """``report``: the season so far as one HTML file the office head can forward."""
     settings, _, clock = _setup(args)
@@ -311,8 +416,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     now = clock.now()
     with StateStore(settings.worker.state_file) as store:
         items = season_items(store, now, settings.series.id)
+        certificates = store.certificates("session")
+    try:  # names and groups for the per-person table; an unreadable list only leaves them out
+        listed = RecipientLists(settings, Integrations(), SystemClock()).load(sheets=False).recipients
+    except WorkerError:
+        listed = []
     path = write_report(args.out, items, title=settings.series.title, organizer=settings.series.organizer,
-                        generated_at=now, timezone=settings.series.timezone, locale=settings.series.locale)
+                        generated_at=now, timezone=settings.series.timezone, locale=settings.series.locale,
+                        people=person_rows(items, listed, certificates))
     done, waiting = held(items), sum(1 for i in items if i.pending and not i.cancelled)
     line = f"{path}  ({len(done)} session(s) held, {sum(i.attended for i in done)} attendance(s)"
     print(line + (f"; {waiting} session(s) waiting for attendance from Zoom)" if waiting else ")"))

@@ -4,8 +4,11 @@ It starts the Zoom and Google emulators and a real SMTP server on 127.0.0.1, wri
 file and a throwaway service-account key for them, and runs the real worker (runner, engine,
 clients) over a four-week season on a simulated clock. Staff actions happen on the way: a topic
 is edited after the invitations went out, and a session is cancelled. After each session,
-simulated people join (some rejoin, one has a formula-like name). Everything the worker produced
-is exported to files a person can open.
+simulated people have joined the way they would on the real Zoom: invitees through the personal
+link the worker mailed them, under display names unlike their registered names ("iPhone Siti");
+a few walk-ins who registered on the public registration page; guests who dialled in (Zoom shows
+nobody's e-mail for them); two staff signed in to the library's Zoom account; and one person with a
+formula-like name. Everything the worker produced is exported to files a person can open.
 """
 from __future__ import annotations
 
@@ -26,11 +29,16 @@ from zoneinfo import ZoneInfo
 from worker.config.envfile import Secrets
 from worker.config.settings import load_settings
 from worker.core.clock import FixedClock
+from worker.core.attendance import audience
 from worker.core.model import Session
 from worker.core.planner import plan_season
 from worker.core.schema import Settings
 from worker.errors import WorkerError
-from worker.outputs.report import season_items, write_report
+from worker.core.derive import series_info
+from worker.outputs.report import person_rows, season_items, write_report
+from worker.outputs.transcript import issue_transcripts, write_transcripts
+from worker.outputs.verify import SiteInfo, publish_site
+from worker.run.certify import CertificateRegistry
 from worker.run.runner import Runner
 from worker.run.wiring import build_engine, build_integrations
 from worker.store.state import StateStore
@@ -43,10 +51,19 @@ END = datetime(2027, 1, 29, 12, 0, tzinfo=ZONE)  # last simulated moment (the da
 STEP = timedelta(hours=1)  # simulated time between ticks
 EDIT_AT = datetime(2027, 1, 16, 10, 0, tzinfo=ZONE)  # staff edit the 21 January topic (invitations already out)
 CANCEL_AT = datetime(2027, 1, 24, 10, 0, tzinfo=ZONE)  # staff cancel 28 January (invitations already out)
+CORRECT_AT = datetime(2027, 1, 8, 10, 0, tzinfo=ZONE)  # Pak Anwar asks for his title on the certificate
+CORRECTION = ("pak.anwar@example.org", "Drs. Anwar Syamsuddin, M.Pd.")  # the re-issued name (same number)
+VERIFY_URL = "https://perpustakaan.example/sertifikat/{slug}.html"  # where the demo's QR codes point
 CALENDAR_ID = "webinar.perpustakaan@group.calendar.google.com"  # the sandbox's shared calendar
 SPREADSHEET_ID = "demo-kehadiran-webinar-kamis"  # the sandbox's attendance spreadsheet
 MARKER = ".webinar-worker-demo"  # marks a folder the demo may wipe and rewrite
 FORMULA_NAME = '=HYPERLINK("http://x","y")'  # a participant name that must stay text in Sheets
+STAFF = (("host@library.example", "Host Perpustakaan"), ("operator@perpustakaan.example", "Operator Zoom"))
+"""The two staff in every session, signed in to the library's Zoom account (the first is the emulator's host)."""
+WALK_INS = (("pengunjung.ana@example.net", "Ana Pengunjung"), ("pengunjung.bayu@example.net", "Bayu Pengunjung"),
+            ("pengunjung.cici@example.net", "Cici Pengunjung"))
+"""People not on the list who register themselves on the meeting's public registration page."""
+MIN_MINUTES = 30  # followup.min_minutes of the demo settings
 
 # (email, name, group): the people on the demo mailing list
 PEOPLE = (
@@ -55,10 +72,10 @@ PEOPLE = (
     ("ibu.dewi@example.org", "Dewi Lestari", "orang-tua"),
     ("pak.anwar@example.org", "Anwar Syamsuddin", "orang-tua"),
     ("andi.pratama@example.org", "Andi Pratama", "pelajar"),
-    ("fitri.amalia@example.org", "Fitri Amalia", "pelajar"),
-    ("muh.ilham@example.org", "Muhammad Ilham", "mahasiswa"),
+    ("fitri.amalia@example.org", "Fitri Amālia Ṣāliḥah", "pelajar"),  # diacritics on the certificate
+    ("muh.ilham@example.org", "محمد إلهام", "mahasiswa"),  # a name in Arabic script
     ("rina.wulandari@example.org", "Rina Wulandari", "mahasiswa"),
-    ("budi.santoso@example.org", "Budi Santoso", "umum"),
+    ("budi.santoso@example.org", "Budi Santoso 🌟", "umum"),  # an emoji in the registered name
     ("hasanah@example.org", "Hasanah", "umum"),
 )
 
@@ -105,11 +122,33 @@ class DemoSummary:
     rows: dict[str, int] = field(default_factory=dict)  # data rows per tab (header excluded)
     charts: int = 0  # charts on the spreadsheet
     certificates: int = 0  # PDF certificates delivered
+    certificate_numbers: int = 0  # numbers allocated in the state (session certificates and transcripts)
+    transcripts: int = 0  # season transcripts written
+    certificate_names: list[str] = field(default_factory=list)  # the name on each certificate, in order
+    identified: dict[str, int] = field(default_factory=dict)  # session key -> attendees tied to a person
+    guests: dict[str, int] = field(default_factory=dict)  # session key -> attendees nobody could be tied to
+    simulated: dict[str, list["SimulatedPerson"]] = field(default_factory=dict)  # session key -> who joined
     attendance: dict[str, int] = field(default_factory=dict)  # session key -> people stored
     remote_calls: dict[str, int] = field(default_factory=dict)  # emulator route -> calls
     ticks: int = 0  # reconcile ticks run
     seconds: float = 0.0  # wall-clock time the demo took
     paths: dict[str, Path] = field(default_factory=dict)  # what was produced -> where
+
+
+@dataclass(frozen=True)
+class SimulatedPerson:
+    """One person the demo sent into a session, and what a correct worker must make of them."""
+
+    display_name: str  # the name shown in Zoom
+    registered_name: str  # the name they are registered or listed under; "" for guests
+    email: str  # their address; "" for guests
+    role: str  # "invitee", "walk-in", "guest" or "staff"
+    minutes: int  # total minutes over all their stays
+
+    @property
+    def earns_certificate(self) -> bool:
+        """Identified audience who stayed long enough."""
+        return self.role in ("invitee", "walk-in") and self.minutes >= MIN_MINUTES
 
 
 class Demo:
@@ -121,6 +160,8 @@ class Demo:
         self.sandbox = self.out_dir / "sandbox"  # settings, state, key file and log of the run
         self.clock = FixedClock(START)  # the simulated clock every component reads
         self._ended: set[str] = set()  # sessions whose Zoom meeting has been ended
+        self._sheets = None  # the Sheets client of the run (for the Verifikasi tab after the transcripts)
+        self.simulated: dict[str, list[SimulatedPerson]] = {}  # session key -> the people who joined
 
     # -- the run ------------------------------------------------------------------------
     def run(self) -> DemoSummary:
@@ -186,15 +227,19 @@ class Demo:
         secrets = Secrets({"ZOOM_ACCOUNT_ID": zoom.account_id, "ZOOM_CLIENT_ID": zoom.client_id,
                            "ZOOM_CLIENT_SECRET": zoom.client_secret})
         io = build_integrations(settings, secrets, self.clock)
+        self._sheets = io.sheets  # the export writes the Verifikasi tab once more, with the transcripts
         if io.missing:
             raise WorkerError(f"demo sandbox is incomplete: {io.missing}")
         runner = Runner(settings_path, lambda s: build_engine(s, secrets, store, self.clock, integrations=io),
                         self.clock, settings=settings)
         total = int((END - START) / STEP) + 1
-        edited = cancelled = False
+        edited = cancelled = corrected = False
         moment, ticks = START, 0
         while moment <= END:
             self.clock.set(moment)
+            if not corrected and moment >= CORRECT_AT:
+                corrected = True
+                self._correct(settings_path)
             if not edited and moment >= EDIT_AT:
                 edited = True
                 self._edit(settings_path, edited=True, cancelled=cancelled)
@@ -220,6 +265,15 @@ class Demo:
         mtime = path.stat().st_mtime + 1  # make sure the runner sees a new mtime even within one second
         os.utime(path, (mtime, mtime))
 
+    def _correct(self, path: Path) -> None:
+        """What staff do when someone asks for a corrected name: one line in certificate.corrections."""
+        email, name = CORRECTION
+        text = path.read_text(encoding="utf-8").replace("  corrections: {}\n",
+                                                         f"  corrections:\n    {email}: \"{name}\"\n")
+        path.write_text(text, encoding="utf-8")
+        mtime = path.stat().st_mtime + 1
+        os.utime(path, (mtime, mtime))
+
     def _end_meetings(self, runner: Runner, store: StateStore, zoom, moment: datetime) -> None:
         """When a session's time is over, end its Zoom meeting with simulated people in it."""
         for session in plan_season(runner.settings).sessions:
@@ -229,13 +283,20 @@ class Demo:
             if row is None or not row.meeting_id:
                 continue
             self._ended.add(session.uid)
+            links = {r.email: r.join_url for r in store.registrants(session.uid)}
+            walk_ins = {email: (name, zoom.register_on_page(row.meeting_id, email, name))
+                        for email, name in WALK_INS[:1 + session.date.toordinal() % len(WALK_INS)]}
+            joins, people = _participants(session, links, walk_ins)
+            self.simulated[session.key] = people
             zoom.end_meeting(row.meeting_id, started_at=session.start_utc, ended_at=session.end_utc)
-            zoom.add_participants(row.meeting_id, _participants(session))
+            zoom.add_participants(row.meeting_id, joins)
 
     # -- exports ---------------------------------------------------------------------------
     def _export(self, settings: Settings, store: StateStore, zoom, google, smtp) -> DemoSummary:
         out = self.out_dir
         summary = DemoSummary(out_dir=out)
+        summary.paths["mail"], summary.paths["certificates"] = self._export_mail(smtp, summary)
+        summary.paths["verification"], summary.paths["transcripts"] = self._export_certificates(settings, store, summary)
         summary.meetings_created = zoom.calls.get("create_meeting", 0)
         summary.meetings_live = len(zoom.meetings)
         summary.meetings_deleted = len(zoom.deleted)
@@ -250,18 +311,41 @@ class Demo:
         summary.tabs = list(google.sheet_titles(SPREADSHEET_ID))
         summary.rows = {t: max(0, len(google.sheet_values(SPREADSHEET_ID, t)) - 1) for t in summary.tabs}
         summary.charts = len(google.charts(SPREADSHEET_ID))
-        summary.paths["mail"], summary.paths["certificates"] = self._export_mail(smtp, summary)
         items = season_items(store, self.clock.now(), settings.series.id)
         summary.attendance = {i.session.key: i.attended for i in items if not i.cancelled}
+        people = person_rows(items, settings.mail.recipients.inline, store.certificates("session"))
+        for state in store.sessions().values():
+            counted = audience(store.attendance(state.uid))
+            if counted:
+                key = state.key.day
+                summary.identified[key] = sum(1 for a in counted if a.identified)
+                summary.guests[key] = len(counted) - summary.identified[key]
+        summary.simulated = dict(self.simulated)
         summary.paths["report"] = write_report(out / "laporan", items, title=settings.series.title,
                                                organizer=settings.series.organizer, generated_at=self.clock.now(),
-                                               timezone=settings.series.timezone, locale=settings.series.locale)
+                                               timezone=settings.series.timezone, locale=settings.series.locale,
+                                               people=people)
         summary.paths["log"] = self.sandbox / "worker.log"
         summary.paths["settings"] = self.sandbox / "settings.yaml"
         calls = Counter({f"zoom {k}": v for k, v in zoom.calls.items()})
         calls.update({f"google {k}": v for k, v in google.calls.items()})
         summary.remote_calls = dict(sorted(calls.items()))
         return summary
+
+    def _export_certificates(self, settings: Settings, store: StateStore, summary: DemoSummary) -> tuple[Path, Path]:
+        """The season transcripts and the static verification site, beside the certificates."""
+        series = series_info(settings)
+        transcripts = issue_transcripts(store, settings.certificate, series, self.clock.now())
+        written = write_transcripts(self.out_dir / "sertifikat" / "transkrip", transcripts,
+                                    template_dir=settings.mail.templates_dir, series=series,
+                                    design=settings.certificate)
+        summary.transcripts = len(written)
+        records = store.certificates()
+        summary.certificate_numbers = len(records)
+        CertificateRegistry(store, settings.certificate, series, self._sheets).sync_tab(self.clock.now())
+        site = SiteInfo(title=settings.series.title, organizer=settings.series.organizer, locale=settings.series.locale)
+        publish_site(self.out_dir / "verifikasi", records, settings.certificate.revoked, site)
+        return self.out_dir / "verifikasi" / "index.html", self.out_dir / "sertifikat" / "transkrip"
 
     def _export_mail(self, smtp, summary: DemoSummary) -> tuple[Path, Path]:
         mail_dir, cert_dir = self.out_dir / "email", self.out_dir / "sertifikat"
@@ -274,15 +358,16 @@ class Demo:
             day = str(message.get("X-Webinar-Session", "")).rpartition("/")[2] or "sesi"
             who = received.rcpt_tos[0].split("@")[0] if received.rcpt_tos else "penerima"
             base = mail_dir / f"{number:03d}-{day}-{kind}-{_safe(who)}"
-            base.with_suffix(".eml").write_bytes(received.data)
+            base.with_name(base.name + ".eml").write_bytes(received.data)
             html = message.get_body(("html",))
             if html is not None:
-                base.with_suffix(".html").write_text(html.get_content(), encoding="utf-8")
+                base.with_name(base.name + ".html").write_text(html.get_content(), encoding="utf-8")
             summary.mails[kind] += 1
             for part in message.iter_attachments():
                 if part.get_content_type() == "application/pdf":
                     (cert_dir / _safe(part.get_filename() or f"{base.name}.pdf")).write_bytes(part.get_content())
                     summary.certificates += 1
+                    summary.certificate_names.append(str(message["To"]).rpartition("<")[0].strip().strip('"'))
         return mail_dir, cert_dir
 
     def _write_settings(self, path: Path, zoom, google, smtp_port: int, key_file: Path) -> None:
@@ -292,7 +377,9 @@ class Demo:
             topics=_topics(False, False), zoom_api=zoom.api_base_url, zoom_oauth=zoom.oauth_url,
             google_root=google.root_url, key_file=key_file.resolve(), calendar_id=CALENDAR_ID,
             spreadsheet_id=SPREADSHEET_ID, smtp_port=smtp_port, templates=templates, people=people,
-            state=(self.sandbox / "state.db").resolve()), encoding="utf-8")
+            state=(self.sandbox / "state.db").resolve(), verify_url=VERIFY_URL,
+            logo=_draw_logo(self.sandbox / "logo.png"), signature=_draw_signature(self.sandbox / "ttd.png")),
+            encoding="utf-8")
 
 
 SETTINGS = """\
@@ -312,6 +399,9 @@ series:
 {topics}zoom:
   api_base_url: {zoom_api}
   oauth_url: {zoom_oauth}
+  user_id: host@library.example
+  registration: true
+  staff: [operator@perpustakaan.example]
 google:
   calendar_id: {calendar_id}
   spreadsheet_id: {spreadsheet_id}
@@ -340,10 +430,49 @@ followup:
   enabled: true
   min_minutes: 30
   certificate: true
+certificate:
+  number_format: "{{seq:03d}}/SERT/WEBINAR/{{month_roman}}/{{year}}"
+  verify_url: {verify_url}
+  minutes_per_jp: 45
+  logo: {logo}
+  signature:
+    place: Makassar
+    position: Kepala Dinas Perpustakaan dan Kearsipan (demo)
+    name: Dra. Hj. Andi Rahmawati, M.Si.
+    nip: "19700101 199503 2 001"
+    image: {signature}
+  corrections: {{}}
+  transcript_min_sessions: 2
 worker:
   state_file: {state}
   planning_days: 14
 """
+
+
+def _draw_logo(path: Path) -> Path:
+    """A stand-in library logo (an open book in a teal circle), drawn with Pillow."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGBA", (240, 240), (255, 255, 255, 0))
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((8, 8, 232, 232), fill=(15, 118, 110, 255))
+    draw.polygon([(50, 80), (118, 96), (118, 176), (50, 160)], fill="white")
+    draw.polygon([(190, 80), (122, 96), (122, 176), (190, 160)], fill="white")
+    image.save(path)
+    return path
+
+
+def _draw_signature(path: Path) -> Path:
+    """A stand-in signature (a blue scribble), drawn with Pillow."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGBA", (360, 140), (255, 255, 255, 0))
+    draw = ImageDraw.Draw(image)
+    points = [(20 + x * 8, 80 + int(30 * ((x * 7) % 5 - 2) / 2) - (x % 3) * 6) for x in range(40)]
+    draw.line(points, fill=(30, 58, 138, 255), width=5, joint="curve")
+    draw.line([(40, 118), (320, 104)], fill=(30, 58, 138, 255), width=3)
+    image.save(path)
+    return path
 
 
 def _topics(edited: bool, cancelled: bool) -> str:
@@ -351,30 +480,54 @@ def _topics(edited: bool, cancelled: bool) -> str:
                          cancelled="\n    cancelled: true" if cancelled else "")
 
 
-def _participants(session: Session) -> list[dict]:
-    """Who joins a session: some people from the list (a few rejoin), walk-ins without e-mail, one odd name."""
+# Display names people use in Zoom, unlike the names they registered with.
+_DISPLAY = ("iPhone {first}", "{first} (HP)", "Bu {first}", "{first}", "Galaxy A12", "{first} {initial}.",
+            "Keluarga {first}", "zoom user", "{first}!!", "Laptop Kantor")
+
+
+def _participants(session: Session, links: dict[str, str],
+                  walk_ins: dict[str, tuple[str, str]]) -> tuple[list[dict], list[SimulatedPerson]]:
+    """Who joins a session and how: (join records for the emulator, the people behind them).
+
+    Invitees join through their personal link (``links``: e-mail -> join_url) under a display name
+    unlike their registered one, some drop out and rejoin, one leaves early; walk-ins registered on
+    the public page join through their own link; guests dial in; two staff are signed in.
+    """
     start = session.start_utc
     index = session.date.toordinal()
-    people = []
+    joins: list[dict] = []
+    people: list[SimulatedPerson] = []
+
+    def stay(name: str, email: str, a: int, b: int, **how: object) -> None:
+        joins.append({"name": name, "email": email, "join_time": start + timedelta(minutes=a),
+                      "leave_time": start + timedelta(minutes=b), **how})
+
     for n, (email, name, group) in enumerate(PEOPLE):
-        if session.groups and group not in session.groups:
-            continue
-        if (n + index) % 3 == 0:
+        if (session.groups and group not in session.groups) or (n + index) % 3 == 0 or email not in links:
             continue  # not everyone comes
+        first = name.split()[0]
+        shown = _DISPLAY[(n + index) % len(_DISPLAY)].format(first=first, initial=name.split()[-1][0])
         stays = [(5, 50), (55, 88)] if n % 4 == 0 else [(2 + n, 85 - n)]  # some drop out and rejoin
         if n == 9:
             stays = [(10, 25)]  # leaves early: no thank-you mail (under min_minutes)
         for a, b in stays:
-            people.append({"name": name, "email": email, "join_time": start + timedelta(minutes=a),
-                           "leave_time": start + timedelta(minutes=b)})
-    for n in range(12 + index % 5):  # people who came from the public link, without e-mail
-        people.append({"name": f"Peserta {n + 1:02d}", "email": "",
-                       "join_time": start + timedelta(minutes=n % 7),
-                       "leave_time": start + timedelta(minutes=60 + n % 30)})
+            stay(shown, email, a, b, join_url=links[email])
+        people.append(SimulatedPerson(shown, name, email, "invitee", sum(b - a for a, b in stays)))
+    for n, (email, (name, link)) in enumerate(walk_ins.items()):
+        a, b = (20, 40 + 20 * n) if n < 2 else (30, 45)
+        stay(f"Tamu {name.split()[0]}", email, a, b, join_url=link)
+        people.append(SimulatedPerson(f"Tamu {name.split()[0]}", name, email, "walk-in", b - a))
+    for n in range(4 + index % 3):  # dialled in by phone: Zoom knows no e-mail and no registrant
+        shown = f"0812-55{n:02d}-{index % 10000:04d}"
+        stay(shown, "", n % 7, 60 + n % 30)
+        people.append(SimulatedPerson(shown, "", "", "guest", 60 + n % 30 - n % 7))
+    for email, name in STAFF:
+        stay(name, email, 0, 90, internal=True)
+        people.append(SimulatedPerson(name, name, email, "staff", 90))
     if session.key == "2027-01-14":
-        people.append({"name": FORMULA_NAME, "email": "", "join_time": start + timedelta(minutes=3),
-                       "leave_time": start + timedelta(minutes=40)})
-    return people
+        stay(FORMULA_NAME, "", 3, 40)
+        people.append(SimulatedPerson(FORMULA_NAME, "", "", "guest", 37))
+    return joins, people
 
 
 def _describe(moment: datetime, report) -> str:
@@ -417,8 +570,13 @@ def print_summary(summary: DemoSummary) -> None:
     table.add_row("Calendar events", f"{summary.events} confirmed, {summary.events_cancelled} cancelled")
     table.add_row("Mails delivered", ", ".join(f"{k} {v}" for k, v in sorted(summary.mails.items())))
     table.add_row("Attendance", ", ".join(f"{k}: {v}" for k, v in sorted(summary.attendance.items())))
+    table.add_row("Identified", ", ".join(f"{k}: {v} of {v + summary.guests.get(k, 0)} (guests {summary.guests.get(k, 0)})"
+                                          for k, v in sorted(summary.identified.items())))
     table.add_row("Spreadsheet", f"{len(summary.tabs)} tabs ({', '.join(summary.tabs)}), {summary.charts} chart")
-    table.add_row("Certificates", str(summary.certificates))
+    eligible = sum(1 for people in summary.simulated.values() for p in people if p.earns_certificate)
+    table.add_row("Certificates", f"{summary.certificates} mailed ({eligible} identified attendees stayed {MIN_MINUTES}+ "
+                                  f"minutes), {summary.certificate_numbers} numbered (verification pages for each), "
+                                  f"{summary.transcripts} season transcript(s)")
     table.add_row("Run", f"{summary.ticks} ticks over 5 simulated weeks in {summary.seconds:.1f} s")
     console.print(table)
     for name, path in summary.paths.items():

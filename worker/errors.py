@@ -114,3 +114,7 @@ class StopRequested(BaseException):
     A ``BaseException``, like ``KeyboardInterrupt``: no ``except Exception`` or ``except WorkerError``
     on the way up may take it for a failed step (and record a retry for it).
     """
+
+
+class AlreadyRunningError(WorkerError):
+    """Another webinar-worker process holds the state file's lock; this one must not act."""

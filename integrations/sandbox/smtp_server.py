@@ -2,7 +2,8 @@
 
 It keeps every accepted message in memory (and, with ``save_dir``, as ``.eml`` files staff
 can open), and takes fault switches: refuse some addresses for good (550) or for now (450),
-drop the connection with a 421 after N messages, and require a login.
+drop the connection with a 421 after N messages, require a login, and hold MAIL FROM while a
+test-given condition holds (to line up two worker processes).
 """
 from __future__ import annotations
 
@@ -13,11 +14,13 @@ import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 log = logging.getLogger(__name__)
+
+HOLD_LIMIT = 60.0  # seconds a held MAIL FROM waits at most, so a test that forgets to release cannot hang
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,7 @@ class SandboxSmtpServer:
         self.refuse: set[str] = set()  # addresses answered "550 no such user"
         self.defer: set[str] = set()  # addresses answered "450 try again later"
         self.drop_after: int | None = None  # after this many messages, answer the next MAIL with 421 and hang up (once)
+        self.hold: Callable[[], bool] | None = None  # while this says True, MAIL FROM waits (at most HOLD_LIMIT s)
         self.messages: list[ReceivedMail] = []  # accepted messages, in order
         self.connections = 0  # connections opened so far
         self._lock = threading.Lock()  # messages/connections are written on the server thread
@@ -120,6 +124,13 @@ class SandboxSmtpServer:
             name = re.sub(r"[^A-Za-z0-9@._-]", "_", mail.rcpt_tos[0] if mail.rcpt_tos else "unknown")
             (self.save_dir / f"{count:04d}-{name}.eml").write_bytes(mail.data)
 
+    async def held(self) -> None:
+        """Wait while the ``hold`` switch says so (tests line up two workers); never longer than HOLD_LIMIT."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + HOLD_LIMIT
+        while self.hold is not None and self.hold() and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+
     def should_drop(self) -> bool:
         """True once, when ``drop_after`` messages have been accepted."""
         with self._lock:
@@ -138,6 +149,7 @@ class _Handler:
 
     async def handle_MAIL(self, server: SMTP, session: Any, envelope: Any, address: str, options: list) -> str:
         """MAIL FROM: accept, or say 421 and hang up when the drop switch fires."""
+        await self.server.held()
         if self.server.should_drop():
             asyncio.get_running_loop().call_soon(server.transport.close)  # after the 421 is written
             return "421 4.3.2 Service shutting down, try again later"

@@ -16,7 +16,41 @@ Routes (the names are the keys of :attr:`ZoomEmulator.calls`, :meth:`ZoomEmulato
 ``instances``        ``GET /v2/past_meetings/{meetingId}/instances``
 ``report_participants`` ``GET /v2/report/meetings/{meetingId or UUID}/participants``
 ``past_participants``   ``GET /v2/past_meetings/{meetingId or UUID}/participants``
+``add_registrant``   ``POST /v2/meetings/{meetingId}/registrants``
+``batch_registrants`` ``POST /v2/meetings/{meetingId}/batch_registrants`` (at most 30 a call)
+``list_registrants`` ``GET /v2/meetings/{meetingId}/registrants`` (paginated, ``status`` filter)
+``registrant_status`` ``PUT /v2/meetings/{meetingId}/registrants/status`` (approve, deny, cancel)
 ==================== ============================================================
+
+What Zoom does and this emulator does too (it must never be kinder than Zoom):
+
+- **Who attended.** Since 2022-03-01 a guest's e-mail is hidden (``user_email`` "") unless the person
+  entered it in the meeting's registration flow; users on the host's account keep theirs
+  (https://developers.zoom.us/changelog/platform/zoom-api-email-address-display-rules.md). Since
+  2023-03-03 the report endpoints blank ``id`` and ``participant_user_id`` for external participants and
+  developers are told to use ``registrant_id``
+  (https://developers.zoom.us/changelog/platform/changes-to-meeting-api-reporting-and-dashboard-endpoints.md).
+  So a participant record carries ``registrant_id`` and the registered e-mail only when the person joined
+  through their personal registrant ``join_url``; internal users carry ``internal_user: true``.
+- **Registration.** ``settings.approval_type`` 0 (automatic), 1 (manual) or 2 (no registration); with 0
+  or 1 the meeting has a ``registration_url``. Adding a registrant returns ``registrant_id`` and a
+  personal ``join_url`` (https://developers.zoom.us/docs/isv/workflows/join-meeting-reg/); the batch call
+  takes ``registrants`` (``email``, ``first_name``, ``last_name``) and ``auto_approve``, at most 30 a call,
+  and answers ``registrants: [{registrant_id, email, join_url}]``
+  (https://zoom.github.io/rivet-javascript/types/Meetings.MeetingsPerformBatchRegistrationRequestBody.html).
+  The same e-mail registered again gets the same registrant. The list is paginated by
+  ``next_page_token`` (15 minutes), ``page_size`` up to 300, ``status`` approved by default
+  (https://api-docs.integration.app/apps/zoom/operations/list-meeting-registrants). Registration needs a
+  licensed host (https://support.zoom.us/hc/zh-cn/articles/211579443); a meeting without registration
+  answers 400/3000 "Registration has not been enabled for this meeting" (the message seen in
+  https://github.com/indico/indico-plugins/pull/315).
+- **Account defaults.** Since 2026-03-15 fields omitted from a create body take the user's account
+  defaults: ``watermark``, ``question_and_answer``, ``auto_start_meeting_summary``,
+  ``who_will_receive_summary``, ``auto_start_ai_companion_questions``, ``who_can_ask_questions`` and
+  more (https://developers.zoom.us/changelog/meetings/march-05-2026); omitted passcode and waiting-room
+  fields follow the user's settings since 2025-03 (https://developers.zoom.us/changelog/meetings/march-24-2025).
+  :attr:`ZoomEmulator.account_settings` holds those defaults: AI summary and AI questions on, as many
+  accounts have them, so a worker that leaves them out is caught.
 
 Errors (HTTP status, then Zoom's ``code``):
 
@@ -40,6 +74,11 @@ Errors (HTTP status, then Zoom's ``code``):
 - 429 / 429 from :meth:`ZoomEmulator.fail_next` or ``meeting_write_limit``: ``Retry-After`` in seconds for a
   per-second limit, or the next 00:00 UTC as ``YYYY-MM-DDT00:00:00Z`` with ``X-RateLimit-Type: Daily-limit``.
 - 500 / 500 and 503 / 503 from :meth:`ZoomEmulator.fail_next`.
+- 400 / 3000 "Registration has not been enabled for this meeting: {id}." from the registrant routes of a
+  meeting with ``approval_type`` 2, and 400 / 3000 "Registration is only available for licensed users."
+  when ``host_licensed`` is False and a body asks for registration.
+- 400 / 300 "Validation Failed." for a batch of more than 30 registrants or a registrant without a valid
+  ``email`` or ``first_name``.
 
 Faults from :meth:`ZoomEmulator.fail_next` answer before the route runs, so nothing changes. Faults
 from :meth:`ZoomEmulator.fail_after_commit` answer after a route succeeded (a meeting was made, changed
@@ -71,7 +110,7 @@ from typing import Any, Callable, Iterable, Mapping, NoReturn, Protocol, Sequenc
 from urllib.parse import parse_qs, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from integrations.sandbox.serving import ServerThread
+from integrations.sandbox.serving import ServedEmulator, ServerThread, send_answer
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +118,8 @@ AFTER_COMMIT_FAULTS = ("drop", "slow")
 """Values of ``fail_after_commit``'s fault besides an HTTP status: close without answering, answer late."""
 
 ROUTES = ("token", "create_meeting", "get_meeting", "patch_meeting", "delete_meeting", "list_meetings",
-          "instances", "report_participants", "past_participants")
+          "instances", "report_participants", "past_participants", "add_registrant", "batch_registrants",
+          "list_registrants", "registrant_status")
 """Route names: keys of ``calls`` and valid arguments of ``fail_next`` and ``fail_after_commit`` (besides ``"*"``)."""
 
 UUID_KINDS = ("plain", "leading_slash", "double_slash", "cycle")
@@ -87,10 +127,22 @@ UUID_KINDS = ("plain", "leading_slash", "double_slash", "cycle")
 
 PAGE_TOKEN_TTL = timedelta(minutes=15)  # Zoom's next_page_token lifetime
 MAX_PAGE_SIZE = 300  # Zoom's cap for list and participant pages
+BATCH_REGISTRANTS_MAX = 30  # Zoom's cap of registrants in one batch_registrants call
+REGISTRANT_ROUTES = ("add_registrant", "batch_registrants", "list_registrants", "registrant_status")
+DEFAULT_ACCOUNT_SETTINGS: dict[str, Any] = {
+    # What an account with AI Companion on gives a meeting whose create body leaves these out.
+    "auto_start_meeting_summary": True, "who_will_receive_summary": 4, "auto_start_ai_companion_questions": True,
+    "who_can_ask_questions": 4, "question_and_answer": {"enable": True, "allow_anonymous_questions": True},
+    "watermark": False, "allow_multiple_devices": True, "meeting_authentication": False,
+    "registrants_confirmation_email": True, "registrants_email_notification": True, "waiting_room": False,
+}
+"""The sandbox account's defaults for omitted create fields (``account_settings`` starts as a copy)."""
 DEFAULT_PAGE_SIZE = 30  # Zoom's default page size
 _RATE_CATEGORY = {"create_meeting": "Medium", "list_meetings": "Medium", "get_meeting": "Light",
                   "patch_meeting": "Light", "delete_meeting": "Light", "instances": "Medium",
-                  "report_participants": "Heavy", "past_participants": "Medium", "token": "Light"}
+                  "report_participants": "Heavy", "past_participants": "Medium", "token": "Light",
+                  "add_registrant": "Light", "batch_registrants": "Medium", "list_registrants": "Medium",
+                  "registrant_status": "Light"}
 _FIRST_NAMES = ("Andi", "Budi", "Citra", "Dewi", "Eka", "Fajar", "Gita", "Hendra", "Indah", "Joko",
                 "Kartika", "Lestari", "Made", "Nur", "Putu", "Rina", "Sari", "Teguh", "Wahyu", "Yusuf")
 _LAST_NAMES = ("Amir", "Basri", "Daeng", "Gunawan", "Halim", "Irawan", "Kusuma", "Latief", "Mappa", "Nasution",
@@ -114,6 +166,8 @@ class SimParticipant:
     join_time: datetime  # aware
     leave_time: datetime  # aware, after join_time
     participant_id: str = ""  # Zoom's per-person ``id``; "" for some guests
+    join_url: str = ""  # the personal registrant link used to join; "" = the public link
+    internal: bool = False  # signed in as a user of the host's account (staff): e-mail and id shown
 
 
 @dataclass(frozen=True)
@@ -212,8 +266,10 @@ def _next_midnight_utc(now: datetime) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
 
 
-class ZoomEmulator:
+class ZoomEmulator(ServedEmulator):
     """Zoom's OAuth and meeting/report API in a background HTTP server; ``start()`` binds 127.0.0.1."""
+
+    _thread_name = "sandbox-zoom"
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, account_id: str = "sandbox-account",
                  client_id: str = "sandbox-client", client_secret: str = "sandbox-secret", token_ttl: int = 3600,
@@ -236,9 +292,13 @@ class ZoomEmulator:
         self.delay_seconds = 0.0  # sleep this long before answering any request
         self.report_delay = timedelta(0)  # if set: participants "not ready" until the clock is this long past the end
         self.meeting_write_limit: int | None = None  # create+update calls per user per UTC day (Zoom: 100)
+        self.account_settings = copy.deepcopy(DEFAULT_ACCOUNT_SETTINGS)  # defaults for omitted create settings
+        self.host_licensed = True  # False: the host is a Basic user and cannot turn registration on
         self.calls: Counter[str] = Counter()  # requests received, by route name (failed ones too)
         self.deleted: set[int] = set()  # ids of deleted meetings
         self._meetings: dict[int, dict[str, Any]] = {}  # live meetings, as GET returns them
+        self._registrants: dict[int, dict[str, dict[str, Any]]] = {}  # meeting id -> lower e-mail -> registrant
+        self._links: dict[str, tuple[int, str]] = {}  # personal join_url -> (meeting id, lower e-mail)
         self._occurrences: dict[str, _Occurrence] = {}  # ended instances by UUID, in end order
         self._tokens: dict[str, datetime] = {}  # access token -> expiry
         self._faults: dict[str, deque[_Fault]] = {}  # queued failures by route name ("*" = any)
@@ -254,20 +314,13 @@ class ZoomEmulator:
         self._serving: ServerThread | None = None  # the listening server and its thread, once started
 
     # -- lifecycle -----------------------------------------------------------------
-    def start(self) -> "ZoomEmulator":
-        """Bind and serve in a daemon thread; ``port`` then holds the real port."""
-        self._serving = ServerThread(self, self.host, self.port, _RequestHandler, "sandbox-zoom")
-        self.port = self._serving.port
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return _RequestHandler
+
+    def _started(self) -> None:
         log.info("sandbox Zoom API listening on %s", self.api_base_url)
-        return self
 
-    def stop(self) -> None:
-        """Stop serving, close the socket and end the thread."""
-        if self._serving is not None:
-            self._serving.stop(before_join=self._close_connections)
-            self._serving = None
-
-    def _close_connections(self) -> None:
+    def _before_join(self) -> None:
         """Idle keep-alive connections would otherwise still be answered after stop()."""
         with self._lock:
             for sock in list(self._connections):
@@ -276,12 +329,6 @@ class ZoomEmulator:
                 except OSError:
                     pass
             self._connections.clear()
-
-    def __enter__(self) -> "ZoomEmulator":
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     @property
     def base_url(self) -> str:
@@ -360,12 +407,28 @@ class ZoomEmulator:
     def meetings(self) -> dict[int, dict[str, Any]]:
         """A copy of the live (not deleted) meetings: id -> the meeting as ``GET /meetings/{id}`` returns it."""
         with self._lock:
-            return copy.deepcopy(self._meetings)
+            return {number: _public(m) for number, m in self._meetings.items()}
 
     def instances(self, meeting_id: int) -> list[str]:
         """UUIDs of the ended occurrences of ``meeting_id``, oldest first."""
         with self._lock:
             return [o.uuid for o in self._occurrences.values() if o.meeting_id == int(meeting_id)]
+
+    def registrants(self, meeting_id: int | str) -> list[dict[str, Any]]:
+        """A copy of a meeting's registrants (every status), in the order they registered."""
+        with self._lock:
+            return copy.deepcopy(list(self._registrants.get(int(meeting_id), {}).values()))
+
+    def register_on_page(self, meeting_id: int | str, email: str, first_name: str, last_name: str = "") -> str:
+        """A person fills in the public registration page (``registration_url``); returns their personal join_url.
+
+        Not an API call (it is not counted in ``calls``); the registrant is listed by ``list_registrants``.
+        """
+        with self._lock:
+            meeting = self._live_meeting(str(meeting_id))
+            self._registration_enabled(meeting)
+            return self._register(meeting, {"email": email, "first_name": first_name, "last_name": last_name},
+                                  auto_approve=False)["join_url"]
 
     def participant_records(self, uuid: str) -> list[dict[str, Any]]:
         """A copy of one occurrence's participant records, as the report endpoint lists them."""
@@ -411,14 +474,17 @@ class ZoomEmulator:
                 if isinstance(item, SimParticipant):
                     name, email, pid = item.name, item.email, item.participant_id
                     joined, left = _aware_utc(item.join_time), _aware_utc(item.leave_time)
+                    link, internal = item.join_url, item.internal
                 else:
                     name = str(item["name"])
                     email = str(item.get("email", item.get("user_email", "")) or "")
                     pid = str(item.get("id", item.get("participant_id", "")) or "")
                     joined, left = _aware_utc(item["join_time"]), _aware_utc(item["leave_time"])
+                    link, internal = str(item.get("join_url") or ""), bool(item.get("internal"))
                 if left < joined:
                     raise ValueError(f"{name!r} leaves ({left}) before joining ({joined})")
-                occurrence.records.append(self._record(name, email, pid, joined, left))
+                registrant = self._registrant_for_link(link, occurrence.meeting_id)
+                occurrence.records.append(self._record(name, email, pid, joined, left, registrant, internal))
                 added += 1
             occurrence.records.sort(key=lambda r: r["join_time"])
             return added
@@ -428,8 +494,10 @@ class ZoomEmulator:
         """Generate ``count`` people attending the latest ended occurrence (or ``uuid``); return the merged truth.
 
         Every ``rejoin_every``-th person joins 2 or 3 times (0 = nobody rejoins), some rejoiners' e-mail
-        changes case between joins, every 9th person is a guest without e-mail (half of those without an
-        ``id`` too, so only the name identifies them). ``extra_names`` name the first people (tricky names).
+        changes case between joins, every 9th person is a guest (half of those without an ``id`` at all).
+        The others are users signed in to the host's account (``internal_user``), the only people Zoom
+        shows an e-mail and ``id`` for without registration; a guest's e-mail is hidden and the report
+        blanks its ``id``, so only the name identifies a guest there. ``extra_names`` name the first people (tricky names).
         Stays are whole minutes inside the occurrence. The result is sorted by first join, then name.
         """
         rng = random.Random(seed)
@@ -470,9 +538,9 @@ class ZoomEmulator:
             joined = occurrence.started_at + timedelta(minutes=marks[2 * n]) + offset
             left = occurrence.started_at + timedelta(minutes=marks[2 * n + 1]) + offset
             shown = email.capitalize() if (n % 2 and index % 2) else email  # same person, other case
-            stays.append(SimParticipant(name, shown, joined, left, pid))
+            stays.append(SimParticipant(name, shown, joined, left, pid, internal=not guest))
         minutes = sum(marks[2 * n + 1] - marks[2 * n] for n in range(joins))
-        key = f"email:{email}" if email else (f"id:{pid}" if pid else f"name:{name.strip().casefold()}")
+        key = f"email:{email}" if email else f"name:{name.strip().casefold()}"  # the report blanks a guest's id
         person = ExpectedAttendee(name=name, email=email, first_join=stays[0].join_time,
                                   last_leave=stays[-1].leave_time, minutes=minutes, joins=joins, key=key,
                                   participant_id=pid)
@@ -486,13 +554,31 @@ class ZoomEmulator:
             raise ValueError(f"meeting {meeting_id} has no ended occurrence; call end_meeting() first")
         return max(ended, key=lambda o: o.ended_at)
 
-    def _record(self, name: str, email: str, pid: str, joined: datetime, left: datetime) -> dict[str, Any]:
+    def _record(self, name: str, email: str, pid: str, joined: datetime, left: datetime,
+                registrant: dict[str, Any] | None = None, internal: bool = False) -> dict[str, Any]:
+        """A participant record as Zoom keeps it: the e-mail shown only for internal users and registrants.
+
+        A registrant's record carries the e-mail they registered with (not what they typed anywhere
+        else); a guest's e-mail is hidden. ``id``/``participant_user_id`` are kept here and blanked for
+        external participants by the report route.
+        """
         self._join_count += 1
-        return {"id": pid, "user_id": str(self._join_count), "name": name, "user_email": email,
+        shown = email if internal else (registrant["email"] if registrant else "")
+        return {"id": pid, "user_id": str(self._join_count), "name": name, "user_email": shown,
                 "join_time": _iso(joined), "leave_time": _iso(left),
                 "duration": int((left - joined).total_seconds()), "attentiveness_score": "",
-                "failover": False, "status": "in_meeting", "customer_key": "", "registrant_id": "",
-                "participant_user_id": pid}
+                "failover": False, "status": "in_meeting", "customer_key": "",
+                "registrant_id": registrant["id"] if registrant and not internal else "",
+                "participant_user_id": pid, "internal_user": internal}
+
+    def _registrant_for_link(self, link: str, meeting_id: int) -> dict[str, Any] | None:
+        """The registrant whose personal join_url ``link`` is (for this meeting), None for the public link."""
+        if not link:
+            return None
+        found = self._links.get(link)
+        if found is None or found[0] != meeting_id:
+            raise ValueError(f"{link!r} is not a registrant join_url of meeting {meeting_id}")
+        return self._registrants[found[0]][found[1]]
 
     # -- ids -----------------------------------------------------------------------------------
     def _token_chars(self, length: int, rng: random.Random | None = None) -> str:
@@ -689,12 +775,12 @@ class ZoomEmulator:
             "start_time": _iso(self.now()), "duration": 60, "timezone": self.user_timezone, "agenda": "",
             "created_at": _iso(self.now()), "password": self._token_chars(6), "pre_schedule": False,
             "settings": {"host_video": False, "participant_video": False, "join_before_host": False,
-                         "mute_upon_entry": False, "waiting_room": False, "approval_type": 2, "audio": "voip",
-                         "auto_recording": "none", "meeting_authentication": False},
+                         "mute_upon_entry": False, "approval_type": 2, "registration_type": 1, "audio": "voip",
+                         "auto_recording": "none", **copy.deepcopy(self.account_settings)},
         }
         self._apply_changes(meeting, data)
         self._meetings[number] = meeting
-        return _Reply(201, copy.deepcopy(meeting))
+        return _Reply(201, _public(meeting))
 
     def _apply_changes(self, meeting: dict[str, Any], data: dict[str, Any]) -> None:
         """Validate and apply the fields of a create or PATCH body; refuse bad ones as Zoom's 300."""
@@ -730,15 +816,116 @@ class ZoomEmulator:
             if not isinstance(data["settings"], dict):
                 _invalid("settings", "Must be an object.")
             changed["settings"] = {**changed["settings"], **data["settings"]}
+            self._check_registration_settings(changed["settings"])
         meeting.update(changed)
+        if meeting["settings"].get("approval_type", 2) in (0, 1):
+            meeting["registration_url"] = f"https://zoom.example/meeting/register/{self._registration_token(meeting)}"
+        else:
+            meeting.pop("registration_url", None)
         secret = base64.urlsafe_b64encode(f"{meeting['id']}:{meeting['password']}".encode()).decode().rstrip("=")
         meeting["encrypted_password"] = secret
         meeting["h323_password"] = meeting["pstn_password"] = "".join(str(ord(c) % 10) for c in meeting["password"])
         meeting["join_url"] = f"https://zoom.example/j/{meeting['id']}?pwd={secret}"
         meeting["start_url"] = f"https://zoom.example/s/{meeting['id']}?zak=sandbox"
 
+    def _check_registration_settings(self, settings: dict[str, Any]) -> None:
+        approval = settings.get("approval_type", 2)
+        if approval not in (0, 1, 2) or isinstance(approval, bool):
+            _invalid("settings.approval_type", "Invalid field.")
+        if settings.get("registration_type", 1) not in (1, 2, 3):
+            _invalid("settings.registration_type", "Invalid field.")
+        if approval != 2 and not self.host_licensed:
+            raise _ApiError(400, 3000, "Registration is only available for licensed users.")
+
+    def _registration_token(self, meeting: dict[str, Any]) -> str:
+        token = meeting.get("_registration_token")
+        if not token:
+            token = meeting["_registration_token"] = self._token_chars(22)
+        return token
+
+    # -- registrants -------------------------------------------------------------------------
+    def _registration_enabled(self, meeting: dict[str, Any]) -> None:
+        if meeting["settings"].get("approval_type", 2) == 2:
+            raise _ApiError(400, 3000, f"Registration has not been enabled for this meeting: {meeting['id']}.")
+
+    def _register(self, meeting: dict[str, Any], person: Any, *, auto_approve: bool) -> dict[str, Any]:
+        """Add or find the registrant for ``person``'s e-mail (the same e-mail gets the same registrant)."""
+        email, first, last = _registrant_fields(person)
+        book = self._registrants.setdefault(meeting["id"], {})
+        approved = meeting["settings"].get("approval_type") == 0 or auto_approve
+        existing = book.get(email.lower())
+        if existing is not None:
+            if approved and existing["status"] != "approved":
+                existing["status"] = "approved"
+            return existing
+        rid = self._token_chars(22)
+        link = f"https://zoom.example/w/{meeting['id']}?tk={self._token_chars(40)}&pwd={meeting['encrypted_password']}"
+        registrant = {"id": rid, "email": email, "first_name": first, "last_name": last,
+                      "status": "approved" if approved else "pending", "create_time": _iso(self.now()),
+                      "join_url": link, "participant_pin_code": self._rng.randrange(10 ** 5, 10 ** 6)}
+        book[email.lower()] = registrant
+        self._links[link] = (meeting["id"], email.lower())
+        return registrant
+
+    def _route_add_registrant(self, params: dict[str, str], query: dict[str, str], body: bytes) -> _Reply:
+        meeting = self._live_meeting(params["meeting"])
+        self._registration_enabled(meeting)
+        data = _json_object(body)
+        registrant = self._register(meeting, data, auto_approve=bool(data.get("auto_approve")))
+        return _Reply(201, {"id": meeting["id"], "join_url": registrant["join_url"],
+                            "registrant_id": registrant["id"], "start_time": meeting["start_time"],
+                            "topic": meeting["topic"], "occurrences": [],
+                            "participant_pin_code": registrant["participant_pin_code"]})
+
+    def _route_batch_registrants(self, params: dict[str, str], query: dict[str, str], body: bytes) -> _Reply:
+        meeting = self._live_meeting(params["meeting"])
+        self._registration_enabled(meeting)
+        data = _json_object(body)
+        people = data.get("registrants")
+        if not isinstance(people, list) or not people:
+            _invalid("registrants", "Registrants is required.")
+        if len(people) > BATCH_REGISTRANTS_MAX:
+            _invalid("registrants", f"A maximum of {BATCH_REGISTRANTS_MAX} registrants can be added at once.")
+        for person in people:  # all or nothing: check every one before adding any
+            _registrant_fields(person)
+        added = [self._register(meeting, person, auto_approve=bool(data.get("auto_approve"))) for person in people]
+        return _Reply(201, {"registrants": [{"registrant_id": r["id"], "email": r["email"], "join_url": r["join_url"],
+                                             "participant_pin_code": r["participant_pin_code"]} for r in added]})
+
+    def _route_list_registrants(self, params: dict[str, str], query: dict[str, str], body: bytes) -> _Reply:
+        meeting = self._live_meeting(params["meeting"])
+        self._registration_enabled(meeting)
+        status = query.get("status", "approved")
+        if status not in ("pending", "approved", "denied"):
+            _invalid("status", f"Invalid status: {status}.")
+        items = [r for r in self._registrants.get(meeting["id"], {}).values() if r["status"] == status]
+        page, size, token = self._page(f"registrants:{meeting['id']}:{status}", items, query)
+        return _Reply(200, {"page_size": size, "total_records": len(items), "next_page_token": token,
+                            "registrants": copy.deepcopy(page)})
+
+    def _route_registrant_status(self, params: dict[str, str], query: dict[str, str], body: bytes) -> _Reply:
+        meeting = self._live_meeting(params["meeting"])
+        self._registration_enabled(meeting)
+        data = _json_object(body)
+        action = data.get("action")
+        if action not in ("approve", "deny", "cancel"):
+            _invalid("action", "Invalid action.")
+        people = data.get("registrants")
+        if not isinstance(people, list) or not people or len(people) > BATCH_REGISTRANTS_MAX:
+            _invalid("registrants", f"Between 1 and {BATCH_REGISTRANTS_MAX} registrants are needed.")
+        book = self._registrants.get(meeting["id"], {})
+        status = {"approve": "approved", "deny": "denied", "cancel": "cancelled"}[action]
+        for person in people:
+            if not isinstance(person, dict):
+                _invalid("registrants", "Must be an object.")
+            found = [r for r in book.values()
+                     if r["id"] == person.get("id") or r["email"].lower() == str(person.get("email") or "").lower()]
+            for registrant in found:
+                registrant["status"] = status
+        return _Reply(204)
+
     def _route_get_meeting(self, params: dict[str, str], query: dict[str, str], body: bytes) -> _Reply:
-        return _Reply(200, copy.deepcopy(self._live_meeting(params["meeting"])))
+        return _Reply(200, _public(self._live_meeting(params["meeting"])))
 
     def _route_patch_meeting(self, params: dict[str, str], query: dict[str, str], body: bytes) -> _Reply:
         meeting = self._live_meeting(params["meeting"])
@@ -858,8 +1045,13 @@ class ZoomEmulator:
         if not self.report_plan:
             raise _ApiError(400, 200, f"Only available for Paid or ZMP account: {self.account_id}.")
         keys = ("id", "user_id", "name", "user_email", "join_time", "leave_time", "duration",
-                "attentiveness_score", "failover", "status", "customer_key", "registrant_id", "participant_user_id")
-        return self._participants(params, query, "report", keys)
+                "attentiveness_score", "failover", "status", "customer_key", "registrant_id", "participant_user_id",
+                "internal_user")
+        reply = self._participants(params, query, "report", keys)
+        for item in reply.body["participants"]:  # since 2023-03 the reports hide who an external participant is
+            if not item["internal_user"]:
+                item["id"] = item["participant_user_id"] = ""
+        return reply
 
     def _route_past_participants(self, params: dict[str, str], query: dict[str, str], body: bytes) -> _Reply:
         keys = ("id", "user_id", "name", "user_email", "join_time", "leave_time", "duration", "failover",
@@ -871,6 +1063,25 @@ class ZoomEmulator:
 def _invalid(field_name: str, message: str) -> NoReturn:
     """Refuse a request field the way Zoom does: 400, code 300, with an ``errors`` list."""
     raise _ApiError(400, 300, "Validation Failed.", extra={"errors": [{"field": field_name, "message": message}]})
+
+
+def _registrant_fields(person: Any) -> tuple[str, str, str]:
+    """(email, first_name, last_name) of a registrant body, refused as Zoom's 300 when not valid."""
+    if not isinstance(person, dict):
+        _invalid("registrants", "Must be an object.")
+    email, first, last = person.get("email"), person.get("first_name"), person.get("last_name") or ""
+    if not isinstance(email, str) or "@" not in email or len(email) > 128 or email != email.strip():
+        _invalid("email", "Invalid email.")
+    if not isinstance(first, str) or not first.strip() or len(first) > 64:
+        _invalid("first_name", "First name is required and can be at most 64 characters.")
+    if not isinstance(last, str) or len(last) > 64:
+        _invalid("last_name", "Last name can be at most 64 characters.")
+    return email, first, last
+
+
+def _public(meeting: dict[str, Any]) -> dict[str, Any]:
+    """A meeting as the API shows it: a deep copy without the emulator's private ``_`` keys."""
+    return {k: copy.deepcopy(v) for k, v in meeting.items() if not k.startswith("_")}
 
 
 def _json_object(body: bytes) -> dict[str, Any]:
@@ -903,6 +1114,9 @@ def _match(method: str, path: str) -> tuple[str | None, dict[str, str]]:
         (["oauth", "token"], {"POST": "token"}),
         (["v2", "users", "{user}", "meetings"], {"POST": "create_meeting", "GET": "list_meetings"}),
         (["v2", "meetings", "{meeting}"], {"GET": "get_meeting", "PATCH": "patch_meeting", "DELETE": "delete_meeting"}),
+        (["v2", "meetings", "{meeting}", "registrants"], {"POST": "add_registrant", "GET": "list_registrants"}),
+        (["v2", "meetings", "{meeting}", "batch_registrants"], {"POST": "batch_registrants"}),
+        (["v2", "meetings", "{meeting}", "registrants", "status"], {"PUT": "registrant_status"}),
         (["v2", "past_meetings", "{meeting}", "instances"], {"GET": "instances"}),
         (["v2", "past_meetings", "{meeting}", "participants"], {"GET": "past_participants"}),
         (["v2", "report", "meetings", "{meeting}", "participants"], {"GET": "report_participants"}),
@@ -967,13 +1181,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         except _DropConnection:
             self.close_connection = True  # no status line at all: the client sees the connection end
             return
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        if payload and self.command != "HEAD":
-            self.wfile.write(payload)
+        send_answer(self, status, headers, payload)
 
     do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _serve
 

@@ -14,8 +14,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from worker.config.yamlsource import Located, join_path, load_yaml
 from worker.core.model import Recipient
-from worker.core.schema import (AttendanceSettings, FollowupSettings, GoogleSettings, MailSettings, RecipientSources,
-                                SeriesSettings, Settings, SkipDate, SmtpSettings, TopicEntry, WorkerSettings,
+from worker.core.certnumber import number_format_problem
+from worker.core.schema import (MEETING_SETTING_KINDS, AttendanceSettings, CertificateSettings, FollowupSettings, GoogleSettings,
+                                MailSettings, RecipientSources, SeriesSettings, Settings, SignatureSettings, SkipDate, SmtpSettings,
+                                TopicEntry, WorkerSettings,
                                 ZoomSettings)
 from worker.errors import Problem, SettingsError
 
@@ -219,13 +221,13 @@ class _Checker:
             self.problem("", "expected sections series, topics, zoom, google, mail, attendance, worker")
             raise SettingsError(self.problems)
         self.unknown_keys(root, "", ("series", "topics", "zoom", "google", "mail", "attendance", "followup",
-                                      "worker"))
+                                      "certificate", "worker"))
         series = self.series(root)
         topics = self.topics(root, series)
         settings = Settings(path=path, series=series, topics=topics, zoom=self.zoom(root),
                             google=self.google(root), mail=self.mail(root),
                             attendance=self.attendance(root), worker=self.worker(root),
-                            followup=self.followup(root))
+                            followup=self.followup(root), certificate=self.certificate(root))
         if self.problems:
             self.problems.sort(key=lambda p: (p.line or 0))
             raise SettingsError(self.problems)
@@ -350,8 +352,12 @@ class _Checker:
         """The ``zoom`` section."""
         p = "zoom"
         m = self.section(root, "", p, ("api_base_url", "oauth_url", "user_id", "waiting_room",
-                                      "join_before_host", "mute_upon_entry", "passcode_length"))
+                                      "join_before_host", "mute_upon_entry", "passcode_length", "registration",
+                                      "staff", "meeting_settings"))
         d = ZoomSettings()
+        staff = [e.lower() for e in self.text_list(m, p, "staff")]
+        for index, address in enumerate(staff):
+            self.email(address, f"{p}.staff[{index}]")
         return ZoomSettings(
             api_base_url=self.url(m, p, "api_base_url", d.api_base_url),
             oauth_url=self.url(m, p, "oauth_url", d.oauth_url),
@@ -359,7 +365,26 @@ class _Checker:
             waiting_room=self.flag(m, p, "waiting_room", d.waiting_room),
             join_before_host=self.flag(m, p, "join_before_host", d.join_before_host),
             mute_upon_entry=self.flag(m, p, "mute_upon_entry", d.mute_upon_entry),
-            passcode_length=self.integer(m, p, "passcode_length", d.passcode_length, 6, 10))
+            passcode_length=self.integer(m, p, "passcode_length", d.passcode_length, 6, 10),
+            registration=self.flag(m, p, "registration", d.registration),
+            staff=tuple(staff), meeting_settings=self.meeting_settings(m, p))
+
+    def meeting_settings(self, m: dict, p: str) -> dict[str, object]:
+        """``zoom.meeting_settings``: overrides of the Zoom settings the worker always sends."""
+        section = self.section(m, p, "meeting_settings", tuple(MEETING_SETTING_KINDS))
+        path = join_path(p, "meeting_settings")
+        result: dict[str, object] = {}
+        for key, kind in MEETING_SETTING_KINDS.items():
+            if key not in section:
+                continue
+            if kind is bool:
+                value = self.flag(section, path, key, False)
+                result[key] = {"enable": value} if key == "question_and_answer" else value
+            elif isinstance(kind, tuple) and isinstance(kind[0], int):
+                result[key] = self.integer(section, path, key, kind[0], kind[0], kind[1])
+            else:
+                result[key] = self.choice(section, path, key, kind[0], kind)  # type: ignore[arg-type]
+        return result
 
     def url(self, m: dict, p: str, key: str, default: str) -> str:
         """An http(s) URL."""
@@ -457,15 +482,84 @@ class _Checker:
                                 min_minutes=self.integer(m, p, "min_minutes", 30, 0, 24 * 60),
                                 certificate=self.flag(m, p, "certificate", True))
 
+    def certificate(self, root: dict) -> CertificateSettings:
+        """The ``certificate`` section: design, numbering, verification, corrections, transcript."""
+        p = "certificate"
+        m = self.section(root, "", p, ("number_format", "transcript_number_format", "verify_url", "minutes_per_jp",
+                                      "logo", "signature", "corrections", "revoked", "transcript_min_sessions",
+                                      "verify_tab"))
+        d = CertificateSettings()
+        formats = {}
+        for key, default in (("number_format", d.number_format),
+                             ("transcript_number_format", d.transcript_number_format)):
+            formats[key] = self.text(m, p, key, default) or default
+            if problem := number_format_problem(formats[key]):
+                self.problem(f"{p}.{key}", problem)
+        verify_url = self.text(m, p, "verify_url")
+        if verify_url and (not re.match(r"^https?://[^\s/]+", verify_url)
+                           or ("{number}" not in verify_url and "{slug}" not in verify_url)):
+            self.problem(f"{p}.verify_url", "expected a URL starting with https:// that contains {number} or {slug}, "
+                                            f"got {_show(verify_url)}")
+        logo = self.text(m, p, "logo")
+        return CertificateSettings(
+            number_format=formats["number_format"], transcript_number_format=formats["transcript_number_format"],
+            verify_url=verify_url, minutes_per_jp=self.integer(m, p, "minutes_per_jp", 45, 5, 240),
+            logo=self.image_path(logo, f"{p}.logo") if logo else None, signature=self.signature(m, p),
+            corrections=self.corrections(m, p), revoked=tuple(self.text_list(m, p, "revoked")),
+            transcript_min_sessions=self.integer(m, p, "transcript_min_sessions", 3, 1, 100),
+            verify_tab=self.text(m, p, "verify_tab", "Verifikasi") or "Verifikasi")
+
+    def image_path(self, value: str, where: str) -> Path:
+        """A PNG or JPEG file that must exist."""
+        path = self.path_value(value)
+        if path.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+            self.problem(where, f"expected a .png or .jpg image, got {_show(value)}")
+        elif not path.is_file():
+            self.problem(where, f"image file {path} not found")
+        return path
+
+    def signature(self, parent: dict, parent_path: str) -> SignatureSettings:
+        """``certificate.signature``: place, position, name, NIP and an optional signature image."""
+        p = f"{parent_path}.signature"
+        m = self.section(parent, parent_path, "signature", ("place", "position", "name", "nip", "image"))
+        nip = self.text(m, p, "nip")
+        if nip and not re.fullmatch(r"[0-9 ]{8,25}", nip):
+            self.problem(f"{p}.nip", f"expected the NIP as digits (spaces allowed), got {_show(nip)}")
+        image = self.text(m, p, "image")
+        return SignatureSettings(place=self.text(m, p, "place"), position=self.text(m, p, "position"),
+                                 name=self.text(m, p, "name"), nip=nip,
+                                 image=self.image_path(image, f"{p}.image") if image else None)
+
+    def corrections(self, parent: dict, parent_path: str) -> tuple[tuple[str, str], ...]:
+        """``certificate.corrections``: e-mail -> the name as it should be printed."""
+        p = f"{parent_path}.corrections"
+        raw = parent.get("corrections") or {}
+        if not isinstance(raw, dict):
+            self.problem(p, f"expected entries written email: \"Nama Benar\", got {_show(raw)}")
+            return ()
+        result: dict[str, str] = {}
+        for address, name in raw.items():
+            where = join_path(p, str(address))
+            email = str(address).strip().lower()
+            self.email(email, where)
+            text = "" if name is None or isinstance(name, (dict, list, bool)) else " ".join(str(name).split())
+            if not text or len(text) > 120:
+                self.problem(where, f"expected the corrected name (1 to 120 characters), got {_show(name)}")
+                continue
+            result[email] = text
+        return tuple(sorted(result.items()))
+
     def worker(self, root: dict) -> WorkerSettings:
         """The ``worker`` section."""
         p = "worker"
-        m = self.section(root, "", p, ("state_file", "tick_seconds", "planning_days", "log_level"))
+        m = self.section(root, "", p, ("state_file", "tick_seconds", "planning_days", "log_level",
+                                          "step_timeout_seconds"))
         return WorkerSettings(
             state_file=self.path_value(self.text(m, p, "state_file", "state.db") or "state.db"),
             tick_seconds=self.integer(m, p, "tick_seconds", 60, 1, 3600),
             planning_days=self.integer(m, p, "planning_days", 14, 1, 90),
-            log_level=self.choice(m, p, "log_level", "info", ("debug", "info", "warning", "error")).upper())
+            log_level=self.choice(m, p, "log_level", "info", ("debug", "info", "warning", "error")).upper(),
+            step_timeout_seconds=self.integer(m, p, "step_timeout_seconds", 120, 1, 3600))
 
 
 def _valid_zone(name: str) -> bool:

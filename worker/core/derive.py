@@ -21,4 +21,4 @@ def policy(settings: Settings) -> Policy:
                   reminder_hours=settings.mail.reminder_hours_before,
                   attendance_delay_minutes=settings.attendance.delay_minutes,
                   attendance_give_up_hours=settings.attendance.give_up_hours,
-                  followup=settings.followup.enabled)
+                  followup=settings.followup.enabled, registration=settings.zoom.registration)

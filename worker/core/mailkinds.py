@@ -12,9 +12,9 @@ from enum import Enum, StrEnum
 class Audience(Enum):
     """Who a mail kind goes to."""
 
-    LIST = "list"  # everyone on the session's recipient list (groups applied)
+    LIST = "list"  # everyone on the session's recipient list (groups applied; with registration, once registered)
     INVITED = "invited"  # those the invitation was sent to
-    ATTENDEES = "attendees"  # identified attendees who stayed long enough
+    ATTENDEES = "attendees"  # identified non-staff attendees who stayed long enough (worker.core.attendance.thanked)
 
 
 class Until(Enum):
@@ -61,6 +61,7 @@ class MailStatus(StrEnum):
     """Where one outbox row stands."""
 
     PENDING = "pending"  # waiting to be sent (perhaps deferred until ``next_at``)
+    SENDING = "sending"  # claimed by one process, on its way to the SMTP server (``claim_mail``)
     SENT = "sent"  # the SMTP server accepted it
     FAILED = "failed"  # refused for good
     SKIPPED = "skipped"  # dropped: its moment passed, the session was cancelled, or unsubscribed

@@ -130,6 +130,17 @@ class MeetingInfo:
     topic: str = ""  # topic as Zoom has it
     start: datetime | None = None  # start as Zoom has it (aware), when known
     duration_minutes: int | None = None  # duration as Zoom has it
+    registration_url: str = ""  # public registration page; "" when the meeting has no registration
+
+
+@dataclass(frozen=True)
+class Registrant:
+    """One person registered for one meeting: their personal link is theirs alone."""
+
+    email: str  # the address registered (as Zoom has it)
+    name: str  # the name registered (first and last name joined)
+    registrant_id: str  # Zoom's registrant id; participant records carry it
+    join_url: str = ""  # the person's own join link ("" when Zoom did not list it)
 
 
 @dataclass(frozen=True)
@@ -142,6 +153,8 @@ class ParticipantRecord:
     join_time: datetime  # aware UTC
     leave_time: datetime  # aware UTC
     duration_seconds: int  # seconds in this stay
+    registrant_id: str = ""  # set when the person joined through their personal registrant link
+    internal: bool = False  # a user of the host's Zoom account (Zoom's ``internal_user``)
 
 
 @dataclass(frozen=True)
@@ -154,6 +167,11 @@ class Attendee:
     last_leave: datetime  # aware UTC
     minutes: int  # total minutes over all stays, rounded
     joins: int  # number of stays merged into this row
+    registrant_id: str = ""  # Zoom registrant id, when the person joined through their personal link
+    registered_name: str = ""  # the name the person registered or is listed with; "" when unknown
+    identified: bool = False  # tied to a known person (registrant, internal e-mail, unique list name)
+    staff: bool = False  # host or staff: shown, not counted as audience, no certificate
+    internal: bool = False  # a user of the host's Zoom account
 
 
 @dataclass(frozen=True)
@@ -178,8 +196,11 @@ class SummaryRow:
     topic: str  # topic
     speaker: str  # speaker
     invited: int  # people invitations were sent to
-    attended: int  # unique attendees
+    attended: int  # unique attendees (staff not counted)
     average_minutes: float  # mean minutes per attendee, 0 when nobody came
+    registered: int = 0  # people registered on Zoom (invitees and self-registered)
+    identified: int = 0  # attendees tied to a known person
+    guests: int = 0  # attendees nobody could be tied to
 
 
 @dataclass(frozen=True)

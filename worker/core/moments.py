@@ -21,6 +21,7 @@ class Policy:
     attendance_delay_minutes: int = 30  # fetch attendance this long after the end
     attendance_give_up_hours: int = 24  # then stop waiting for the report
     followup: bool = True  # thank-you mail to attendees after the session
+    registration: bool = False  # register invitees on Zoom (personal links) before inviting them
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,8 @@ from datetime import datetime
 from email.message import EmailMessage
 from typing import ContextManager, Protocol, Sequence
 
-from worker.core.model import Attendee, EventSpec, MeetingInfo, MeetingSpec, Recipient, Session, SummaryRow
+from worker.core.model import (Attendee, EventSpec, MeetingInfo, MeetingSpec, ParticipantRecord, Recipient,
+                               Registrant, Session, SummaryRow)
 
 
 class Conferencing(Protocol):
@@ -26,8 +27,24 @@ class Conferencing(Protocol):
     def delete_meeting(self, meeting_id: str) -> None:
         """Delete the meeting; a meeting that is already gone counts as done."""
 
-    def fetch_attendance(self, meeting_id: str, scheduled_start: datetime) -> list[Attendee] | None:
-        """Merged attendance of the occurrence nearest ``scheduled_start``, or None while not ready yet."""
+    def fetch_participants(self, meeting_id: str, scheduled_start: datetime) -> list[ParticipantRecord] | None:
+        """Raw join records of the occurrence nearest ``scheduled_start``, or None while not ready yet."""
+
+
+class Registration(Protocol):
+    """Registers people for a meeting and lists who registered (Zoom registration)."""
+
+    def enable_registration(self, meeting_id: str) -> MeetingInfo:
+        """Turn registration on for a meeting made without it; the answer carries its registration page."""
+
+    def register(self, meeting_id: str, people: list[Recipient]) -> list[Registrant]:
+        """Register up to 30 people in one call; registering someone again returns the same registrant."""
+
+    def list_registrants(self, meeting_id: str) -> list[Registrant]:
+        """Every approved registrant, self-registered people included."""
+
+    def cancel_registrants(self, meeting_id: str, emails: list[str]) -> None:
+        """Cancel up to 30 registrations."""
 
 
 class Calendar(Protocol):

@@ -41,6 +41,7 @@ class StateView:
     invited: dict[str, frozenset[str]] = field(default_factory=dict)  # uid -> invited addresses
     pending_mail: dict[str, int] = field(default_factory=dict)  # uid -> pending outbox rows (all kinds)
     pending_before_start: dict[str, int] = field(default_factory=dict)  # uid -> pending rows useless after start
+    registered: dict[str, frozenset[str]] = field(default_factory=dict)  # uid -> addresses registered on Zoom
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ def event_fingerprint(session: Session, state: SessionState) -> str:
     """Fingerprint of the calendar event's content."""
     return fingerprint([session.topic, session.speaker, session.audience, session.description,
                         session.start_utc.isoformat(), session.duration_minutes, session.timezone,
-                        state.meeting_id, state.join_url, state.passcode])
+                        state.meeting_id, state.join_url, state.passcode, state.registration_url])
 
 
 def plan_steps(desired: Desired, state: StateView, now: datetime) -> list[Step]:
@@ -161,6 +162,11 @@ def _mail_steps(s: Session, row: SessionState, policy: Policy, when: Moments,
     if invited and (row.reinstated or (row.notice_fp and row.notice_fp != notice_fingerprint(s))):
         steps.append(Step(StepKind.QUEUE_CHANGE, s.uid, "reinstated after a cancellation" if row.reinstated
                           else "topic or time changed after invitations went out"))
+    if policy.registration:
+        registering = _registration_steps(s, recipients, state)
+        steps += registering
+        if any(step.kind is StepKind.REGISTER_INVITEES for step in registering):
+            return steps  # invitations carry personal links: they wait until everyone is registered
     if not invited:
         steps.append(Step(StepKind.QUEUE_INVITATIONS, s.uid,
                           f"invitations are due ({policy.invitation_days} days before)"))
@@ -172,6 +178,22 @@ def _mail_steps(s: Session, row: SessionState, policy: Policy, when: Moments,
                               f"{len(late)} recipient(s) added since the invitations"))
     if invited and row.reminded_at is None and now >= when.reminder_due:
         steps.append(Step(StepKind.QUEUE_REMINDERS, s.uid, f"reminder is due ({policy.reminder_hours} hours before)"))
+    return steps
+
+
+def _registration_steps(s: Session, recipients: tuple[Recipient, ...] | None, state: StateView) -> list[Step]:
+    """Register recipients not yet registered; cancel registrations of people who left the list."""
+    if recipients is None:  # not read this tick (dry run, or an unreadable list backing off)
+        return []
+    registered = state.registered.get(s.uid, frozenset())
+    steps = []
+    todo = sum(1 for r in recipients if r.email not in registered)
+    if todo:
+        steps.append(Step(StepKind.REGISTER_INVITEES, s.uid, f"{todo} recipient(s) to register on Zoom"))
+    gone = registered - {r.email for r in recipients}
+    if gone and recipients:  # an empty list is more likely a mistake than everyone leaving
+        steps.append(Step(StepKind.CANCEL_REGISTRATIONS, s.uid,
+                          f"{len(gone)} registration(s) of people no longer listed"))
     return steps
 
 

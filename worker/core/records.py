@@ -10,10 +10,10 @@ from datetime import date, datetime, timezone
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from worker.core.mailkinds import BEFORE_START_KINDS, MailKind, MailStatus
+from worker.core.mailkinds import MailKind, MailStatus
 from worker.core.model import Session, SessionKey
 
-MAIL_STATUSES = tuple(status.value for status in MailStatus)  # as stored in outbox.status
+MAIL_STATUSES = tuple(s.value for s in MailStatus if s is not MailStatus.SENDING)  # what a send may end in
 
 
 class AttendanceState(StrEnum):
@@ -51,11 +51,12 @@ class SessionState:
     reinstated: bool = False  # cancelled after the invitations, then put back: a change notice is owed
     attendance_state: AttendanceState = AttendanceState.NONE  # how far attendance got
     attendance_at: datetime | None = None  # attendance was stored
-    attendees: int = 0  # number of unique attendees
+    attendees: int = 0  # number of unique attendees (staff not counted)
     sheet_synced_at: datetime | None = None  # the sheet was written
     updated_at: datetime | None = None  # the last change to this row
     thanked_at: datetime | None = None  # thank-you mails were queued
     create_started_at: datetime | None = None  # a meeting create was first sent (a meeting may exist unsaved)
+    registration_url: str = ""  # the meeting's public Zoom registration page ("" without registration)
 
     @property
     def uid(self) -> str:
@@ -87,6 +88,8 @@ class OutboxRow:
     last_error: str  # last refusal, without secrets
     context: str = ""  # change notices: JSON of the Session as previously announced; thank-you: minutes
     next_at: datetime | None = None  # a deferred row is not tried again before this; None = now
+    claimed_by: str = ""  # "pid@host" of the process sending it (status 'sending'); "" when unclaimed
+    claimed_at: datetime | None = None  # when it was claimed; None when never claimed
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,19 @@ class ZoomSettings:
     join_before_host: bool = False  # nobody gets in before the host
     mute_upon_entry: bool = True  # everyone joins muted
     passcode_length: int = 8  # length of the generated passcode
+    registration: bool = True  # register invitees on Zoom and send personal links (needs a licensed host)
+    staff: tuple[str, ...] = ()  # addresses of staff: shown in attendance, not counted, no certificate
+    meeting_settings: dict[str, object] = field(default_factory=dict)  # overrides of the explicit meeting settings
+
+
+MEETING_SETTING_KINDS: dict[str, object] = {
+    # zoom.meeting_settings keys: bool, a (low, high) range of whole numbers, or a tuple of words
+    "auto_start_meeting_summary": bool, "auto_start_ai_companion_questions": bool, "question_and_answer": bool,
+    "watermark": bool, "meeting_authentication": bool, "allow_multiple_devices": bool, "host_video": bool,
+    "participant_video": bool, "who_will_receive_summary": (1, 4), "who_can_ask_questions": (1, 5),
+    "auto_recording": ("none", "local", "cloud"),
+}
+"""What ``zoom.meeting_settings`` may override, and what each value must be."""
 
 
 @dataclass(frozen=True)
@@ -136,6 +149,42 @@ class FollowupSettings:
 
 
 @dataclass(frozen=True)
+class SignatureSettings:
+    """Who signs the certificates: the block at the bottom right of the page."""
+
+    place: str = ""  # city written before the date, e.g. "Makassar"
+    position: str = ""  # the official's position, e.g. "Kepala Dinas Perpustakaan"
+    name: str = ""  # the official's name
+    nip: str = ""  # civil-servant number (Nomor Induk Pegawai); "" = no NIP line
+    image: Path | None = None  # a PNG/JPEG of the signature (and stamp); None = space to sign by hand
+
+
+DEFAULT_NUMBER_FORMAT = "{seq:03d}/SERT/WEBINAR/{month_roman}/{year}"
+DEFAULT_TRANSCRIPT_FORMAT = "{seq:03d}/TRANSKRIP/WEBINAR/{year}"
+
+
+@dataclass(frozen=True)
+class CertificateSettings:
+    """The e-certificate: design, running numbers, verification, corrections and the season transcript."""
+
+    number_format: str = DEFAULT_NUMBER_FORMAT  # running number; {seq}, {year}, {month}, {month_roman}, {day}, {series}
+    transcript_number_format: str = DEFAULT_TRANSCRIPT_FORMAT  # the same, for season transcripts
+    verify_url: str = ""  # URL in the QR code: {number} (URL-encoded) or {slug} (file-safe); "" = no QR
+    minutes_per_jp: int = 45  # one "jam pelajaran" (JP) is this many minutes of the session
+    logo: Path | None = None  # the library's logo (PNG/JPEG), top centre
+    signature: SignatureSettings = field(default_factory=SignatureSettings)  # the signing official
+    corrections: tuple[tuple[str, str], ...] = ()  # (lower-case e-mail, corrected name): re-issue with the same number
+    revoked: tuple[str, ...] = ()  # certificate numbers shown as revoked ("dicabut")
+    transcript_min_sessions: int = 3  # a season transcript for people with at least this many certificates
+    verify_tab: str = "Verifikasi"  # spreadsheet tab listing every certificate (no e-mail)
+
+    def correction_for(self, email: str) -> str:
+        """The corrected name for ``email``, or ""."""
+        wanted = email.strip().lower()
+        return next((name for address, name in self.corrections if address == wanted), "")
+
+
+@dataclass(frozen=True)
 class WorkerSettings:
     """How the worker itself runs."""
 
@@ -143,6 +192,7 @@ class WorkerSettings:
     tick_seconds: int = 60  # how often ``run`` reconciles
     planning_days: int = 14  # create meetings and events this many days ahead
     log_level: str = "INFO"  # DEBUG, INFO, WARNING, ERROR
+    step_timeout_seconds: int = 120  # overall limit of one remote call of a step, retries included
 
 
 @dataclass(frozen=True)
@@ -158,6 +208,7 @@ class Settings:
     attendance: AttendanceSettings  # attendance
     worker: WorkerSettings  # worker
     followup: FollowupSettings = field(default_factory=FollowupSettings)  # thank-you mails
+    certificate: CertificateSettings = field(default_factory=CertificateSettings)  # e-certificates
 
     def topic_for(self, day: date) -> TopicEntry | None:
         """The topic entry for ``day``, if any."""

@@ -19,6 +19,8 @@ class StepKind(StrEnum):
     DELETE_MEETING = ("delete_meeting", "zoom")
     CANCEL_EVENT = ("cancel_event", "calendar")
     QUEUE_CHANGE = ("queue_change", "")
+    REGISTER_INVITEES = ("register_invitees", "zoom")  # after the meeting exists, before invitations (personal links)
+    CANCEL_REGISTRATIONS = ("cancel_registrations", "zoom")  # people who left the list lose their registration
     QUEUE_INVITATIONS = ("queue_invitations", "")
     QUEUE_REMINDERS = ("queue_reminders", "")
     QUEUE_CANCELLATION = ("queue_cancellation", "")

@@ -1,30 +1,107 @@
-"""PDF e-certificates ("sertifikat") for attendees, drawn with fpdf2 from a staff-editable template.
+"""PDF e-certificates ("sertifikat") and season transcripts, drawn with fpdf2 from staff-editable templates.
 
-The wording and layout live in ``templates/certificate.html.j2`` (Jinja2, autoescaped,
-``StrictUndefined``); fpdf2's ``write_html`` draws the rendered HTML on an A4 landscape page
-whose frame is drawn here. Autoescaping is what keeps a name such as ``<b>x</b>`` literal text:
-fpdf2's HTML parser turns ``&lt;b&gt;`` back into the characters, never into a tag.
+The wording lives in ``templates/certificate.html.j2`` (and ``certificate_transcript.html.j2``):
+Jinja2, autoescaped, ``StrictUndefined``, rendered once per ``part`` of the page (``body``,
+``signer_top``, ``signer_bottom``, ``verify``). This module places the parts on an A4 landscape
+page: the library's logo at the top, the body in the middle, the QR code with the number and the
+verification link at the bottom left, and the signature block (place and date, position, the
+signature image, name, NIP) at the bottom right.
 
-fpdf2's built-in fonts cover Windows-1252 only, and a system TTF cannot be counted on in CI or
-on the library's PC, so text outside that set degrades: letters lose accents the fonts lack
-(``Ș`` becomes ``S``) and what has no Latin form is dropped.
+Fonts: DejaVu Sans (Bitstream Vera licence; Latin with every Indonesian and Vietnamese
+diacritic, Arabic, Greek, Cyrillic, Hebrew) with Symbola as fallback for emoji and symbols
+("free for any use"), both shipped in ``worker/assets/fonts`` with their licences. fpdf2's text
+shaping (HarfBuzz, via ``uharfbuzz``; https://py-pdf.github.io/fpdf2/TextShaping.html, new in
+2.7.5) joins Arabic letters and lays out right-to-left runs; ``set_fallback_fonts`` draws what
+DejaVu lacks from Symbola (https://py-pdf.github.io/fpdf2/Unicode.html). A
+name holding a character neither font can draw is not printed as boxes: the certificate is
+held (:class:`CertificateHeldError`, logged) until staff correct the name.
 """
 from __future__ import annotations
 
+import io
 import logging
 import re
 import unicodedata
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from babel.dates import format_date
 from fpdf import FPDF
 
+from worker.core.certnumber import jp_hours, number_slug, verify_link
 from worker.core.model import SeriesInfo, Session
+from worker.core.schema import CertificateSettings
 from worker.errors import TemplateError
 from worker.mail.render import Renderer, format_day
 
 log = logging.getLogger(__name__)
+
+FONT_DIR = Path(__file__).resolve().parent.parent / "assets" / "fonts"
+FONT_FAMILY = "dejavu"  # the family the templates are drawn in; <font face="dejavu">
+FONT_FILES = {"": "DejaVuSans.ttf", "B": "DejaVuSans-Bold.ttf", "I": "DejaVuSans-Oblique.ttf",
+              "BI": "DejaVuSans-BoldOblique.ttf"}
+FALLBACK_FAMILY, FALLBACK_FILE = "symbola", "Symbola.ttf"  # emoji and symbols DejaVu lacks
+TEMPLATE = "certificate.html.j2"
+TRANSCRIPT_TEMPLATE = "certificate_transcript.html.j2"
+PARTS = ("body", "signer_top", "signer_bottom", "verify")
+NOT_DRAWN = ("Cc", "Cf", "Zs", "Zl", "Zp")  # controls, direction marks, joiners, spaces: never need a glyph
+
+
+class CertificateHeldError(TemplateError):
+    """A certificate was not drawn because some text holds characters no shipped font has."""
+
+
+class FontSet:
+    """The shipped fonts and which characters they can draw (the tables are read once per instance)."""
+
+    def __init__(self, folder: Path = FONT_DIR):
+        self.folder = Path(folder)  # where the .ttf files are
+        self._covered: set[int] | None = None  # code points some font maps, read on first use
+        self._main: set[int] = set()  # code points DejaVu Sans maps
+
+    def covered(self) -> set[int]:
+        """Every code point DejaVu Sans or the fallback can draw."""
+        if self._covered is None:
+            self._main = self._cmap(FONT_FILES[""])
+            self._covered = self._main | self._cmap(FALLBACK_FILE)
+        return self._covered
+
+    def needs_fallback(self, text: str) -> bool:
+        """True when ``text`` has a character DejaVu Sans lacks (so Symbola must be embedded too)."""
+        self.covered()
+        return any(ord(c) not in self._main and unicodedata.category(c) not in NOT_DRAWN for c in text)
+
+    def _cmap(self, name: str) -> set[int]:
+        from fontTools.ttLib import TTFont
+
+        return set(TTFont(self.folder / name, lazy=True).getBestCmap())
+
+    def missing(self, text: str) -> list[str]:
+        """Characters of ``text`` no font can draw, each once, in order."""
+        covered = self.covered()
+        gaps: list[str] = []
+        for char in text:
+            if ord(char) in covered or unicodedata.category(char) in NOT_DRAWN or char in gaps:
+                continue
+            gaps.append(char)
+        return gaps
+
+    def add_to(self, pdf: FPDF, html: str) -> None:
+        """Register on ``pdf`` the fonts ``html`` needs, with HarfBuzz shaping.
+
+        Reading a TrueType font costs a few hundred milliseconds, so the italic styles and the
+        emoji fallback are registered only when the rendered text uses them.
+        """
+        italic = re.search(r"<\s*(i|em)\b", html, re.I) is not None
+        for style, name in FONT_FILES.items():
+            if italic or "I" not in style:
+                pdf.add_font(FONT_FAMILY, style, str(self.folder / name))
+        if self.needs_fallback(html):
+            pdf.add_font(FALLBACK_FAMILY, "", str(self.folder / FALLBACK_FILE))
+            pdf.set_fallback_fonts([FALLBACK_FAMILY], exact_match=False)
+        pdf.set_text_shaping(True)
 
 
 class CertificatePage(FPDF):
@@ -41,80 +118,158 @@ class CertificatePage(FPDF):
         self.rect(14, 14, self.w - 28, self.h - 28)
 
 
-def core_font_text(text: str) -> str:
-    """``text`` reduced to what fpdf2's built-in fonts can draw (Windows-1252).
+@dataclass(frozen=True)
+class Holder:
+    """Who a certificate is for and what it certifies (one session, or a season for a transcript)."""
 
-    Each character that does not fit is replaced by its NFKD decomposition minus what still
-    does not fit (combining marks, scripts with no Latin form).
-    """
-    kept = []
-    for char in text:
-        if fits_core_font(char):
-            kept.append(char)
-            continue
-        kept.extend(c for c in unicodedata.normalize("NFKD", char)
-                    if fits_core_font(c) and not unicodedata.combining(c))
-    return "".join(kept)
-
-
-def fits_core_font(char: str) -> bool:
-    """True when fpdf2's built-in fonts can draw ``char``."""
-    try:
-        char.encode("cp1252")
-    except UnicodeEncodeError:
-        return False
-    return True
+    name: str  # the registered (or corrected) name, as it is printed
+    number: str  # the running number, e.g. 007/SERT/WEBINAR/I/2027
+    minutes: int  # minutes the person attended (a transcript: 0)
+    issued_on: date  # date of issue, in the signature block
 
 
 def printable_name(name: str) -> str:
-    """The attendee's name as it can be printed: one line, core-font characters, never empty."""
-    shown = " ".join(core_font_text(name).split())
-    if not shown.strip(" .-_'\""):
-        log.warning("Attendee name %r has no printable characters; certificate says 'Peserta'", name)
-        return "Peserta"
-    return shown
+    """The name on one line: whitespace runs (tabs, newlines) become one space; never empty."""
+    shown = " ".join(name.split())
+    return shown if shown.strip(" .-_'\"") else "Peserta"
 
 
 def certificate_context(*, series: SeriesInfo, session: Session, attendee_name: str, minutes: int,
-                        certificate_id: str, issued_on: date) -> dict[str, object]:
-    """The variables ``certificate.html.j2`` may use.
+                        certificate_id: str, issued_on: date,
+                        design: CertificateSettings | None = None) -> dict[str, Any]:
+    """The variables ``certificate.html.j2`` may use (``part`` is added per part of the page).
 
-    ``date_text`` is written as in the mails (``Kamis, 7 Januari 2027``, no leading zero).
+    ``date_text`` is written as in the mails (``Kamis, 7 Januari 2027``, no leading zero);
+    ``jp`` is the session's length in "jam pelajaran" (``certificate.minutes_per_jp``).
     """
+    design = design or CertificateSettings()
+    return {**_common(series, certificate_id, issued_on, design),
+            "session": session, "attendee_name": printable_name(attendee_name), "minutes": minutes,
+            "date_text": format_day(session.date, series.locale or "id_ID"),
+            "jp": jp_hours(session.duration_minutes, design.minutes_per_jp)}
+
+
+def _common(series: SeriesInfo, number: str, issued_on: date, design: CertificateSettings) -> dict[str, Any]:
     locale = series.locale or "id_ID"
-    return {
-        "series": series, "session": session, "attendee_name": printable_name(attendee_name),
-        "minutes": minutes, "certificate_id": certificate_id, "issued_on": issued_on,
-        "date_text": format_day(session.date, locale),
-        "issued_text": format_date(issued_on, format="long", locale=locale),
-    }
+    return {"series": series, "certificate_id": number, "number": number, "issued_on": issued_on,
+            "issued_text": format_date(issued_on, format="long", locale=locale),
+            "verify_url": verify_link(design.verify_url, number, number_slug(number)),
+            "signature": design.signature, "minutes_per_jp": design.minutes_per_jp}
 
 
 def render_certificate(template_dir: Path, *, series: SeriesInfo, session: Session, attendee_name: str,
-                       minutes: int, certificate_id: str, issued_on: date) -> bytes:
-    """One attendee's certificate as PDF bytes, from ``template_dir/certificate.html.j2``."""
-    renderer = Renderer(Path(template_dir))
-    context = certificate_context(series=series, session=session, attendee_name=attendee_name,
-                                  minutes=minutes, certificate_id=certificate_id, issued_on=issued_on)
-    html = core_font_text(renderer.render("certificate.html.j2", context))
-    return draw_pdf(html, renderer.shown("certificate.html.j2"), title=f"Sertifikat {series.title}")
+                       minutes: int, certificate_id: str, issued_on: date,
+                       design: CertificateSettings | None = None, fonts: FontSet | None = None) -> bytes:
+    """One attendee's certificate as PDF bytes, from ``template_dir/certificate.html.j2``.
+
+    Raises :class:`CertificateHeldError` when the name, topic or speaker cannot be drawn.
+    """
+    fonts = fonts or FontSet()
+    context = certificate_context(series=series, session=session, attendee_name=attendee_name, minutes=minutes,
+                                  certificate_id=certificate_id, issued_on=issued_on, design=design)
+    check_drawable(fonts, certificate_id, {"name": context["attendee_name"], "topic": session.topic,
+                                           "speaker": session.speaker, "series title": series.title})
+    return draw(Renderer(Path(template_dir)), TEMPLATE, context, design or CertificateSettings(), fonts,
+                title=f"Sertifikat {series.title}")
 
 
-def draw_pdf(html: str, shown_name: str, *, title: str) -> bytes:
-    """Draw rendered certificate HTML on an A4 landscape page; errors name the template."""
+def render_transcript(template_dir: Path, *, series: SeriesInfo, holder: Holder, sessions: list[dict[str, Any]],
+                      design: CertificateSettings | None = None, fonts: FontSet | None = None) -> bytes:
+    """One person's season transcript: every session with its date and JP, and the total.
+
+    ``sessions`` are dicts with ``date`` (a date), ``topic``, ``jp`` and ``number`` (that
+    session's certificate number).
+    """
+    fonts = fonts or FontSet()
+    design = design or CertificateSettings()
+    locale = series.locale or "id_ID"
+    rows = [{**s, "date_text": format_date(s["date"], "d MMMM y", locale=locale)} for s in sessions]
+    context = {**_common(series, holder.number, holder.issued_on, design),
+               "attendee_name": printable_name(holder.name), "sessions": rows,
+               "total_jp": sum(int(s["jp"]) for s in sessions), "session_count": len(sessions)}
+    check_drawable(fonts, holder.number, {"name": context["attendee_name"],
+                                          **{f"topic of {s['date']}": s["topic"] for s in sessions}})
+    return draw(Renderer(Path(template_dir)), TRANSCRIPT_TEMPLATE, context, design, fonts,
+                title=f"Transkrip {series.title}")
+
+
+def check_drawable(fonts: FontSet, number: str, texts: dict[str, str]) -> None:
+    """Hold the certificate (raise, and log once here) when some text has characters no font draws."""
+    for what, text in texts.items():
+        gaps = fonts.missing(text)
+        if gaps:
+            shown = ", ".join(f"U+{ord(c):04X}" for c in gaps[:5])
+            message = (f"certificate {number} held: the {what} {text!r} has characters no certificate font can "
+                       f"draw ({shown}); correct it in certificate.corrections")
+            log.error("%s", message)
+            raise CertificateHeldError(message)
+
+
+def draw(renderer: Renderer, template: str, context: dict[str, Any], design: CertificateSettings, fonts: FontSet,
+         *, title: str) -> bytes:
+    """Render each part of ``template`` and place it on an A4 landscape page; errors name the template."""
+    parts = {part: renderer.render(template, {**context, "part": part}) for part in PARTS}
+    shown = renderer.shown(template)
     pdf = CertificatePage(orientation="landscape", format="A4")
-    pdf.core_fonts_encoding = "windows-1252"  # curly quotes and dashes, not only latin-1
-    pdf.set_title(core_font_text(title))
-    pdf.set_margins(28, 32, 28)
-    pdf.set_auto_page_break(True, margin=20)
-    pdf.add_page()
-    pdf.set_font("helvetica", size=14)
-    pdf.set_text_color(31, 41, 55)
     try:
-        pdf.write_html(html, warn_on_tags_not_matching=False)
+        fonts.add_to(pdf, "".join(parts.values()) + title)
+        pdf.set_title(title)
+        pdf.set_auto_page_break(False)
+        pdf.add_page()
+        pdf.set_text_color(31, 41, 55)
+        top = _logo(pdf, design.logo)
+        _html(pdf, parts["body"], x=28, y=top, width=pdf.w - 56, size=14)
+        if pdf.y > 150:
+            log.warning("%s: the body reaches %.0f mm down the page and may touch the signature block", shown, pdf.y)
+        _qr(pdf, context["verify_url"], x=24, y=150, size=34)
+        _html(pdf, parts["verify"], x=62, y=156, width=92, size=9, align_left=True)
+        _signature(pdf, parts["signer_top"], parts["signer_bottom"], design)
         return bytes(pdf.output())
+    except (OSError, ValueError) as exc:  # an unreadable logo or signature image
+        raise TemplateError(f"{shown}: cannot be drawn as PDF: {exc}") from exc
     except Exception as exc:  # staff-edited HTML can trip fpdf2 in many ways; say which file
-        raise TemplateError(f"{shown_name}: cannot be drawn as PDF: {exc}") from exc
+        raise TemplateError(f"{shown}: cannot be drawn as PDF: {exc}") from exc
+
+
+def _html(pdf: FPDF, html: str, *, x: float, y: float, width: float, size: float, align_left: bool = False) -> None:
+    """Write rendered HTML inside the column [x, x + width] from ``y`` down."""
+    if not html.strip():
+        return
+    pdf.set_left_margin(x)
+    pdf.set_right_margin(pdf.w - x - width)
+    pdf.set_xy(x, y)
+    pdf.set_font(FONT_FAMILY, size=size)
+    pdf.write_html(html, font_family=FONT_FAMILY, warn_on_tags_not_matching=False)
+
+
+def _logo(pdf: FPDF, logo: Path | None) -> float:
+    """Draw the logo centred at the top; the y where the body starts."""
+    if logo is None:
+        return 24
+    pdf.image(str(logo), x="C", y=18, h=22)
+    return 42
+
+
+def _qr(pdf: FPDF, url: str, *, x: float, y: float, size: float) -> None:
+    """The verification URL as a QR code (a PNG image; error correction M)."""
+    if not url:
+        return
+    import segno
+
+    buffer = io.BytesIO()
+    segno.make(url, error="m", micro=False).save(buffer, kind="png", scale=8, border=4)
+    buffer.seek(0)
+    pdf.image(buffer, x=x, y=y, w=size, h=size)
+
+
+def _signature(pdf: FPDF, top: str, bottom: str, design: CertificateSettings) -> None:
+    """Place and date, position, the signature image (or room to sign), name and NIP, bottom right."""
+    x, width = 170.0, 105.0
+    _html(pdf, top, x=x, y=146, width=width, size=11)
+    image_y = max(pdf.y + 1, 160)
+    if design.signature.image is not None:
+        pdf.image(str(design.signature.image), x=x + width / 2 - 20, y=image_y, h=16)
+    _html(pdf, bottom, x=x, y=image_y + 17, width=width, size=11)
 
 
 def certificate_filename(session: Session, attendee_name: str) -> str:

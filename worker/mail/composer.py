@@ -6,11 +6,12 @@ from datetime import date
 from email.message import EmailMessage
 from pathlib import Path
 
+from worker.core.certnumber import number_slug
 from worker.core.clock import Clock, SystemClock
 from worker.core.derive import series_info
 from worker.core.mailkinds import MAIL_KINDS, MailKind
 from worker.core.model import MeetingInfo, Recipient, SeriesInfo, Session
-from worker.core.schema import Settings
+from worker.core.schema import CertificateSettings, Settings
 from worker.errors import TemplateError
 from worker.mail.messages import build_message
 from worker.mail.render import (KINDS, MAIL_PARTS, Renderer, mail_context, sample_meeting, sample_previous,
@@ -21,7 +22,8 @@ class MailComposer:
     """Renders every kind of mail for the engine from the templates folder."""
 
     def __init__(self, template_dir: Path, series: SeriesInfo, *, certificates: bool = True,
-                 clock: Clock | None = None, waiting_room: bool = True):
+                 clock: Clock | None = None, waiting_room: bool = True,
+                 design: CertificateSettings | None = None):
         if not Path(template_dir).is_dir():
             raise TemplateError(f"{template_dir}: templates folder not found (mail.templates_dir)")
         self.template_dir = Path(template_dir)  # staff-editable templates
@@ -31,12 +33,14 @@ class MailComposer:
         self.domain = (series.sender_address.rpartition("@")[2] or "webinar-worker.local")  # Message-ID domain
         self.clock = clock or SystemClock()  # Date header and .ics DTSTAMP
         self.waiting_room = waiting_room  # meetings use Zoom's waiting room (zoom.waiting_room): mails may say so
+        self.design = design or CertificateSettings()  # logo, signature, JP, verification URL (certificate.*)
+        self._fonts: object | None = None  # the certificate fonts, loaded with the first certificate
 
     def message(self, kind: str, session: Session, meeting: MeetingInfo, recipient: Recipient, *,
                 sequence: int, previous: Session | None = None, extra: dict | None = None) -> EmailMessage:
         """One finished message for one recipient."""
         if kind in MAIL_KINDS and MailKind(kind).certificate:
-            return self._thankyou(session, meeting, recipient, int((extra or {}).get("minutes", 0)))
+            return self._thankyou(session, meeting, recipient, extra or {})
         rendered = self.renderer.render_mail(kind, session, meeting, self.series, recipient, previous,
                                              extra=self.meeting_values())
         message = build_message(kind, rendered, session, meeting, self.series, recipient,
@@ -51,18 +55,36 @@ class MailComposer:
         """The calendar event's description from ``event_description.txt.j2``."""
         return self.renderer.render_event_description(session, meeting, self.series)
 
-    def _thankyou(self, session: Session, meeting: MeetingInfo, recipient: Recipient, minutes: int) -> EmailMessage:
+    def _thankyou(self, session: Session, meeting: MeetingInfo, recipient: Recipient,
+                  extra: dict) -> EmailMessage:
+        """The thank-you mail; with certificates on, the PDF under the number the engine allocated.
+
+        ``extra`` is the outbox row's context: ``minutes``, and from the certificate registry
+        ``certificate_number``, ``issued_on`` and ``corrected`` (a re-issue after a name
+        correction). Rows queued before numbering existed fall back to the old hashed id.
+        """
+        minutes = int(extra.get("minutes", 0))
+        number = str(extra.get("certificate_number") or certificate_id(session, recipient))
         rendered = self.renderer.render_mail(MailKind.THANKYOU, session, meeting, self.series, recipient, None,
                                              extra={**self.meeting_values(), "minutes": minutes,
-                                                    "certificate": self.certificates})
+                                                    "certificate": self.certificates,
+                                                    "certificate_number": number if self.certificates else "",
+                                                    "corrected": bool(extra.get("corrected"))})
         message = build_message(MailKind.THANKYOU, rendered, session, meeting, self.series, recipient,
                                 sequence=0, message_domain=self.domain, date=self.clock.now())
+        if extra.get("corrected"):  # a new Message-ID: the re-issue is a second mail, not a duplicate of the first
+            del message["Message-ID"]
+            message["Message-ID"] = f"<{number_slug(number)}.koreksi-{int(extra['corrected'])}@{self.domain}>"
         if self.certificates:
-            from worker.mail.certificate import certificate_filename, render_certificate
+            from worker.mail.certificate import FontSet, certificate_filename, render_certificate
 
+            if self._fonts is None:
+                self._fonts = FontSet()
+            issued = extra.get("issued_on")
             pdf = render_certificate(self.template_dir, series=self.series, session=session,
                                      attendee_name=recipient.name or recipient.email, minutes=minutes,
-                                     certificate_id=certificate_id(session, recipient), issued_on=session.date)
+                                     certificate_id=number, design=self.design, fonts=self._fonts,  # type: ignore[arg-type]
+                                     issued_on=date.fromisoformat(issued) if issued else session.date)
             message.add_attachment(pdf, maintype="application", subtype="pdf",
                                    filename=certificate_filename(session, recipient.name or recipient.email))
         return message
@@ -111,14 +133,24 @@ def _waiting_room_problems(folder: Path, settings: Settings) -> list[str]:
 
 def _certificate_problems(folder: Path, settings: Settings) -> list[str]:
     """Render the certificate template once with sample data (it is only used when certificates are on)."""
-    from worker.mail.certificate import render_certificate
-    series = series_info(settings)
+    from worker.mail.certificate import FontSet, Holder, render_certificate, render_transcript
+    series, fonts = series_info(settings), FontSet()
+    session = sample_session(series)
+    problems = []
     try:
-        render_certificate(folder, series=series, session=sample_session(series), attendee_name="Contoh Peserta",
-                           minutes=75, certificate_id="CONTOH-0001", issued_on=sample_date())
+        render_certificate(folder, series=series, session=session, attendee_name="Contoh Peserta",
+                           minutes=75, certificate_id="001/SERT/CONTOH/I/2027", issued_on=sample_date(),
+                           design=settings.certificate, fonts=fonts)
     except TemplateError as exc:
-        return [str(exc)]
-    return []
+        problems.append(str(exc))
+    try:
+        render_transcript(folder, series=series, design=settings.certificate, fonts=fonts,
+                          holder=Holder("Contoh Peserta", "002/TRANSKRIP/CONTOH/2027", 0, sample_date()),
+                          sessions=[{"date": session.date, "topic": session.topic, "jp": 2,
+                                     "number": "001/SERT/CONTOH/I/2027"}])
+    except TemplateError as exc:
+        problems.append(str(exc))
+    return problems
 
 
 def sample_date() -> date:

@@ -147,7 +147,9 @@ def mail_context(kind: str, session: Session, meeting: MeetingInfo, series: Seri
         "join_url": meeting.join_url, "meeting_id": format_meeting_id(meeting.meeting_id),
         "passcode": meeting.passcode, "recipient_name": one_line(recipient.name),
         "recipient_email": recipient.email, "minutes": 0, "certificate": True,
-        "waiting_room": True,
+        "certificate_number": "", "corrected": False,         "waiting_room": True, "registration_url": meeting.registration_url,
+        # True when join_url is this person's own registrant link (it must not be forwarded)
+        "personal_link": bool(meeting.registration_url) and meeting.join_url != meeting.registration_url,
     }
     context.update(session_values(session, locale))
     context.update(change_values(session, previous, locale))
@@ -182,7 +184,7 @@ def sample_session(series: SeriesInfo | None = None) -> Session:
 def sample_meeting() -> MeetingInfo:
     """A Zoom meeting with an 11-digit id and a passcode."""
     return MeetingInfo(meeting_id="85012345678", join_url="https://zoom.us/j/85012345678?pwd=contoh",
-                       passcode="Baca2027")
+                       passcode="Baca2027", registration_url="https://zoom.us/meeting/register/contoh")
 
 
 def sample_recipient() -> Recipient:

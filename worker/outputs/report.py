@@ -21,8 +21,9 @@ import jinja2
 from babel.dates import format_date
 from babel.numbers import format_decimal
 
+from worker.core.certnumber import CertificateRecord
 from worker.core.mailkinds import MailKind, MailStatus
-from worker.core.model import UTC, Attendee, Session
+from worker.core.model import UTC, Attendee, Recipient, Session
 from worker.core.records import AttendanceState
 from worker.mail.render import format_clock, zone_abbreviation
 
@@ -44,6 +45,17 @@ class SessionAttendance:
     invited: int  # people an invitation was sent to
     cancelled: bool  # True when the session did not take place
     pending: bool = False  # True when it ended but its attendance has not been fetched from Zoom yet
+    registered: int = 0  # people registered on Zoom (invitees and self-registered); 0 without registration
+
+    @property
+    def identified(self) -> int:
+        """Attendees tied to a known person (0 for a cancelled or pending session)."""
+        return 0 if self.cancelled or self.pending else sum(1 for a in self.attendees if a.identified)
+
+    @property
+    def guests(self) -> int:
+        """Attendees nobody could be tied to: counted, not named."""
+        return self.attended - self.identified
 
     @property
     def attended(self) -> int:
@@ -70,6 +82,18 @@ class SeasonStats:
     average_attendees: float  # mean attendees per held session, 0 when none was held
     best_session: SessionAttendance | None  # the held session with most attendees (earliest on a tie)
     sessions_pending: int = 0  # sessions that ended but wait for Zoom's attendance data (not counted above)
+    identified: int = 0  # attendances tied to a known person (the rest are guests)
+
+
+@dataclass(frozen=True)
+class PersonRow:
+    """One identified person's season: for the office head's per-person table."""
+
+    name: str  # registered name (else the name Zoom showed)
+    group: str  # audience group from the recipient list ("" = none)
+    sessions: int  # held sessions attended
+    minutes: int  # minutes attended in total
+    jp: int  # hours ("jam pelajaran") of the certificates earned
 
 
 # -- statistics (pure) -------------------------------------------------------------
@@ -100,6 +124,39 @@ def sessions_per_person(items: Iterable[SessionAttendance]) -> dict[str, int]:
     return counts
 
 
+def person_rows(items: Iterable[SessionAttendance], recipients: Sequence[Recipient] = (),
+                certificates: Sequence[CertificateRecord] = ()) -> list[PersonRow]:
+    """Sessions, minutes and JP per identified person (attendees with an e-mail), most sessions first."""
+    known = {r.email.lower(): r for r in recipients}
+    jp: dict[str, int] = {}
+    for c in certificates:
+        if c.kind == "session":
+            jp[c.email] = jp.get(c.email, 0) + c.jp
+    seen: dict[str, list] = {}  # email -> [name, sessions, minutes]
+    for item in held(items):
+        for a in item.attendees:
+            email = a.email.strip().lower()
+            if email:
+                row = seen.setdefault(email, [a.name, 0, 0])
+                row[1] += 1
+                row[2] += a.minutes
+    rows = [PersonRow(name=(known[e].name if e in known and known[e].name else n),
+                      group=known[e].group if e in known else "", sessions=k, minutes=m, jp=jp.get(e, 0))
+            for e, (n, k, m) in seen.items()]
+    return sorted(rows, key=lambda r: (-r.sessions, -r.jp, r.name.casefold()))
+
+
+def group_rows(people: Sequence[PersonRow]) -> list[dict[str, object]]:
+    """Per audience group: people, attendances and JP (people with no group under "(tanpa kelompok)")."""
+    groups: dict[str, list[int]] = {}
+    for p in people:
+        row = groups.setdefault(p.group or "(tanpa kelompok)", [0, 0, 0])
+        row[0] += 1
+        row[1] += p.sessions
+        row[2] += p.jp
+    return [{"group": g, "people": v[0], "attendances": v[1], "jp": v[2]} for g, v in sorted(groups.items())]
+
+
 def best_attended(items: Sequence[SessionAttendance]) -> SessionAttendance | None:
     """The held session with most attendees, the earliest on a tie; None when nobody came."""
     best = None
@@ -121,7 +178,7 @@ def season_stats(items: Iterable[SessionAttendance]) -> SeasonStats:
         returning_attendees=sum(1 for n in people.values() if n >= 2),
         average_minutes=minutes / total if total else 0.0,
         average_attendees=total / len(done) if done else 0.0,
-        best_session=best_attended(done),
+        best_session=best_attended(done), identified=sum(i.identified for i in done),
         sessions_pending=sum(1 for i in items if i.pending and not i.cancelled))
 
 
@@ -141,10 +198,11 @@ def season_items(store: "StateStore", now: datetime, series: str | None = None) 
         cancelled = session.cancelled or bool(state.meeting_deleted or state.event_cancelled)
         if not cancelled and session.end > now:
             continue
-        items.append(SessionAttendance(
-            session=session, attendees=tuple(store.attendance(state.uid)),
+        items.append(SessionAttendance(  # staff and the host are shown in the sheet, not counted as audience
+            session=session, attendees=tuple(a for a in store.attendance(state.uid) if not a.staff),
             invited=len(store.mailed(state.uid, MailKind.INVITATION, (MailStatus.SENT,))), cancelled=cancelled,
-            pending=not cancelled and state.attendance_state not in ATTENDANCE_KNOWN))
+            pending=not cancelled and state.attendance_state not in ATTENDANCE_KNOWN,
+            registered=len(store.registrants(state.uid, ("approved", "self")))))
     return sorted(items, key=lambda i: i.session.date)
 
 
@@ -202,6 +260,9 @@ def session_rows(items: Sequence[SessionAttendance], locale: str) -> list[dict[s
             "invited": number(item.invited, locale), "cancelled": item.cancelled,
             "pending": item.pending and not item.cancelled, "attended": attended,
             "minutes": number(item.average_minutes, locale) if item.attended else "–",
+            "registered": number(item.registered, locale) if item.registered else "–",
+            "identified": number(item.identified, locale) if item.attended else "–",
+            "guests": number(item.guests, locale) if item.attended else "–",
         })
     return rows
 
@@ -218,6 +279,8 @@ def headline(stats: SeasonStats, locale: str) -> list[tuple[str, str, str]]:
         ("Peserta unik", number(stats.unique_attendees, locale), "orang yang berbeda"),
         ("Peserta yang kembali", number(stats.returning_attendees, locale), "hadir di 2 sesi atau lebih"),
         ("Rata-rata menit", number(stats.average_minutes, locale), "per kehadiran"),
+        ("Teridentifikasi", number(stats.identified, locale),
+         f"kehadiran yang dikenali orangnya; {number(stats.total_attendance - stats.identified, locale)} tamu"),
     ]
 
 
@@ -234,7 +297,8 @@ def generated_text(moment: datetime, zone: str, locale: str) -> str:
 
 
 def report_context(items: Sequence[SessionAttendance], *, title: str, organizer: str,
-                   generated_at: datetime, timezone: str, locale: str) -> dict[str, object]:
+                   generated_at: datetime, timezone: str, locale: str,
+                   people: Sequence[PersonRow] = ()) -> dict[str, object]:
     """Everything the report template shows; ``timezone`` is the series' IANA zone."""
     stats = season_stats(items)
     best = stats.best_session
@@ -244,6 +308,7 @@ def report_context(items: Sequence[SessionAttendance], *, title: str, organizer:
         "generated": generated_text(generated_at, timezone, locale),
         "tiles": headline(stats, locale), "rows": session_rows(items, locale),
         "chart_uri": f"data:image/png;base64,{chart}",
+        "people": list(people), "groups": group_rows(people),
         "best": None if best is None else {
             "topic": best.session.topic, "attended": number(best.attended, locale),
             "date": format_date(best.session.date, "d MMMM y", locale=locale)},
@@ -251,7 +316,8 @@ def report_context(items: Sequence[SessionAttendance], *, title: str, organizer:
 
 
 def render_report_html(items: Iterable[SessionAttendance], *, title: str, organizer: str,
-                       generated_at: datetime, timezone: str, locale: str = "id_ID") -> str:
+                       generated_at: datetime, timezone: str, locale: str = "id_ID",
+                       people: Sequence[PersonRow] = ()) -> str:
     """The season report as one self-contained, phone-readable HTML page in Indonesian.
 
     ``generated_at`` is the clock's (UTC) now; it is shown in ``timezone``, the series' zone.
@@ -259,18 +325,19 @@ def render_report_html(items: Iterable[SessionAttendance], *, title: str, organi
     items = list(items)
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     context = report_context(items, title=title, organizer=organizer, generated_at=generated_at,
-                             timezone=timezone, locale=locale)
+                             timezone=timezone, locale=locale, people=people)
     return env.from_string(report_template()).render(context)
 
 
 def write_report(out_dir: Path, items: Iterable[SessionAttendance], *, title: str, organizer: str,
-                 generated_at: datetime, timezone: str, locale: str = "id_ID") -> Path:
+                 generated_at: datetime, timezone: str, locale: str = "id_ID",
+                 people: Sequence[PersonRow] = ()) -> Path:
     """Write ``laporan-musim.html`` into ``out_dir`` (created if needed) and return its path."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "laporan-musim.html"
     html = render_report_html(items, title=title, organizer=organizer, generated_at=generated_at,
-                              timezone=timezone, locale=locale)
+                              timezone=timezone, locale=locale, people=people)
     path.write_text(html, encoding="utf-8")
     log.info("Season report written to %s", path)
     return path
@@ -319,13 +386,32 @@ tr.pending td.num{color:#6b7280;font-style:italic}
 <h2>Rincian per sesi</h2>
 <div class="scroll">
 <table>
-<thead><tr><th>Tanggal</th><th>Topik</th><th>Narasumber</th><th class="num">Diundang</th><th class="num">Hadir</th><th class="num">Rata-rata menit</th></tr></thead>
+<thead><tr><th>Tanggal</th><th>Topik</th><th>Narasumber</th><th class="num">Diundang</th><th class="num">Terdaftar</th><th class="num">Hadir</th><th class="num">Teridentifikasi</th><th class="num">Tamu</th><th class="num">Rata-rata menit</th></tr></thead>
 <tbody>
-{% for row in rows %}<tr{% if row.cancelled %} class="cancelled"{% elif row.pending %} class="pending"{% endif %}><td>{{ row.date }}</td><td>{{ row.topic }}{% if row.cancelled %} <span class="badge">(dibatalkan)</span>{% endif %}</td><td>{{ row.speaker }}</td><td class="num">{{ row.invited }}</td><td class="num">{{ row.attended }}</td><td class="num">{{ row.minutes }}</td></tr>
-{% else %}<tr><td colspan="6">Belum ada sesi.</td></tr>
+{% for row in rows %}<tr{% if row.cancelled %} class="cancelled"{% elif row.pending %} class="pending"{% endif %}><td>{{ row.date }}</td><td>{{ row.topic }}{% if row.cancelled %} <span class="badge">(dibatalkan)</span>{% endif %}</td><td>{{ row.speaker }}</td><td class="num">{{ row.invited }}</td><td class="num">{{ row.registered }}</td><td class="num">{{ row.attended }}</td><td class="num">{{ row.identified }}</td><td class="num">{{ row.guests }}</td><td class="num">{{ row.minutes }}</td></tr>
+{% else %}<tr><td colspan="9">Belum ada sesi.</td></tr>
 {% endfor %}</tbody>
 </table>
 </div>
+{% if people %}<h2>Rekap per kelompok</h2>
+<div class="scroll">
+<table>
+<thead><tr><th>Kelompok</th><th class="num">Peserta</th><th class="num">Kehadiran</th><th class="num">JP</th></tr></thead>
+<tbody>
+{% for g in groups %}<tr><td>{{ g.group }}</td><td class="num">{{ g.people }}</td><td class="num">{{ g.attendances }}</td><td class="num">{{ g.jp }}</td></tr>
+{% endfor %}</tbody>
+</table>
+</div>
+<h2>Rekap per peserta</h2>
+<p class="meta">Peserta yang dikenali dari emailnya; JP dihitung dari sertifikat yang diterbitkan.</p>
+<div class="scroll">
+<table>
+<thead><tr><th>Nama</th><th>Kelompok</th><th class="num">Sesi</th><th class="num">Menit</th><th class="num">JP</th></tr></thead>
+<tbody>
+{% for p in people %}<tr><td>{{ p.name }}</td><td>{{ p.group }}</td><td class="num">{{ p.sessions }}</td><td class="num">{{ p.minutes }}</td><td class="num">{{ p.jp }}</td></tr>
+{% endfor %}</tbody>
+</table>
+</div>{% endif %}
 </main>
 </body>
 </html>

@@ -7,24 +7,29 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from typing import Callable, Sequence, TypeVar
+from typing import TYPE_CHECKING, Callable, Sequence, TypeVar
 
 from worker.core import reconcile as rc
+from worker.core.attendance import Roster, audience, identify, merge_participants, thanked
 from worker.core.clock import Clock
 from worker.core.mailkinds import BEFORE_START_KINDS, MailKind, MailStatus, Until
-from worker.core.model import (EventSpec, MeetingInfo, MeetingSpec, Recipient, SeriesInfo, Session, SessionKey,
-                               SummaryRow, calendar_event_id, meeting_marker)
+from worker.core.model import (EventSpec, MeetingInfo, MeetingSpec, Recipient, Registrant, SeriesInfo, Session,
+                               SessionKey, SummaryRow, calendar_event_id, meeting_marker)
 from worker.core.moments import moments
 from worker.core.ports import AttendanceSheet, Calendar, Composer, Conferencing, MailTransport
 from worker.core.reconcile import Desired, Policy, StateView, Step, plan_steps
 from worker.core.records import AttendanceState, OutboxRow, SessionState, iso, session_from_json, session_to_json
 from worker.core.steps import StepKind
+from worker.crashpoint import crashpoint
 from worker.errors import (DeferredRecipientError, IntegrationError, NotFoundError, PermanentMailError, RateLimitError,
-                           StopRequested, TemplateError, TemporaryMailError, WorkerError)
+                           RemoteError, StopRequested, TemplateError, TemporaryMailError, WorkerError)
 from worker.store.state import StateStore
+
+if TYPE_CHECKING:
+    from worker.run.certify import CertificateRegistry
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -36,6 +41,9 @@ NOT_READY_MAX = timedelta(hours=2)
 MAIL_DEFER_FIRST = timedelta(minutes=15)  # a recipient the server deferred (4xx) is tried again after this...
 MAIL_DEFER_MAX = timedelta(hours=6)  # ...doubling up to this
 MAIL_DEFER_LIMIT = 12  # deferred this many times (about 2 days): marked failed
+REGISTER_BATCH = 30  # Zoom registers at most 30 people per batch_registrants call
+INVALID_FIELDS = 300  # Zoom's "Validation Failed." code
+REGISTRATION_OFF = 3000  # Zoom's "Registration has not been enabled for this meeting" code
 # Zoom counts meeting creates and updates against one daily per-user quota.
 SHARED_DAILY_QUOTA = {StepKind.CREATE_MEETING: (StepKind.CREATE_MEETING, StepKind.UPDATE_MEETING),
                       StepKind.UPDATE_MEETING: (StepKind.CREATE_MEETING, StepKind.UPDATE_MEETING)}
@@ -84,7 +92,8 @@ class Engine:
                  series: SeriesInfo, policy: Policy, recipients: RecipientSource | None = None,
                  batch_size: int = 100, should_stop: Callable[[], bool] = lambda: False,
                  max_steps: int = 10_000, min_minutes: int = 30,
-                 unsubscribed: Callable[[], frozenset[str]] | None = None):
+                 unsubscribed: Callable[[], frozenset[str]] | None = None, staff: frozenset[str] = frozenset(),
+                 certificates: "CertificateRegistry | None" = None):
         self.store = store  # SQLite state
         self.io = integrations  # outside services
         self.clock = clock  # source of "now"
@@ -96,8 +105,11 @@ class Engine:
         self.max_steps = max_steps  # safety bound on steps per tick
         self.min_minutes = min_minutes  # thank-you mail only to those who stayed this long
         self.unsubscribed = unsubscribed  # addresses that must get no mail at all; checked when sending
+        self.certificates = certificates  # certificate numbers, name corrections, the Verifikasi tab; None = off
+        self.staff = frozenset(e.lower() for e in staff)  # staff addresses: shown in attendance, no certificate
         self._people: dict[str, tuple[Recipient, ...]] = {}  # recipients read this tick, by session uid
         self._held: dict[str, tuple[datetime, str]] = {}  # step kind -> (until, why) after a daily limit, this tick
+        self._links: dict[str, dict[str, str]] = {}  # uid -> address -> personal join link, read this tick
 
     # -- the loop ------------------------------------------------------------
     def tick(self, sessions: Sequence[Session], dry_run: bool = False) -> TickReport:
@@ -106,6 +118,7 @@ class Engine:
         report = TickReport()
         self._people = {}
         self._held = {}
+        self._links = {}
         wanted = {s.uid: s for s in sessions}
         skip: set[tuple[str, str]] = set()
         try:
@@ -125,6 +138,8 @@ class Engine:
         except StopRequested:  # e.g. during a wait while reading a recipient list: nothing is recorded
             log.info("tick interrupted by a stop; it goes on at the next start")
             report.stopped = True
+        if self.certificates is not None and not report.stopped:  # re-issues are mailed on the next tick
+            self._certificate_tick(now)
         return report
 
     def plan(self, sessions: Sequence[Session], now: datetime, dry_run: bool = False) -> list[Step]:
@@ -140,7 +155,8 @@ class Engine:
         early = {uid: n for uid, c in counts.items()
                  if (n := sum(v for (k, st), v in c.items() if st == MailStatus.PENDING and k in BEFORE_START_KINDS))}
         return StateView(self.store.sessions(), self.store.retries(), self.store.mailed_emails(MailKind.INVITATION),
-                         pending, early)
+                         pending, early,
+                         registered=self.store.registered_emails() if self.policy.registration else {})
 
     def _ours(self, by_uid: dict[str, T]) -> dict[str, T]:
         """The entries of this engine's series (a state file may hold other series' outbox rows too)."""
@@ -150,7 +166,8 @@ class Engine:
         """Recipients per session, loaded only for sessions inside their invitation window."""
         due = [s for s in sessions if not s.cancelled and s.start_utc > now
                and now >= moments(s, self.policy).invitations_due
-               and (row := view.sessions.get(s.uid)) is not None and row.meeting_id and row.invited_at
+               and (row := view.sessions.get(s.uid)) is not None and row.meeting_id
+               and (row.invited_at or self.policy.registration)  # registration comes before the invitations
                and not ((r := view.retries.get((s.uid, StepKind.QUEUE_INVITATIONS))) and r.next_at > now)]
         if self.recipients is None or not due:
             return None
@@ -236,10 +253,28 @@ class Engine:
         row = self.store.session(uid)
         return row or SessionState(key=SessionKey.parse(uid))
 
-    @staticmethod
-    def _meeting(row: SessionState) -> MeetingInfo:
+    def _meeting(self, row: SessionState) -> MeetingInfo:
+        """The stored meeting; its registration page only while registration is on (mails then say so)."""
         return MeetingInfo(meeting_id=row.meeting_id, join_url=row.join_url, passcode=row.passcode,
-                           uuid=row.meeting_uuid)
+                           uuid=row.meeting_uuid,
+                           registration_url=row.registration_url if self.policy.registration else "")
+
+    def _public_meeting(self, row: SessionState) -> MeetingInfo:
+        """The meeting as anyone may see it: with registration, its join link is the registration page."""
+        meeting = self._meeting(row)
+        if self.policy.registration and row.registration_url:
+            return replace(meeting, join_url=row.registration_url)
+        return meeting
+
+    def _personal_meeting(self, row: SessionState, email: str) -> MeetingInfo:
+        """The meeting as one person's mail shows it: their own join link, else the registration page."""
+        if not self.policy.registration:
+            return self._meeting(row)
+        mine = self._links.get(row.uid)
+        if mine is None:
+            mine = self._links[row.uid] = {r.email: r.join_url for r in self.store.registrants(row.uid)}
+        link = mine.get(email.lower()) or row.registration_url or row.join_url
+        return replace(self._meeting(row), join_url=link)
 
     def _session(self, uid: str, wanted: dict[str, Session]) -> Session:
         if uid in wanted:
@@ -267,9 +302,12 @@ class Engine:
             if row.create_started_at is None:  # from now on a meeting may exist that the state does not know
                 self.store.update_session(step.uid, now, create_started_at=now,
                                           snapshot=session_to_json(session))
+            crashpoint("create_meeting.before_call")
             info = zoom.create_meeting(spec)
+            crashpoint("create_meeting.after_call")
         changes: dict[str, object] = dict(
             meeting_id=info.meeting_id, meeting_uuid=info.uuid, join_url=info.join_url, passcode=info.passcode,
+            registration_url=info.registration_url,
             meeting_spec=_spec_json(spec) if pushed_fp else "", meeting_fp=pushed_fp, meeting_deleted=False,
             snapshot=session_to_json(session))
         if row.meeting_deleted and row.invited_at is not None:  # reinstated after a cancellation: tell people again
@@ -284,6 +322,7 @@ class Engine:
         assert self.io.zoom is not None
         try:
             self.io.zoom.update_meeting(row.meeting_id, spec, previous)
+            crashpoint("update_meeting.after_call")
         except NotFoundError:
             log.warning("Zoom meeting %s for %s was deleted outside the worker; making a new one",
                         row.meeting_id, step.uid)
@@ -302,6 +341,7 @@ class Engine:
             meeting_id = found.meeting_id if found else ""
         if meeting_id:
             self.io.zoom.delete_meeting(meeting_id)
+            crashpoint("delete_meeting.after_call")
         self.store.update_session(step.uid, now, meeting_deleted=True)
 
     # -- calendar ------------------------------------------------------------
@@ -309,13 +349,16 @@ class Engine:
         session = wanted[step.uid]
         row = self._row(step.uid)
         assert self.io.calendar is not None and self.io.composer is not None
+        # The shared calendar is public: it carries the registration page, never a personal link.
+        public = self._public_meeting(row)
         event = EventSpec(
             event_id=calendar_event_id(session.series, session.key),
             summary=f"{self.series.title}: {session.topic}",
-            description=self.io.composer.event_description(session, self._meeting(row)),
-            start=session.start, end=session.end, timezone=session.timezone, location=row.join_url,
+            description=self.io.composer.event_description(session, public),
+            start=session.start, end=session.end, timezone=session.timezone, location=public.join_url,
             private={"series": session.series, "session": session.key, "meeting_id": row.meeting_id})
         self.io.calendar.upsert_event(event)
+        crashpoint("upsert_event.after_call")
         self.store.update_session(step.uid, now, event_id=event.event_id, event_fp=rc.event_fingerprint(session, row),
                                   event_cancelled=False)
 
@@ -323,6 +366,7 @@ class Engine:
         row = self._row(step.uid)
         assert self.io.calendar is not None
         self.io.calendar.cancel_event(row.event_id or calendar_event_id(row.key.series, row.key.day))
+        crashpoint("cancel_event.after_call")
         self.store.update_session(step.uid, now, event_cancelled=True)
 
     # -- mail ------------------------------------------------------------------
@@ -330,13 +374,82 @@ class Engine:
         session = wanted[step.uid]
         row = self._row(step.uid)
         people = self._people_for(session)
+        if self.policy.registration:  # nobody is invited before they have a personal link (or Zoom refused them)
+            handled = self.store.registered_emails().get(step.uid, frozenset())
+            people = tuple(p for p in people if p.email in handled)
         changes: dict[str, object] = {}
         if row.invited_at is None:
             snap = session_to_json(session)
             changes = dict(invited_at=now, notice_fp=rc.notice_fingerprint(session), notice_snapshot=snap,
                            snapshot=snap, note="" if people else "no recipients configured")
         added = self.store.queue_mail(step.uid, MailKind.INVITATION, 0, people, now, changes)
+        crashpoint("queue_invitations.after_queue")
         log.info("queued %d invitation(s) for %s", added, step.uid)
+
+    # -- registration ------------------------------------------------------------
+    def _do_register_invitees(self, step: Step, wanted: dict[str, Session], now: datetime) -> None:
+        """Register the session's recipients not registered yet, 30 a call, saving after each call.
+
+        A crash between a call and its save costs nothing: Zoom gives the same registrant for the same
+        e-mail, so the next tick's call returns the same links. A batch Zoom refuses as invalid (one
+        bad address) is retried one person at a time, and a person Zoom refuses is recorded as refused:
+        their invitation carries the registration page instead of a personal link.
+        """
+        session = wanted[step.uid]
+        row = self._row(step.uid)
+        zoom = self.io.zoom
+        assert zoom is not None
+        if not row.registration_url:  # made before registration was turned on: turn it on first
+            info = zoom.enable_registration(row.meeting_id)  # type: ignore[attr-defined]
+            row = self.store.update_session(step.uid, now, registration_url=info.registration_url)
+        done = self.store.registered_emails().get(step.uid, frozenset())
+        todo = [p for p in self._people_for(session) if p.email not in done]
+        for start in range(0, len(todo), REGISTER_BATCH):
+            batch = todo[start:start + REGISTER_BATCH]
+            try:
+                made = zoom.register(row.meeting_id, batch)  # type: ignore[attr-defined]
+            except RemoteError as exc:
+                if exc.code != INVALID_FIELDS or len(batch) == 1:
+                    raise
+                made = self._register_one_by_one(step.uid, row.meeting_id, batch, now)
+            self.store.save_registrants(step.uid, made, now)
+        handled = self.store.registered_emails().get(step.uid, frozenset())
+        missing = [p.email for p in todo if p.email not in handled]
+        if missing:  # backs off like any failure; the next try registers only these
+            raise WorkerError(f"{step.uid}: Zoom's answers left out {len(missing)} of the {len(todo)} people "
+                              f"registered (e.g. {missing[0]}); they are registered again later")
+        log.info("registered %d recipient(s) of %s on Zoom", len(todo), step.uid)
+
+    def _register_one_by_one(self, uid: str, meeting_id: str, batch: list[Recipient],
+                             now: datetime) -> list[Registrant]:
+        made: list[Registrant] = []
+        for person in batch:
+            try:
+                made += self.io.zoom.register(meeting_id, [person])  # type: ignore[union-attr]
+            except RemoteError as exc:
+                if exc.code != INVALID_FIELDS:
+                    raise
+                log.warning("%s: Zoom refused to register %s (%s); they are invited with the registration page",
+                            uid, person.email, exc)
+                self.store.save_registrants(uid, [Registrant(person.email, person.name, "", "")], now,
+                                            status="refused")
+        return made
+
+    def _do_cancel_registrations(self, step: Step, wanted: dict[str, Session], now: datetime) -> None:
+        """Cancel the registrations of people no longer on the list (unsubscribed or removed)."""
+        session = wanted[step.uid]
+        row = self._row(step.uid)
+        listed = {p.email for p in self._people_for(session)}
+        approved = {r.email for r in self.store.registrants(step.uid)}
+        handled = self.store.registered_emails().get(step.uid, frozenset())
+        gone = sorted(handled - listed)
+        to_cancel = [e for e in gone if e in approved]
+        for start in range(0, len(to_cancel), REGISTER_BATCH):
+            chunk = to_cancel[start:start + REGISTER_BATCH]
+            self.io.zoom.cancel_registrants(row.meeting_id, chunk)  # type: ignore[union-attr]
+            self.store.set_registrant_status(step.uid, chunk, "cancelled", now)
+        self.store.set_registrant_status(step.uid, [e for e in gone if e not in approved], "cancelled", now)
+        log.info("cancelled %d Zoom registration(s) for %s", len(to_cancel), step.uid)
 
     def _do_queue_change(self, step: Step, wanted: dict[str, Session], now: datetime) -> None:
         session = wanted[step.uid]
@@ -349,11 +462,13 @@ class Engine:
             dict(sequence=sequence, notice_fp=rc.notice_fingerprint(session), notice_snapshot=snap, snapshot=snap,
                  reinstated=False),
             context=row.notice_snapshot)
+        crashpoint("queue_change.after_queue")
         log.info("queued %d change notice(s) for %s (SEQUENCE %d)", added, step.uid, sequence)
 
     def _do_queue_reminders(self, step: Step, wanted: dict[str, Session], now: datetime) -> None:
         people = self.store.mailed(step.uid, MailKind.INVITATION, (MailStatus.SENT,))
         added = self.store.queue_mail(step.uid, MailKind.REMINDER, 0, people, now, dict(reminded_at=now))
+        crashpoint("queue_reminders.after_queue")
         log.info("queued %d reminder(s) for %s", added, step.uid)
 
     def _do_queue_cancellation(self, step: Step, wanted: dict[str, Session], now: datetime) -> None:
@@ -362,6 +477,7 @@ class Engine:
         people = self.store.mailed(step.uid, MailKind.INVITATION, (MailStatus.SENT,))
         added = self.store.queue_mail(step.uid, MailKind.CANCELLATION, sequence, people, now,
                                       dict(sequence=sequence, cancel_noticed_at=now), skip_pending=True)
+        crashpoint("queue_cancellation.after_queue")
         log.info("queued %d cancellation notice(s) for %s", added, step.uid)
 
     def _do_skip_invitations(self, step: Step, wanted: dict[str, Session], now: datetime) -> None:
@@ -382,21 +498,19 @@ class Engine:
             for row in rows:
                 if self.should_stop():
                     break
-                session = self._session(row.uid, wanted)
-                if row.kind.until is Until.START and self.clock.now() >= session.start_utc:
-                    self.store.mark_mail(row.id, "skipped", now, "session already started")
+                message = self._prepare(row, wanted, unsubscribed, now)
+                if message is None:  # skipped, failed or deferred: only this row
                     continue
-                if row.email.lower() in unsubscribed:
-                    self.store.mark_mail(row.id, "skipped", now, "unsubscribed")
+                if not self.store.claim_mail(row.id, self.clock.now()):  # another process has it, or sent it
                     continue
+                crashpoint("send_mail.after_claim")
                 try:
-                    message = self._compose(row, session)
                     conn.send(message, row.email)
                 except PermanentMailError as exc:
                     self.store.mark_mail(row.id, "failed", self.clock.now(), str(exc))
                     failed += 1
                     continue
-                except (DeferredRecipientError, TemplateError) as exc:  # only this mail waits
+                except DeferredRecipientError as exc:  # only this mail waits
                     self._defer(row, exc)
                     deferred += 1
                     continue
@@ -405,9 +519,39 @@ class Engine:
                     log.info("mail batch: %d sent, %d refused, %d deferred, then the server failed: %s",
                              sent, failed, deferred, exc)
                     raise
+                except BaseException:  # a stop or a bug: the row goes back to pending, never stays claimed
+                    self.store.mark_mail(row.id, "pending", self.clock.now(), "interrupted while sending")
+                    raise
+                crashpoint("send_mail.after_accept")
                 self.store.mark_mail(row.id, "sent", self.clock.now())
+                crashpoint("send_mail.after_mark")
                 sent += 1
         log.info("mail batch: %d sent, %d refused for good, %d deferred", sent, failed, deferred)
+
+    def _prepare(self, row: OutboxRow, wanted: dict[str, Session], unsubscribed: frozenset[str],
+                 now: datetime) -> EmailMessage | None:
+        """The message for one row, or None when the row was skipped, failed or deferred instead.
+
+        Whatever goes wrong here (an address with CR/LF from Zoom, a template error, a session
+        with no record) touches this row only: the rest of the batch and later ticks go on.
+        """
+        try:
+            session = self._session(row.uid, wanted)
+            if row.kind.until is Until.START and self.clock.now() >= session.start_utc:
+                self.store.mark_mail(row.id, "skipped", now, "session already started")
+                return None
+            if row.email.lower() in unsubscribed:
+                self.store.mark_mail(row.id, "skipped", now, "unsubscribed")
+                return None
+            if _unsafe_address(row.email):
+                raise PermanentMailError("smtp", f"invalid recipient address {row.email!r} (control characters)")
+            return self._compose(row, session)
+        except TemplateError as exc:  # staff can fix a template: try this one again later
+            self._defer(row, exc)
+        except (PermanentMailError, ValueError, TypeError, LookupError, WorkerError) as exc:
+            log.error("mail %d to %r for %s cannot be built, marked failed: %s", row.id, row.email, row.uid, exc)
+            self.store.mark_mail(row.id, "failed", self.clock.now(), f"cannot build the message: {exc}")
+        return None
 
     def _compose(self, row: OutboxRow, session: Session) -> EmailMessage:
         """The message for one outbox row."""
@@ -417,8 +561,9 @@ class Engine:
         context = json.loads(row.context) if row.context else {}
         previous = session_from_json(row.context) if row.kind is MailKind.CHANGE and row.context else None
         extra = context if row.kind is MailKind.THANKYOU else {}
-        return self.io.composer.message(row.kind, session, self._meeting(state), Recipient(row.email, row.name),
-                                        sequence=sequence, previous=previous, extra=extra)
+        return self.io.composer.message(row.kind, session, self._personal_meeting(state, row.email),
+                                        Recipient(row.email, row.name), sequence=sequence, previous=previous,
+                                        extra=extra)
 
     def _defer(self, row: OutboxRow, exc: Exception) -> None:
         """Try this one mail again later (doubling waits); after MAIL_DEFER_LIMIT tries it has failed."""
@@ -436,40 +581,79 @@ class Engine:
         session = wanted[step.uid]
         row = self._row(step.uid)
         assert self.io.zoom is not None
-        attendees = self.io.zoom.fetch_attendance(row.meeting_id, session.start_utc)
-        if attendees is None:
+        records = self.io.zoom.fetch_participants(row.meeting_id, session.start_utc)
+        crashpoint("fetch_attendance.after_fetch")
+        if records is None:
             if now < moments(session, self.policy).attendance_give_up:
                 raise _NotReady()
-            attendees = []
+            records = []
             self.store.update_session(step.uid, now, note=f"Zoom gave no attendance report within "
                                                          f"{self.policy.attendance_give_up_hours} hours; recorded 0")
+        if self.policy.registration:  # people who registered themselves on the public page are only known to Zoom
+            ours = {r.email.lower() for r in self.store.registrants(step.uid, ("approved", "cancelled", "refused"))}
+            try:
+                listed = self.io.zoom.list_registrants(row.meeting_id)  # type: ignore[attr-defined]
+            except RemoteError as exc:  # a meeting made before registration was turned on has no registrants
+                if exc.code != REGISTRATION_OFF:
+                    raise
+                listed = []
+            self.store.save_registrants(step.uid, [r for r in listed if r.email.lower() not in ours], now, status="self")
+        registrants = tuple(self.store.registrants(step.uid, ("approved", "cancelled", "self")))
+        invited = tuple(self.store.mailed(step.uid, MailKind.INVITATION, (MailStatus.SENT,)))
+        roster = Roster(registrants=registrants, listed=invited, staff=self.staff,
+                        match_names=not self.policy.registration)
+        attendees = identify(merge_participants(records), roster)
         self.store.store_attendance(step.uid, attendees, now)
-        log.info("stored attendance for %s: %d people", step.uid, len(attendees))
+        crashpoint("fetch_attendance.after_store")
+        counted = audience(attendees)
+        log.info("stored attendance for %s: %d people (%d identified, %d guests, %d staff)", step.uid, len(counted),
+                 sum(a.identified for a in counted), sum(not a.identified for a in counted),
+                 len(attendees) - len(counted))
 
     def _do_queue_thankyou(self, step: Step, wanted: dict[str, Session], now: datetime) -> None:
         added = 0
-        # The certificate carries the name the person registered with, when we have it: Zoom display
-        # names are often "iPhone Budi" or a nickname.
-        invited = self.store.mailed(step.uid, MailKind.INVITATION, (MailStatus.SENT,))
-        registered = {r.email.lower(): r.name for r in invited if r.name}
-        for person in self.store.attendance(step.uid):
-            if person.email and person.minutes >= self.min_minutes:
-                name = registered.get(person.email.lower(), person.name)
-                added += self.store.queue_mail(step.uid, MailKind.THANKYOU, 0, [Recipient(person.email, name)], now,
-                                               context=json.dumps({"minutes": person.minutes}))
+        # Only identified people, never staff, and the certificate carries the name they registered
+        # with: a Zoom display name ("iPhone Budi") never goes on a certificate. A person without a
+        # registered name gets the mail addressed by e-mail only (an empty name).
+        for person in thanked(self.store.attendance(step.uid), self.min_minutes):
+            name = person.registered_name
+            context: dict[str, object] = {"minutes": person.minutes}
+            if self.certificates is not None:  # the running number (and a corrected name) live in the state
+                name, context = self.certificates.issue(self._session(step.uid, wanted), person.email, name,
+                                                        person.minutes, now)
+            added += self.store.queue_mail(step.uid, MailKind.THANKYOU, 0, [Recipient(person.email, name)], now,
+                                           context=json.dumps(context))
+            crashpoint("queue_thankyou.after_one")
         self.store.update_session(step.uid, now, thanked_at=now)
         log.info("queued %d thank-you mail(s) for %s", added, step.uid)
+
+    def _certificate_tick(self, now: datetime) -> None:
+        """Name corrections and the Verifikasi tab; a failure here never stops the tick."""
+        assert self.certificates is not None
+        try:
+            self.certificates.tick(now)
+        except WorkerError as exc:
+            log.error("certificates: %s", exc)
+
+    def _registered_count(self, uid: str) -> int:
+        """People registered for the session: by the worker or on Zoom's page (0 without registration)."""
+        return len(self.store.registrants(uid, ("approved", "self"))) if self.policy.registration else 0
 
     def _do_sync_sheet(self, step: Step, wanted: dict[str, Session], now: datetime) -> None:
         session = wanted[step.uid]
         attendees = self.store.attendance(step.uid)
+        counted = audience(attendees)
         counts = self.store.mail_counts().get(step.uid, {})
         invited = counts.get((MailKind.INVITATION, MailStatus.SENT), 0)
-        average = round(sum(a.minutes for a in attendees) / len(attendees), 1) if attendees else 0.0
+        average = round(sum(a.minutes for a in counted) / len(counted), 1) if counted else 0.0
+        identified = sum(1 for a in counted if a.identified)
         summary = SummaryRow(date=session.date, topic=session.topic, speaker=session.speaker, invited=invited,
-                             attended=len(attendees), average_minutes=average)
+                             attended=len(counted), average_minutes=average,
+                             registered=self._registered_count(step.uid), identified=identified,
+                             guests=len(counted) - identified)
         assert self.io.sheets is not None
         self.io.sheets.sync_session(session.key, attendees, summary)
+        crashpoint("sync_sheet.after_call")
         self.store.update_session(step.uid, now, attendance_state=AttendanceState.SYNCED, sheet_synced_at=now)
 
 
@@ -481,6 +665,8 @@ HANDLERS: dict[StepKind, Handler] = {  # what the engine does for each step kind
     StepKind.DELETE_MEETING: Engine._do_delete_meeting,
     StepKind.CANCEL_EVENT: Engine._do_cancel_event,
     StepKind.QUEUE_CHANGE: Engine._do_queue_change,
+    StepKind.REGISTER_INVITEES: Engine._do_register_invitees,
+    StepKind.CANCEL_REGISTRATIONS: Engine._do_cancel_registrations,
     StepKind.QUEUE_INVITATIONS: Engine._do_queue_invitations,
     StepKind.QUEUE_REMINDERS: Engine._do_queue_reminders,
     StepKind.QUEUE_CANCELLATION: Engine._do_queue_cancellation,
@@ -501,6 +687,11 @@ def check_handlers(handlers: dict[StepKind, Handler]) -> None:
 
 
 check_handlers(HANDLERS)
+
+
+def _unsafe_address(address: str) -> bool:
+    """True when an address carries CR, LF or other control characters (header injection)."""
+    return any(ord(c) < 32 or ord(c) == 127 for c in address)
 
 
 def doubling(first: timedelta, attempts: int, cap: timedelta) -> timedelta:

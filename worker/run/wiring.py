@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Callable, Sequence
@@ -15,6 +16,8 @@ from worker.core.schema import Settings
 from worker.errors import NotConfiguredError, StopRequested, WorkerError
 from worker.mail.composer import MailComposer
 from worker.mail.recipients import RecipientLoad, load_recipients, load_unsubscribed, select_for_session
+from worker.run.certify import CertificateRegistry
+from worker.run.deadline import Deadlined, DeadlineSession, StepDeadline
 from worker.run.engine import Engine, Integrations
 from worker.store.state import StateStore
 
@@ -48,8 +51,6 @@ def _zoom(settings: Settings, secrets: Secrets, io: Integrations, *, clock: Cloc
     if absent:
         raise NotConfiguredError(f"Zoom is not configured: set {', '.join(absent)} in the environment or .env")
     # Vendor clients load only when their integration is configured: `check` and `plan` stay light.
-    import requests
-
     from integrations.zoom import ZoomClient, ZoomConfig
 
     z = settings.zoom
@@ -57,11 +58,12 @@ def _zoom(settings: Settings, secrets: Secrets, io: Integrations, *, clock: Cloc
                         client_secret=secrets.get("ZOOM_CLIENT_SECRET"), api_base_url=z.api_base_url,
                         oauth_url=z.oauth_url, user_id=z.user_id, waiting_room=z.waiting_room,
                         join_before_host=z.join_before_host, mute_upon_entry=z.mute_upon_entry,
-                        passcode_length=z.passcode_length)
+                        passcode_length=z.passcode_length, registration=z.registration,
+                        meeting_settings=dict(z.meeting_settings))
     extra: dict = {"wall_clock": clock.now} if clock else {}
-    if sleep is not None:
-        extra["sleep"] = sleep
-    io.zoom = ZoomClient(config, requests.Session(), **extra)
+    deadline = StepDeadline(settings.worker.step_timeout_seconds)  # a Zoom that never answers cannot hold a step
+    extra["sleep"] = deadline.guard_sleep(sleep or time.sleep, "zoom")
+    io.zoom = Deadlined(ZoomClient(config, DeadlineSession(deadline), **extra), deadline)
 
 
 def _google(settings: Settings, secrets: Secrets, io: Integrations, *, clock: Clock | None = None,
@@ -81,15 +83,18 @@ def _google(settings: Settings, secrets: Secrets, io: Integrations, *, clock: Cl
     credentials = load_credentials(config, SCOPES)
     # Under domain-wide delegation the impersonated user is the one the calendar and sheet are shared with.
     email = g.subject or service_account_email(credentials)
+    deadline = StepDeadline(settings.worker.step_timeout_seconds)  # bounds the clients' retry waits
+    sleep = deadline.guard_sleep(sleep or time.sleep, "google")
     if g.calendar_id:
-        io.calendar = GoogleCalendar(build_calendar_service(config, credentials), g.calendar_id,
-                                     service_account_email=email, key_file=key_file, sleep=sleep)
+        io.calendar = Deadlined(GoogleCalendar(build_calendar_service(config, credentials), g.calendar_id,
+                                              service_account_email=email, key_file=key_file, sleep=sleep),
+                                deadline)
     else:
         io.missing["calendar"] = "Google Calendar is not configured: set google.calendar_id in settings.yaml"
     if g.spreadsheet_id:
-        io.sheets = GoogleSheets(build_sheets_service(config, credentials), g.spreadsheet_id,
-                                 summary_tab=g.summary_tab, service_account_email=email, key_file=key_file, sleep=sleep,
-                                 timezone=settings.series.timezone)
+        io.sheets = Deadlined(GoogleSheets(build_sheets_service(config, credentials), g.spreadsheet_id,
+                                           summary_tab=g.summary_tab, service_account_email=email, key_file=key_file,
+                                           sleep=sleep, timezone=settings.series.timezone), deadline)
     else:
         io.missing["sheets"] = "Google Sheets is not configured: set google.spreadsheet_id in settings.yaml"
 
@@ -112,7 +117,7 @@ def _composer(settings: Settings, secrets: Secrets, io: Integrations, *, clock: 
     try:
         io.composer = MailComposer(settings.mail.templates_dir, series_info(settings),
                                    certificates=settings.followup.certificate, clock=clock,
-                                   waiting_room=settings.zoom.waiting_room)
+                                   waiting_room=settings.zoom.waiting_room, design=settings.certificate)
     except WorkerError as exc:
         raise NotConfiguredError(f"templates are not usable: {exc}") from exc
 
@@ -187,7 +192,9 @@ def build_engine(settings: Settings, secrets: Secrets, store: StateStore, clock:
                   recipients=recipients, batch_size=settings.mail.batch_size,
                   should_stop=stop_event.is_set if stop_event else lambda: False,
                   min_minutes=settings.followup.min_minutes,
-                  unsubscribed=recipients.unsubscribed)
+                  unsubscribed=recipients.unsubscribed, staff=frozenset(settings.zoom.staff),
+                  certificates=CertificateRegistry(store, settings.certificate, series_info(settings), io.sheets)
+                  if settings.followup.certificate else None)
 
 
 def interruptible_sleep(stop_event: threading.Event) -> Callable[[float], None]:

@@ -6,17 +6,20 @@ on open, in order, inside a transaction.
 """
 from __future__ import annotations
 
+import os
+import socket
 import sqlite3
 from dataclasses import fields
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from enum import Enum
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
-from worker.core.mailkinds import MailKind, MailStatus
-from worker.core.model import Attendee, Recipient, SessionKey
-from worker.core.records import (BEFORE_START_KINDS, MAIL_STATUSES, AttendanceState, OutboxRow, Retry, SessionState,
-                                 iso, parse_iso)
+from worker.core.certnumber import CertificateRecord, number_slug
+from worker.core.mailkinds import BEFORE_START_KINDS, MailKind, MailStatus
+from worker.core.model import Attendee, Recipient, Registrant, SessionKey
+from worker.core.records import MAIL_STATUSES, AttendanceState, OutboxRow, Retry, SessionState, iso, parse_iso
+from worker.crashpoint import crashpoint
 from worker.errors import StateError
 
 MIGRATIONS: tuple[str, ...] = (
@@ -98,7 +101,53 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE sessions ADD COLUMN create_started_at TEXT NOT NULL DEFAULT ''
     """,
-    # 5: flags that were text: a note before the invitations meant "skipped", notice_fp 'reinstated' meant
+    # 5: e-certificates with running numbers (unique, never reused: the counter lives in meta)
+    """
+    CREATE TABLE certificates (
+        number TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL UNIQUE,
+        slug TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        email TEXT NOT NULL,
+        name TEXT NOT NULL,
+        title TEXT NOT NULL,
+        held_on TEXT NOT NULL,
+        minutes INTEGER NOT NULL,
+        jp INTEGER NOT NULL,
+        detail TEXT NOT NULL DEFAULT '',
+        issued_at TEXT NOT NULL,
+        reissues INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (kind, subject, email)
+    );
+    INSERT OR IGNORE INTO meta VALUES ('certificate_seq', '0')
+    """,
+    # 6: an outbox row is claimed (status 'sending') in a transaction before it goes to SMTP, so two
+    # processes never send the same row; a claim left by a process that died is released on restart
+    """
+    ALTER TABLE outbox ADD COLUMN claimed_by TEXT NOT NULL DEFAULT '';
+    ALTER TABLE outbox ADD COLUMN claimed_at TEXT NOT NULL DEFAULT ''
+    """,
+    # 7: Zoom registration: each invitee's registrant id and personal link; attendance tied to people
+    """
+    CREATE TABLE registrants (
+        uid TEXT NOT NULL,
+        email TEXT NOT NULL,
+        name TEXT NOT NULL DEFAULT '',
+        registrant_id TEXT NOT NULL DEFAULT '',
+        join_url TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL DEFAULT 'approved',
+        updated_at TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (uid, email)
+    );
+    ALTER TABLE sessions ADD COLUMN registration_url TEXT NOT NULL DEFAULT '';
+    ALTER TABLE attendance ADD COLUMN registrant_id TEXT NOT NULL DEFAULT '';
+    ALTER TABLE attendance ADD COLUMN registered_name TEXT NOT NULL DEFAULT '';
+    ALTER TABLE attendance ADD COLUMN identified INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE attendance ADD COLUMN staff INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE attendance ADD COLUMN internal INTEGER NOT NULL DEFAULT 0
+    """,
+    # 8: flags that were text: a note before the invitations meant "skipped", notice_fp 'reinstated' meant
     # "a change notice is owed" (the note stays as the human note it also was)
     """
     ALTER TABLE sessions ADD COLUMN invitations_skipped INTEGER NOT NULL DEFAULT 0;
@@ -107,6 +156,11 @@ MIGRATIONS: tuple[str, ...] = (
     UPDATE sessions SET reinstated=1, notice_fp='' WHERE notice_fp='reinstated'
     """,
 )
+REGISTRANT_STATUSES = ("approved", "cancelled", "refused", "self")
+"""approved: registered by the worker; refused: Zoom would not take the address; self: registered on Zoom's page."""
+
+STALE_CLAIM = timedelta(hours=1)  # a claim this old is released even when its owner cannot be checked
+PRIVATE_MODE = 0o600  # state.db, -wal and -shm: names, e-mails, join URLs and passcodes
 
 _SESSION_FIELDS = tuple(f.name for f in fields(SessionState) if f.name != "key")  # columns beside uid, series, key
 _TIME_FIELDS = frozenset(f.name for f in fields(SessionState) if "datetime" in str(f.type))  # ISO text, '' = None
@@ -150,26 +204,46 @@ def _outbox_row(r: sqlite3.Row) -> OutboxRow:
     """One ``outbox`` row as a typed record."""
     return OutboxRow(id=r["id"], uid=r["uid"], kind=MailKind(r["kind"]), round=r["round"], email=r["email"],
                      name=r["name"], status=MailStatus(r["status"]), attempts=r["attempts"],
-                     last_error=r["last_error"], context=r["context"], next_at=_time(r["next_at"]))
+                     last_error=r["last_error"], context=r["context"], next_at=_time(r["next_at"]),
+                     claimed_by=r["claimed_by"], claimed_at=_time(r["claimed_at"]))
 
 
 class StateStore:
     """SQLite-backed state; one instance per process, used from one thread."""
 
     def __init__(self, path: str | Path):
-        self.path = Path(path)  # the database file
+        self.path = Path(path)  # the database file (":memory:" for a dry run without one)
+        self.owner = f"{os.getpid()}@{socket.gethostname()}"  # who claims outbox rows from this process
+        in_memory = str(path) == ":memory:"
+        # The file holds names, e-mails, join URLs and passcodes: only its owner may read it. SQLite
+        # creates -wal and -shm with the main file's mode, ignoring the umask (its test/journal3.test:
+        # "umask is deliberately ignored for -wal, -journal, and -shm files"); the umask covers the
+        # main file at the moment of creation, and _make_private an older file.
+        old_umask = os.umask(0o077)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not in_memory:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(str(self.path), isolation_level=None, timeout=30)
             self._db.row_factory = sqlite3.Row
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
+            if not in_memory:
+                self._make_private()
         except sqlite3.DatabaseError as exc:
             raise StateError(f"{self.path}: cannot open the state database ({exc})") from None
         except OSError as exc:
             raise StateError(f"{self.path}: cannot create the state database ({exc})") from None
+        finally:
+            os.umask(old_umask)
+
+    def _make_private(self) -> None:
+        """chmod 600 the database and its WAL files (also fixes a file made 0644 by an older version)."""
+        for suffix in ("", "-wal", "-shm"):
+            target = self.path.with_name(self.path.name + suffix)
+            if target.exists() and target.stat().st_mode & 0o777 != PRIVATE_MODE:
+                os.chmod(target, PRIVATE_MODE)
 
     def close(self) -> None:
         """Close the database."""
@@ -191,6 +265,7 @@ class StateStore:
         for number in range(version + 1, len(MIGRATIONS) + 1):
             with self._tx():
                 self._run_script(MIGRATIONS[number - 1])
+                crashpoint("state.migration")
                 self._db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(number),))
 
     def _run_script(self, script: str) -> None:
@@ -256,6 +331,7 @@ class StateStore:
                     "VALUES (?,?,?,?,?,?,?)",
                     (str(uid), MailKind(kind).value, round_, r.email, r.name, iso(now), context))
                 added += cur.rowcount
+                crashpoint("state.queue_mail.in_transaction")
             if session_changes:
                 self._write_session(uid, now, session_changes)
         return added
@@ -267,8 +343,10 @@ class StateStore:
         sql = "SELECT * FROM outbox WHERE status='pending'"
         args: list[object] = []
         if series is not None:
-            sql += " AND uid IN (SELECT uid FROM sessions WHERE series=?)"
-            args.append(series)
+            # by the uid's own series part, as the engine counts them: a row whose session has no
+            # sessions row yet (or any more) is still this series' to send or to fail
+            sql += " AND substr(uid, 1, ?) = ?"
+            args += [len(series) + 1, f"{series}/"]
         if now is not None:
             sql += " AND next_at <= ?"
             args.append(iso(now))
@@ -290,6 +368,35 @@ class StateStore:
             self._db.execute(
                 "UPDATE outbox SET status=?, attempts=attempts+1, last_error=?, sent_at=?, next_at=? WHERE id=?",
                 (status, error[:500], sent_at, iso(next_at) if next_at else "", row_id))
+
+    def claim_mail(self, row_id: int, now: datetime) -> bool:
+        """Take one pending row for sending (status 'sending'); False when another process has it or it is done.
+
+        BEGIN IMMEDIATE takes SQLite's write lock first, so of two processes claiming the same row
+        exactly one sees it still pending.
+        """
+        with self._tx():
+            cur = self._db.execute("UPDATE outbox SET status='sending', claimed_by=?, claimed_at=? "
+                                   "WHERE id=? AND status='pending'", (self.owner, iso(now), row_id))
+        return cur.rowcount == 1
+
+    def release_claims(self, now: datetime, stale: timedelta = STALE_CLAIM) -> int:
+        """Put back to pending the rows left 'sending' by a process that died; return how many.
+
+        A claim is released when its owner ran on this machine and is gone, or when it is older than
+        ``stale``. Such a row may have been accepted by the server just before the crash, so it can
+        go out once more: at most one repeat per crash, and nothing is lost.
+        """
+        rows = self._db.execute("SELECT id, claimed_by, claimed_at FROM outbox WHERE status='sending'").fetchall()
+        dead = [r["id"] for r in rows if _claim_abandoned(r["claimed_by"], r["claimed_at"], now - stale)]
+        if not dead:
+            return 0
+        with self._tx():
+            for row_id in dead:
+                self._db.execute("UPDATE outbox SET status='pending', claimed_by='', last_error=? "
+                                 "WHERE id=? AND status='sending'",
+                                 ("released after the sending process stopped; may repeat once", row_id))
+        return len(dead)
 
     def due_mail_counts(self, now: datetime) -> dict[str, int]:
         """Pending rows per session uid that may be tried at ``now`` (deferred ones left out)."""
@@ -332,19 +439,63 @@ class StateStore:
         with self._tx():
             self._db.execute("DELETE FROM attendance WHERE uid=?", (uid,))
             for a in attendees:
-                person = a.email or f"name:{a.name.strip().lower()}#{a.first_join.isoformat()}"
+                person = (a.email if a.identified or not a.registrant_id else "") or \
+                    (f"reg:{a.registrant_id}" if a.registrant_id else f"name:{a.name.strip().lower()}#{a.first_join.isoformat()}")
                 self._db.execute(
-                    "INSERT OR REPLACE INTO attendance VALUES (?,?,?,?,?,?,?,?)",
-                    (uid, person, a.name, a.email, iso(a.first_join), iso(a.last_leave), a.minutes, a.joins))
+                    "INSERT OR REPLACE INTO attendance (uid, person, name, email, first_join, last_leave, minutes, "
+                    "joins, registrant_id, registered_name, identified, staff, internal) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (uid, person, a.name, a.email, iso(a.first_join), iso(a.last_leave), a.minutes, a.joins,
+                     a.registrant_id, a.registered_name, int(a.identified), int(a.staff), int(a.internal)))
             self._db.execute(
                 "UPDATE sessions SET attendance_state='stored', attendance_at=?, attendees=?, updated_at=? WHERE uid=?",
-                (iso(now), len(attendees), iso(now), uid))
+                (iso(now), sum(1 for a in attendees if not a.staff), iso(now), uid))  # staff are not audience
 
     def attendance(self, uid: str) -> list[Attendee]:
         """Stored attendance of a session, in join order."""
         rows = self._db.execute("SELECT * FROM attendance WHERE uid=? ORDER BY first_join, name", (uid,)).fetchall()
         return [Attendee(r["name"], r["email"], parse_iso(r["first_join"]), parse_iso(r["last_leave"]),
-                         r["minutes"], r["joins"]) for r in rows]
+                         r["minutes"], r["joins"], registrant_id=r["registrant_id"],
+                         registered_name=r["registered_name"], identified=bool(r["identified"]),
+                         staff=bool(r["staff"]), internal=bool(r["internal"])) for r in rows]
+
+    # -- registrants -------------------------------------------------------
+    def save_registrants(self, uid: str, registrants: Sequence[Registrant], now: datetime,
+                         status: str = "approved") -> None:
+        """Record people as registered (or refused) for a session, in one transaction."""
+        if status not in REGISTRANT_STATUSES:
+            raise StateError(f"unknown registrant status {status!r}")
+        with self._tx():
+            for r in registrants:
+                self._db.execute(
+                    "INSERT INTO registrants VALUES (?,?,?,?,?,?,?) ON CONFLICT (uid, email) DO UPDATE SET "
+                    "name=excluded.name, registrant_id=excluded.registrant_id, join_url=excluded.join_url, "
+                    "status=excluded.status, updated_at=excluded.updated_at",
+                    (uid, r.email.lower(), r.name, r.registrant_id, r.join_url, status, iso(now)))
+
+    def set_registrant_status(self, uid: str, emails: Sequence[str], status: str, now: datetime) -> None:
+        """Change the status of some of a session's registrants (e.g. cancelled after an unsubscribe)."""
+        if status not in REGISTRANT_STATUSES:
+            raise StateError(f"unknown registrant status {status!r}")
+        with self._tx():
+            for email in emails:
+                self._db.execute("UPDATE registrants SET status=?, updated_at=? WHERE uid=? AND email=?",
+                                 (status, iso(now), uid, email.lower()))
+
+    def registrants(self, uid: str, statuses: Sequence[str] = ("approved",)) -> list[Registrant]:
+        """A session's registrants in the given statuses, by address."""
+        rows = self._db.execute(
+            f"SELECT * FROM registrants WHERE uid=? AND status IN ({', '.join('?' * len(statuses))}) ORDER BY email",
+            (uid, *statuses)).fetchall()
+        return [Registrant(r["email"], r["name"], r["registrant_id"], r["join_url"]) for r in rows]
+
+    def registered_emails(self, statuses: Sequence[str] = ("approved", "refused")) -> dict[str, frozenset[str]]:
+        """Per session uid, the addresses the worker has registered (or tried to: refused ones)."""
+        result: dict[str, set[str]] = {}
+        rows = self._db.execute(
+            f"SELECT uid, email FROM registrants WHERE status IN ({', '.join('?' * len(statuses))})", tuple(statuses))
+        for r in rows:
+            result.setdefault(r["uid"], set()).add(r["email"])
+        return {k: frozenset(v) for k, v in result.items()}
 
     # -- retries -----------------------------------------------------------
     def record_failure(self, uid: str, step: str, error: str, next_at: datetime) -> Retry:
@@ -367,6 +518,114 @@ class StateStore:
         rows = self._db.execute("SELECT * FROM retries").fetchall()
         return {(r["uid"], r["step"]): Retry(r["uid"], r["step"], r["attempts"], parse_iso(r["next_at"]),
                                             r["last_error"]) for r in rows}
+
+    # -- certificates --------------------------------------------------------
+    def issue_certificate(self, *, kind: str, subject: str, email: str, name: str, title: str, held_on: date,
+                          minutes: int, jp: int, number_for: Callable[[int], str], now: datetime,
+                          detail: str = "") -> CertificateRecord:
+        """The certificate of ``email`` for ``subject``: the one issued before, or a new one.
+
+        A new one takes the next running number (``number_for(seq)`` formats it); the counter
+        only grows, so a number is never given twice, across restarts and re-sends alike.
+        """
+        email = email.strip().lower()
+        with self._tx():
+            found = self._certificate_where("kind=? AND subject=? AND email=?", (kind, subject, email))
+            if found is not None:
+                return found
+            seq = int(self._db.execute("SELECT value FROM meta WHERE key='certificate_seq'").fetchone()[0]) + 1
+            number = number_for(seq)
+            slug = number_slug(number)
+            if self._db.execute("SELECT 1 FROM certificates WHERE slug=? OR number=?", (slug, number)).fetchone():
+                raise StateError(f"certificate number {number!r} is already taken; the number format must keep "
+                                 f"{{seq}} so numbers stay unique")
+            self._db.execute("UPDATE meta SET value=? WHERE key='certificate_seq'", (str(seq),))
+            self._db.execute(
+                "INSERT INTO certificates (number, seq, slug, kind, subject, email, name, title, held_on, minutes, jp, "
+                "detail, issued_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (number, seq, slug, kind, subject, email, name, title, held_on.isoformat(), minutes, jp, detail,
+                 iso(now)))
+            found = self._certificate_where("number=?", (number,))
+        assert found is not None
+        return found
+
+    def certificates(self, kind: str | None = None) -> list[CertificateRecord]:
+        """Every certificate (or those of one kind), in number order."""
+        sql, args = "SELECT * FROM certificates", ()
+        if kind is not None:
+            sql, args = sql + " WHERE kind=?", (kind,)
+        return [_certificate(r) for r in self._db.execute(sql + " ORDER BY seq", args).fetchall()]
+
+    def certificate(self, number_or_slug: str) -> CertificateRecord | None:
+        """One certificate by its number or its slug."""
+        text = number_or_slug.strip()
+        return self._certificate_where("number=? OR slug=?", (text, text))
+
+    def _certificate_where(self, where: str, args: tuple) -> CertificateRecord | None:
+        row = self._db.execute(f"SELECT * FROM certificates WHERE {where}", args).fetchone()
+        return _certificate(row) if row else None
+
+    def reissue_certificate(self, number: str, name: str, now: datetime, context: str) -> bool:
+        """Print ``name`` on certificate ``number`` from now on and mail it once more, atomically.
+
+        A thank-you still waiting in the outbox simply carries the new name; otherwise one new
+        thank-you row is queued (its round is the re-issue count, so a retry cannot queue two).
+        False when the certificate already carries ``name``.
+        """
+        with self._tx():
+            cert = self._certificate_where("number=?", (number,))
+            if cert is None or cert.name == name:
+                return False
+            reissues = cert.reissues + 1
+            self._db.execute("UPDATE certificates SET name=?, reissues=? WHERE number=?", (name, reissues, number))
+            if cert.kind != "session":
+                return True
+            cur = self._db.execute("UPDATE outbox SET name=? WHERE uid=? AND kind='thankyou' AND email=? "
+                                   "AND status='pending'", (name, cert.subject, cert.email))
+            if cur.rowcount == 0:
+                self._db.execute("INSERT OR IGNORE INTO outbox (uid, kind, round, email, name, queued_at, context) "
+                                 "VALUES (?,?,?,?,?,?,?)", (cert.subject, "thankyou", reissues, cert.email, name,
+                                                            iso(now), context))
+        return True
+
+    def update_certificate(self, number: str, *, minutes: int, jp: int, detail: str) -> None:
+        """Refresh what a transcript lists (its number and name stay)."""
+        with self._tx():
+            self._db.execute("UPDATE certificates SET minutes=?, jp=?, detail=? WHERE number=?",
+                             (minutes, jp, detail, number))
+
+    def meta_value(self, key: str) -> str:
+        """A value kept in the ``meta`` table ("" when unset)."""
+        row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row["value"] if row else ""
+
+    def set_meta_value(self, key: str, value: str) -> None:
+        """Keep ``value`` under ``key`` in the ``meta`` table (not the schema version)."""
+        if key == "schema_version":
+            raise StateError("the schema version is set by migrations only")
+        with self._tx():
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+
+def _certificate(row: sqlite3.Row) -> CertificateRecord:
+    values = dict(row)
+    values["held_on"] = date.fromisoformat(values["held_on"])
+    return CertificateRecord(**values)
+
+
+def _claim_abandoned(claimed_by: str, claimed_at: str, stale_before: datetime) -> bool:
+    """True when a claim's owner is a dead process on this machine, or the claim is older than allowed."""
+    pid, _, host = claimed_by.partition("@")
+    if host == socket.gethostname() and pid.isdigit():
+        if int(pid) == os.getpid():
+            return False
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:  # alive, another user's
+            pass
+    return not claimed_at or claimed_at < iso(stale_before)
 
 
 class _Transaction:
