@@ -78,7 +78,7 @@ def test_sheets_tabs_rows_and_formula_name_as_text(result):
         assert result.rows[session.key] == len(expected) == result.attendance[session.key]
     with open(result.out_dir / "spreadsheet" / "2027-01-14.csv", encoding="utf-8", newline="") as f:
         names = [row[0] for row in csv.reader(f)]
-    assert demo.FORMULA_NAME in names
+    assert "'" + demo.FORMULA_NAME in names and demo.FORMULA_NAME not in names  # OWASP: shown as text
     html = (result.out_dir / "spreadsheet" / "spreadsheet.html").read_text(encoding="utf-8")
     assert "=HYPERLINK(&quot;http://x&quot;,&quot;y&quot;)" in html or "=HYPERLINK(&#34;http://x&#34;" in html
 
