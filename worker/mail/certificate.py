@@ -22,6 +22,7 @@ from fpdf import FPDF
 
 from worker.core.model import SeriesInfo, Session
 from worker.errors import TemplateError
+from worker.core.cleaning import clean_name, shown as shown_value
 from worker.mail.render import Renderer, format_day
 
 log = logging.getLogger(__name__)
@@ -67,10 +68,10 @@ def fits_core_font(char: str) -> bool:
 
 
 def printable_name(name: str) -> str:
-    """The attendee's name as it can be printed: one line, core-font characters, never empty."""
-    shown = " ".join(core_font_text(name).split())
+    """The attendee's name as it can be printed: one line, no control or bidi characters, capped, never empty."""
+    shown = " ".join(core_font_text(clean_name(name)).split())
     if not shown.strip(" .-_'\""):
-        log.warning("Attendee name %r has no printable characters; certificate says 'Peserta'", name)
+        log.warning("Attendee name %s has no printable characters; certificate says 'Peserta'", shown_value(name))
         return "Peserta"
     return shown
 
