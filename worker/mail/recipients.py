@@ -95,8 +95,10 @@ def read_list_text(path: Path, limit: int = MAX_LIST_BYTES) -> str:
         raise ListFileError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     if len(data) > limit:
         raise ListFileError(f"{path}: is larger than {limit // (1024 * 1024)} MiB; expected a CSV or text file")
-    if b"\x00" in data:
-        raise ListFileError(f"{path}: contains NUL bytes; it is not a CSV or text file (save it as CSV UTF-8)")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # Excel's "Unicode text" is UTF-16 with a BOM
+        return data.decode("utf-16", errors="replace")
+    if data.count(b"\x00") > max(16, len(data) // 100):  # a stray NUL is one bad line; many mean a binary file
+        raise ListFileError(f"{path}: is a binary file, not CSV or text (save it as CSV UTF-8)")
     return decode_text(data)
 
 
@@ -128,6 +130,9 @@ def split_rows(text: str, delimiter: str | None = None) -> Iterator[tuple[int, l
     delimiter = delimiter or detect_delimiter(next((ln for ln in lines if ln.strip()), ""))
     pattern = strict_line_pattern(delimiter)
     for number, line in enumerate(lines, start=1):
+        if "\x00" in line:
+            yield number, BadLine("contains a NUL character", line.replace("\x00", ""))
+            continue
         if not pattern.fullmatch(line):
             yield number, BadLine("does not parse as CSV (a quote that is not closed, or a quote inside an unquoted "
                            "field: write it doubled inside a quoted field, as \"Eve \"\"\"\"\")", line)
