@@ -252,3 +252,28 @@ def test_reload_keeps_the_last_good_settings_whatever_the_edit_raises(tmp_path):
         os.utime(path, (time.time() + 5 * number, time.time() + 5 * number))
         runner.run_once()
     assert seen == ["Webinar Kamis Perpustakaan"] * (1 + len(edits))
+
+
+# -- settings defaults are declared once, in worker.core.schema ---------------------------------
+def test_a_minimal_settings_file_gets_exactly_the_dataclass_defaults(tmp_path):
+    from worker.config.settings import load_settings
+    from worker.core.schema import (AttendanceSettings, FollowupSettings, GoogleSettings, MailSettings,
+                                    SeriesSettings, SmtpSettings, WorkerSettings, ZoomSettings)
+
+    path = write_settings(tmp_path, "series:\n  id: webinar-kamis\n  title: Webinar\n  first_date: 2027-01-07\n"
+                                    "  last_date: 2027-01-14\ntopics:\n  - date: 2027-01-07\n    topic: Satu\n")
+    s = load_settings(path)
+    defaults = SeriesSettings(id="webinar-kamis", title="Webinar")
+    for name in ("organizer", "contact", "weekday", "start_time", "duration_minutes", "timezone", "locale"):
+        assert getattr(s.series, name) == getattr(defaults, name), name
+    assert s.zoom == ZoomSettings() and s.attendance == AttendanceSettings() and s.followup == FollowupSettings()
+    assert s.google == GoogleSettings() and s.mail.smtp == SmtpSettings()
+    mail = MailSettings()
+    assert (s.mail.invitation_days_before, s.mail.reminder_hours_before, s.mail.batch_size) == (
+        mail.invitation_days_before, mail.reminder_hours_before, mail.batch_size)
+    assert s.mail.templates_dir == tmp_path / mail.templates_dir
+    worker = WorkerSettings()
+    assert (s.worker.tick_seconds, s.worker.planning_days, s.worker.log_level) == (
+        worker.tick_seconds, worker.planning_days, worker.log_level)
+    assert s.worker.state_file == tmp_path / worker.state_file
+    assert s.topics[0].cancelled is False and s.topics[0].duration_minutes is None

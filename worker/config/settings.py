@@ -379,7 +379,7 @@ class _Checker:
                 groups=tuple(self.text_list(item, path, "groups")),
                 start_time=self.clock_time(item, path, "start_time", None),
                 duration_minutes=self.integer(item, path, "duration_minutes", 0, 5, 24 * 60) or None,
-                cancelled=self.flag(item, path, "cancelled", False),
+                cancelled=self.flag(item, path, "cancelled", default_of(TopicEntry, "cancelled")),
                 recording_url=self.url(item, path, "recording_url", strip=False),
                 line=self.doc.line(path))
             if day is None:
