@@ -98,6 +98,17 @@ def test_the_issue_eve_sign_up_subscribes_nobody_else_and_drops_no_row(tmp_path)
     assert load.problems == []
 
 
+def test_a_name_with_line_breaks_cannot_smuggle_a_row(tmp_path):
+    # A Form name typed as three lines; the export quotes it, and its middle line looks like a row.
+    rows = [["nama", "email", "grup"], ["Eve\nx,victim@example.org,umum\ny", "eve@example.org", "umum"],
+            ["Budi", "budi@example.org", "umum"]]
+    out = __import__("io").StringIO()
+    __import__("csv").writer(out).writerows(rows)
+    load = load_recipients([], [write(tmp_path, "daftar.csv", out.getvalue())], [], set())
+    assert [r.email for r in load.recipients] == ["budi@example.org"]
+    assert [p.split(": ")[0] for p in load.problems] == ["daftar.csv:2", "daftar.csv:3", "daftar.csv:4"]
+
+
 def test_a_row_that_does_not_parse_is_reported_and_skipped_never_merged(tmp_path):
     path = write(tmp_path, "daftar.csv", "nama,email,grup\n"
                                          'Eve ",victim@example.org,\n'  # a bare quote inside a field
@@ -277,3 +288,41 @@ def test_a_minimal_settings_file_gets_exactly_the_dataclass_defaults(tmp_path):
         worker.tick_seconds, worker.planning_days, worker.log_level)
     assert s.worker.state_file == tmp_path / worker.state_file
     assert s.topics[0].cancelled is False and s.topics[0].duration_minutes is None
+
+
+# -- the CSV reader against any text a spreadsheet may write -------------------------------------
+from hypothesis import given, settings as hsettings, strategies as st  # noqa: E402
+
+from worker.mail.recipients import split_rows  # noqa: E402
+
+CELL = st.text(st.characters(blacklist_categories=("Cs",)), max_size=20)
+
+
+LINE_BREAKY = st.lists(st.sampled_from(["\n", "\r\n", "\r", '"', ",", ";", "\t", "x", "victim@example.org"]),
+                      max_size=8).map("".join)
+
+
+@hsettings(max_examples=200, deadline=None)
+@given(st.sampled_from([",", ";", "\t"]),
+       st.lists(st.lists(CELL | LINE_BREAKY, min_size=3, max_size=3), min_size=1, max_size=8))
+def test_rows_written_by_the_csv_module_come_back_one_per_line_or_are_refused(sep, rows):
+    import csv as csv_module
+    import io as io_module
+
+    header = ["nama", "email", "grup"]
+    out = io_module.StringIO()
+    csv_module.writer(out, delimiter=sep, lineterminator="\r\n").writerows([header] + rows)
+    parsed = dict(split_rows(out.getvalue()))
+    assert parsed[1] == header
+    line = 2
+    for row in rows:
+        spans = 1 + sum(c.count("\r\n") + c.replace("\r\n", "").count("\r") + c.replace("\r\n", "").count("\n")
+                        for c in row)
+        got = [parsed.get(n) for n in range(line, line + spans)]
+        if spans == 1 and "\x00" not in "".join(row):
+            assert got[0] == row  # read back exactly, whatever quotes and separators it holds
+        elif "\x00" not in "".join(row):
+            assert all(not isinstance(g, list) for g in got), (row, got)  # refused whole, never merged
+        else:
+            assert row not in got
+        line += spans

@@ -116,26 +116,47 @@ def detect_delimiter(header: str) -> str:
 
 
 def strict_line_pattern(delimiter: str) -> re.Pattern[str]:
-    """A physical line of RFC 4180 fields: quoted (``""`` inside) or without any quote."""
+    """A record of RFC 4180 fields: quoted (``""`` inside, line breaks allowed) or without quotes and line breaks."""
     d = re.escape(delimiter)
-    fld = rf'(?:"(?:[^"]|"")*"|[^"{d}]*)'
+    fld = rf'(?:"(?:[^"]|"")*"|[^"{d}\n]*)'
     return re.compile(rf"{fld}(?:{d}{fld})*")
 
 
+MAX_RECORD_LINES = 50  # a quoted field spanning more lines than this is taken for a quote left open
+
+
 def split_rows(text: str, delimiter: str | None = None) -> Iterator[tuple[int, list[str] | BadLine]]:
-    """(line number, cells) per physical line, or (line number, reason) for a line that does not parse."""
+    """(line number, cells) per physical line, or (line number, BadLine) for a line that does not parse.
+
+    A quoted field with a line break (what a spreadsheet exports for a name typed with Enter)
+    makes its whole record refused, every line of it: read line by line, the lines inside the
+    field could otherwise pass for rows of their own (``x,victim@example.org,umum``). A quote
+    that is never properly closed refuses only its own line, so the rows after a typo are kept.
+    """
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     if lines and lines[-1] == "":
         lines.pop()
     delimiter = delimiter or detect_delimiter(next((ln for ln in lines if ln.strip()), ""))
     pattern = strict_line_pattern(delimiter)
-    for number, line in enumerate(lines, start=1):
-        if "\x00" in line:
-            yield number, BadLine("contains a NUL character", line.replace("\x00", ""))
-            continue
-        if not pattern.fullmatch(line):
+    index = 0
+    while index < len(lines):
+        number, line = index + 1, lines[index]
+        index += 1
+        nul = "\x00" in line
+        if nul or not pattern.fullmatch(line):
+            span = _multiline_record(lines, index - 1, pattern)
+            if span:
+                last = index - 1 + span
+                reason = f"is part of a record with a line break inside a field (lines {number}-{last})"
+                for n in range(number, last + 1):
+                    yield n, BadLine(reason, lines[n - 1])
+                index = last
+                continue
+            if nul:
+                yield number, BadLine("contains a NUL character", line.replace("\x00", ""))
+                continue
             yield number, BadLine("does not parse as CSV (a quote that is not closed, or a quote inside an unquoted "
-                           "field: write it doubled inside a quoted field, as \"Eve \"\"\"\"\")", line)
+                                  "field: write it doubled inside a quoted field, as \"Eve \"\"\"\"\")", line)
             continue
         try:
             row = next(csv.reader([line], delimiter=delimiter, quotechar='"', doublequote=True, strict=True), [])
@@ -143,6 +164,18 @@ def split_rows(text: str, delimiter: str | None = None) -> Iterator[tuple[int, l
             yield number, BadLine(f"does not parse as CSV ({exc})", line)
             continue
         yield number, row
+
+
+def _multiline_record(lines: Sequence[str], start: int, pattern: re.Pattern[str]) -> int:
+    """How many lines from ``start`` form one well-formed record with a line break in a quoted field (0: none)."""
+    if lines[start].count('"') % 2 == 0:
+        return 0  # the line does not leave a quote open
+    joined = lines[start]
+    for extra in range(1, min(MAX_RECORD_LINES, len(lines) - start)):
+        joined += "\n" + lines[start + extra]
+        if lines[start + extra].count('"') % 2 == 1:  # the quote closes on this line
+            return extra + 1 if pattern.fullmatch(joined.replace("\x00", "")) else 0
+    return 0
 
 
 def read_csv_rows(path: Path) -> Iterator[tuple[int, list[str] | BadLine]]:
