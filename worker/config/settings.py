@@ -30,6 +30,7 @@ WEEKDAYS = {  # English and Indonesian names -> Python weekday number
 }
 WEEKDAY_NAMES = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 MAX_SETTINGS_BYTES = 1024 * 1024  # a settings file larger than this is refused unread (the shipped one is ~10 KiB)
+MAX_PROBLEMS = 200  # problems listed for one file; the rest are counted
 FIRST_YEAR, LAST_YEAR = 2000, 2100  # dates outside these years are typing mistakes (and overflow date arithmetic)
 
 
@@ -82,10 +83,14 @@ class _Checker:
         self.doc = located  # parsed document with line numbers
         self.base = base_dir  # relative paths are resolved against this
         self.problems: list[Problem] = list(located.problems)  # everything found so far, from the reader on
+        self.dropped = 0  # problems found beyond MAX_PROBLEMS and not listed
 
     # -- reporting -------------------------------------------------------
     def problem(self, path: str, message: str) -> None:
-        """Record one problem at ``path``."""
+        """Record one problem at ``path`` (past MAX_PROBLEMS, only count it: a broken file is not a flood)."""
+        if len(self.problems) >= MAX_PROBLEMS:
+            self.dropped += 1
+            return
         self.problems.append(Problem(self.file, self.doc.line(path), path, message))
 
     def section(self, parent: dict, parent_path: str, key: str, allowed: tuple[str, ...],
@@ -264,6 +269,9 @@ class _Checker:
                             followup=self.followup(root))
         if self.problems:
             self.problems.sort(key=lambda p: (p.line or 0))
+            if self.dropped:
+                self.problems.append(Problem(self.file, None, "", f"... and {self.dropped} more problem(s) not "
+                                                                  f"listed; fix these first and check again"))
             raise SettingsError(self.problems)
         return settings
 

@@ -23,6 +23,7 @@ from babel.dates import format_date, format_time, get_timezone_name
 from jinja2 import meta, nodes
 from markupsafe import Markup, escape
 
+from worker.core.cleaning import clean_name
 from worker.core.model import MeetingInfo, Recipient, SeriesInfo, Session
 from worker.errors import TemplateError
 
@@ -152,7 +153,7 @@ def mail_context(kind: str, session: Session, meeting: MeetingInfo, series: Seri
         "kind": kind, "series_title": series.title, "organizer": series.organizer,
         "contact": series.contact, "reply_to": series.reply_to, "unsubscribe_url": series.unsubscribe_url,
         "join_url": meeting.join_url, "meeting_id": format_meeting_id(meeting.meeting_id),
-        "passcode": meeting.passcode, "recipient_name": one_line(recipient.name),
+        "passcode": meeting.passcode, "recipient_name": clean_name(recipient.name),
         "recipient_email": recipient.email, "minutes": 0, "certificate": True,
         "waiting_room": True,
     }
