@@ -6,8 +6,8 @@ careful: a header row names the columns in English or Indonesian (``email``/``su
 whatever the delimiter (comma, semicolon as Indonesian Excel writes, or tab; detected from
 the header outside quotes) and may start with a BOM. Each physical line is one row: a
 line that does not parse (an unbalanced quote, a quote inside an unquoted field, more
-cells than the header, a field with a line break) is reported with its file and line and
-skipped, never merged into the next. A bad address is reported and skipped; names are
+cells than the header, a NUL) is reported with its file and line and skipped, never merged
+into the next; a record with a line break inside a quoted field is refused whole. A bad address is reported and skipped; names are
 cleaned of control characters and capped (:mod:`worker.core.cleaning`). The rest of the
 list is used. Addresses are compared case-insensitively; the first occurrence wins.
 """
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
-from worker.core.cleaning import clean_cell, clean_email, clean_name, email_problem, shown
+from worker.core.cleaning import NAME_MAX, clean_cell, clean_email, clean_name, email_problem, shown
 from worker.core.model import Recipient
 from worker.errors import NotConfiguredError
 
@@ -243,7 +243,7 @@ def table_recipients(label: str, rows: Iterable[tuple[int, list[str] | BadLine]]
             what = f"{shown(raw)} is not a valid email address" if raw.strip() else "the email cell is empty"
             load.problems.append(f"{label}:{line}: {what}")
             continue
-        yield Recipient(email=clean_email(raw) or "", name=cell(row, columns.name, limit=200),
+        yield Recipient(email=clean_email(raw) or "", name=cell(row, columns.name, limit=NAME_MAX),
                         group=cell(row, columns.group))
 
 
