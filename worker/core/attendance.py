@@ -75,7 +75,7 @@ def merge_participants(records: Iterable[ParticipantRecord]) -> list[Attendee]:
         stays.seconds += max(0, int(record.duration_seconds))
         stays.joins += 1
         stays.internal = stays.internal or record.internal
-        stays.email = stays.email or record.email.strip().lower()
+        stays.email = stays.email or clean_email(record.email) or ""
     rows = [Attendee(name=s.name, email=s.email, first_join=s.first_join, last_leave=s.last_leave,
                      minutes=round(s.seconds / 60), joins=s.joins, registrant_id=s.registrant_id,
                      internal=s.internal) for s in people.values()]
