@@ -85,7 +85,7 @@ def test_sheets_tabs_rows_and_formula_name_as_text(result):
         assert result.guests[session.key] == sum(1 for p in people if p.role == "guest")
     with open(result.out_dir / "spreadsheet" / "2027-01-14.csv", encoding="utf-8", newline="") as f:
         names = [row[1] for row in csv.reader(f)]  # column B: the Zoom display name
-    assert demo.FORMULA_NAME in names
+    assert "'" + demo.FORMULA_NAME in names and demo.FORMULA_NAME not in names  # OWASP: shown as text
     html = (result.out_dir / "spreadsheet" / "spreadsheet.html").read_text(encoding="utf-8")
     assert "=HYPERLINK(&quot;http://x&quot;,&quot;y&quot;)" in html or "=HYPERLINK(&#34;http://x&#34;" in html
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Sequence
 from zoneinfo import ZoneInfo
 
-from worker.config.envfile import RedactingFilter, Secrets
+from worker.config.envfile import RedactingFilter, Secrets, permission_warnings
 from worker.config.settings import load_settings
 from worker.core.clock import Clock, FixedClock, SystemClock, parse_moment
 from worker.core.derive import policy, series_info
@@ -177,8 +177,17 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(f"  - {line}")
         if settings.zoom.registration:
             print("  registration needs a licensed (Pro or higher) host user as zoom.user_id")
-    for problem in _recipient_problems(settings, io):
+    problems, unreadable = _recipient_problems(settings, io)
+    for problem in problems:
         print(f"warning: recipient list: {problem} (not sent to)")
+    key_file = settings.google.credentials_file or secrets.get("GOOGLE_APPLICATION_CREDENTIALS")
+    for warning in permission_warnings({".env": default_env_file(args.settings),
+                                        "the Google key file": Path(key_file) if key_file else None}):
+        print(f"warning: {warning}")
+    if unreadable:
+        print("\n".join(unreadable), file=sys.stderr)
+        print(f"\n{len(unreadable)} recipient list(s) cannot be read.", file=sys.stderr)
+        return EXIT_USAGE
     smtp = settings.mail.smtp
     if "mail" not in io.missing and smtp.host not in ("localhost", "127.0.0.1", "::1") and not (
             secrets.get("SMTP_USERNAME") and secrets.get("SMTP_PASSWORD")):
@@ -187,12 +196,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _recipient_problems(settings: Settings, io: Integrations) -> list[str]:
-    """Problems in the local recipient sources (inline and CSV; sheet ranges are read by the worker)."""
+def _recipient_problems(settings: Settings, io: Integrations) -> tuple[list[str], list[str]]:
+    """Row problems and unreadable files in the local recipient sources (sheet ranges are read by the worker)."""
     try:
-        return RecipientLists(settings, io, SystemClock()).load(sheets=False).problems
-    except WorkerError as exc:
-        return [str(exc)]
+        load = RecipientLists(settings, io, SystemClock()).load(sheets=False)
+    except WorkerError as exc:  # an unsubscribe list that cannot be read: no mail would go out
+        return [], [str(exc)]
+    return load.problems, load.unreadable
 
 
 def _template_problems(settings: Settings) -> list[str]:

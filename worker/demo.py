@@ -12,6 +12,7 @@ formula-like name. Everything the worker produced is exported to files a person 
 """
 from __future__ import annotations
 
+import csv
 import logging
 import os
 import shutil
@@ -28,6 +29,7 @@ from zoneinfo import ZoneInfo
 
 from worker.config.envfile import Secrets
 from worker.config.settings import load_settings
+from worker.core.cleaning import neutralise_formula
 from worker.core.clock import FixedClock
 from worker.core.attendance import audience
 from worker.core.model import Session
@@ -306,7 +308,8 @@ class Demo:
         summary.paths["calendar"] = google.export_ics(CALENDAR_ID, out / "kalender.ics")
         sheet_dir = out / "spreadsheet"
         sheet_dir.mkdir()
-        google.export_csv(SPREADSHEET_ID, sheet_dir)
+        for path in google.export_csv(SPREADSHEET_ID, sheet_dir):
+            neutralise_csv(path)
         summary.paths["spreadsheet"] = google.export_html(SPREADSHEET_ID, sheet_dir / "spreadsheet.html")
         summary.tabs = list(google.sheet_titles(SPREADSHEET_ID))
         summary.rows = {t: max(0, len(google.sheet_values(SPREADSHEET_ID, t)) - 1) for t in summary.tabs}
@@ -581,3 +584,14 @@ def print_summary(summary: DemoSummary) -> None:
     console.print(table)
     for name, path in summary.paths.items():
         console.print(f"  {name:<13} {path}")
+
+
+def neutralise_csv(path: Path) -> None:
+    """Rewrite a CSV so no cell starts like a formula (``= + - @``, tab, CR get a ``'``: OWASP CSV injection).
+
+    Attendee names are typed by the public; a spreadsheet opening the export must show them as text.
+    """
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.reader(handle))
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle).writerows([[neutralise_formula(cell) for cell in row] for row in rows])

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -11,14 +12,19 @@ from worker.errors import Problem, SettingsError
 
 SECRET_NAMES = ("ZOOM_ACCOUNT_ID", "ZOOM_CLIENT_ID", "ZOOM_CLIENT_SECRET", "GOOGLE_APPLICATION_CREDENTIALS",
                 "SMTP_USERNAME", "SMTP_PASSWORD")
+MAX_ENV_BYTES = 64 * 1024  # a .env file holds a few lines; anything larger is the wrong file
 _LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
 
 
 def read_env_file(path: Path) -> dict[str, str]:
-    """Parse ``KEY=value`` lines (``#`` comments, optional quotes, optional ``export``)."""
+    """Parse ``KEY=value`` lines (``#`` comments, optional quotes, optional ``export``).
+
+    An unreadable, oversized, binary or non-UTF-8 file is a SettingsError naming the file
+    (and the line of the first bad byte); a value is never shown.
+    """
     values: dict[str, str] = {}
     problems = []
-    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for number, raw in enumerate(read_env_text(path).splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
@@ -33,6 +39,44 @@ def read_env_file(path: Path) -> dict[str, str]:
     if problems:
         raise SettingsError(problems)
     return values
+
+
+def read_env_text(path: Path) -> str:
+    """The text of ``path``, read with a size cap; SettingsError with the file, line and fix otherwise."""
+    def refuse(message: str, line: int | None = None) -> SettingsError:
+        return SettingsError([Problem(str(path), line, "", message)])
+
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_ENV_BYTES + 1)
+    except IsADirectoryError:
+        raise refuse("is a folder; expected a file of NAME=value lines") from None
+    except OSError as exc:
+        raise refuse(f"cannot be read ({exc.strerror or type(exc).__name__}); give the worker's user read "
+                     f"permission (chmod 600, owned by that user)") from None
+    if len(data) > MAX_ENV_BYTES:
+        raise refuse(f"is larger than {MAX_ENV_BYTES // 1024} KiB; expected a few NAME=value lines")
+    if b"\x00" in data:
+        raise refuse("contains NUL bytes (a binary file); expected NAME=value lines",
+                     data[:data.index(b"\x00")].count(b"\n") + 1)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise refuse("is not UTF-8 text; save it as UTF-8", data[:exc.start].count(b"\n") + 1) from None
+
+
+def permission_warnings(paths: Mapping[str, Path | None]) -> list[str]:
+    """One warning per secret file (by label) that the group or others may read: it should be 0600."""
+    warnings = []
+    for label, path in paths.items():
+        try:
+            mode = path.stat().st_mode if path else None
+        except OSError:
+            continue
+        if mode is not None and stat.S_ISREG(mode) and mode & (stat.S_IRWXG | stat.S_IRWXO):
+            warnings.append(f"{label} {path} can be read by other users (mode {stat.S_IMODE(mode):04o}); "
+                            f"it holds secrets: run chmod 600 {path}")
+    return warnings
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,15 @@ from datetime import date, time
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from babel import Locale, UnknownLocaleError
+
 from worker.config.yamlsource import Located, join_path, load_yaml
+from worker.core.cleaning import email_problem, safe_link
 from worker.core.model import Recipient
 from worker.core.certnumber import number_format_problem
 from worker.core.schema import (MEETING_SETTING_KINDS, AttendanceSettings, CertificateSettings, FollowupSettings, GoogleSettings,
                                 MailSettings, RecipientSources, SeriesSettings, Settings, SignatureSettings, SkipDate, SmtpSettings,
-                                TopicEntry, WorkerSettings,
-                                ZoomSettings)
+                                TopicEntry, WorkerSettings, ZoomSettings, default_of)
 from worker.errors import Problem, SettingsError
 
 ZOOM_TOPIC_MAX = 200  # Zoom refuses longer meeting topics
@@ -28,21 +30,50 @@ WEEKDAYS = {  # English and Indonesian names -> Python weekday number
     "saturday": 5, "sabtu": 5, "sunday": 6, "minggu": 6, "ahad": 6,
 }
 WEEKDAY_NAMES = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MAX_SETTINGS_BYTES = 1024 * 1024  # a settings file larger than this is refused unread (the shipped one is ~10 KiB)
+MAX_PROBLEMS = 200  # problems listed for one file; the rest are counted
+FIRST_YEAR, LAST_YEAR = 2000, 2100  # dates outside these years are typing mistakes (and overflow date arithmetic)
+
+
+def read_settings_text(path: Path) -> str:
+    """The file's text: at most MAX_SETTINGS_BYTES, UTF-8 (a BOM is fine), no NUL bytes; else SettingsError."""
+    def refuse(message: str, line: int | None = None) -> SettingsError:
+        return SettingsError([Problem(str(path), line, "", message)])
+
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_SETTINGS_BYTES + 1)
+    except FileNotFoundError:
+        raise refuse("file not found") from None
+    except IsADirectoryError:
+        raise refuse("is a folder; expected the settings file (settings.yaml)") from None
+    except OSError as exc:
+        raise refuse(f"cannot be read ({exc.strerror or exc}); check the path and its permissions") from None
+    if len(data) > MAX_SETTINGS_BYTES:
+        raise refuse(f"is larger than {MAX_SETTINGS_BYTES // 1024} KiB; a settings file is a few KiB "
+                     f"(is this the right file?)")
+    if b"\x00" in data:
+        raise refuse("contains NUL bytes: it is a binary file, not YAML text (is this the right file?)",
+                     data[:data.index(b"\x00")].count(b"\n") + 1)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise refuse(f"is not UTF-8 text (byte 0x{data[exc.start]:02x}); save it as UTF-8 in your editor",
+                     data[:exc.start].count(b"\n") + 1) from None
 
 
 def load_settings(path: str | Path) -> Settings:
     """Read and check the settings file; raise SettingsError listing every problem."""
     path = Path(path)
     name = path.name
+    text = read_settings_text(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SettingsError([Problem(str(path), None, "", "file not found")]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SettingsError([Problem(str(path), None, "", f"cannot be read: {exc}")]) from None
-    located = load_yaml(text, name)
-    return _Checker(name, located, path.resolve().parent).settings(path)
+        located = load_yaml(text, name)
+        return _Checker(name, located, path.resolve().parent).settings(path)
+    except (RecursionError, OverflowError, MemoryError, ValueError) as exc:
+        # A safety net: the checks above should refuse such a file first, with its line.
+        raise SettingsError([Problem(name, None, "", f"cannot be checked ({type(exc).__name__}: {exc}); "
+                                                      f"compare it with the shipped settings.yaml")]) from None
 
 
 class _Checker:
@@ -53,10 +84,14 @@ class _Checker:
         self.doc = located  # parsed document with line numbers
         self.base = base_dir  # relative paths are resolved against this
         self.problems: list[Problem] = list(located.problems)  # everything found so far, from the reader on
+        self.dropped = 0  # problems found beyond MAX_PROBLEMS and not listed
 
     # -- reporting -------------------------------------------------------
     def problem(self, path: str, message: str) -> None:
-        """Record one problem at ``path``."""
+        """Record one problem at ``path`` (past MAX_PROBLEMS, only count it: a broken file is not a flood)."""
+        if len(self.problems) >= MAX_PROBLEMS:
+            self.dropped += 1
+            return
         self.problems.append(Problem(self.file, self.doc.line(path), path, message))
 
     def section(self, parent: dict, parent_path: str, key: str, allowed: tuple[str, ...],
@@ -148,10 +183,14 @@ class _Checker:
             self.problem(where, f"expected a date written YYYY-MM-DD (for example 2027-01-14), got {_show(value)}")
             return None
         try:
-            return date.fromisoformat(text)
+            day = date.fromisoformat(text)
         except ValueError:
             self.problem(where, f"{text} is not a date")
             return None
+        if not FIRST_YEAR <= day.year <= LAST_YEAR:
+            self.problem(where, f"{text} is outside the years {FIRST_YEAR} to {LAST_YEAR}; check the year")
+            return None
+        return day
 
     def clock_time(self, m: dict, path: str, key: str, default: time | None) -> time | None:
         """A local time written HH:MM (24-hour)."""
@@ -195,7 +234,7 @@ class _Checker:
 
     def email(self, value: str, where: str) -> None:
         """Report ``value`` when it is not an email address."""
-        if value and not _EMAIL.match(value):
+        if value and email_problem(value) is not None:
             self.problem(where, f"{_show(value)} is not an email address")
 
     def series_day(self, where: str, day: date, weekday: int, first: date | None = None,
@@ -218,7 +257,8 @@ class _Checker:
         """Check the whole document and build :class:`Settings`."""
         root = self.doc.value
         if not isinstance(root, dict):
-            self.problem("", "expected sections series, topics, zoom, google, mail, attendance, worker")
+            self.problems.append(Problem(self.file, 1, "", f"expected sections series, topics, zoom, google, mail, "
+                                                            f"attendance, worker; got {_show(root)}"))
             raise SettingsError(self.problems)
         self.unknown_keys(root, "", ("series", "topics", "zoom", "google", "mail", "attendance", "followup",
                                       "certificate", "worker"))
@@ -230,6 +270,9 @@ class _Checker:
                             followup=self.followup(root), certificate=self.certificate(root))
         if self.problems:
             self.problems.sort(key=lambda p: (p.line or 0))
+            if self.dropped:
+                self.problems.append(Problem(self.file, None, "", f"... and {self.dropped} more problem(s) not "
+                                                                  f"listed; fix these first and check again"))
             raise SettingsError(self.problems)
         return settings
 
@@ -239,15 +282,17 @@ class _Checker:
         m = self.section(root, "", p, ("id", "title", "organizer", "contact", "weekday", "start_time",
                                       "duration_minutes", "timezone", "locale", "first_date",
                                       "last_date", "skip_dates"), required=True)
-        series_id = self.text(m, p, "id", "webinar", required=True)
+        d = {f: default_of(SeriesSettings, f) for f in ("weekday", "start_time", "duration_minutes", "timezone",
+                                                        "locale", "organizer", "contact")}
+        series_id = self.text(m, p, "id", required=True)
         if series_id and not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,40}", series_id):
             self.problem(f"{p}.id", f"expected lower-case letters, digits and dashes (like webinar-kamis), got {_show(series_id)}")
-        weekday_text = self.text(m, p, "weekday", "thursday").lower()
+        weekday_text = self.text(m, p, "weekday", WEEKDAY_NAMES[d["weekday"]]).lower()
         weekday = WEEKDAYS.get(weekday_text)
         if weekday is None:
             self.problem(f"{p}.weekday", f"expected a day name such as thursday or kamis, got {_show(weekday_text)}")
             weekday = -1  # unknown: dates are not checked against it (one problem, not one per date)
-        zone = self.text(m, p, "timezone", "Asia/Makassar")
+        zone = self.text(m, p, "timezone", d["timezone"])
         if not _valid_zone(zone):
             near = difflib.get_close_matches(zone, sorted(available_timezones()), n=1)
             hint = f"; did you mean '{near[0]}'?" if near else ""
@@ -262,12 +307,23 @@ class _Checker:
                 self.series_day(f"{p}.{key}", value, weekday)
         return SeriesSettings(
             id=series_id, title=self.text(m, p, "title", required=True),
-            organizer=self.text(m, p, "organizer"), contact=self.text(m, p, "contact"),
-            weekday=weekday, start_time=self.clock_time(m, p, "start_time", time(9, 0)),
-            duration_minutes=self.integer(m, p, "duration_minutes", 90, 5, 24 * 60),
-            timezone=zone, locale=self.text(m, p, "locale", "id_ID"),
+            organizer=self.text(m, p, "organizer", d["organizer"]), contact=self.text(m, p, "contact", d["contact"]),
+            weekday=weekday, start_time=self.clock_time(m, p, "start_time", d["start_time"]),
+            duration_minutes=self.integer(m, p, "duration_minutes", d["duration_minutes"], 5, 24 * 60),
+            timezone=zone, locale=self.locale(m, p, d["locale"]),
             first_date=first or date.min, last_date=last or date.min,
             skip_dates=self.skip_dates(m, p, weekday, first, last))
+
+    def locale(self, m: dict, p: str, default: str) -> str:
+        """``series.locale``: a locale Babel knows (dates and weekdays in mails are written in it)."""
+        value = self.text(m, p, "locale", default)
+        try:
+            Locale.parse(value)
+        except (ValueError, TypeError, UnknownLocaleError):
+            self.problem(join_path(p, "locale"), f"{_show(value)} is not a known locale; expected a code such as "
+                                                 f"id_ID (Indonesian) or en_US")
+            return default
+        return value
 
     def skip_dates(self, m: dict, p: str, weekday: int, first: date | None,
                    last: date | None) -> tuple[SkipDate, ...]:
@@ -332,8 +388,8 @@ class _Checker:
                 groups=tuple(self.text_list(item, path, "groups")),
                 start_time=self.clock_time(item, path, "start_time", None),
                 duration_minutes=self.integer(item, path, "duration_minutes", 0, 5, 24 * 60) or None,
-                cancelled=self.flag(item, path, "cancelled", False),
-                recording_url=self.text(item, path, "recording_url"),
+                cancelled=self.flag(item, path, "cancelled", default_of(TopicEntry, "cancelled")),
+                recording_url=self.url(item, path, "recording_url", strip=False),
                 line=self.doc.line(path))
             if day is None:
                 continue
@@ -386,25 +442,30 @@ class _Checker:
                 result[key] = self.choice(section, path, key, kind[0], kind)  # type: ignore[arg-type]
         return result
 
-    def url(self, m: dict, p: str, key: str, default: str) -> str:
-        """An http(s) URL."""
+    def url(self, m: dict, p: str, key: str, default: str = "", schemes: tuple[str, ...] = ("http", "https"),
+            strip: bool = True) -> str:
+        """A link using one of ``schemes`` (never ``javascript:`` or ``data:``), with no spaces or line breaks."""
         value = self.text(m, p, key, default)
-        if value and not re.match(r"^https?://[^\s/]+", value):
-            self.problem(join_path(p, key), f"expected a URL starting with https://, got {_show(value)}")
-        return value.rstrip("/")
+        if value and not safe_link(value, schemes):
+            wanted = " or ".join(f"{s}:" if s == "mailto" else f"{s}://" for s in reversed(schemes))
+            self.problem(join_path(p, key), f"expected a link starting with {wanted}, got {_show(value)}")
+            return default
+        return value.rstrip("/") if strip else value
 
     def google(self, root: dict) -> GoogleSettings:
         """The ``google`` section."""
         p = "google"
         m = self.section(root, "", p, ("calendar_id", "spreadsheet_id", "credentials_file",
                                       "api_endpoint", "subject", "summary_tab"))
-        endpoint = self.url(m, p, "api_endpoint", "")
+        d = GoogleSettings()
+        endpoint = self.url(m, p, "api_endpoint", d.api_endpoint)
         return GoogleSettings(
-            calendar_id=self.text(m, p, "calendar_id"), spreadsheet_id=self.text(m, p, "spreadsheet_id"),
+            calendar_id=self.text(m, p, "calendar_id", d.calendar_id),
+            spreadsheet_id=self.text(m, p, "spreadsheet_id", d.spreadsheet_id),
             credentials_file=str(self.path_value(c)) if (c := self.text(m, p, "credentials_file")) else "",
             api_endpoint=endpoint + "/" if endpoint else "",
-            subject=self.text(m, p, "subject"),
-            summary_tab=self.text(m, p, "summary_tab", "Ringkasan") or "Ringkasan")
+            subject=self.text(m, p, "subject", d.subject),
+            summary_tab=self.text(m, p, "summary_tab", d.summary_tab) or d.summary_tab)
 
     def mail(self, root: dict) -> MailSettings:
         """The ``mail`` section."""
@@ -412,20 +473,19 @@ class _Checker:
         m = self.section(root, "", p, ("sender_name", "sender_address", "reply_to", "unsubscribe_url",
                                       "invitation_days_before", "reminder_hours_before", "batch_size",
                                       "templates_dir", "smtp", "recipients"))
-        sender = self.text(m, p, "sender_address")
+        d = MailSettings()
+        sender = self.text(m, p, "sender_address", d.sender_address)
         self.email(sender, f"{p}.sender_address")
         reply_to = self.text(m, p, "reply_to")
         self.email(reply_to, f"{p}.reply_to")
-        unsub = self.text(m, p, "unsubscribe_url")
-        if unsub and not re.match(r"^(mailto:|https?://)", unsub):
-            self.problem(f"{p}.unsubscribe_url", f"expected a mailto: or https:// link, got {_show(unsub)}")
-        templates = self.text(m, p, "templates_dir", "templates")
+        unsub = self.url(m, p, "unsubscribe_url", d.unsubscribe_url, schemes=("mailto", "http", "https"), strip=False)
+        templates = self.text(m, p, "templates_dir", str(d.templates_dir))
         return MailSettings(
-            sender_name=self.text(m, p, "sender_name"), sender_address=sender, reply_to=reply_to,
+            sender_name=self.text(m, p, "sender_name", d.sender_name), sender_address=sender, reply_to=reply_to,
             unsubscribe_url=unsub,
-            invitation_days_before=self.integer(m, p, "invitation_days_before", 7, 0, 60),
-            reminder_hours_before=self.integer(m, p, "reminder_hours_before", 2, 0, 72),
-            batch_size=self.integer(m, p, "batch_size", 100, 1, 2000),
+            invitation_days_before=self.integer(m, p, "invitation_days_before", d.invitation_days_before, 0, 60),
+            reminder_hours_before=self.integer(m, p, "reminder_hours_before", d.reminder_hours_before, 0, 72),
+            batch_size=self.integer(m, p, "batch_size", d.batch_size, 1, 2000),
             templates_dir=self.path_value(templates),
             smtp=self.smtp(m, p), recipients=self.recipients(m, p))
 
@@ -433,11 +493,12 @@ class _Checker:
         """``mail.smtp``."""
         p = f"{parent_path}.smtp"
         m = self.section(parent, parent_path, "smtp", ("host", "port", "security", "per_minute", "timeout"))
+        d = SmtpSettings()
         return SmtpSettings(
-            host=self.text(m, p, "host"), port=self.integer(m, p, "port", 587, 1, 65535),
-            security=self.choice(m, p, "security", "starttls", ("starttls", "ssl", "none")),
-            per_minute=self.integer(m, p, "per_minute", 60, 0, 10000),
-            timeout=self.number(m, p, "timeout", 30.0, 1, 600))
+            host=self.text(m, p, "host", d.host), port=self.integer(m, p, "port", d.port, 1, 65535),
+            security=self.choice(m, p, "security", d.security, ("starttls", "ssl", "none")),
+            per_minute=self.integer(m, p, "per_minute", d.per_minute, 0, 10000),
+            timeout=self.number(m, p, "timeout", d.timeout, 1, 600))
 
     def recipients(self, parent: dict, parent_path: str) -> RecipientSources:
         """``mail.recipients``: inline addresses, CSV files, sheet ranges and unsubscribe lists."""
@@ -471,16 +532,18 @@ class _Checker:
         """The ``attendance`` section."""
         p = "attendance"
         m = self.section(root, "", p, ("delay_minutes", "give_up_hours"))
-        return AttendanceSettings(delay_minutes=self.integer(m, p, "delay_minutes", 30, 0, 24 * 60),
-                                  give_up_hours=self.integer(m, p, "give_up_hours", 24, 1, 24 * 14))
+        d = AttendanceSettings()
+        return AttendanceSettings(delay_minutes=self.integer(m, p, "delay_minutes", d.delay_minutes, 0, 24 * 60),
+                                  give_up_hours=self.integer(m, p, "give_up_hours", d.give_up_hours, 1, 24 * 14))
 
     def followup(self, root: dict) -> FollowupSettings:
         """The ``followup`` section."""
         p = "followup"
         m = self.section(root, "", p, ("enabled", "min_minutes", "certificate"))
-        return FollowupSettings(enabled=self.flag(m, p, "enabled", True),
-                                min_minutes=self.integer(m, p, "min_minutes", 30, 0, 24 * 60),
-                                certificate=self.flag(m, p, "certificate", True))
+        d = FollowupSettings()
+        return FollowupSettings(enabled=self.flag(m, p, "enabled", d.enabled),
+                                min_minutes=self.integer(m, p, "min_minutes", d.min_minutes, 0, 24 * 60),
+                                certificate=self.flag(m, p, "certificate", d.certificate))
 
     def certificate(self, root: dict) -> CertificateSettings:
         """The ``certificate`` section: design, numbering, verification, corrections, transcript."""
@@ -554,12 +617,13 @@ class _Checker:
         p = "worker"
         m = self.section(root, "", p, ("state_file", "tick_seconds", "planning_days", "log_level",
                                           "step_timeout_seconds"))
+        d = WorkerSettings()
         return WorkerSettings(
-            state_file=self.path_value(self.text(m, p, "state_file", "state.db") or "state.db"),
-            tick_seconds=self.integer(m, p, "tick_seconds", 60, 1, 3600),
-            planning_days=self.integer(m, p, "planning_days", 14, 1, 90),
-            log_level=self.choice(m, p, "log_level", "info", ("debug", "info", "warning", "error")).upper(),
-            step_timeout_seconds=self.integer(m, p, "step_timeout_seconds", 120, 1, 3600))
+            state_file=self.path_value(self.text(m, p, "state_file", str(d.state_file)) or str(d.state_file)),
+            tick_seconds=self.integer(m, p, "tick_seconds", d.tick_seconds, 1, 3600),
+            planning_days=self.integer(m, p, "planning_days", d.planning_days, 1, 90),
+            log_level=self.choice(m, p, "log_level", d.log_level.lower(), ("debug", "info", "warning", "error")).upper(),
+            step_timeout_seconds=self.integer(m, p, "step_timeout_seconds", d.step_timeout_seconds, 1, 3600))
 
 
 def _valid_zone(name: str) -> bool:
@@ -574,7 +638,8 @@ def _valid_zone(name: str) -> bool:
 
 def _show(value: object) -> str:
     if isinstance(value, str):
-        return f'"{value}"'
+        value = value if len(value) <= 80 else value[:80] + "…"
+        return repr(value) if not value.isprintable() else f'"{value}"'
     if isinstance(value, dict):
         return "a section"
     if isinstance(value, list):

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Iterable, Sequence
 
+from worker.core.cleaning import clean_email, clean_name
 from worker.core.model import Attendee, ParticipantRecord, Recipient, Registrant
 
 # Honorifics before a name and academic titles after it, as Indonesians write them ("Dr. Rahmat
@@ -31,12 +32,12 @@ def person_key(record: ParticipantRecord) -> str:
     """Who a record belongs to: the registrant id, else the e-mail, else the participant id, else the name."""
     if record.registrant_id.strip():
         return f"reg:{record.registrant_id.strip()}"
-    email = record.email.strip().lower()
+    email = clean_email(record.email) or ""
     if email:
         return f"email:{email}"
     if record.participant_id.strip():
         return f"id:{record.participant_id.strip()}"
-    return f"name:{record.name.strip().casefold()}"
+    return f"name:{clean_name(record.name).casefold()}"
 
 
 @dataclass
@@ -64,7 +65,9 @@ def merge_participants(records: Iterable[ParticipantRecord]) -> list[Attendee]:
         key = person_key(record)
         stays = people.get(key)
         if stays is None:
-            stays = people[key] = _Stays(name=record.name.strip(), email=record.email.strip().lower(),
+            # Zoom names and e-mails are typed by the public: cleaned and capped here, where they
+            # enter; an invalid address is dropped (the person is still counted by name).
+            stays = people[key] = _Stays(name=clean_name(record.name), email=clean_email(record.email) or "",
                                          first_join=record.join_time, last_leave=record.leave_time,
                                          registrant_id=record.registrant_id.strip())
         stays.first_join = min(stays.first_join, record.join_time)
@@ -72,7 +75,7 @@ def merge_participants(records: Iterable[ParticipantRecord]) -> list[Attendee]:
         stays.seconds += max(0, int(record.duration_seconds))
         stays.joins += 1
         stays.internal = stays.internal or record.internal
-        stays.email = stays.email or record.email.strip().lower()
+        stays.email = stays.email or clean_email(record.email) or ""
     rows = [Attendee(name=s.name, email=s.email, first_join=s.first_join, last_leave=s.last_leave,
                      minutes=round(s.seconds / 60), joins=s.joins, registrant_id=s.registrant_id,
                      internal=s.internal) for s in people.values()]

@@ -1,11 +1,12 @@
 """The settings as frozen dataclasses: what ``settings.yaml`` asks for, already checked.
 
 Pure values (no YAML, no files): the planner and the mail layer read these; the loader in
-:mod:`worker.config.settings` builds them.
+:mod:`worker.config.settings` builds them. The defaults declared here are the only ones:
+the loader takes every default it needs from these dataclasses (:func:`default_of`).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import date, time
 from pathlib import Path
 
@@ -43,15 +44,15 @@ class SeriesSettings:
 
     id: str  # short id used in keys and markers, e.g. "webinar-kamis"
     title: str  # shown to people
-    organizer: str  # the library's name
-    contact: str  # contact line for mails
-    weekday: int  # 0 = Monday ... 3 = Thursday
-    start_time: time  # usual local start
-    duration_minutes: int  # usual length
-    timezone: str  # IANA zone name
-    locale: str  # babel locale for dates
-    first_date: date  # first session date
-    last_date: date  # last session date
+    organizer: str = ""  # the library's name
+    contact: str = ""  # contact line for mails
+    weekday: int = 3  # 0 = Monday ... 3 = Thursday
+    start_time: time = time(9, 0)  # usual local start
+    duration_minutes: int = 90  # usual length
+    timezone: str = "Asia/Makassar"  # IANA zone name
+    locale: str = "id_ID"  # babel locale for dates
+    first_date: date = date.min  # first session date (date.min: not given)
+    last_date: date = date.min  # last session date (date.min: not given)
     skip_dates: tuple[SkipDate, ...] = ()  # holidays inside the range
 
 
@@ -193,6 +194,18 @@ class WorkerSettings:
     planning_days: int = 14  # create meetings and events this many days ahead
     log_level: str = "INFO"  # DEBUG, INFO, WARNING, ERROR
     step_timeout_seconds: int = 120  # overall limit of one remote call of a step, retries included
+
+
+def default_of(cls: type, name: str) -> object:
+    """The default declared for field ``name`` of dataclass ``cls`` (KeyError when it has none)."""
+    for f in fields(cls):
+        if f.name == name:
+            if f.default is not MISSING:
+                return f.default
+            if f.default_factory is not MISSING:
+                return f.default_factory()
+            break
+    raise KeyError(f"{cls.__name__}.{name} has no default")
 
 
 @dataclass(frozen=True)

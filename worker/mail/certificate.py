@@ -34,6 +34,7 @@ from worker.core.certnumber import jp_hours, number_slug, verify_link
 from worker.core.model import SeriesInfo, Session
 from worker.core.schema import CertificateSettings
 from worker.errors import TemplateError
+from worker.core.cleaning import clean_name, shown as shown_value
 from worker.mail.render import Renderer, format_day
 
 log = logging.getLogger(__name__)
@@ -129,9 +130,12 @@ class Holder:
 
 
 def printable_name(name: str) -> str:
-    """The name on one line: whitespace runs (tabs, newlines) become one space; never empty."""
-    shown = " ".join(name.split())
-    return shown if shown.strip(" .-_'\"") else "Peserta"
+    """The attendee's name as it can be printed: one line, no control or bidi characters, capped, never empty."""
+    shown = " ".join(clean_name(name).split())
+    if not shown.strip(" .-_'\""):
+        log.warning("Attendee name %s has no printable characters; certificate says 'Peserta'", shown_value(name))
+        return "Peserta"
+    return shown
 
 
 def certificate_context(*, series: SeriesInfo, session: Session, attendee_name: str, minutes: int,

@@ -102,6 +102,9 @@ def check_templates(settings: Settings) -> list[str]:
     if not folder.is_dir():
         return [f"{folder}: templates folder not found (mail.templates_dir)"]
     try:
+        unsafe = Renderer(folder).unsafe_problems()  # found in the syntax tree; nothing below runs them
+        if unsafe:
+            return unsafe
         problems = list(Renderer(folder).check_templates(series_info(settings)))
     except TemplateError as exc:
         return [str(exc)]

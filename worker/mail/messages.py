@@ -4,7 +4,10 @@ Structure: multipart/mixed holding multipart/alternative (text/plain, text/html)
 ``text/calendar; method=...`` attachment (``undangan.ics``, or ``pembatalan.ics`` for a
 cancellation, whose event carries no join link: the meeting is gone). Addresses go through
 ``email.headerregistry.Address`` and every header value is collapsed to one line first,
-so a name or topic staff typed cannot add a header. The Message-ID is derived from
+so a name or topic staff typed cannot add a header; names are cleaned of control and bidi
+characters and capped, and the subject is capped, so no header line passes SMTP's 998-octet
+limit (RFC 5322 section 2.1.1) once folded. An address that is not valid (a CR/LF from a
+Zoom report, say) raises PermanentMailError for that one mail. The Message-ID is derived from
 (session, kind, sequence, recipient): a retried send carries the same id, which lets
 receiving servers and people spot a duplicate.
 """
@@ -17,14 +20,17 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 
+from worker.core.cleaning import clean_email, clean_name, email_problem, shown
 from worker.core.mailkinds import ICS_KINDS, MAIL_KINDS, MailKind
 from worker.core.model import MeetingInfo, Recipient, SeriesInfo, Session
+from worker.errors import PermanentMailError
 from worker.mail.ics import build_ics
 from worker.mail.render import RenderedMail, one_line
 
 ICS_METHODS = ICS_KINDS  # kinds that carry an .ics, and its METHOD: the registry in worker.core.mailkinds
 ICS_FILENAME = "undangan.ics"  # attachment name recipients see when the registry names none
 DEFAULT_DOMAIN = "webinar-worker.local"  # Message-ID domain when none is known
+SUBJECT_MAX = 250  # characters kept of a subject (folded lines stay far below 998 octets)
 
 
 def build_message(kind: str, rendered: RenderedMail, session: Session, meeting: MeetingInfo, series: SeriesInfo,
@@ -60,7 +66,7 @@ def set_headers(message: EmailMessage, kind: str, rendered: RenderedMail, sessio
     message["To"] = address(recipient.name, recipient.email)
     if series.reply_to:
         message["Reply-To"] = address("", series.reply_to)
-    message["Subject"] = one_line(rendered.subject)
+    message["Subject"] = clean_name(rendered.subject, SUBJECT_MAX)
     message["Date"] = format_datetime(date)
     message["Message-ID"] = message_id(session, kind, sequence, recipient.email, message_domain)
     message["List-Id"] = list_id(series, message_domain)
@@ -72,9 +78,15 @@ def set_headers(message: EmailMessage, kind: str, rendered: RenderedMail, sessio
 
 
 def address(name: str, email: str) -> Address:
-    """A header address; the display name is collapsed to one line so it cannot start a new header."""
-    username, _, domain = email.strip().rpartition("@")
-    return Address(display_name=one_line(name), username=username, domain=domain)
+    """A header address; the display name is cleaned to one capped line so it cannot start a new header.
+
+    Raises PermanentMailError when ``email`` is not a valid address (no mail can reach it).
+    """
+    cleaned = clean_email(email)
+    if cleaned is None:
+        raise PermanentMailError("mail", f"{shown(email)} {email_problem(email)}; not sent")
+    username, _, domain = cleaned.rpartition("@")
+    return Address(display_name=clean_name(name), username=username, domain=domain)
 
 
 def message_id(session: Session, kind: str, sequence: int, email: str, domain: str) -> str:
@@ -85,7 +97,7 @@ def message_id(session: Session, kind: str, sequence: int, email: str, domain: s
 
 def list_id(series: SeriesInfo, domain: str) -> str:
     """``Webinar Kamis <webinar-kamis.domain>``: lets mail programs file and filter the series."""
-    return f"{one_line(series.title).replace('<', '').replace('>', '')} <{series.series}.{clean_domain(domain)}>"
+    return f"{clean_name(series.title).replace('<', '').replace('>', '')} <{series.series}.{clean_domain(domain)}>"
 
 
 def clean_domain(domain: str) -> str:

@@ -1,30 +1,46 @@
 """Who gets the series' mail: inline addresses, CSV files and Google Sheet ranges, merged.
 
 Lists come from people (a Google Form, a spreadsheet exported from Excel), so reading is
-forgiving: a header row names the columns in English or Indonesian (``email``/``surel``,
-``name``/``nama``, ``group``/``grup``/``kelompok``), CSV files may be comma-, semicolon- or
-tab-separated (Indonesian Excel writes semicolons) and may start with a BOM. A bad
-address is reported with its file and line and skipped; the rest of the list is used.
-Addresses are compared case-insensitively; the first occurrence wins.
+careful: a header row names the columns in English or Indonesian (``email``/``surel``,
+``name``/``nama``, ``group``/``grup``/``kelompok``). CSV files follow RFC 4180 quoting
+whatever the delimiter (comma, semicolon as Indonesian Excel writes, or tab; detected from
+the header outside quotes) and may start with a BOM. Each physical line is one row: a
+line that does not parse (an unbalanced quote, a quote inside an unquoted field, more
+cells than the header, a NUL) is reported with its file and line and skipped, never merged
+into the next; a record with a line break inside a quoted field is refused whole. A bad address is reported and skipped; names are
+cleaned of control characters and capped (:mod:`worker.core.cleaning`). The rest of the
+list is used. Addresses are compared case-insensitively; the first occurrence wins.
 """
 from __future__ import annotations
 
 import csv
-import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
+from worker.core.cleaning import NAME_MAX, clean_cell, clean_email, clean_name, email_problem, shown
 from worker.core.model import Recipient
 from worker.errors import NotConfiguredError
 
 EMAIL_HEADERS = ("email", "e-mail", "surel", "alamat email", "alamat e-mail", "alamat surel", "email address")
 NAME_HEADERS = ("name", "nama", "nama lengkap", "full name")
 GROUP_HEADERS = ("group", "grup", "kelompok")
-_LOCAL = r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-_DOMAIN = r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}"
-EMAIL_PATTERN = re.compile(rf"{_LOCAL}@{_DOMAIN}")  # dot-atom local part, a dotted domain
+DELIMITERS = (",", ";", "\t")  # the separators people's spreadsheets write
+MAX_LIST_BYTES = 20 * 1024 * 1024  # a recipient or unsubscribe file larger than this is refused
+_ANY_EMAIL = re.compile(r"[^\s,;<>\"'()]+@[^\s,;<>\"'()]+")  # addresses inside a line that does not parse
+
+
+class ListFileError(Exception):
+    """A list file that cannot be read at all (internal: turned into a problem or NotConfiguredError)."""
+
+
+@dataclass(frozen=True)
+class BadLine:
+    """A line or sheet row that does not parse: why, and its raw text."""
+
+    reason: str  # shown after "file:line:"
+    raw: str = ""  # the line as read (the unsubscribe reader still blocks addresses in it)
 
 
 @dataclass
@@ -33,6 +49,7 @@ class RecipientLoad:
 
     recipients: list[Recipient] = field(default_factory=list)  # deduplicated, unsubscribed removed
     problems: list[str] = field(default_factory=list)  # "daftar.csv:7: 'budi@' is not a valid email address"
+    unreadable: list[str] = field(default_factory=list)  # files that could not be read at all (check: exit 2)
 
 
 @dataclass(frozen=True)
@@ -46,14 +63,7 @@ class Columns:
 
 def normalise_email(text: str) -> str | None:
     """The address trimmed and lower-cased, or None when it is not a plausible address."""
-    if not isinstance(text, str):
-        return None
-    candidate = text.strip().lower()
-    if candidate.startswith("mailto:"):
-        candidate = candidate[len("mailto:"):]
-    if not candidate or len(candidate) > 254 or not EMAIL_PATTERN.fullmatch(candidate):
-        return None
-    return candidate
+    return clean_email(text)
 
 
 # -- reading tables --------------------------------------------------------------
@@ -72,17 +82,105 @@ def find_columns(header: Sequence[str]) -> Columns | None:
     return Columns(email=email, name=first(NAME_HEADERS), group=first(GROUP_HEADERS))
 
 
-def read_csv_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
-    """(line number, cells) for every row of a CSV file, sniffing the delimiter from the first line."""
-    text = decode_text(path.read_bytes())
-    first_line = text.split("\n", 1)[0]
+def read_list_text(path: Path, limit: int = MAX_LIST_BYTES) -> str:
+    """A list file's text, read with a size cap (``/dev/zero`` or a huge file is refused, not read)."""
     try:
-        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(first_line, delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(io.StringIO(text, newline=""), dialect)
-    for row in reader:
-        yield reader.line_num, row
+        with open(path, "rb") as handle:
+            data = handle.read(limit + 1)
+    except IsADirectoryError:
+        raise ListFileError(f"{path}: is a folder, expected a CSV or text file") from None
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise ListFileError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if len(data) > limit:
+        raise ListFileError(f"{path}: is larger than {limit // (1024 * 1024)} MiB; expected a CSV or text file")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # Excel's "Unicode text" is UTF-16 with a BOM
+        return data.decode("utf-16", errors="replace")
+    if data.count(b"\x00") > max(16, len(data) // 100):  # a stray NUL is one bad line; many mean a binary file
+        raise ListFileError(f"{path}: is a binary file, not CSV or text (save it as CSV UTF-8)")
+    return decode_text(data)
+
+
+def detect_delimiter(header: str) -> str:
+    """The separator used most in the header line outside quotes; a comma when none is used."""
+    counts = dict.fromkeys(DELIMITERS, 0)
+    quoted = False
+    for ch in header:
+        if ch == '"':
+            quoted = not quoted
+        elif not quoted and ch in counts:
+            counts[ch] += 1
+    best = max(DELIMITERS, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def strict_line_pattern(delimiter: str) -> re.Pattern[str]:
+    """A record of RFC 4180 fields: quoted (``""`` inside, line breaks allowed) or without quotes and line breaks."""
+    d = re.escape(delimiter)
+    fld = rf'(?:"(?:[^"]|"")*"|[^"{d}\n]*)'
+    return re.compile(rf"{fld}(?:{d}{fld})*")
+
+
+MAX_RECORD_LINES = 50  # a quoted field spanning more lines than this is taken for a quote left open
+
+
+def split_rows(text: str, delimiter: str | None = None) -> Iterator[tuple[int, list[str] | BadLine]]:
+    """(line number, cells) per physical line, or (line number, BadLine) for a line that does not parse.
+
+    A quoted field with a line break (what a spreadsheet exports for a name typed with Enter)
+    makes its whole record refused, every line of it: read line by line, the lines inside the
+    field could otherwise pass for rows of their own (``x,victim@example.org,umum``). A quote
+    that is never properly closed refuses only its own line, so the rows after a typo are kept.
+    """
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    delimiter = delimiter or detect_delimiter(next((ln for ln in lines if ln.strip()), ""))
+    pattern = strict_line_pattern(delimiter)
+    index = 0
+    while index < len(lines):
+        number, line = index + 1, lines[index]
+        index += 1
+        nul = "\x00" in line
+        if nul or not pattern.fullmatch(line):
+            span = _multiline_record(lines, index - 1, pattern)
+            if span:
+                last = index - 1 + span
+                reason = f"is part of a record with a line break inside a field (lines {number}-{last})"
+                for n in range(number, last + 1):
+                    yield n, BadLine(reason, lines[n - 1])
+                index = last
+                continue
+            if nul:
+                yield number, BadLine("contains a NUL character", line.replace("\x00", ""))
+                continue
+            yield number, BadLine("does not parse as CSV (a quote that is not closed, or a quote inside an unquoted "
+                                  "field: write it doubled inside a quoted field, as \"Eve \"\"\"\"\")", line)
+            continue
+        try:
+            row = next(csv.reader([line], delimiter=delimiter, quotechar='"', doublequote=True, strict=True), [])
+        except csv.Error as exc:
+            yield number, BadLine(f"does not parse as CSV ({exc})", line)
+            continue
+        yield number, row
+
+
+def _multiline_record(lines: Sequence[str], start: int, pattern: re.Pattern[str]) -> int:
+    """How many lines from ``start`` form one well-formed record with a line break in a quoted field (0: none)."""
+    if lines[start].count('"') % 2 == 0:
+        return 0  # the line does not leave a quote open
+    joined = lines[start]
+    for extra in range(1, min(MAX_RECORD_LINES, len(lines) - start)):
+        joined += "\n" + lines[start + extra]
+        if lines[start + extra].count('"') % 2 == 1:  # the quote closes on this line
+            return extra + 1 if pattern.fullmatch(joined.replace("\x00", "")) else 0
+    return 0
+
+
+def read_csv_rows(path: Path) -> Iterator[tuple[int, list[str] | BadLine]]:
+    """(line number, cells or the reason the line does not parse) for every line of a CSV file."""
+    yield from split_rows(read_list_text(Path(path)))
 
 
 def decode_text(data: bytes) -> str:
@@ -93,49 +191,75 @@ def decode_text(data: bytes) -> str:
         return data.decode("cp1252", errors="replace")
 
 
-def numbered(rows: Sequence[Sequence[str]]) -> Iterator[tuple[int, list[str]]]:
-    """(row number, cells) for rows read from a sheet range; row 1 is the header."""
+def numbered(rows: Sequence[Sequence[object]]) -> Iterator[tuple[int, list[str] | BadLine]]:
+    """(row number, cells) for rows read from a sheet range (row 1 is the header); a bad row gives a reason."""
     for number, row in enumerate(rows, start=1):
-        yield number, [str(cell) for cell in row]
+        if not isinstance(row, (list, tuple)):
+            yield number, BadLine("is not a row of cells", str(row))
+            continue
+        if any(isinstance(c, (list, dict, tuple)) for c in row):
+            yield number, BadLine("has a cell that is not text", str(row))
+            continue
+        yield number, ["" if c is None else str(c) for c in row]
 
 
-def cell(row: Sequence[str], index: int) -> str:
-    """The stripped cell, or "" when the row is shorter."""
-    return " ".join(row[index].split()) if 0 <= index < len(row) else ""
+def cell(row: Sequence[str], index: int, limit: int | None = None) -> str:
+    """The cleaned cell (one line, no control characters, capped), or "" when the row is shorter."""
+    if not 0 <= index < len(row):
+        return ""
+    return clean_name(row[index], limit) if limit else clean_cell(row[index])
 
 
-def table_recipients(label: str, rows: Iterable[tuple[int, list[str]]], load: RecipientLoad,
+def table_recipients(label: str, rows: Iterable[tuple[int, list[str] | BadLine]], load: RecipientLoad,
                      ) -> Iterator[Recipient]:
-    """The recipients of one table whose first row is a header; problems go into ``load``."""
+    """The recipients of one table whose first row is a header; problems go into ``load``.
+
+    One bad row (does not parse, more cells than the header, a bad address) is reported
+    with ``label`` and its line and skipped; the rows after it are still read.
+    """
     columns = None
+    width = 0
     for line, row in rows:
+        if isinstance(row, BadLine):
+            load.problems.append(f"{label}:{line}: {row.reason}; row skipped")
+            continue
         if not any(c.strip() for c in row):
             continue
         if columns is None:
             columns = find_columns(row)
+            width = len(row)
             if columns is None:
-                found = ", ".join(c.strip() for c in row if c.strip())
+                found = ", ".join(clean_cell(c, 60) for c in row if c.strip())
                 load.problems.append(f"{label}:{line}: no email column in the header row "
                                      f"(expected a column named 'email'; found: {found})")
                 return
             continue
-        raw = cell(row, columns.email)
-        address = normalise_email(raw)
-        if address is None:
-            what = f"{raw!r} is not a valid email address" if raw else "the email cell is empty"
+        if any(c.strip() for c in row[width:]):
+            load.problems.append(f"{label}:{line}: has {len(row)} cells but the header has {width}; row skipped "
+                                 f"(a separator inside a name must be inside quotes)")
+            continue
+        raw = row[columns.email] if columns.email < len(row) else ""
+        if email_problem(raw) is not None:
+            what = f"{shown(raw)} is not a valid email address" if raw.strip() else "the email cell is empty"
             load.problems.append(f"{label}:{line}: {what}")
             continue
-        yield Recipient(email=address, name=cell(row, columns.name), group=cell(row, columns.group))
+        yield Recipient(email=clean_email(raw) or "", name=cell(row, columns.name, limit=NAME_MAX),
+                        group=cell(row, columns.group))
 
 
 def csv_recipients(path: Path, load: RecipientLoad) -> Iterator[Recipient]:
     """The recipients in one CSV file; a missing or unreadable file is one problem."""
     try:
-        yield from table_recipients(path.name, read_csv_rows(path), load)
+        rows = list(read_csv_rows(path))
     except FileNotFoundError:
         load.problems.append(f"{path}: file not found")
-    except (OSError, csv.Error) as exc:
-        load.problems.append(f"{path}: cannot be read as a CSV file ({exc})")
+        load.unreadable.append(f"{path}: file not found (fix mail.recipients.csv_files)")
+        return
+    except ListFileError as exc:
+        load.problems.append(str(exc))
+        load.unreadable.append(f"{exc} (fix mail.recipients.csv_files)")
+        return
+    yield from table_recipients(path.name, rows, load)
 
 
 def inline_recipients(inline: Sequence[Recipient], load: RecipientLoad) -> Iterator[Recipient]:
@@ -143,9 +267,9 @@ def inline_recipients(inline: Sequence[Recipient], load: RecipientLoad) -> Itera
     for index, given in enumerate(inline, start=1):
         address = normalise_email(given.email)
         if address is None:
-            load.problems.append(f"mail.recipients.inline[{index}]: {given.email!r} is not a valid email address")
+            load.problems.append(f"mail.recipients.inline[{index}]: {shown(given.email)} is not a valid email address")
             continue
-        yield Recipient(email=address, name=" ".join(given.name.split()), group=given.group.strip())
+        yield Recipient(email=address, name=clean_name(given.name), group=clean_cell(given.group))
 
 
 # -- public API -------------------------------------------------------------------
@@ -179,7 +303,8 @@ def _sheet_label(labels: Sequence[str], index: int) -> str:
 def load_unsubscribed(paths: Sequence[Path], sheet_rows: Sequence[Sequence[Sequence[str]]]) -> set[str]:
     """Addresses that must never get mail: text files (one per line, ``#`` comments) or CSV/sheets with an email column.
 
-    A missing file raises NotConfiguredError: mailing people who asked to stop is worse than a late mail.
+    A missing or unreadable file raises NotConfiguredError: mailing people who asked to stop
+    is worse than a late mail. A line that does not parse still blocks every address in it.
     """
     addresses: set[str] = set()
     for path in paths:
@@ -188,24 +313,40 @@ def load_unsubscribed(paths: Sequence[Path], sheet_rows: Sequence[Sequence[Seque
         except FileNotFoundError as exc:
             raise NotConfiguredError(f"{path}: unsubscribe list not found; no mail is sent until it exists "
                                      f"(fix mail.recipients.unsubscribe_files)") from exc
+        except ListFileError as exc:
+            raise NotConfiguredError(f"{exc}; no mail is sent until it can be read "
+                                     f"(fix mail.recipients.unsubscribe_files)") from None
     for rows in sheet_rows:
         addresses |= unsubscribe_addresses(numbered(rows))
     return addresses
 
 
-def unsubscribe_addresses(rows: Iterable[tuple[int, list[str]]]) -> set[str]:
-    """The addresses of one unsubscribe table: its email column, or the first cell of every line."""
+def unsubscribe_addresses(rows: Iterable[tuple[int, list[str] | BadLine]]) -> set[str]:
+    """The addresses of one unsubscribe table: its email column, or the first cell of every line.
+
+    Fail-safe: a line that does not parse blocks every address-like text in it.
+    """
     found: set[str] = set()
     column = 0
-    for index, (_, row) in enumerate(r for r in rows if any(c.strip() for c in r[1])):
+    first = True
+    for _, row in rows:
+        if isinstance(row, BadLine):
+            found |= {a for a in (clean_email(m) for m in _ANY_EMAIL.findall(row.raw)) if a}
+            continue
+        if not any(c.strip() for c in row):
+            continue
         if row[0].lstrip().startswith("#"):
             continue
-        if index == 0 and (columns := find_columns(row)) is not None:
+        if first and (columns := find_columns(row)) is not None:
             column = columns.email
+            first = False
             continue
-        address = normalise_email(cell(row, column))
+        first = False
+        address = clean_email(row[column] if column < len(row) else "")
         if address:
             found.add(address)
+        else:  # a shifted or odd row: block whatever looks like an address anywhere in it
+            found |= {a for a in (clean_email(m) for c in row for m in _ANY_EMAIL.findall(c)) if a}
     return found
 
 

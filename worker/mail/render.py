@@ -1,8 +1,11 @@
 """Mail and calendar text from the staff-editable Jinja2 templates in ``templates/``.
 
 Each mail kind has three templates: ``{kind}.subject.txt.j2``, ``{kind}.txt.j2`` and
-``{kind}.html.j2``; the calendar event uses ``event_description.txt.j2``. Only ``.html.j2``
-templates are autoescaped, and ``StrictUndefined`` turns a misspelt variable into an error
+``{kind}.html.j2``; the calendar event uses ``event_description.txt.j2``. Staff edit these
+files, so they run in Jinja2's ``ImmutableSandboxedEnvironment`` without the ``lipsum``,
+``cycler``, ``joiner`` and ``namespace`` globals (whose ``__globals__`` reach ``os`` and the
+secrets), and ``check`` refuses a template that touches an unsafe attribute by reading its
+syntax tree, never by running it (:func:`unsafe_uses`). Only ``.html.j2`` templates are autoescaped, and ``StrictUndefined`` turns a misspelt variable into an error
 that names the template and line instead of an empty gap in a mail sent to hundreds.
 """
 from __future__ import annotations
@@ -15,10 +18,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 from babel.dates import format_date, format_time, get_timezone_name
 from jinja2 import meta, nodes
 from markupsafe import Markup, escape
 
+from worker.core.cleaning import clean_name
 from worker.core.mailkinds import MAIL_KINDS
 from worker.core.model import MeetingInfo, Recipient, SeriesInfo, Session
 from worker.errors import TemplateError
@@ -28,6 +33,10 @@ MAIL_PARTS = ("subject.txt", "txt", "html")  # the three templates of every kind
 EVENT_DESCRIPTION = "event_description.txt.j2"  # the Google Calendar event description
 DEFAULT_LOCALE = "id_ID"  # dates in Indonesian unless the series says otherwise
 # Indonesia's zones by their everyday names; babel knows them for id_ID, but not for every locale.
+REMOVED_GLOBALS = ("lipsum", "cycler", "joiner", "namespace")  # not needed; each is a way to Python internals
+UNSAFE_ATTRIBUTES = frozenset({"mro", "format", "format_map", "func_globals", "func_code", "gi_frame", "gi_code",
+                               "cr_frame", "cr_code", "ag_frame", "ag_code", "f_globals", "f_locals", "f_builtins",
+                               "tb_frame"})  # besides every name starting with "_"
 ZONE_ABBREVIATIONS = {"Asia/Jakarta": "WIB", "Asia/Pontianak": "WIB", "Asia/Makassar": "WITA",
                       "Asia/Jayapura": "WIT"}
 
@@ -145,7 +154,7 @@ def mail_context(kind: str, session: Session, meeting: MeetingInfo, series: Seri
         "kind": kind, "series_title": series.title, "organizer": series.organizer,
         "contact": series.contact, "reply_to": series.reply_to, "unsubscribe_url": series.unsubscribe_url,
         "join_url": meeting.join_url, "meeting_id": format_meeting_id(meeting.meeting_id),
-        "passcode": meeting.passcode, "recipient_name": one_line(recipient.name),
+        "passcode": meeting.passcode, "recipient_name": clean_name(recipient.name),
         "recipient_email": recipient.email, "minutes": 0, "certificate": True,
         "certificate_number": "", "corrected": False,         "waiting_room": True, "registration_url": meeting.registration_url,
         # True when join_url is this person's own registrant link (it must not be forwarded)
@@ -206,13 +215,15 @@ class Renderer:
         if not template_dir.is_dir():
             raise TemplateError(f"{template_dir}: templates folder not found")
         self.template_dir = template_dir  # where staff keep the templates
-        self.env = jinja2.Environment(  # edits are picked up on the next render (auto_reload)
+        self.env = ImmutableSandboxedEnvironment(  # edits are picked up on the next render (auto_reload)
             loader=jinja2.FileSystemLoader(str(template_dir), encoding="utf-8"),
             undefined=jinja2.StrictUndefined,
             autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",), disabled_extensions=(),
                                                 default_for_string=False, default=False),
             keep_trailing_newline=True)
         self.env.filters["nl2br"] = nl2br
+        for name in REMOVED_GLOBALS:
+            self.env.globals.pop(name, None)
 
     def render_mail(self, kind: str, session: Session, meeting: MeetingInfo, series: SeriesInfo,
                     recipient: Recipient, previous: Session | None = None, *,
@@ -271,6 +282,23 @@ class Renderer:
                     problems.append(problem)
         return problems
 
+    def unsafe_problems(self) -> list[str]:
+        """``templates/_footer.txt.j2:3: ...`` for every unsafe use in every template of the folder, found statically."""
+        problems: list[str] = []
+        for path in sorted(self.template_dir.rglob("*.j2")):
+            name = path.relative_to(self.template_dir).as_posix()
+            try:
+                source, _, _ = self.env.loader.get_source(self.env, name)  # type: ignore[union-attr]
+                tree = self.env.parse(source, name=name)
+            except jinja2.TemplateSyntaxError as exc:
+                problems.append(f"{self.shown(name)}:{exc.lineno}: {exc.message}")
+                continue
+            except (jinja2.TemplateError, OSError, UnicodeDecodeError) as exc:
+                problems.append(f"{self.shown(name)}: cannot be read ({exc})")
+                continue
+            problems.extend(f"{self.shown(name)}:{line}: {what}" for line, what in unsafe_uses(tree))
+        return problems
+
     def undeclared(self, name: str, known: set[str]) -> list[str]:
         """``templates/x.j2:17: 'speker' is undefined`` for each variable no context provides, in any branch."""
         try:
@@ -310,3 +338,36 @@ class Renderer:
             if path.suffix == ".j2" and path.resolve().is_relative_to(root):
                 return f"{self.shown(path.resolve().relative_to(root).as_posix())}:{frame.lineno}"
         return self.shown(fallback)
+
+
+def unsafe_uses(tree: nodes.Template) -> list[tuple[int, str]]:
+    """(line, what) for each place a parsed template reaches for Python internals.
+
+    Attributes and items named ``_...`` or in UNSAFE_ATTRIBUTES (``x.__class__``,
+    ``x['__globals__']``, ``x|attr('mro')``) and the removed globals (``lipsum``, ...).
+    Read from the syntax tree only: the template is never run.
+    """
+    found: list[tuple[int, str]] = []
+
+    def unsafe(attr: object) -> bool:
+        return isinstance(attr, str) and (attr.startswith("_") or attr in UNSAFE_ATTRIBUTES)
+
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Filter, nodes.Name, nodes.Test)):
+        if isinstance(node, nodes.Getattr) and unsafe(node.attr):
+            found.append((node.lineno, f"uses the attribute '{node.attr}', which templates may not touch"))
+        elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const) and unsafe(node.arg.value):
+            found.append((node.lineno, f"uses the item '{node.arg.value}', which templates may not touch"))
+        elif (isinstance(node, nodes.Filter) and node.name in ("attr", "map", "selectattr", "rejectattr", "sort",
+                                                                "groupby", "sum", "unique", "min", "max")
+              and any(unsafe(v) for v in _const_strings(node))):
+            found.append((node.lineno, f"passes an unsafe attribute name to the '{node.name}' filter"))
+        elif isinstance(node, nodes.Name) and node.name in REMOVED_GLOBALS and node.ctx == "load":
+            found.append((node.lineno, f"uses '{node.name}', which is not available in templates"))
+    return sorted(set(found))
+
+
+def _const_strings(node: nodes.Filter) -> list[str]:
+    """The constant text arguments of a filter call (positional and keyword); dotted paths split."""
+    values = [a.value for a in node.args if isinstance(a, nodes.Const)]
+    values += [k.value.value for k in node.kwargs if isinstance(k.value, nodes.Const)]
+    return [part for v in values if isinstance(v, str) for part in v.split(".")]

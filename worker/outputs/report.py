@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 from zoneinfo import ZoneInfo
 
 import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 from babel.dates import format_date
 from babel.numbers import format_decimal
 
@@ -323,7 +324,7 @@ def render_report_html(items: Iterable[SessionAttendance], *, title: str, organi
     ``generated_at`` is the clock's (UTC) now; it is shown in ``timezone``, the series' zone.
     """
     items = list(items)
-    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    env = ImmutableSandboxedEnvironment(autoescape=True, undefined=jinja2.StrictUndefined)
     context = report_context(items, title=title, organizer=organizer, generated_at=generated_at,
                              timezone=timezone, locale=locale, people=people)
     return env.from_string(report_template()).render(context)

@@ -2,8 +2,9 @@
 
 A failing tick is logged and the loop goes on. SIGTERM/SIGINT set a flag that the engine
 checks between steps, so the worker stops cleanly without cutting a step in half.
-An edited settings file is reloaded on the next tick; an invalid edit is logged and the
-last good settings stay in force.
+An edited settings file is reloaded on the next tick; an edit that fails in any way (an
+invalid value, or anything the loader or the engine raises) is logged and the last good
+settings stay in force.
 """
 from __future__ import annotations
 
@@ -72,9 +73,15 @@ class Runner:
             return
         try:
             settings = load_settings(self.settings_path)
+            plan_season(settings)  # an edit the planner cannot use is refused here, not on every tick
+            engine = self.make_engine(settings)
         except SettingsError as exc:
             self._bad_mtime = mtime
             log.error("settings edit ignored, keeping the last good settings:\n%s", exc)
+            return
+        except Exception as exc:  # noqa: BLE001 - whatever an edit raises, the worker keeps its last good settings
+            self._bad_mtime = mtime
+            log.error("settings edit ignored, keeping the last good settings: %s: %s", type(exc).__name__, exc)
             return
         self._bad_mtime = None
         before = self._loaded.settings.worker
@@ -82,7 +89,7 @@ class Runner:
             if getattr(settings.worker, key) != getattr(before, key):
                 log.warning("worker.%s changed: it takes effect when the worker is restarted (still %s)",
                             key, getattr(before, key))
-        self._loaded = _Loaded(settings, mtime, self.make_engine(settings))
+        self._loaded = _Loaded(settings, mtime, engine)
         log.info("settings reloaded from %s", self.settings_path)
 
     def run_once(self, dry_run: bool = False) -> TickReport:
