@@ -208,6 +208,37 @@ def test_every_step_kind_has_a_handler_and_a_missing_one_fails_loudly():
         check_handlers(partial)
 
 
+def test_registration_steps_are_zoom_kinds_between_the_change_notice_and_the_invitations(setup):
+    from worker.core.reconcile import Desired, StateView, plan_steps
+    from worker.core.records import SessionState
+    from worker.core.steps import StepKind
+
+    order = list(StepKind)
+    assert order.index(StepKind.QUEUE_CHANGE) < order.index(StepKind.REGISTER_INVITEES) \
+        < order.index(StepKind.CANCEL_REGISTRATIONS) < order.index(StepKind.QUEUE_INVITATIONS)
+    assert StepKind.REGISTER_INVITEES.needs == StepKind.CANCEL_REGISTRATIONS.needs == "zoom"
+    session = setup.sessions[0]
+    now = session.start_utc - timedelta(days=3)
+    row = SessionState(key=session.session_key, meeting_id="1", join_url="j", registration_url="r")
+    on = Policy(registration=True)
+
+    def kinds(registered: frozenset[str], invited: bool) -> list[str]:
+        state = replace(row, invited_at=now if invited else None)
+        mailed = frozenset(p.email for p in PEOPLE) if invited else frozenset()
+        view = StateView({session.uid: state}, invited={session.uid: mailed},
+                         registered={session.uid: registered})
+        desired = Desired((session,), on, {session.uid: tuple(PEOPLE)}, series=session.series)
+        mail = ("register_invitees", "cancel_registrations", "queue_invitations")
+        return [s.kind.value for s in plan_steps(desired, view, now) if s.uid == session.uid and s.kind in mail]
+
+    assert kinds(frozenset(), False) == ["register_invitees"]  # invitations wait for the personal links
+    assert kinds(frozenset({"a@example.org"}), False) == ["register_invitees"]
+    everyone = frozenset({"a@example.org", "b@example.org"})
+    assert kinds(everyone, False) == ["queue_invitations"]
+    assert kinds(everyone | {"gone@example.org"}, False) == ["cancel_registrations", "queue_invitations"]
+    assert kinds(everyone | {"gone@example.org"}, True) == ["cancel_registrations"]
+
+
 def test_mail_kind_lists_come_from_the_registry():
     from worker.core.mailkinds import MAIL_KINDS, MailKind
     from worker.mail import messages, render
