@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
+from worker.config.textfile import TextRules, read_capped_text
 from worker.errors import Problem, SettingsError
 
 SECRET_NAMES = ("ZOOM_ACCOUNT_ID", "ZOOM_CLIENT_ID", "ZOOM_CLIENT_SECRET", "GOOGLE_APPLICATION_CREDENTIALS",
@@ -41,28 +42,15 @@ def read_env_file(path: Path) -> dict[str, str]:
     return values
 
 
+ENV_RULES = TextRules(
+    limit=MAX_ENV_BYTES, expected="a file of NAME=value lines",
+    unreadable_fix="give the worker's user read permission (chmod 600, owned by that user)",
+    big_hint="expected a few NAME=value lines", binary_hint=" (a binary file); expected NAME=value lines")
+
+
 def read_env_text(path: Path) -> str:
     """The text of ``path``, read with a size cap; SettingsError with the file, line and fix otherwise."""
-    def refuse(message: str, line: int | None = None) -> SettingsError:
-        return SettingsError([Problem(str(path), line, "", message)])
-
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_ENV_BYTES + 1)
-    except IsADirectoryError:
-        raise refuse("is a folder; expected a file of NAME=value lines") from None
-    except OSError as exc:
-        raise refuse(f"cannot be read ({exc.strerror or type(exc).__name__}); give the worker's user read "
-                     f"permission (chmod 600, owned by that user)") from None
-    if len(data) > MAX_ENV_BYTES:
-        raise refuse(f"is larger than {MAX_ENV_BYTES // 1024} KiB; expected a few NAME=value lines")
-    if b"\x00" in data:
-        raise refuse("contains NUL bytes (a binary file); expected NAME=value lines",
-                     data[:data.index(b"\x00")].count(b"\n") + 1)
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise refuse("is not UTF-8 text; save it as UTF-8", data[:exc.start].count(b"\n") + 1) from None
+    return read_capped_text(path, ENV_RULES)
 
 
 def permission_warnings(paths: Mapping[str, Path | None]) -> list[str]:

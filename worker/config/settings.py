@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from babel import Locale, UnknownLocaleError
 
+from worker.config.textfile import TextRules, read_capped_text
 from worker.config.yamlsource import Located, join_path, load_yaml
 from worker.core.cleaning import email_problem, safe_link
 from worker.core.model import Recipient
@@ -35,31 +36,17 @@ MAX_PROBLEMS = 200  # problems listed for one file; the rest are counted
 FIRST_YEAR, LAST_YEAR = 2000, 2100  # dates outside these years are typing mistakes (and overflow date arithmetic)
 
 
+SETTINGS_RULES = TextRules(
+    limit=MAX_SETTINGS_BYTES, expected="the settings file (settings.yaml)",
+    unreadable_fix="check the path and its permissions",
+    big_hint="a settings file is a few KiB (is this the right file?)",
+    binary_hint=": it is a binary file, not YAML text (is this the right file?)",
+    encoding_fix="save it as UTF-8 in your editor")
+
+
 def read_settings_text(path: Path) -> str:
     """The file's text: at most MAX_SETTINGS_BYTES, UTF-8 (a BOM is fine), no NUL bytes; else SettingsError."""
-    def refuse(message: str, line: int | None = None) -> SettingsError:
-        return SettingsError([Problem(str(path), line, "", message)])
-
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_SETTINGS_BYTES + 1)
-    except FileNotFoundError:
-        raise refuse("file not found") from None
-    except IsADirectoryError:
-        raise refuse("is a folder; expected the settings file (settings.yaml)") from None
-    except OSError as exc:
-        raise refuse(f"cannot be read ({exc.strerror or exc}); check the path and its permissions") from None
-    if len(data) > MAX_SETTINGS_BYTES:
-        raise refuse(f"is larger than {MAX_SETTINGS_BYTES // 1024} KiB; a settings file is a few KiB "
-                     f"(is this the right file?)")
-    if b"\x00" in data:
-        raise refuse("contains NUL bytes: it is a binary file, not YAML text (is this the right file?)",
-                     data[:data.index(b"\x00")].count(b"\n") + 1)
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise refuse(f"is not UTF-8 text (byte 0x{data[exc.start]:02x}); save it as UTF-8 in your editor",
-                     data[:exc.start].count(b"\n") + 1) from None
+    return read_capped_text(path, SETTINGS_RULES)
 
 
 def load_settings(path: str | Path) -> Settings:

@@ -1,0 +1,47 @@
+"""Reading a file staff or the IT person wrote: capped in size, UTF-8 (a BOM is fine), never binary.
+
+Every refusal is a SettingsError naming the file, the line where it matters, and the fix.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from worker.errors import Problem, SettingsError
+
+
+@dataclass(frozen=True)
+class TextRules:
+    """What one kind of file may be, and the words that tell its reader how to fix it."""
+
+    limit: int  # bytes; a larger file is refused
+    expected: str  # what the file should be, e.g. "a file of NAME=value lines"
+    unreadable_fix: str  # what to do when the file cannot be opened
+    big_hint: str  # said after "is larger than N KiB; "
+    binary_hint: str  # said after "contains NUL bytes"
+    encoding_fix: str = "save it as UTF-8"  # said after "is not UTF-8 text"
+
+
+def read_capped_text(path: Path, rules: TextRules) -> str:
+    """The text of ``path`` by ``rules``; SettingsError with the file, line and fix otherwise."""
+    def refuse(message: str, line: int | None = None) -> SettingsError:
+        return SettingsError([Problem(str(path), line, "", message)])
+
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(rules.limit + 1)
+    except FileNotFoundError:
+        raise refuse("file not found") from None
+    except IsADirectoryError:
+        raise refuse(f"is a folder; expected {rules.expected}") from None
+    except OSError as exc:
+        raise refuse(f"cannot be read ({exc.strerror or type(exc).__name__}); {rules.unreadable_fix}") from None
+    if len(data) > rules.limit:
+        raise refuse(f"is larger than {rules.limit // 1024} KiB; {rules.big_hint}")
+    if b"\x00" in data:
+        raise refuse(f"contains NUL bytes{rules.binary_hint}", data[:data.index(b"\x00")].count(b"\n") + 1)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise refuse(f"is not UTF-8 text (byte 0x{data[exc.start]:02x}); {rules.encoding_fix}",
+                     data[:exc.start].count(b"\n") + 1) from None
