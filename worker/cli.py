@@ -23,12 +23,15 @@ from worker.core.model import MeetingInfo, Recipient
 from worker.core.moments import moments
 from worker.core.planner import plan_season
 from worker.core.schema import Settings
-from worker.demo import print_summary, run_demo
 from worker.crashpoint import crashpoint
+from worker.demo import print_summary, run_demo
 from worker.errors import AlreadyRunningError, SettingsError, StateError, WorkerError
 from worker.mail.composer import MailComposer, check_templates
 from worker.outputs.report import held, person_rows, season_items, write_report
 from worker.outputs.status import render_status
+from worker.outputs.transcript import issue_transcripts, write_transcripts
+from worker.outputs.verify import REVOKED, SiteInfo, describe, publish_site
+from worker.outputs.verify import status as certificate_status
 from worker.run.engine import Integrations
 from worker.run.lock import StateLock
 from worker.run.runner import Runner
@@ -323,8 +326,6 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_preview(args: argparse.Namespace) -> int:
     """``preview``: the mails for one session, as files staff can open."""
-
-
     settings, _, _ = _setup(args)
     try:
         day = date_type.fromisoformat(args.date)
@@ -369,8 +370,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     """``verify NUMBER``: what the certificate says and whether it stands; exit 1 when unknown or revoked."""
-    from worker.outputs.verify import REVOKED, describe, status
-
     settings, _, _ = _setup(args)
     if not _has_state(settings, "no certificate has been issued"):
         return EXIT_FAILURE
@@ -380,13 +379,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
         print(f"{args.number}: TIDAK DITEMUKAN — no certificate with this number was issued by this worker")
         return EXIT_FAILURE
     print(describe(record, settings.certificate.revoked, settings.series.locale))
-    return EXIT_FAILURE if status(record, settings.certificate.revoked) == REVOKED else EXIT_OK
+    return EXIT_FAILURE if certificate_status(record, settings.certificate.revoked) == REVOKED else EXIT_OK
 
 
 def cmd_publish_verify(args: argparse.Namespace) -> int:
     """``publish-verify --out DIR``: static pages anyone can host (no e-mail addresses in them)."""
-    from worker.outputs.verify import SiteInfo, publish_site
-
     settings, _, _ = _setup(args)
     if not _has_state(settings, "no certificate has been issued"):
         return EXIT_FAILURE
@@ -400,8 +397,6 @@ def cmd_publish_verify(args: argparse.Namespace) -> int:
 
 def cmd_transcript(args: argparse.Namespace) -> int:
     """``transcript --out DIR``: number and draw the season transcripts."""
-    from worker.outputs.transcript import issue_transcripts, write_transcripts
-
     settings, _, clock = _setup(args)
     if not _has_state(settings, "no certificate has been issued"):
         return EXIT_FAILURE

@@ -75,6 +75,7 @@ def issue_transcripts(store: StateStore, design: CertificateSettings, series: Se
 def write_transcripts(out_dir: Path, transcripts: Sequence[Transcript], *, template_dir: Path,
                       series: SeriesInfo, design: CertificateSettings) -> list[Path]:
     """One PDF per transcript in ``out_dir``; a transcript whose name cannot be drawn is skipped (logged)."""
+    # fpdf, fontTools and HarfBuzz load only when a transcript is drawn
     from worker.mail.certificate import CertificateHeldError, FontSet, Holder, render_transcript
 
     out_dir = Path(out_dir)
