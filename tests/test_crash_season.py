@@ -8,10 +8,12 @@ sound SQLite file.
 """
 from __future__ import annotations
 
+import email
+import email.policy
 import sqlite3
 from collections import Counter
 
-from tests.helpers_season import (CALENDAR_ID, KEYS, LIVE, SPREADSHEET_ID, Season, at, expected_mail)
+from tests.helpers_season import (CALENDAR_ID, KEYS, LIVE, PEOPLE, SPREADSHEET_ID, Season, at, expected_mail)
 from worker.core.model import calendar_event_id
 
 # (moment, what staff or the world do first, kill points in the order the worker reaches them).
@@ -19,7 +21,8 @@ from worker.core.model import calendar_event_id
 SEASON = (
     ("2026-12-25 08:00", None, ("state.migration:3", "cli.after_lock", "create_meeting.before_call",
                                 "create_meeting.after_call", "upsert_event.after_call")),
-    ("2026-12-31 10:00", None, ("state.queue_mail.in_transaction:3", "queue_invitations.after_queue",
+    ("2026-12-31 10:00", None, ("register_invitees.after_call", "state.queue_mail.in_transaction:3",
+                                "queue_invitations.after_queue",
                                 "send_mail.after_claim", "send_mail.after_accept:3", "send_mail.after_mark:2")),
     ("2027-01-07 07:30", None, ("queue_reminders.after_queue", "send_mail.after_accept:6")),
     ("2027-01-07 12:00", "hold 2027-01-07", ("fetch_attendance.after_fetch", "fetch_attendance.after_store",
@@ -61,6 +64,16 @@ def test_a_season_killed_at_every_point_ends_as_if_nothing_had_crashed(tmp_path)
         assert season.zoom.calls["create_meeting"] == len(KEYS)
         assert len(season.zoom.deleted) == 1
         assert season.meetings_for("2027-01-14")[0]["topic"] == "Bedah Buku Laskar Pelangi"
+        # Registration: everyone once per live session, and each invitation carries that person's own link.
+        for key in LIVE:
+            registrants = season.zoom.registrants(season.meetings_for(key)[0]["id"])
+            assert sorted(r["email"] for r in registrants) == sorted(e for e, _ in PEOPLE), key
+            links = {r["email"]: r["join_url"] for r in registrants}
+            for received in season.smtp.messages:
+                message = email.message_from_bytes(received.data, policy=email.policy.default)
+                if message["X-Webinar-Kind"] == "invitation" and str(message["X-Webinar-Session"]).endswith(key):
+                    text = message.get_body(("plain",)).get_content()
+                    assert all(links[r] in text for r in received.rcpt_tos), (key, received.rcpt_tos)
 
         # Calendar: one event per session, under its deterministic id; the cancelled one cancelled.
         events = season.google.events(CALENDAR_ID)

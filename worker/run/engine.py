@@ -412,6 +412,7 @@ class Engine:
                 if exc.code != INVALID_FIELDS or len(batch) == 1:
                     raise
                 made = self._register_one_by_one(step.uid, row.meeting_id, batch, now)
+            crashpoint("register_invitees.after_call")
             self.store.save_registrants(step.uid, made, now)
         handled = self.store.registered_emails().get(step.uid, frozenset())
         missing = [p.email for p in todo if p.email not in handled]
