@@ -202,3 +202,66 @@ def test_the_transport_raises_quota_on_rcpt_then_on_mail_from_and_bounce_for_5_1
     assert isinstance(bounced.value, PermanentMailError) and bounced.value.status == 550
     assert on_rcpt.value.daily and on_mail.value.daily and "5.4.5" in str(on_mail.value)
     assert smtp_server.refusals == ["RCPT 550 5.4.5", "MAIL 550 5.4.5"]
+
+
+# -- plan, check and status ----------------------------------------------------------------------
+def limited_settings(tmp_path, per_day: int, people_count: int = 15):
+    """BASE with a CSV of ``people_count`` people (plus the two inline) and ``mail.smtp.per_day``."""
+    from tests.helpers_settings import BASE
+
+    (tmp_path / "peserta.csv").write_text(
+        "email,name\n" + "".join(f"p{i:03d}@example.org,Peserta {i}\n" for i in range(people_count)), encoding="utf-8")
+    text = BASE.replace("    security: none\n", f"    security: none\n    per_day: {per_day}\n").replace(
+        "  recipients:\n", "  recipients:\n    csv_files: [peserta.csv]\n")
+    return write_settings(tmp_path, text)
+
+
+def test_plan_warns_with_the_day_and_the_numbers_when_a_season_will_not_fit(tmp_path, capsys):
+    from worker.cli import main
+
+    path = limited_settings(tmp_path, per_day=20)
+    assert main(["plan", "--settings", str(path), "--now", "2027-01-01T08:00+08:00"]) == 0
+    warnings = [line for line in capsys.readouterr().out.splitlines() if line.startswith("warning: mail:")]
+    # the reminder for 01-07 (17 people) and the invitations for 01-14, 6.5 hours later, share 24 hours
+    assert len(warnings) == 1, warnings
+    assert ("about 34 recipients in the 24 hours up to 2027-01-07 (17 reminder for 2027-01-07, "
+            "17 invitation for 2027-01-14) but mail.smtp.per_day is 20") in warnings[0]
+    assert "mail.invitation_days_before" in warnings[0] and "relay" in warnings[0]
+
+    for roomy in (40, 0):  # a larger account, or no cap: nothing to warn about
+        path = limited_settings(tmp_path, per_day=roomy)
+        assert main(["plan", "--settings", str(path), "--now", "2027-01-01T08:00+08:00"]) == 0
+        assert "warning: mail:" not in capsys.readouterr().out
+
+
+def test_the_estimate_counts_every_rolling_window_not_calendar_days():
+    from worker.core.mailload import Burst, overloads
+
+    at = datetime(2027, 1, 6, 23, tzinfo=UTC)  # 07:00 WITA on 2027-01-07
+    found = [Burst(at, "reminder", "2027-01-07", 300), Burst(at + timedelta(hours=23), "invitation", "2027-01-14", 300),
+             Burst(at + timedelta(hours=48), "reminder", "2027-01-14", 300)]
+    (only,) = overloads(found, 500, "Asia/Makassar")
+    assert (only.day.isoformat(), only.recipients, len(only.bursts)) == ("2027-01-08", 600, 2)
+    assert overloads(found, 600, "Asia/Makassar") == []
+
+
+def test_status_and_check_show_the_hold_and_the_suppressed_addresses(tmp_path, capsys, monkeypatch):
+    import os
+
+    from worker.cli import main
+
+    for k in list(os.environ):
+        if k.startswith(("ZOOM_", "SMTP_", "GOOGLE_")):
+            monkeypatch.delenv(k)
+    path = write_settings(tmp_path)
+    with StateStore(tmp_path / "state.db") as store:
+        store.suppress("Hilang@Example.org", "smtp: 550 5.1.1 no such user", FIRST, T0)
+        store.hold_mail(T0 + timedelta(hours=24), "batas harian akun tercapai: 550 5.4.5")
+    assert main(["status", "--settings", str(path), "--now", "2026-12-31T12:00+08:00"]) == 0
+    out = capsys.readouterr().out
+    assert "mail held until 2027-01-01 10:00 WITA" in out and "5.4.5" in out
+    assert "suppressed addresses (1," in out and "hilang@example.org  webinar-kamis/2027-01-07: smtp: 550 5.1.1" in out
+    assert main(["status", "--settings", str(path), "--now", "2027-01-01T10:00+08:00"]) == 0
+    assert "mail held" not in capsys.readouterr().out  # the hold has ended
+    assert main(["check", "--settings", str(path)]) == 0
+    assert "suppressed (bounced, no more mail): hilang@example.org" in capsys.readouterr().out
