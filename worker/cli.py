@@ -28,13 +28,13 @@ from worker.demo import print_summary, run_demo
 from worker.crashpoint import crashpoint
 from worker.errors import AlreadyRunningError, SettingsError, StateError, WorkerError
 from worker.mail.composer import MailComposer, check_templates
+from worker.mail.recipients import select_for_session
 from worker.outputs.report import held, person_rows, season_items, write_report
 from worker.outputs.status import render_status
 from worker.run.engine import Integrations
 from worker.run.lock import StateLock
 from worker.run.runner import Runner
 from worker.run.wiring import RecipientLists, build_engine, build_integrations, default_env_file
-from worker.mail.recipients import select_for_session
 from worker.store.state import StateStore
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
