@@ -4,10 +4,21 @@ Every ``smtplib``/socket error is turned into the project's errors in :func:`smt
 and nowhere else: a 4xx becomes TemporaryMailError (the row stays queued), a 5xx refusal
 of the recipient or of the message becomes PermanentMailError (that row fails, the batch
 goes on), a refused login becomes AuthError. The password never appears in a message.
+
+Two kinds of answer are read more closely (:func:`classify`), on RCPT, DATA and MAIL FROM alike:
+an answer about a sending limit (Gmail's ``550 5.4.5 Daily user sending limit exceeded``,
+``421 4.7.0`` temporary blocks, ``4.7.28`` rate limits, ``452 4.5.3`` too many recipients, a
+421/451 that speaks of rate or quota) is QuotaMailError, which holds the whole outbox and
+fails nobody; an answer about the address itself (``5.1.x`` no such user or domain, ``5.2.1``
+disabled) is BouncedAddressError, which fails that person and suppresses the address.
+Codes as Gmail documents them: https://support.google.com/a/answer/3726730 (Gmail SMTP errors
+and codes) and https://support.google.com/a/answer/166852 (sending limits: 2,000 a day on
+Workspace, 500 on a trial or free account, rolling 24 hours).
 """
 from __future__ import annotations
 
 import logging
+import re
 import smtplib
 import ssl
 import time
@@ -17,13 +28,22 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Callable, Iterator
 
-from worker.errors import (AuthError, DeferredRecipientError, IntegrationError, PermanentMailError, RemoteError,
-                           TemporaryMailError, TransientError)
+from worker.errors import (AuthError, BouncedAddressError, DeferredRecipientError, IntegrationError,
+                           PermanentMailError, QuotaMailError, RemoteError, TemporaryMailError, TransientError)
 
 log = logging.getLogger(__name__)
 
 SECURITY_MODES = ("starttls", "ssl", "none")  # how the connection is protected
 WINDOW_SECONDS = 60.0  # the per-minute cap counts sends in any window this long
+RATE_HOLD_SECONDS = 15 * 60.0  # a short rate limit or temporary block: the outbox waits this long
+ENHANCED = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")  # RFC 3463 enhanced status, e.g. 5.4.5
+QUOTA_WORDS = re.compile(r"rate|quota|limit|too many|temporarily blocked", re.IGNORECASE)  # 421/451 about limits
+DAILY_WORDS = re.compile(r"daily|sending (limit|quota)", re.IGNORECASE)  # a 5xx about the account's daily limit
+UNKNOWN_USER = re.compile(r"no such user|user unknown|does not exist", re.IGNORECASE)  # a bounce without 5.1.x
+
+QUOTA_DAILY = "quota-daily"  # classify(): the rolling daily limit is used up
+QUOTA_RATE = "quota-rate"  # classify(): a short rate limit or temporary block
+BOUNCE = "bounce"  # classify(): the address itself is bad
 
 
 @dataclass(frozen=True, repr=False)
@@ -155,7 +175,7 @@ class SmtpConnection:
         try:
             self.deliver(message, recipient)
         except (smtplib.SMTPException, OSError) as exc:
-            if not connection_dropped(exc):
+            if not connection_dropped(exc) or classify(*answer(exc)) in (QUOTA_DAILY, QUOTA_RATE):
                 raise smtp_error(exc, self.transport.config, recipient=recipient, sending=True) from exc
             log.info("smtp: %s dropped the connection (%s); reconnecting once",
                      self.transport.config.where, describe(exc))
@@ -208,6 +228,8 @@ def smtp_error(exc: BaseException, config: SmtpConfig, *, recipient: str = "",
     """
     temporary = TemporaryMailError if sending else TransientError
     where = config.where
+    if sending and (limited := quota_error(exc, config, recipient)) is not None:
+        return limited
     if isinstance(exc, smtplib.SMTPAuthenticationError):
         return AuthError("smtp", f"{where} refused the login ({exc.smtp_code} {reply_text(exc.smtp_error, config)}); "
                                  "check SMTP_USERNAME and SMTP_PASSWORD", status=exc.smtp_code)
@@ -230,6 +252,51 @@ def smtp_error(exc: BaseException, config: SmtpConfig, *, recipient: str = "",
             return temporary("smtp", text, status=exc.smtp_code)
         return RemoteError("smtp", text, status=exc.smtp_code)
     return network_error(exc, where, temporary)
+
+
+def answer(exc: BaseException) -> tuple[int, str]:
+    """The server's code and text in an smtplib error, (0, "") when it carries none."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        code, text = next(iter(exc.recipients.values()), (0, b""))
+    elif isinstance(exc, smtplib.SMTPResponseException):
+        code, text = exc.smtp_code, exc.smtp_error
+    else:
+        return 0, ""
+    return code, text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
+
+
+def classify(code: int, text: str) -> str:
+    """QUOTA_DAILY, QUOTA_RATE, BOUNCE, or "" for an answer that is neither (pure; Gmail's codes, see above)."""
+    found = ENHANCED.search(text)
+    enhanced = found.group(0) if found else ""
+    if enhanced == "5.4.5" or (500 <= code < 600 and DAILY_WORDS.search(text)):
+        return QUOTA_DAILY
+    if enhanced == "4.7.28" or (code == 421 and enhanced.startswith("4.7.")):
+        return QUOTA_RATE
+    if code == 452 and (enhanced == "4.5.3" or "too many recipients" in text.lower()):
+        return QUOTA_RATE
+    if code in (421, 451) and QUOTA_WORDS.search(text):
+        return QUOTA_RATE
+    if 500 <= code < 600 and (enhanced.startswith("5.1.") or enhanced == "5.2.1"
+                              or (not enhanced and UNKNOWN_USER.search(text))):
+        return BOUNCE
+    return ""
+
+
+def quota_error(exc: BaseException, config: SmtpConfig, recipient: str) -> IntegrationError | None:
+    """QuotaMailError or BouncedAddressError when the answer is one of those, else None."""
+    code, text = answer(exc)
+    kind = classify(code, text)
+    shown = f"{config.where} answered {code} {reply_text(text, config)}"
+    if kind == QUOTA_DAILY:
+        return QuotaMailError("smtp", f"{shown}: the account's daily sending limit is reached", status=code,
+                              daily=True)
+    if kind == QUOTA_RATE:
+        return QuotaMailError("smtp", f"{shown}: sending is limited for now", status=code,
+                              retry_after=RATE_HOLD_SECONDS)
+    if kind == BOUNCE and not isinstance(exc, smtplib.SMTPSenderRefused):
+        return BouncedAddressError("smtp", f"{shown} for {recipient or 'the recipient'}", status=code)
+    return None
 
 
 def refusal(code: int, message: str, temporary: type[TransientError]) -> IntegrationError:

@@ -19,6 +19,7 @@ from worker.config.settings import load_settings
 from worker.core.clock import Clock, FixedClock, SystemClock, parse_moment
 from worker.core.derive import policy, series_info
 from worker.core.mailkinds import MAIL_KINDS
+from worker.core.mailload import bursts, overloads
 from worker.core.model import MeetingInfo, Recipient
 from worker.core.moments import moments
 from worker.core.planner import plan_season
@@ -27,6 +28,7 @@ from worker.crashpoint import crashpoint
 from worker.demo import print_summary, run_demo
 from worker.errors import AlreadyRunningError, SettingsError, StateError, WorkerError
 from worker.mail.composer import MailComposer, check_templates
+from worker.mail.recipients import select_for_session
 from worker.outputs.report import held, person_rows, season_items, write_report
 from worker.outputs.status import render_status
 from worker.outputs.transcript import issue_transcripts, write_transcripts
@@ -183,6 +185,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     problems, unreadable = _recipient_problems(settings, io)
     for problem in problems:
         print(f"warning: recipient list: {problem} (not sent to)")
+    for line in _mail_load_warnings(settings, io, SystemClock().now()):
+        print(f"warning: {line}")
+    for line in _suppressed_lines(settings):
+        print(line)
     key_file = settings.google.credentials_file or secrets.get("GOOGLE_APPLICATION_CREDENTIALS")
     for warning in permission_warnings({".env": default_env_file(args.settings),
                                         "the Google key file": Path(key_file) if key_file else None}):
@@ -206,6 +212,32 @@ def _recipient_problems(settings: Settings, io: Integrations) -> tuple[list[str]
     except WorkerError as exc:  # an unsubscribe list that cannot be read: no mail would go out
         return [], [str(exc)]
     return load.problems, load.unreadable
+
+
+def _mail_load_warnings(settings: Settings, io: Integrations, now: datetime) -> list[str]:
+    """The 24-hour windows whose invitations and reminders will not fit under mail.smtp.per_day (local lists only)."""
+    if settings.mail.smtp.per_day <= 0:
+        return []
+    try:
+        listed = RecipientLists(settings, io, SystemClock()).load(sheets=False).recipients
+    except WorkerError:  # an unreadable list is reported by check already
+        return []
+    found = bursts(plan_season(settings).sessions, policy(settings), lambda s: len(select_for_session(listed, s.groups)),
+                   now)
+    lines = [o.describe() for o in overloads(found, settings.mail.smtp.per_day, settings.series.timezone)]
+    if lines and settings.mail.recipients.sheet_ranges:
+        lines.append("mail: the estimate leaves out the people in mail.recipients.sheet_ranges; the real load is higher")
+    return lines
+
+
+def _suppressed_lines(settings: Settings) -> list[str]:
+    """The addresses that bounced and get no more mail, from the state file (none when there is none yet)."""
+    if not settings.worker.state_file.exists():
+        return []
+    with StateStore(settings.worker.state_file) as store:
+        suppressed = store.suppressed()
+    return [f"suppressed (bounced, no more mail): {email} — {uid}: {why}"
+            for email, (why, uid, _) in suppressed.items()]
 
 
 def _template_problems(settings: Settings) -> list[str]:
@@ -237,6 +269,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
         print(f"{day}  skipped: {reason or 'no session'}")
     for day in plan.without_topic:
         print(f"{day}  no topic yet: not scheduled")
+    for line in _mail_load_warnings(settings, Integrations(), now):
+        print(f"warning: {line}")
     return EXIT_OK
 
 

@@ -181,7 +181,7 @@ class Demo:
             google = GoogleEmulator()
             google.start()
             stack.callback(google.stop)
-            smtp = SandboxSmtpServer()
+            smtp = SandboxSmtpServer(now=lambda: self.clock.now().timestamp())  # its limit window in simulated time
             smtp.start()
             stack.callback(smtp.stop)
             handler = self._log_to_file()

@@ -104,8 +104,25 @@ class DeferredRecipientError(TemporaryMailError):
     """The SMTP server deferred one recipient or message (4xx to RCPT or DATA); only that row waits."""
 
 
+class QuotaMailError(TemporaryMailError):
+    """The SMTP server or account is over a sending limit (5.4.5, 4.7.0 rate limits, 452 too many recipients).
+
+    Not about any one person: the batch stops, every unsent row stays pending and the outbox is held.
+    ``retry_after`` is a hint in seconds; ``daily`` means the rolling 24-hour limit (wait for old sends to age out).
+    """
+
+    def __init__(self, service: str, message: str, *, retry_after: float | None = None,
+                 status: int | None = None, daily: bool = False):
+        super().__init__(service, message, retry_after=retry_after, status=status)
+        self.daily = daily  # the rolling daily recipient limit, not a short rate limit
+
+
 class PermanentMailError(RemoteError):
     """The SMTP server refused one recipient for good (5xx); that outbox row is marked failed."""
+
+
+class BouncedAddressError(PermanentMailError):
+    """The refusal is about the address itself (5.1.x no such user or domain, 5.2.1 disabled): it is suppressed."""
 
 
 class StopRequested(BaseException):

@@ -4,6 +4,13 @@ It keeps every accepted message in memory (and, with ``save_dir``, as ``.eml`` f
 can open), and takes fault switches: refuse some addresses for good (550) or for now (450),
 drop the connection with a 421 after N messages, require a login, and hold MAIL FROM while a
 test-given condition holds (to line up two worker processes).
+
+When asked it behaves like Gmail at its sending limits (https://support.google.com/a/answer/3726730,
+https://support.google.com/a/answer/166852): ``limit`` recipients per rolling ``window`` seconds, then
+``550 5.4.5 Daily user sending limit exceeded`` on the RCPT that goes over and on every MAIL FROM
+until old sends age out of the window; ``block`` answers ``421 4.7.0`` (a temporary block) to MAIL
+FROM; ``refuse`` answers ``550 5.1.1`` (no such user). The window runs on ``now``, a clock a test
+can share with the worker.
 """
 from __future__ import annotations
 
@@ -11,7 +18,9 @@ import asyncio
 import logging
 import re
 import threading
+import time
 import warnings
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -21,6 +30,11 @@ from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 log = logging.getLogger(__name__)
 
 HOLD_LIMIT = 60.0  # seconds a held MAIL FROM waits at most, so a test that forgets to release cannot hang
+DAY = 24 * 3600.0  # Gmail's rolling window, in seconds
+OVER_LIMIT = ("550 5.4.5 Daily user sending limit exceeded. For more information on Gmail sending limits go to "
+              "https://support.google.com/a/answer/166852 - gsmtp")  # Gmail's answer past the daily limit
+BLOCKED = ("421 4.7.0 Try again later, closing connection. Our system has detected an unusual rate of "
+           "unsolicited mail originating from your IP address - gsmtp")  # Gmail's temporary block
 
 
 @dataclass(frozen=True)
@@ -37,7 +51,7 @@ class SandboxSmtpServer:
     """An aiosmtpd server in a background thread; ``start()`` binds 127.0.0.1 on a free port."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, save_dir: Path | None = None,
-                 login: tuple[str, str] | None = None):
+                 login: tuple[str, str] | None = None, now: Callable[[], float] = time.time):
         self.host = host  # address to bind
         self.port = port  # 0 = any free port; the real one is set by start()
         self.save_dir = save_dir  # where .eml copies go; None = memory only
@@ -46,6 +60,13 @@ class SandboxSmtpServer:
         self.defer: set[str] = set()  # addresses answered "450 try again later"
         self.drop_after: int | None = None  # after this many messages, answer the next MAIL with 421 and hang up (once)
         self.hold: Callable[[], bool] | None = None  # while this says True, MAIL FROM waits (at most HOLD_LIMIT s)
+        self.limit: int | None = None  # recipients accepted per rolling window; None = no limit (Gmail: 500/2000)
+        self.window = DAY  # seconds the recipient limit counts over
+        self.exhausted = False  # a RCPT was refused for the limit: MAIL FROM is refused too until the window frees
+        self.block = False  # while True, MAIL FROM is answered 421 4.7.0 and the connection closed
+        self.now = now  # seconds since the epoch; a test passes its fake clock's
+        self.accepted_at: deque[float] = deque()  # now() of each accepted recipient, oldest first
+        self.refusals: list[str] = []  # "MAIL 550 5.4.5", "RCPT 550 5.4.5", "MAIL 421 4.7.0": each limit answer given
         self.messages: list[ReceivedMail] = []  # accepted messages, in order
         self.connections = 0  # connections opened so far
         self._lock = threading.Lock()  # messages/connections are written on the server thread
@@ -131,6 +152,24 @@ class SandboxSmtpServer:
         while self.hold is not None and self.hold() and loop.time() < deadline:
             await asyncio.sleep(0.01)
 
+    def used(self) -> int:
+        """Recipients accepted within the rolling window ending now (older ones are forgotten)."""
+        with self._lock:
+            now = self.now()
+            while self.accepted_at and self.accepted_at[0] <= now - self.window:
+                self.accepted_at.popleft()
+            return len(self.accepted_at)
+
+    def over_limit(self, extra: int = 0) -> bool:
+        """True when the window already holds ``limit`` recipients (``extra`` more counted as well)."""
+        return self.limit is not None and self.used() + extra >= self.limit
+
+    def refused(self, command: str, reply: str) -> str:
+        """Note a limit answer (for tests: "did the worker stop knocking?") and give it back."""
+        with self._lock:
+            self.refusals.append(f"{command} {reply[:9]}")
+        return reply
+
     def should_drop(self) -> bool:
         """True once, when ``drop_after`` messages have been accepted."""
         with self._lock:
@@ -148,8 +187,14 @@ class _Handler:
         self.connection = connection  # this connection's number
 
     async def handle_MAIL(self, server: SMTP, session: Any, envelope: Any, address: str, options: list) -> str:
-        """MAIL FROM: accept, or say 421 and hang up when the drop switch fires."""
+        """MAIL FROM: accept, or 421 and hang up (drop switch, ``block``), or 550 5.4.5 while over the limit."""
         await self.server.held()
+        if self.server.block:
+            asyncio.get_running_loop().call_soon(server.transport.close)  # after the 421 is written
+            return self.server.refused("MAIL", BLOCKED)
+        if self.server.exhausted and self.server.over_limit():
+            return self.server.refused("MAIL", OVER_LIMIT)
+        self.server.exhausted = False
         if self.server.should_drop():
             asyncio.get_running_loop().call_soon(server.transport.close)  # after the 421 is written
             return "421 4.3.2 Service shutting down, try again later"
@@ -158,7 +203,10 @@ class _Handler:
         return "250 OK"
 
     async def handle_RCPT(self, server: SMTP, session: Any, envelope: Any, address: str, options: list) -> str:
-        """RCPT TO: 550 for ``refuse``, 450 for ``defer``, else accept."""
+        """RCPT TO: 550 5.4.5 over the limit, 550 5.1.1 for ``refuse``, 450 for ``defer``, else accept."""
+        if self.server.over_limit(len(envelope.rcpt_tos)):
+            self.server.exhausted = True
+            return self.server.refused("RCPT", OVER_LIMIT)
         if address.lower() in self.server.refuse:
             return "550 5.1.1 No such user here"
         if address.lower() in self.server.defer:
@@ -169,6 +217,8 @@ class _Handler:
     async def handle_DATA(self, server: SMTP, session: Any, envelope: Any) -> str:
         """DATA: store the message."""
         data = envelope.original_content or envelope.content
+        with self.server._lock:
+            self.server.accepted_at.extend([self.server.now()] * len(envelope.rcpt_tos))
         self.server.accept(ReceivedMail(envelope.mail_from, tuple(envelope.rcpt_tos), bytes(data),
                                          self.connection))
         return "250 2.0.0 Message accepted"

@@ -479,12 +479,13 @@ class _Checker:
     def smtp(self, parent: dict, parent_path: str) -> SmtpSettings:
         """``mail.smtp``."""
         p = f"{parent_path}.smtp"
-        m = self.section(parent, parent_path, "smtp", ("host", "port", "security", "per_minute", "timeout"))
+        m = self.section(parent, parent_path, "smtp", ("host", "port", "security", "per_minute", "per_day", "timeout"))
         d = SmtpSettings()
         return SmtpSettings(
             host=self.text(m, p, "host", d.host), port=self.integer(m, p, "port", d.port, 1, 65535),
             security=self.choice(m, p, "security", d.security, ("starttls", "ssl", "none")),
             per_minute=self.integer(m, p, "per_minute", d.per_minute, 0, 10000),
+            per_day=self.integer(m, p, "per_day", d.per_day, 0, 1_000_000),
             timeout=self.number(m, p, "timeout", d.timeout, 1, 600))
 
     def recipients(self, parent: dict, parent_path: str) -> RecipientSources:

@@ -27,15 +27,16 @@ class Until(Enum):
 class MailKind(StrEnum):
     """A kind of mail; its value is what ``outbox.kind`` stores and the templates' prefix."""
 
-    # name = (value = template prefix, .ics METHOD or None, .ics file name, audience, until, own SEQUENCE, certificate)
-    INVITATION = ("invitation", "REQUEST", "undangan.ics", Audience.LIST, Until.START, False, False)
-    REMINDER = ("reminder", "REQUEST", "undangan.ics", Audience.INVITED, Until.START, False, False)
-    CHANGE = ("change", "REQUEST", "undangan.ics", Audience.INVITED, Until.START, True, False)
-    CANCELLATION = ("cancellation", "CANCEL", "pembatalan.ics", Audience.INVITED, Until.START, True, False)
-    THANKYOU = ("thankyou", None, "", Audience.ATTENDEES, Until.ANY_TIME, False, True)
+    # name = (value = template prefix, .ics METHOD or None, .ics file name, audience, until, own SEQUENCE,
+    #         certificate, urgency: lower goes first when not everything can be sent now)
+    INVITATION = ("invitation", "REQUEST", "undangan.ics", Audience.LIST, Until.START, False, False, 2)
+    REMINDER = ("reminder", "REQUEST", "undangan.ics", Audience.INVITED, Until.START, False, False, 1)
+    CHANGE = ("change", "REQUEST", "undangan.ics", Audience.INVITED, Until.START, True, False, 0)
+    CANCELLATION = ("cancellation", "CANCEL", "pembatalan.ics", Audience.INVITED, Until.START, True, False, 0)
+    THANKYOU = ("thankyou", None, "", Audience.ATTENDEES, Until.ANY_TIME, False, True, 3)
 
     def __new__(cls, value: str, ics_method: str | None, ics_filename: str, audience: Audience, until: Until,
-                own_sequence: bool, certificate: bool) -> "MailKind":
+                own_sequence: bool, certificate: bool, urgency: int) -> "MailKind":
         member = str.__new__(cls, value)
         member._value_ = value
         member.ics_method = ics_method  # METHOD of the attached .ics; None = no .ics
@@ -44,6 +45,7 @@ class MailKind(StrEnum):
         member.until = until  # until when it may be sent
         member.own_sequence = own_sequence  # it raises the iCalendar SEQUENCE: its outbox round is its SEQUENCE
         member.certificate = certificate  # a PDF certificate may be attached
+        member.urgency = urgency  # send order under a cap or hold: 0 first (then the nearest session first)
         return member
 
     @property

@@ -102,6 +102,7 @@ class SmtpSettings:
     port: int = 587  # 587 STARTTLS, 465 SSL, 25 plain
     security: str = "starttls"  # starttls | ssl | none
     per_minute: int = 60  # at most this many messages a minute; 0 = no cap
+    per_day: int = 0  # at most this many recipients in any 24 hours (Gmail 500, Workspace 2000); 0 = no cap
     timeout: float = 30.0  # seconds
 
 

@@ -51,7 +51,20 @@ def render_status(settings: Settings, store: StateStore, now: datetime) -> str:
         if r_uid == "*":
             lines.append(f"\n{step}: {retry.attempts} failure(s), next try "
                          f"{retry.next_at.astimezone(zone):%m-%d %H:%M}: {retry.last_error}")
-    return "\n".join(lines)
+    return "\n".join(lines + _mail_limit_lines(store, now, zone))
+
+
+def _mail_limit_lines(store: StateStore, now: datetime, zone: ZoneInfo) -> list[str]:
+    """The outbox hold (a provider's limit or mail.smtp.per_day) and the suppressed addresses."""
+    lines: list[str] = []
+    until, why = store.mail_hold()
+    if until is not None and until > now:
+        lines.append(f"\nmail held until {until.astimezone(zone):%Y-%m-%d %H:%M %Z} (nothing failed, all waits): {why}")
+    suppressed = store.suppressed()
+    if suppressed:
+        lines.append(f"\nsuppressed addresses ({len(suppressed)}, bounced: no more mail to them):")
+        lines += [f"  {email}  {uid}: {reason}" for email, (reason, uid, _) in suppressed.items()]
+    return lines
 
 
 def _retry_lines(uid: str, retries: dict, zone) -> list[str]:

@@ -24,8 +24,9 @@ from worker.core.reconcile import Desired, Policy, StateView, Step, plan_steps
 from worker.core.records import AttendanceState, OutboxRow, SessionState, iso, session_from_json, session_to_json
 from worker.core.steps import StepKind
 from worker.crashpoint import crashpoint
-from worker.errors import (DeferredRecipientError, IntegrationError, NotFoundError, PermanentMailError, RateLimitError,
-                           RemoteError, StopRequested, TemplateError, TemporaryMailError, WorkerError)
+from worker.errors import (BouncedAddressError, DeferredRecipientError, IntegrationError, NotFoundError,
+                           PermanentMailError, QuotaMailError, RateLimitError, RemoteError, StopRequested,
+                           TemplateError, TemporaryMailError, WorkerError)
 from worker.store.state import StateStore
 
 if TYPE_CHECKING:
@@ -41,6 +42,8 @@ NOT_READY_MAX = timedelta(hours=2)
 MAIL_DEFER_FIRST = timedelta(minutes=15)  # a recipient the server deferred (4xx) is tried again after this...
 MAIL_DEFER_MAX = timedelta(hours=6)  # ...doubling up to this
 MAIL_DEFER_LIMIT = 12  # deferred this many times (about 2 days): marked failed
+MAIL_DAY = timedelta(hours=24)  # the rolling window of mail.smtp.per_day and of the providers' daily limits
+MAIL_RATE_HOLD = timedelta(minutes=15)  # a short rate limit that named no time: the outbox waits this long
 REGISTER_BATCH = 30  # Zoom registers at most 30 people per batch_registrants call
 INVALID_FIELDS = 300  # Zoom's "Validation Failed." code
 REGISTRATION_OFF = 3000  # Zoom's "Registration has not been enabled for this meeting" code
@@ -93,7 +96,7 @@ class Engine:
                  batch_size: int = 100, should_stop: Callable[[], bool] = lambda: False,
                  max_steps: int = 10_000, min_minutes: int = 30,
                  unsubscribed: Callable[[], frozenset[str]] | None = None, staff: frozenset[str] = frozenset(),
-                 certificates: "CertificateRegistry | None" = None):
+                 certificates: "CertificateRegistry | None" = None, per_day: int = 0):
         self.store = store  # SQLite state
         self.io = integrations  # outside services
         self.clock = clock  # source of "now"
@@ -107,6 +110,7 @@ class Engine:
         self.unsubscribed = unsubscribed  # addresses that must get no mail at all; checked when sending
         self.certificates = certificates  # certificate numbers, name corrections, the Verifikasi tab; None = off
         self.staff = frozenset(e.lower() for e in staff)  # staff addresses: shown in attendance, no certificate
+        self.per_day = per_day  # recipients in any 24 hours (mail.smtp.per_day); 0 = no cap of our own
         self._people: dict[str, tuple[Recipient, ...]] = {}  # recipients read this tick, by session uid
         self._held: dict[str, tuple[datetime, str]] = {}  # step kind -> (until, why) after a daily limit, this tick
         self._links: dict[str, dict[str, str]] = {}  # uid -> address -> personal join link, read this tick
@@ -151,7 +155,8 @@ class Engine:
     def view(self, now: datetime) -> StateView:
         """Read the state the planner needs (mail deferred past ``now`` does not count as waiting)."""
         counts = self._ours(self.store.mail_counts())
-        pending = self._ours(self.store.due_mail_counts(now))
+        held_until, _ = self.store.mail_hold()
+        pending = {} if held_until is not None and held_until > now else self._ours(self.store.due_mail_counts(now))
         early = {uid: n for uid, c in counts.items()
                  if (n := sum(v for (k, st), v in c.items() if st == MailStatus.PENDING and k in BEFORE_START_KINDS))}
         return StateView(self.store.sessions(), self.store.retries(), self.store.mailed_emails(MailKind.INVITATION),
@@ -491,15 +496,19 @@ class Engine:
         log.warning("%s: %d unsent mail(s) dropped because the session has started", step.uid, dropped)
 
     def _do_send_mail(self, step: Step, wanted: dict[str, Session], now: datetime) -> None:
-        rows = self.store.pending_mail(self.batch_size, now=now, series=self.series.series)
+        budget = self._mail_budget(now)
+        if budget <= 0:
+            return
+        rows = self.store.pending_mail(min(self.batch_size, budget), now=now, series=self.series.series)
         assert self.io.mail is not None and self.io.composer is not None
         unsubscribed = self.unsubscribed() if self.unsubscribed is not None and rows else frozenset()
+        suppressed = frozenset(self.store.suppressed()) if rows else frozenset()
         sent = failed = deferred = 0
         with self.io.mail.connect() as conn:
             for row in rows:
                 if self.should_stop():
                     break
-                message = self._prepare(row, wanted, unsubscribed, now)
+                message = self._prepare(row, wanted, unsubscribed, now, suppressed)
                 if message is None:  # skipped, failed or deferred: only this row
                     continue
                 if not self.store.claim_mail(row.id, self.clock.now()):  # another process has it, or sent it
@@ -507,6 +516,17 @@ class Engine:
                 crashpoint("send_mail.after_claim")
                 try:
                     conn.send(message, row.email)
+                except QuotaMailError as exc:  # about the account, not this person: hold everything, fail nobody
+                    self.store.unclaim_mail(row.id, str(exc))
+                    self._hold_mail(exc, self.clock.now())
+                    log.info("mail batch: %d sent, %d refused, %d deferred, then held", sent, failed, deferred)
+                    return
+                except BouncedAddressError as exc:  # the address does not exist: failed, and never mailed again
+                    self.store.mark_mail(row.id, "failed", self.clock.now(), str(exc))
+                    self.store.suppress(row.email, str(exc), row.uid, self.clock.now())
+                    log.warning("%s: %s bounced and is suppressed: %s", row.uid, row.email, exc)
+                    failed += 1
+                    continue
                 except PermanentMailError as exc:
                     self.store.mark_mail(row.id, "failed", self.clock.now(), str(exc))
                     failed += 1
@@ -529,8 +549,39 @@ class Engine:
                 sent += 1
         log.info("mail batch: %d sent, %d refused for good, %d deferred", sent, failed, deferred)
 
+    def _mail_budget(self, now: datetime) -> int:
+        """How many recipients may be mailed now under mail.smtp.per_day; at 0 the outbox is held until one frees."""
+        if self.per_day <= 0:
+            return self.batch_size
+        sent = self.store.sent_since(now - MAIL_DAY)
+        budget = self.per_day - len(sent)
+        if budget <= 0:
+            until = sent[len(sent) - self.per_day] + MAIL_DAY
+            self._hold(until, f"batas harian mail.smtp.per_day tercapai ({len(sent)} dari {self.per_day} "
+                              "penerima dalam 24 jam)")
+        return budget
+
+    def _hold_mail(self, exc: QuotaMailError, now: datetime) -> None:
+        """Hold the outbox after a provider's limit answer: a rate limit briefly, a daily limit until sends age out."""
+        if not exc.daily:
+            wait = timedelta(seconds=exc.retry_after) if exc.retry_after else MAIL_RATE_HOLD
+            self._hold(now + wait, f"server membatasi pengiriman: {exc}")
+            return
+        sent = self.store.sent_since(now - MAIL_DAY)
+        if self.per_day and len(sent) >= self.per_day:
+            until = sent[len(sent) - self.per_day] + MAIL_DAY
+        else:
+            until = sent[0] + MAIL_DAY if sent else now + MAIL_DAY
+        self._hold(max(until, now + timedelta(minutes=1)), f"batas harian akun tercapai: {exc}")
+
+    def _hold(self, until: datetime, reason: str) -> None:
+        """Record the outbox hold and say so once, at WARNING, with the time it ends."""
+        self.store.hold_mail(until, reason)
+        log.warning("mail held until %s (%d pending, none failed): %s", iso(until),
+                    sum(self.store.due_mail_counts(until).values()), reason)
+
     def _prepare(self, row: OutboxRow, wanted: dict[str, Session], unsubscribed: frozenset[str],
-                 now: datetime) -> EmailMessage | None:
+                 now: datetime, suppressed: frozenset[str] = frozenset()) -> EmailMessage | None:
         """The message for one row, or None when the row was skipped, failed or deferred instead.
 
         Whatever goes wrong here (an address with CR/LF from Zoom, a template error, a session
@@ -543,6 +594,9 @@ class Engine:
                 return None
             if row.email.lower() in unsubscribed:
                 self.store.mark_mail(row.id, "skipped", now, "unsubscribed")
+                return None
+            if row.email.lower() in suppressed:
+                self.store.mark_mail(row.id, "skipped", now, "suppressed: the address bounced earlier")
                 return None
             if _unsafe_address(row.email):
                 raise PermanentMailError("smtp", f"invalid recipient address {row.email!r} (control characters)")

@@ -193,6 +193,7 @@ def build_engine(settings: Settings, secrets: Secrets, store: StateStore, clock:
                   should_stop=stop_event.is_set if stop_event else lambda: False,
                   min_minutes=settings.followup.min_minutes,
                   unsubscribed=recipients.unsubscribed, staff=frozenset(settings.zoom.staff),
+                  per_day=settings.mail.smtp.per_day,
                   certificates=CertificateRegistry(store, settings.certificate, series_info(settings), io.sheets)
                   if settings.followup.certificate else None)
 

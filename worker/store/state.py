@@ -155,6 +155,18 @@ MIGRATIONS: tuple[str, ...] = (
     UPDATE sessions SET invitations_skipped=1 WHERE invited_at='' AND note!='';
     UPDATE sessions SET reinstated=1, notice_fp='' WHERE notice_fp='reinstated'
     """,
+    # 9: mail within the provider's limits: recipients sent in the last 24 hours are counted from
+    # outbox.sent_at (indexed); addresses the server said do not exist are suppressed; the outbox
+    # hold (until when, why) lives in meta under mail_hold_until / mail_hold_reason
+    """
+    CREATE INDEX outbox_sent_at ON outbox (sent_at);
+    CREATE TABLE suppressed (
+        email TEXT PRIMARY KEY,
+        reason TEXT NOT NULL,
+        uid TEXT NOT NULL DEFAULT '',
+        at TEXT NOT NULL
+    )
+    """,
 )
 REGISTRANT_STATUSES = ("approved", "cancelled", "refused", "self")
 """approved: registered by the worker; refused: Zoom would not take the address; self: registered on Zoom's page."""
@@ -353,7 +365,9 @@ class StateStore:
         if uids is not None:
             sql += f" AND uid IN ({', '.join('?' * len(uids))})"
             args += list(uids)
-        sql += " ORDER BY id LIMIT ?"
+        # the most urgent first: by the kind's urgency (MailKind), then the nearest session, then queue order
+        urgency = " ".join(f"WHEN '{k.value}' THEN {k.urgency}" for k in MailKind)
+        sql += f" ORDER BY CASE kind {urgency} ELSE 99 END, substr(uid, instr(uid, '/') + 1), id LIMIT ?"
         rows = self._db.execute(sql, (*args, limit)).fetchall()
         return [_outbox_row(r) for r in rows]
 
@@ -397,6 +411,39 @@ class StateStore:
                                  "WHERE id=? AND status='sending'",
                                  ("released after the sending process stopped; may repeat once", row_id))
         return len(dead)
+
+    def unclaim_mail(self, row_id: int, error: str) -> None:
+        """Put a claimed row back to pending without counting an attempt (the server held all mail, not this one)."""
+        with self._tx():
+            self._db.execute("UPDATE outbox SET status='pending', claimed_by='', last_error=? "
+                             "WHERE id=? AND status='sending'", (error[:500], row_id))
+
+    def sent_since(self, since: datetime) -> list[datetime]:
+        """When each recipient sent after ``since`` was accepted, oldest first (the rolling daily count)."""
+        rows = self._db.execute("SELECT sent_at FROM outbox WHERE sent_at > ? AND status='sent' ORDER BY sent_at",
+                                (iso(since),))
+        return [t for r in rows if (t := _time(r["sent_at"])) is not None]
+
+    def mail_hold(self) -> tuple[datetime | None, str]:
+        """Until when the whole outbox waits, and why; (None, "") when it does not."""
+        return _time(self.meta_value("mail_hold_until")), self.meta_value("mail_hold_reason")
+
+    def hold_mail(self, until: datetime, reason: str) -> None:
+        """Hold the whole outbox until ``until`` (a provider's limit or the daily cap)."""
+        with self._tx():
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('mail_hold_until', ?)", (iso(until),))
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('mail_hold_reason', ?)", (reason[:500],))
+
+    def suppress(self, email: str, reason: str, uid: str, now: datetime) -> None:
+        """Put an address the server said does not exist on the suppression list (later sessions skip it)."""
+        with self._tx():
+            self._db.execute("INSERT OR REPLACE INTO suppressed VALUES (?, ?, ?, ?)",
+                             (email.lower(), reason[:500], uid, iso(now)))
+
+    def suppressed(self) -> dict[str, tuple[str, str, datetime | None]]:
+        """Suppressed address -> (why, which session's mail bounced, when)."""
+        return {r["email"]: (r["reason"], r["uid"], _time(r["at"]))
+                for r in self._db.execute("SELECT * FROM suppressed ORDER BY email")}
 
     def due_mail_counts(self, now: datetime) -> dict[str, int]:
         """Pending rows per session uid that may be tried at ``now`` (deferred ones left out)."""
