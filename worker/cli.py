@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -18,7 +19,7 @@ from worker.config.envfile import RedactingFilter, Secrets, permission_warnings
 from worker.config.settings import load_settings
 from worker.core.clock import Clock, FixedClock, SystemClock, parse_moment
 from worker.core.derive import policy, series_info
-from worker.core.mailkinds import MAIL_KINDS
+from worker.core.mailkinds import MAIL_KINDS, Audience, MailKind
 from worker.core.model import MeetingInfo, Recipient
 from worker.core.moments import moments
 from worker.core.planner import plan_season
@@ -36,6 +37,7 @@ from worker.run.wiring import RecipientLists, build_engine, build_integrations, 
 from worker.store.state import StateStore
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
+SESSION_KINDS = tuple(k for k in MAIL_KINDS if MailKind(k).audience is not Audience.OPERATOR)  # a session's mail
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -78,10 +80,12 @@ def _parser() -> argparse.ArgumentParser:
     once = command("once", cmd_once, "run one reconcile tick, then exit", now=True)
     once.add_argument("--dry-run", action="store_true", help="print the steps that are due; call nothing")
     command("run", cmd_run, "run until stopped (SIGTERM/SIGINT), ticking every worker.tick_seconds")
-    command("status", cmd_status, "per session: what exists, what was sent, what is pending, the last error", now=True)
+    status = command("status", cmd_status, "the last tick, then per session: what exists, what was sent, what is "
+                     "pending, the last error; exit 1 when the worker has not ticked for a while", now=True)
+    status.add_argument("--json", action="store_true", help="the worker's health as JSON, for monitoring")
     preview = command("preview", cmd_preview, "render one session's mails to .eml and .html files; sends nothing")
     preview.add_argument("date", help="the session date, e.g. 2027-01-14")
-    preview.add_argument("--kind", choices=(*MAIL_KINDS, "all"),
+    preview.add_argument("--kind", choices=(*SESSION_KINDS, "all"),
                          default="all", help="which mail (default: all)")
     preview.add_argument("--out", type=Path, default=Path("preview"), help="output folder (default: ./preview)")
     report = command("report", cmd_report, "write the season report (HTML with a chart) from the stored attendance",
@@ -238,10 +242,61 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def _engine_runner(args: argparse.Namespace, store: StateStore, settings: Settings, secrets: Secrets,
-                   clock: Clock, stop_event: threading.Event | None = None) -> Runner:
+                   clock: Clock, stop_event: threading.Event | None = None, keep_health: bool = True,
+                   settings_problem: str | None = None) -> Runner:
     stop_event = stop_event or threading.Event()
     return Runner(args.settings, lambda s: build_engine(s, secrets, store, clock, stop_event=stop_event),
-                  clock, settings=settings, stop_event=stop_event)
+                  clock, settings=settings, stop_event=stop_event, store=store if keep_health else None,
+                  settings_problem=settings_problem)
+
+
+def _setup_or_last_good(args: argparse.Namespace) -> tuple[Settings, Secrets, Clock, str | None]:
+    """Like ``_setup``; when the settings file is broken, the last good settings kept in the state file
+    and the file's problems (SettingsError again when there is no good copy)."""
+    try:
+        return (*_setup(args), None)
+    except SettingsError as exc:
+        kept = _last_good_settings(args.settings)
+        if kept is None:
+            raise
+        secrets = Secrets.load(os.environ, default_env_file(args.settings))
+        _logging(kept.worker.log_level, secrets)
+        clock: Clock = SystemClock()
+        if getattr(args, "now", None):
+            clock = FixedClock(parse_moment(args.now, kept.series.timezone))
+        return kept, secrets, clock, str(exc)
+
+
+def _last_good_settings(path: Path) -> Settings | None:
+    """The last good settings kept in the state file, when the file at ``path`` is broken; None if none.
+
+    The state file is the one the broken file still names (``worker.state_file``, when its YAML can
+    be read at all), else ``state.db`` beside the settings file.
+    """
+    import yaml
+
+    from worker.config.settings import load_settings_text
+    from worker.store.health import last_good_settings_text
+
+    named = None
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8", errors="replace"))
+        named = doc["worker"]["state_file"] if isinstance(doc, dict) and isinstance(doc.get("worker"), dict) else None
+    except (yaml.YAMLError, OSError, RecursionError, ValueError):
+        pass
+    base = path.resolve().parent
+    for candidate in ([Path(str(named)).expanduser()] if isinstance(named, str) and named else []) + [Path("state.db")]:
+        state_file = candidate if candidate.is_absolute() else base / candidate
+        if not state_file.is_file():
+            continue
+        with StateStore(state_file) as store:
+            text = last_good_settings_text(store)
+        if text:
+            try:
+                return load_settings_text(text, path)
+            except SettingsError:
+                continue
+    return None
 
 
 def _locked_store(settings: Settings, clock: Clock) -> tuple[StateLock, StateStore]:
@@ -290,7 +345,7 @@ def _dry_run(args: argparse.Namespace, settings: Settings, secrets: Secrets, clo
     exists = settings.worker.state_file.exists()
     store = StateStore(settings.worker.state_file if exists else ":memory:")
     try:
-        report = _engine_runner(args, store, settings, secrets, clock).run_once(dry_run=True)
+        report = _engine_runner(args, store, settings, secrets, clock, keep_health=False).run_once(dry_run=True)
     finally:
         store.close()
     print("\n".join(str(s) for s in report.planned) or "nothing to do")
@@ -300,11 +355,18 @@ def _dry_run(args: argparse.Namespace, settings: Settings, secrets: Secrets, clo
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """``run``: the long-running loop, holding the state file's lock until it stops."""
-    settings, secrets, clock = _setup(args)
+    """``run``: the long-running loop, holding the state file's lock until it stops.
+
+    A broken settings file at start: the last good settings kept in the state file are used (and the
+    operator is alerted); only with no good copy ever does ``run`` exit 2.
+    """
+    settings, secrets, clock, problem = _setup_or_last_good(args)
+    if problem:
+        logging.getLogger(__name__).error("%s is broken; running on the last good settings kept in %s:\n%s",
+                                          args.settings, settings.worker.state_file, problem)
     lock, store = _locked_store(settings, clock)
     try:
-        _engine_runner(args, store, settings, secrets, clock).run_forever()
+        _engine_runner(args, store, settings, secrets, clock, settings_problem=problem).run_forever()
     finally:
         store.close()
         lock.release()
@@ -312,13 +374,29 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    """``status``: one block per session from the state file."""
-    settings, _, clock = _setup(args)
-    if not _has_state(settings, "run `webinar-worker once` first"):
+    """``status``: the last tick, then one block per session from the state file.
+
+    Exit 1 when the last completed tick is older than ``worker.stale_after_ticks`` intervals (or there
+    has been none), so a monitor or a container's health check can run it.
+    """
+    from worker.outputs.status import health_lines, health_report
+
+    settings, _, clock, problem = _setup_or_last_good(args)
+    if not settings.worker.state_file.exists():
+        if args.json:
+            print(json.dumps({"healthy": False, "reason": "no state file yet"}))
+            return EXIT_FAILURE
+        _has_state(settings, "run `webinar-worker once` first")
         return EXIT_OK
     with StateStore(settings.worker.state_file) as store:
-        print(render_status(settings, store, clock.now()))
-    return EXIT_OK
+        health = health_report(settings, store, clock.now(), problem)
+        if args.json:
+            print(json.dumps(health, ensure_ascii=False, indent=2))
+        else:
+            print("\n".join(health_lines(health, settings)))
+            print()
+            print(render_status(settings, store, clock.now()))
+    return EXIT_OK if health["healthy"] else EXIT_FAILURE
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
@@ -342,7 +420,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
     composer = MailComposer(settings.mail.templates_dir, series_info(settings),
                             certificates=settings.followup.certificate, waiting_room=settings.zoom.waiting_room)
     recipient = Recipient("contoh.peserta@example.org", "Contoh Peserta")
-    kinds = MAIL_KINDS if args.kind == "all" else (args.kind,)
+    kinds = SESSION_KINDS if args.kind == "all" else (args.kind,)
     args.out.mkdir(parents=True, exist_ok=True)
     for kind in kinds:
         previous = None

@@ -24,8 +24,9 @@ from worker.core.reconcile import Desired, Policy, StateView, Step, plan_steps
 from worker.core.records import AttendanceState, OutboxRow, SessionState, iso, session_from_json, session_to_json
 from worker.core.steps import StepKind
 from worker.crashpoint import crashpoint
-from worker.errors import (DeferredRecipientError, IntegrationError, NotFoundError, PermanentMailError, RateLimitError,
-                           RemoteError, StopRequested, TemplateError, TemporaryMailError, WorkerError)
+from worker.errors import (AccessDeniedError, AuthError, DeferredRecipientError, IntegrationError, NotFoundError,
+                           PermanentMailError, RateLimitError, RemoteError, StopRequested, TemplateError,
+                           TemporaryMailError, WorkerError)
 from worker.store.state import StateStore
 
 if TYPE_CHECKING:
@@ -75,6 +76,7 @@ class TickReport:
     blocked: list[tuple[Step, str]] = field(default_factory=list)  # steps whose integration is missing
     waiting: list[Step] = field(default_factory=list)  # attendance reports not ready yet
     planned: list[Step] = field(default_factory=list)  # --dry-run: what would be done first
+    refused: list[tuple[Step, str]] = field(default_factory=list)  # failed steps whose credentials were refused
     stopped: bool = False  # a stop was requested between steps
 
 
@@ -209,6 +211,8 @@ class Engine:
         except (IntegrationError, TemplateError) as exc:
             self._failed(step, exc, now)
             report.failed.append((step, str(exc)))
+            if isinstance(exc, (AuthError, AccessDeniedError)):  # for the operator's alert (worker.run.alerts)
+                report.refused.append((step, exc.service))
             return False
         except WorkerError as exc:
             self._failed(step, exc, now)
