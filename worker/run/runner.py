@@ -29,6 +29,7 @@ from worker.errors import SettingsError
 from worker.store import health
 from worker.run.alerts import AlertBook, Concern, settings_concern, stale_concern, step_concerns
 from worker.run.engine import Engine, TickReport
+from worker.run.notify import Notifier
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +46,13 @@ class Runner:
 
     def __init__(self, settings_path: Path, make_engine: Callable[[Settings], Engine], clock: Clock,
                  settings: Settings | None = None, stop_event: threading.Event | None = None,
-                 store=None, settings_problem: str | None = None):
+                 store=None, settings_problem: str | None = None, notifier: Notifier | None = None):
         self.settings_path = settings_path  # file watched for edits
         self.make_engine = make_engine  # builds an engine for a settings value
         self.clock = clock  # source of "now"
         self.stop_event = stop_event or threading.Event()  # set by signals or stop()
         self._bad_mtime: float | None = None  # mtime of an invalid edit already reported
+        self.notifier = notifier or Notifier()  # systemd Type=notify and watchdog ($NOTIFY_SOCKET); no-op outside
         self.store = store  # StateStore for heartbeat, last good settings and alerts; None = none of these
         self.alerts = AlertBook(store, clock) if store is not None else None  # operator mail
         self._problem = settings_problem  # the rejected edit's problems, as `check` prints them; None = file good
@@ -165,9 +167,13 @@ class Runner:
         except Exception:  # noqa: BLE001 - the loop must survive any failing tick
             log.exception("tick failed; the next tick will try again")
             return
+        finally:
+            self.notifier.ping()
         if report.done or report.failed:
             log.info("tick: %d step(s) done, %d failed, %d blocked", len(report.done), len(report.failed),
                      len(report.blocked))
+        else:
+            log.debug("tick: nothing to do (%d blocked)", len(report.blocked))
 
     def run_forever(self, install_signals: bool = True) -> None:
         """Tick now and then every ``worker.tick_seconds`` until stopped."""
@@ -180,7 +186,9 @@ class Runner:
         log.info("webinar-worker running; ticking every %d s", interval)
         try:
             self._safe_tick()
+            self.notifier.ready(f"ticking every {interval} s")
             while not self.stopping():
+                self.notifier.ping()
                 if self._loaded.settings.worker.tick_seconds != interval:  # an edit changed the interval
                     interval = self._loaded.settings.worker.tick_seconds
                     scheduler.clear()
@@ -190,5 +198,6 @@ class Runner:
                 idle = scheduler.idle_seconds
                 self.stop_event.wait(timeout=min(max(idle or 1.0, 0.05), 1.0))
         finally:
+            self.notifier.stopping()
             scheduler.clear()
             log.info("webinar-worker stopped")
