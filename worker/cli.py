@@ -77,7 +77,10 @@ def _parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
-    command("check", cmd_check, "check settings.yaml and the templates; exit 2 listing every problem")
+    check = command("check", cmd_check, "check settings.yaml and the templates offline; exit 2 listing every "
+                    "problem, exit 1 when an integration is not configured")
+    check.add_argument("--offline-ok", action="store_true",
+                       help="exit 0 even when integrations are not configured (CI, or trying the settings)")
     command("plan", cmd_plan, "show the season's sessions and what will happen when", now=True)
     once = command("once", cmd_once, "run one reconcile tick, then exit", now=True)
     once.add_argument("--dry-run", action="store_true", help="print the steps that are due; call nothing")
@@ -188,7 +191,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     plan = plan_season(settings)
     active = [s for s in plan.sessions if not s.cancelled]
-    print(f"{args.settings}: OK — {len(active)} session(s), {len(plan.sessions) - len(active)} cancelled, "
+    print(f"{args.settings}: valid — {len(active)} session(s), {len(plan.sessions) - len(active)} cancelled, "
           f"{len(plan.skipped)} skipped date(s).")
     for day in plan.without_topic:
         print(f"note: {day} is a series date with no entry in topics; it will not be scheduled.")
@@ -220,6 +223,15 @@ def cmd_check(args: argparse.Namespace) -> int:
             secrets.get("SMTP_USERNAME") and secrets.get("SMTP_PASSWORD")):
         print(f"warning: mail: SMTP_USERNAME and SMTP_PASSWORD are not both set; {smtp.host} will be used "
               f"without logging in (most providers, Gmail included, refuse that)")
+    if io.missing:
+        names = ", ".join(sorted(io.missing))
+        if args.offline_ok:
+            print(f"settings and templates OK; not configured: {names} (accepted by --offline-ok)")
+            return EXIT_OK
+        print(f"NOT READY: {len(io.missing)} integration(s) not configured: {names}. Steps that need them will "
+              f"wait; pass --offline-ok to accept this (CI).")
+        return EXIT_FAILURE
+    print("OK: everything the settings use is configured (`webinar-worker doctor` tries it for real)")
     return EXIT_OK
 
 
