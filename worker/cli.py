@@ -81,6 +81,13 @@ def _parser() -> argparse.ArgumentParser:
                     "problem, exit 1 when an integration is not configured")
     check.add_argument("--offline-ok", action="store_true",
                        help="exit 0 even when integrations are not configured (CI, or trying the settings)")
+    command("doctor", cmd_doctor, "try each integration the settings use, for real (Zoom token, scopes and host; "
+            "calendar; spreadsheet; SMTP login; recipient sources); exit 0 only if all work")
+    send_test = command("send-test", cmd_send_test, "send one real mail of a kind to ADDRESS through the configured "
+                        "SMTP server, outside the outbox (nobody else gets anything)")
+    send_test.add_argument("address", help="where the test mail goes, e.g. your own address")
+    send_test.add_argument("--kind", choices=SESSION_KINDS, default="invitation", help="which mail (default: invitation)")
+    send_test.add_argument("--date", help="the session date, e.g. 2027-01-14 (default: the next session)")
     command("plan", cmd_plan, "show the season's sessions and what will happen when", now=True)
     once = command("once", cmd_once, "run one reconcile tick, then exit", now=True)
     once.add_argument("--dry-run", action="store_true", help="print the steps that are due; call nothing")
@@ -232,6 +239,60 @@ def cmd_check(args: argparse.Namespace) -> int:
               f"wait; pass --offline-ok to accept this (CI).")
         return EXIT_FAILURE
     print("OK: everything the settings use is configured (`webinar-worker doctor` tries it for real)")
+    return EXIT_OK
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """``doctor``: each integration tried for real, in plain words; exit 1 when any of them does not work."""
+    from worker.run.doctor import default_recipients, diagnose
+
+    settings, secrets, _ = _setup(args)
+    io = build_integrations(settings, secrets)
+    findings = diagnose(settings, io, default_recipients(settings, io))
+    for finding in findings:
+        print(f"{finding.name:<11} {'OK' if finding.ok else 'PROBLEM'}")
+        for line in finding.lines:
+            print(f"  {line}")
+    bad = [f.name for f in findings if not f.ok]
+    print("\n" + (f"{len(bad)} integration(s) do not work: {', '.join(bad)}" if bad
+                  else "everything the settings use works"))
+    return EXIT_FAILURE if bad else EXIT_OK
+
+
+def cmd_send_test(args: argparse.Namespace) -> int:
+    """``send-test ADDRESS``: one real mail of one kind, straight to SMTP; the outbox is not touched."""
+    from worker.core.cleaning import clean_email
+
+    settings, secrets, clock = _setup(args)
+    address = clean_email(args.address)
+    if address is None:
+        raise ValueError(f"{args.address!r} is not an email address")
+    sessions = [s for s in plan_season(settings).sessions if not s.cancelled]
+    if args.date:
+        day = date_type.fromisoformat(args.date)
+        session = next((s for s in plan_season(settings).sessions if s.date == day), None)
+        if session is None:
+            raise ValueError(f"{day} is not a session in {args.settings} (see `webinar-worker plan`)")
+    else:
+        now = clock.now()
+        session = next((s for s in sessions if s.start_utc > now), sessions[-1] if sessions else None)
+        if session is None:
+            raise ValueError(f"{args.settings} has no session to take the mail's text from")
+    io = build_integrations(settings, secrets)
+    if io.mail is None or io.composer is None:
+        print(f"error: mail is not configured: {io.missing.get('mail') or io.missing.get('composer')}", file=sys.stderr)
+        return EXIT_FAILURE
+    meeting = MeetingInfo("85012345678", "https://zoom.us/j/85012345678?pwd=contoh", "Baca2027")
+    previous = replace(session, topic=session.topic + " (judul lama)") if args.kind == "change" else None
+    message = io.composer.message(args.kind, session, meeting, Recipient(address, "Uji Coba"),
+                                  sequence=1 if args.kind == "change" else 0, previous=previous,
+                                  extra={"minutes": session.duration_minutes})
+    subject = message["Subject"]
+    del message["Subject"]
+    message["Subject"] = f"[UJI COBA] {subject}"
+    with io.mail.connect() as conn:
+        conn.send(message, address)
+    print(f"sent {args.kind} for {session.key} to {address}: {message['Subject']}")
     return EXIT_OK
 
 
