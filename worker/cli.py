@@ -111,6 +111,12 @@ def _parser() -> argparse.ArgumentParser:
     transcript = command("transcript", cmd_transcript, "issue the season transcripts (PDF) for people who attended "
                          "at least certificate.transcript_min_sessions sessions", now=True)
     transcript.add_argument("--out", type=Path, default=Path("transkrip"), help="output folder (default: ./transkrip)")
+    init = sub.add_parser("init", help="write a starting settings.yaml, the templates, a .env and a systemd unit "
+                          "into DIR (nothing existing is overwritten)",
+                          description="Write a commented settings.yaml, the mail templates (for staff to edit), a .env "
+                                      "for the secrets (mode 0600) and a systemd unit into DIR.")
+    init.add_argument("dir", nargs="?", type=Path, default=Path("."), help="the folder (default: the current one)")
+    init.set_defaults(func=cmd_init)
     demo = sub.add_parser("demo", help="run a whole season against the built-in sandbox (no accounts, no network)",
                           description="Start the Zoom and Google emulators and an SMTP server on 127.0.0.1 and run "
                                       "the worker over a simulated four-week season; files go to --out.")
@@ -530,6 +536,23 @@ def cmd_preview(args: argparse.Namespace) -> int:
         if html is not None:
             base.with_suffix(".html").write_text(html.get_content(), encoding="utf-8")
         print(f"{kind:<13} {message['Subject']}\n              {base}.eml")
+    return EXIT_OK
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """``init [DIR]``: the files a new installation starts from; existing files are kept."""
+    from worker.skeleton import init_folder
+
+    result = init_folder(args.dir)
+    for path in result.written:
+        print(f"wrote  {path}")
+    for path in result.kept:
+        print(f"kept   {path} (exists)")
+    folder = args.dir.resolve()
+    print(f"\nnext: edit {folder / 'settings.yaml'} and {folder / '.env'}, then run\n"
+          f"  webinar-worker check --settings {folder / 'settings.yaml'}\n"
+          f"  webinar-worker doctor --settings {folder / 'settings.yaml'}\n"
+          f"  webinar-worker send-test YOUR@ADDRESS --settings {folder / 'settings.yaml'}")
     return EXIT_OK
 
 
