@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -16,8 +16,7 @@ from worker.core.clock import FixedClock
 from worker.run.engine import TickReport
 from worker.run.notify import Notifier
 from worker.run.runner import Runner
-from worker.store.health import read_heartbeat
-from worker.store.state import StateStore
+from worker.store.health import HEARTBEAT_KEY
 
 
 def _listen(tmp_path) -> socket.socket:
@@ -90,26 +89,32 @@ def test_run_forever_says_ready_pings_and_says_stopping(tmp_path):
 
 
 def _ticked(folder) -> bool:
+    """A heartbeat is in the child's state file (read-only: the child may still be creating the schema)."""
     if not (folder / "state.db").exists():
         return False
-    with StateStore(folder / "state.db") as store:
-        return read_heartbeat(store) is not None
+    try:
+        with sqlite3.connect(f"file:{folder / 'state.db'}?mode=ro", uri=True) as db:
+            return db.execute("SELECT 1 FROM meta WHERE key=?", (HEARTBEAT_KEY,)).fetchone() is not None
+    except sqlite3.Error:  # not created yet, or locked for a moment
+        return False
 
 
 def test_run_logs_an_iso_time_with_offset_and_json_lines_on_request(tmp_path):
-    path = write_settings(tmp_path, BASE)
     for fmt in ("text", "json"):
-        (tmp_path / "state.db").unlink(missing_ok=True)
+        folder = tmp_path / fmt
+        folder.mkdir()
+        path = write_settings(folder, BASE)
         proc = subprocess.Popen([sys.executable, "-m", "worker", "run", "--settings", str(path), "--log-format", fmt],
-                                cwd=tmp_path, env=clean_env() | {"TZ": "Asia/Makassar"}, stderr=subprocess.PIPE,
+                                cwd=folder, env=clean_env() | {"TZ": "Asia/Makassar"}, stderr=subprocess.PIPE,
                                 text=True)
         try:
-            wait_until(lambda: proc.poll() is not None or _ticked(tmp_path), "the worker completed a tick")
+            wait_until(lambda: proc.poll() is not None or _ticked(folder), "the worker completed a tick")
             proc.send_signal(signal.SIGTERM)
             _, err = proc.communicate(timeout=120)  # a hang guard only
         finally:
             if proc.poll() is None:
                 proc.kill()
+        assert proc.returncode == 0, err
         first = err.splitlines()[0]
         if fmt == "text":
             stamp = first.split(" ")[0]
@@ -119,4 +124,3 @@ def test_run_logs_an_iso_time_with_offset_and_json_lines_on_request(tmp_path):
             entry = json.loads(first)
             assert entry["time"].endswith("+08:00") and entry["level"] and entry["logger"] and entry["message"]
             assert all(json.loads(line) for line in err.splitlines())
-    assert os.path.exists(tmp_path / "state.db")
