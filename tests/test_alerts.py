@@ -159,3 +159,28 @@ def test_a_stale_heartbeat_is_noticed_at_start_and_cleared_by_the_first_tick(tmp
         assert "Tick terakhir yang selesai" in _body(stuck) and "pukul 09.00 WITA" in _body(stuck)
         assert "Pulih" in recovered["Subject"]
         assert store.meta_value(HEARTBEAT_KEY)
+
+
+def test_zoom_s_daily_limit_alerts_once_and_clears_when_the_held_work_is_done(tmp_path, smtp_server):
+    with ZoomEmulator() as zoom:
+        text = _text(smtp_server, smtp_server.port, "\n  stale_after_ticks: 1000") + (
+            f"zoom:\n  api_base_url: {zoom.api_base_url}\n  oauth_url: {zoom.oauth_url}\n"
+            f"  user_id: {zoom.host_email}\n")
+        path = write_settings(tmp_path, text)
+        secrets = Secrets({"ZOOM_ACCOUNT_ID": zoom.account_id, "ZOOM_CLIENT_ID": zoom.client_id,
+                           "ZOOM_CLIENT_SECRET": zoom.client_secret})
+        zoom.fail_next("create_meeting", 429, daily=True)
+        clock = FixedClock(datetime(2026, 12, 28, 10, 0, tzinfo=timezone.utc))
+        with StateStore(tmp_path / "state.db") as store:
+            runner = _runner(path, store, clock, secrets)
+            report = runner.run_once()
+            assert report.held and report.held[0][0] == "create_meeting"
+            clock.set(clock.now() + timedelta(hours=1))
+            runner.run_once()  # still held until the reset: the same incident, no new mail
+            (alert,) = _alerts(smtp_server)
+            assert "Batas harian Zoom tercapai" in alert["Subject"] and "Dicoba lagi" in _body(alert)
+            clock.set(datetime(2026, 12, 29, 0, 5, tzinfo=timezone.utc))  # after 00:00 UTC
+            runner.run_once()
+            first, recovery = _alerts(smtp_server)
+            assert "Pulih: Batas harian Zoom tercapai" in recovery["Subject"]
+            assert zoom.calls["create_meeting"] >= 2

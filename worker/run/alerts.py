@@ -109,6 +109,24 @@ def stale_concern(last_tick: datetime | None, now: datetime, tick_seconds: int, 
                    since=last_tick)
 
 
+def quota_concerns(held: Sequence[tuple[str, datetime, str]], retries: Mapping[tuple[str, str], Retry],
+                   open_records: Mapping[str, dict], zone: str, locale: str) -> list[Concern]:
+    """Zoom's daily limit holding work back: raised when a tick hit it, open while held steps still wait."""
+    if held:
+        kinds = {kind for kind, _, _ in held}
+        until = max(u for _, u, _ in held)
+        steps = tuple(key for key in sorted(retries) if key[1] in kinds)
+        return [Concern("quota:zoom", "Batas harian Zoom tercapai; sebagian pekerjaan menunggu",
+                        tuple(sorted({why for _, _, why in held})) + (f"Dicoba lagi: {format_when(until, zone, locale)}",),
+                        "Tidak perlu tindakan bila hanya sesekali; bila sering, kurangi suntingan jadwal atau "
+                        "tanyakan kuota ke admin Zoom.", steps=steps)]
+    record = open_records.get("quota:zoom")
+    if record and any(tuple(s) in retries for s in record.get("steps", [])):
+        return [Concern("quota:zoom", record["title"], tuple(record["details"]), record["todo"],
+                        steps=tuple(tuple(s) for s in record["steps"]))]
+    return []
+
+
 def changes(open_records: Mapping[str, dict], concerns: Sequence[Concern]) -> Changes:
     """New concerns start; open incidents whose key is no longer a concern clear."""
     keys = {c.key for c in concerns}

@@ -77,6 +77,7 @@ class TickReport:
     waiting: list[Step] = field(default_factory=list)  # attendance reports not ready yet
     planned: list[Step] = field(default_factory=list)  # --dry-run: what would be done first
     refused: list[tuple[Step, str]] = field(default_factory=list)  # failed steps whose credentials were refused
+    held: list[tuple[str, datetime, str]] = field(default_factory=list)  # step kinds a daily quota holds: until, why
     stopped: bool = False  # a stop was requested between steps
 
 
@@ -142,6 +143,7 @@ class Engine:
             report.stopped = True
         if self.certificates is not None and not report.stopped:  # re-issues are mailed on the next tick
             self._certificate_tick(now)
+        report.held = [(kind, until, why) for kind, (until, why) in self._held.items()]  # for the operator's alert
         return report
 
     def plan(self, sessions: Sequence[Session], now: datetime, dry_run: bool = False) -> list[Step]:

@@ -27,7 +27,8 @@ from worker.core.planner import plan_season
 from worker.core.schema import Settings
 from worker.errors import SettingsError
 from worker.store import health
-from worker.run.alerts import AlertBook, Concern, settings_concern, stale_concern, step_concerns
+from worker.run.alerts import (AlertBook, Concern, quota_concerns, settings_concern, stale_concern,
+                               step_concerns)
 from worker.run.engine import Engine, TickReport
 from worker.run.notify import Notifier
 
@@ -139,8 +140,10 @@ class Runner:
         settings = self._loaded.settings
         found = [settings_concern(self._problem, self.settings_path.name)] if self._problem else []
         refused = [(step.uid, step.kind, service) for step, service in (report.refused if report else [])]
-        found += step_concerns(self.store.retries(), settings.worker.alert_after_failures, refused,
-                               self.alerts.open_incidents())
+        retries, open_records = self.store.retries(), self.alerts.open_incidents()
+        found += step_concerns(retries, settings.worker.alert_after_failures, refused, open_records)
+        found += quota_concerns(report.held if report else [], retries, open_records, settings.series.timezone,
+                                settings.series.locale)
         return found
 
     def _observe(self, concerns: list[Concern]) -> None:
