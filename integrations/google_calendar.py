@@ -91,6 +91,13 @@ class GoogleCalendar:
         return execute(request, CALENDAR_SERVICE, num_retries=self.num_retries, share_with=self.service_account_email,
                        target=f"calendar {self.calendar_id}", key_file=self.key_file, **extra)
 
+    def access_role(self) -> str:
+        """The service account's role on the calendar (``doctor``): events.list's ``accessRole``, one of
+        owner, writer, reader, freeBusyReader (https://developers.google.com/calendar/api/v3/reference/events/list).
+        An unshared calendar answers 404, raised as the usual "share the calendar" error."""
+        answer = self._run(self.service.events().list(calendarId=self.calendar_id, maxResults=1))
+        return str((answer or {}).get("accessRole", ""))
+
     def upsert_event(self, event: EventSpec) -> bool:
         """Insert the event, or patch the fields that differ; True when a write call was made."""
         events = self.service.events()

@@ -108,6 +108,17 @@ class GoogleSheets:
         return execute(request, SHEETS_SERVICE, num_retries=self.num_retries, share_with=self.service_account_email,
                        target=f"spreadsheet {self.spreadsheet_id}", key_file=self.key_file, **extra)
 
+    def prove_edit(self) -> str:
+        """Make an edit that changes nothing (the title set to itself) and return the title (``doctor``).
+
+        A spreadsheet shared read-only answers 403 PERMISSION_DENIED to the batchUpdate, raised as the
+        usual "share the spreadsheet" error."""
+        meta = self._run(self.service.spreadsheets().get(spreadsheetId=self.spreadsheet_id, fields="properties.title"))
+        title = str((meta or {}).get("properties", {}).get("title", ""))
+        body = {"requests": [{"updateSpreadsheetProperties": {"properties": {"title": title}, "fields": "title"}}]}
+        self._run(self.service.spreadsheets().batchUpdate(spreadsheetId=self.spreadsheet_id, body=body))
+        return title
+
     # -- reads ---------------------------------------------------------------------------------------------
     def read_range(self, a1: str) -> list[list[str]]:
         """The cells of ``a1`` (e.g. ``'Peserta'!A2:C``) as text, row by row."""

@@ -96,6 +96,22 @@ REGISTRANT_WRITE_SCOPE = ("meeting:write:admin (granular: meeting:write:registra
 REGISTRANT_READ_SCOPE = "meeting:read:admin (granular: meeting:read:list_registrants:admin)"
 
 
+USER_SCOPE = "user:read:admin (granular: user:read:user:admin)"  # reading the host user (doctor)
+USER_TYPES = {1: "Basic (unlicensed)", 2: "Licensed", 4: "Unassigned without Meetings Basic", 99: "None"}
+
+
+def scope_gaps(granted: set[str], registration: bool) -> list[str]:
+    """The needs from :func:`scopes_needed` that ``granted`` covers neither classically nor granularly."""
+    gaps = []
+    for line in scopes_needed(registration):
+        _, _, text = line.partition(": ")
+        classic = text.split()[0]
+        granular = set(re.findall(r"[a-z_]+:[a-z_]+:[a-z_]+:admin", text))
+        if classic not in granted and not (granular and granular <= granted):
+            gaps.append(line)
+    return gaps
+
+
 def scopes_needed(registration: bool) -> list[str]:
     """Every scope the worker's Server-to-Server OAuth app needs, classic and granular (apps made since
     2024-03 have granular scopes only), as ``check`` lists them."""
@@ -166,8 +182,19 @@ class ZoomClient:
         self.wall_clock = wall_clock  # aware UTC now, for the daily reset
         self._token = ""  # current access token, "" when none
         self._token_expires = 0.0  # monotonic() after which the token is not used
+        self._scopes = ""  # the scopes Zoom granted the current token (space-separated)
 
     # -- meetings ----------------------------------------------------------------
+    def granted_scopes(self) -> set[str]:
+        """Ask for a new token and return the scopes Zoom granted it (``doctor``); AuthError if refused."""
+        self._token = ""
+        self._access_token()
+        return set(self._scopes.split())
+
+    def host_user(self) -> dict:
+        """The host user (``GET /users/{userId}``): ``type`` 1 Basic, 2 Licensed (``doctor``)."""
+        return self._request("GET", f"/users/{_segment(self.config.user_id)}", scopes=USER_SCOPE, expect=("id",))
+
     def find_meeting(self, marker: str) -> MeetingInfo | None:
         """A scheduled meeting of the host whose agenda contains ``marker``, or None."""
         maybe: list[dict] = []
@@ -453,6 +480,7 @@ class ZoomClient:
         if response.status_code >= 400 or not data.get("access_token"):
             raise self._token_error(response)
         self._token = str(data["access_token"])
+        self._scopes = str(data.get("scope") or "")  # what the app was granted, for ``doctor``
         life = float(data.get("expires_in") or DEFAULT_TOKEN_LIFE)
         self._token_expires = now + max(0.0, life - TOKEN_MARGIN)
         log.debug("zoom: new access token, valid for %.0f s", life)

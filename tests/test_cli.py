@@ -23,9 +23,9 @@ def test_check_ok(tmp_path, capsys, monkeypatch):
     for k in list(os.environ):
         if k.startswith(("ZOOM_", "SMTP_", "GOOGLE_")):
             monkeypatch.delenv(k)
-    assert main(["check", "--settings", str(write_settings(tmp_path))]) == 0
+    assert main(["check", "--offline-ok", "--settings", str(write_settings(tmp_path))]) == 0
     out = capsys.readouterr().out
-    assert "OK — 3 session(s), 1 cancelled, 1 skipped date(s)" in out
+    assert "valid — 3 session(s), 1 cancelled, 1 skipped date(s)" in out
     assert "not configured: zoom: Zoom is not configured: set ZOOM_ACCOUNT_ID, ZOOM_CLIENT_ID, ZOOM_CLIENT_SECRET" in out
     assert "warning: mail" not in out  # a local relay needs no login
 
@@ -35,12 +35,12 @@ def test_check_warns_when_a_remote_smtp_server_has_no_login(tmp_path, capsys, mo
         if k.startswith(("ZOOM_", "SMTP_", "GOOGLE_")):
             monkeypatch.delenv(k)
     path = write_settings(tmp_path, BASE.replace("host: 127.0.0.1", "host: smtp.gmail.com"))
-    assert main(["check", "--settings", str(path)]) == 0
+    assert main(["check", "--offline-ok", "--settings", str(path)]) == 0
     out = capsys.readouterr().out
     assert "warning: mail: SMTP_USERNAME and SMTP_PASSWORD are not both set; smtp.gmail.com will be used" in out
     monkeypatch.setenv("SMTP_USERNAME", "webinar@perpustakaan.example.go.id")
     monkeypatch.setenv("SMTP_PASSWORD", "app-password")
-    assert main(["check", "--settings", str(path)]) == 0
+    assert main(["check", "--offline-ok", "--settings", str(path)]) == 0
     assert "warning: mail" not in capsys.readouterr().out
 
 
@@ -314,6 +314,19 @@ def test_check_lists_problems_in_the_recipient_csv(tmp_path, capsys, monkeypatch
                                          encoding="utf-8")
     path = write_settings(tmp_path, BASE.replace("      - umum@example.org\n",
                                                  "      - umum@example.org\n    csv_files: [daftar.csv]\n"))
-    assert main(["check", "--settings", str(path)]) == 0
+    assert main(["check", "--offline-ok", "--settings", str(path)]) == 0
     out = capsys.readouterr().out
     assert "warning: recipient list: " in out and "daftar.csv:3" in out and "budi@" in out
+
+
+def test_check_exits_1_and_says_not_ready_when_an_integration_is_not_configured(tmp_path, capsys, monkeypatch):
+    for k in list(os.environ):
+        if k.startswith(("ZOOM_", "SMTP_", "GOOGLE_")):
+            monkeypatch.delenv(k)
+    path = write_settings(tmp_path)
+    assert main(["check", "--settings", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "NOT READY: 3 integration(s) not configured: calendar, sheets, zoom." in out
+    assert "OK" not in out.replace("--offline-ok", "")
+    assert main(["check", "--offline-ok", "--settings", str(path)]) == 0
+    assert "not configured: calendar, sheets, zoom (accepted by --offline-ok)" in capsys.readouterr().out

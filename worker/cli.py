@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -18,7 +19,7 @@ from worker.config.envfile import RedactingFilter, Secrets, permission_warnings
 from worker.config.settings import load_settings
 from worker.core.clock import Clock, FixedClock, SystemClock, parse_moment
 from worker.core.derive import policy, series_info
-from worker.core.mailkinds import MAIL_KINDS
+from worker.core.mailkinds import MAIL_KINDS, Audience, MailKind
 from worker.core.mailload import bursts, overloads
 from worker.core.model import MeetingInfo, Recipient
 from worker.core.moments import moments
@@ -41,6 +42,7 @@ from worker.run.wiring import RecipientLists, build_engine, build_integrations, 
 from worker.store.state import StateStore
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
+SESSION_KINDS = tuple(k for k in MAIL_KINDS if MailKind(k).audience is not Audience.OPERATOR)  # a session's mail
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -73,20 +75,34 @@ def _parser() -> argparse.ArgumentParser:
     def command(name: str, func, help_text: str, now: bool = False) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.add_argument("--settings", type=Path, default=Path("settings.yaml"), help="settings file (default: ./settings.yaml)")
+        p.add_argument("--log-format", choices=("text", "json"), default="text",
+                       help="log lines as text (ISO time with offset) or one JSON object each, for log collectors")
         if now:
             p.add_argument("--now", help="act as if it were this moment, e.g. 2027-01-14T08:00+08:00")
         p.set_defaults(func=func)
         return p
 
-    command("check", cmd_check, "check settings.yaml and the templates; exit 2 listing every problem")
+    check = command("check", cmd_check, "check settings.yaml and the templates offline; exit 2 listing every "
+                    "problem, exit 1 when an integration is not configured")
+    check.add_argument("--offline-ok", action="store_true",
+                       help="exit 0 even when integrations are not configured (CI, or trying the settings)")
+    command("doctor", cmd_doctor, "try each integration the settings use, for real (Zoom token, scopes and host; "
+            "calendar; spreadsheet; SMTP login; recipient sources); exit 0 only if all work")
+    send_test = command("send-test", cmd_send_test, "send one real mail of a kind to ADDRESS through the configured "
+                        "SMTP server, outside the outbox (nobody else gets anything)")
+    send_test.add_argument("address", help="where the test mail goes, e.g. your own address")
+    send_test.add_argument("--kind", choices=SESSION_KINDS, default="invitation", help="which mail (default: invitation)")
+    send_test.add_argument("--date", help="the session date, e.g. 2027-01-14 (default: the next session)")
     command("plan", cmd_plan, "show the season's sessions and what will happen when", now=True)
     once = command("once", cmd_once, "run one reconcile tick, then exit", now=True)
     once.add_argument("--dry-run", action="store_true", help="print the steps that are due; call nothing")
     command("run", cmd_run, "run until stopped (SIGTERM/SIGINT), ticking every worker.tick_seconds")
-    command("status", cmd_status, "per session: what exists, what was sent, what is pending, the last error", now=True)
+    status = command("status", cmd_status, "the last tick, then per session: what exists, what was sent, what is "
+                     "pending, the last error; exit 1 when the worker has not ticked for a while", now=True)
+    status.add_argument("--json", action="store_true", help="the worker's health as JSON, for monitoring")
     preview = command("preview", cmd_preview, "render one session's mails to .eml and .html files; sends nothing")
     preview.add_argument("date", help="the session date, e.g. 2027-01-14")
-    preview.add_argument("--kind", choices=(*MAIL_KINDS, "all"),
+    preview.add_argument("--kind", choices=(*SESSION_KINDS, "all"),
                          default="all", help="which mail (default: all)")
     preview.add_argument("--out", type=Path, default=Path("preview"), help="output folder (default: ./preview)")
     report = command("report", cmd_report, "write the season report (HTML with a chart) from the stored attendance",
@@ -100,6 +116,12 @@ def _parser() -> argparse.ArgumentParser:
     transcript = command("transcript", cmd_transcript, "issue the season transcripts (PDF) for people who attended "
                          "at least certificate.transcript_min_sessions sessions", now=True)
     transcript.add_argument("--out", type=Path, default=Path("transkrip"), help="output folder (default: ./transkrip)")
+    init = sub.add_parser("init", help="write a starting settings.yaml, the templates, a .env and a systemd unit "
+                          "into DIR (nothing existing is overwritten)",
+                          description="Write a commented settings.yaml, the mail templates (for staff to edit), a .env "
+                                      "for the secrets (mode 0600) and a systemd unit into DIR.")
+    init.add_argument("dir", nargs="?", type=Path, default=Path("."), help="the folder (default: the current one)")
+    init.set_defaults(func=cmd_init)
     demo = sub.add_parser("demo", help="run a whole season against the built-in sandbox (no accounts, no network)",
                           description="Start the Zoom and Google emulators and an SMTP server on 127.0.0.1 and run "
                                       "the worker over a simulated four-week season; files go to --out.")
@@ -113,7 +135,7 @@ def _parser() -> argparse.ArgumentParser:
 def _setup(args: argparse.Namespace) -> tuple[Settings, Secrets, Clock]:
     settings = load_settings(args.settings)
     secrets = Secrets.load(os.environ, default_env_file(args.settings))
-    _logging(settings.worker.log_level, secrets)
+    _logging(settings.worker.log_level, secrets, getattr(args, "log_format", "text"))
     clock: Clock = SystemClock()
     if getattr(args, "now", None):
         clock = FixedClock(parse_moment(args.now, settings.series.timezone))
@@ -132,9 +154,30 @@ class _StderrHandler(logging.StreamHandler):
         pass
 
 
-def _logging(level: str, secrets: Secrets) -> None:
+class IsoFormatter(logging.Formatter):
+    """``2026-12-03T18:30:00.123+08:00 INFO name: message``: the local time with its offset."""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        """The record's time in ISO 8601 with the machine's UTC offset."""
+        return datetime.fromtimestamp(record.created).astimezone().isoformat(timespec="milliseconds")
+
+
+class JsonFormatter(IsoFormatter):
+    """One JSON object per line (time, level, logger, message, and the traceback if any)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record as one line of JSON."""
+        entry = {"time": self.formatTime(record), "level": record.levelname, "logger": record.name,
+                 "message": record.getMessage()}
+        if record.exc_info or record.exc_text:  # exc_text first: RedactingFilter has hidden the secrets in it
+            entry["exception"] = record.exc_text or self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def _logging(level: str, secrets: Secrets, log_format: str = "text") -> None:
     handler = _StderrHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(JsonFormatter() if log_format == "json"
+                         else IsoFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactingFilter(secrets))
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -166,7 +209,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     plan = plan_season(settings)
     active = [s for s in plan.sessions if not s.cancelled]
-    print(f"{args.settings}: OK — {len(active)} session(s), {len(plan.sessions) - len(active)} cancelled, "
+    print(f"{args.settings}: valid — {len(active)} session(s), {len(plan.sessions) - len(active)} cancelled, "
           f"{len(plan.skipped)} skipped date(s).")
     for day in plan.without_topic:
         print(f"note: {day} is a series date with no entry in topics; it will not be scheduled.")
@@ -202,6 +245,69 @@ def cmd_check(args: argparse.Namespace) -> int:
             secrets.get("SMTP_USERNAME") and secrets.get("SMTP_PASSWORD")):
         print(f"warning: mail: SMTP_USERNAME and SMTP_PASSWORD are not both set; {smtp.host} will be used "
               f"without logging in (most providers, Gmail included, refuse that)")
+    if io.missing:
+        names = ", ".join(sorted(io.missing))
+        if args.offline_ok:
+            print(f"settings and templates OK; not configured: {names} (accepted by --offline-ok)")
+            return EXIT_OK
+        print(f"NOT READY: {len(io.missing)} integration(s) not configured: {names}. Steps that need them will "
+              f"wait; pass --offline-ok to accept this (CI).")
+        return EXIT_FAILURE
+    print("OK: everything the settings use is configured (`webinar-worker doctor` tries it for real)")
+    return EXIT_OK
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """``doctor``: each integration tried for real, in plain words; exit 1 when any of them does not work."""
+    from worker.run.doctor import default_recipients, diagnose
+
+    settings, secrets, _ = _setup(args)
+    io = build_integrations(settings, secrets)
+    findings = diagnose(settings, io, default_recipients(settings, io))
+    for finding in findings:
+        print(f"{finding.name:<11} {'OK' if finding.ok else 'PROBLEM'}")
+        for line in finding.lines:
+            print(f"  {line}")
+    bad = [f.name for f in findings if not f.ok]
+    print("\n" + (f"{len(bad)} integration(s) do not work: {', '.join(bad)}" if bad
+                  else "everything the settings use works"))
+    return EXIT_FAILURE if bad else EXIT_OK
+
+
+def cmd_send_test(args: argparse.Namespace) -> int:
+    """``send-test ADDRESS``: one real mail of one kind, straight to SMTP; the outbox is not touched."""
+    from worker.core.cleaning import clean_email
+
+    settings, secrets, clock = _setup(args)
+    address = clean_email(args.address)
+    if address is None:
+        raise ValueError(f"{args.address!r} is not an email address")
+    sessions = [s for s in plan_season(settings).sessions if not s.cancelled]
+    if args.date:
+        day = date_type.fromisoformat(args.date)
+        session = next((s for s in plan_season(settings).sessions if s.date == day), None)
+        if session is None:
+            raise ValueError(f"{day} is not a session in {args.settings} (see `webinar-worker plan`)")
+    else:
+        now = clock.now()
+        session = next((s for s in sessions if s.start_utc > now), sessions[-1] if sessions else None)
+        if session is None:
+            raise ValueError(f"{args.settings} has no session to take the mail's text from")
+    io = build_integrations(settings, secrets)
+    if io.mail is None or io.composer is None:
+        print(f"error: mail is not configured: {io.missing.get('mail') or io.missing.get('composer')}", file=sys.stderr)
+        return EXIT_FAILURE
+    meeting = MeetingInfo("85012345678", "https://zoom.us/j/85012345678?pwd=contoh", "Baca2027")
+    previous = replace(session, topic=session.topic + " (judul lama)") if args.kind == "change" else None
+    message = io.composer.message(args.kind, session, meeting, Recipient(address, "Uji Coba"),
+                                  sequence=1 if args.kind == "change" else 0, previous=previous,
+                                  extra={"minutes": session.duration_minutes})
+    subject = message["Subject"]
+    del message["Subject"]
+    message["Subject"] = f"[UJI COBA] {subject}"
+    with io.mail.connect() as conn:
+        conn.send(message, address)
+    print(f"sent {args.kind} for {session.key} to {address}: {message['Subject']}")
     return EXIT_OK
 
 
@@ -275,10 +381,61 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def _engine_runner(args: argparse.Namespace, store: StateStore, settings: Settings, secrets: Secrets,
-                   clock: Clock, stop_event: threading.Event | None = None) -> Runner:
+                   clock: Clock, stop_event: threading.Event | None = None, keep_health: bool = True,
+                   settings_problem: str | None = None) -> Runner:
     stop_event = stop_event or threading.Event()
     return Runner(args.settings, lambda s: build_engine(s, secrets, store, clock, stop_event=stop_event),
-                  clock, settings=settings, stop_event=stop_event)
+                  clock, settings=settings, stop_event=stop_event, store=store if keep_health else None,
+                  settings_problem=settings_problem)
+
+
+def _setup_or_last_good(args: argparse.Namespace) -> tuple[Settings, Secrets, Clock, str | None]:
+    """Like ``_setup``; when the settings file is broken, the last good settings kept in the state file
+    and the file's problems (SettingsError again when there is no good copy)."""
+    try:
+        return (*_setup(args), None)
+    except SettingsError as exc:
+        kept = _last_good_settings(args.settings)
+        if kept is None:
+            raise
+        secrets = Secrets.load(os.environ, default_env_file(args.settings))
+        _logging(kept.worker.log_level, secrets, getattr(args, "log_format", "text"))
+        clock: Clock = SystemClock()
+        if getattr(args, "now", None):
+            clock = FixedClock(parse_moment(args.now, kept.series.timezone))
+        return kept, secrets, clock, str(exc)
+
+
+def _last_good_settings(path: Path) -> Settings | None:
+    """The last good settings kept in the state file, when the file at ``path`` is broken; None if none.
+
+    The state file is the one the broken file still names (``worker.state_file``, when its YAML can
+    be read at all), else ``state.db`` beside the settings file.
+    """
+    import yaml
+
+    from worker.config.settings import load_settings_text
+    from worker.store.health import last_good_settings_text
+
+    named = None
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8", errors="replace"))
+        named = doc["worker"]["state_file"] if isinstance(doc, dict) and isinstance(doc.get("worker"), dict) else None
+    except (yaml.YAMLError, OSError, RecursionError, ValueError):
+        pass
+    base = path.resolve().parent
+    for candidate in ([Path(str(named)).expanduser()] if isinstance(named, str) and named else []) + [Path("state.db")]:
+        state_file = candidate if candidate.is_absolute() else base / candidate
+        if not state_file.is_file():
+            continue
+        with StateStore(state_file) as store:
+            text = last_good_settings_text(store)
+        if text:
+            try:
+                return load_settings_text(text, path)
+            except SettingsError:
+                continue
+    return None
 
 
 def _locked_store(settings: Settings, clock: Clock) -> tuple[StateLock, StateStore]:
@@ -327,7 +484,7 @@ def _dry_run(args: argparse.Namespace, settings: Settings, secrets: Secrets, clo
     exists = settings.worker.state_file.exists()
     store = StateStore(settings.worker.state_file if exists else ":memory:")
     try:
-        report = _engine_runner(args, store, settings, secrets, clock).run_once(dry_run=True)
+        report = _engine_runner(args, store, settings, secrets, clock, keep_health=False).run_once(dry_run=True)
     finally:
         store.close()
     print("\n".join(str(s) for s in report.planned) or "nothing to do")
@@ -337,11 +494,18 @@ def _dry_run(args: argparse.Namespace, settings: Settings, secrets: Secrets, clo
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """``run``: the long-running loop, holding the state file's lock until it stops."""
-    settings, secrets, clock = _setup(args)
+    """``run``: the long-running loop, holding the state file's lock until it stops.
+
+    A broken settings file at start: the last good settings kept in the state file are used (and the
+    operator is alerted); only with no good copy ever does ``run`` exit 2.
+    """
+    settings, secrets, clock, problem = _setup_or_last_good(args)
+    if problem:
+        logging.getLogger(__name__).error("%s is broken; running on the last good settings kept in %s:\n%s",
+                                          args.settings, settings.worker.state_file, problem)
     lock, store = _locked_store(settings, clock)
     try:
-        _engine_runner(args, store, settings, secrets, clock).run_forever()
+        _engine_runner(args, store, settings, secrets, clock, settings_problem=problem).run_forever()
     finally:
         store.close()
         lock.release()
@@ -349,13 +513,29 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    """``status``: one block per session from the state file."""
-    settings, _, clock = _setup(args)
-    if not _has_state(settings, "run `webinar-worker once` first"):
+    """``status``: the last tick, then one block per session from the state file.
+
+    Exit 1 when the last completed tick is older than ``worker.stale_after_ticks`` intervals (or there
+    has been none), so a monitor or a container's health check can run it.
+    """
+    from worker.outputs.status import health_lines, health_report
+
+    settings, _, clock, problem = _setup_or_last_good(args)
+    if not settings.worker.state_file.exists():
+        if args.json:
+            print(json.dumps({"healthy": False, "reason": "no state file yet"}))
+            return EXIT_FAILURE
+        _has_state(settings, "run `webinar-worker once` first")
         return EXIT_OK
     with StateStore(settings.worker.state_file) as store:
-        print(render_status(settings, store, clock.now()))
-    return EXIT_OK
+        health = health_report(settings, store, clock.now(), problem)
+        if args.json:
+            print(json.dumps(health, ensure_ascii=False, indent=2))
+        else:
+            print("\n".join(health_lines(health, settings)))
+            print()
+            print(render_status(settings, store, clock.now()))
+    return EXIT_OK if health["healthy"] else EXIT_FAILURE
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
@@ -377,7 +557,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
     composer = MailComposer(settings.mail.templates_dir, series_info(settings),
                             certificates=settings.followup.certificate, waiting_room=settings.zoom.waiting_room)
     recipient = Recipient("contoh.peserta@example.org", "Contoh Peserta")
-    kinds = MAIL_KINDS if args.kind == "all" else (args.kind,)
+    kinds = SESSION_KINDS if args.kind == "all" else (args.kind,)
     args.out.mkdir(parents=True, exist_ok=True)
     for kind in kinds:
         previous = None
@@ -391,6 +571,23 @@ def cmd_preview(args: argparse.Namespace) -> int:
         if html is not None:
             base.with_suffix(".html").write_text(html.get_content(), encoding="utf-8")
         print(f"{kind:<13} {message['Subject']}\n              {base}.eml")
+    return EXIT_OK
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """``init [DIR]``: the files a new installation starts from; existing files are kept."""
+    from worker.skeleton import init_folder
+
+    result = init_folder(args.dir)
+    for path in result.written:
+        print(f"wrote  {path}")
+    for path in result.kept:
+        print(f"kept   {path} (exists)")
+    folder = args.dir.resolve()
+    print(f"\nnext: edit {folder / 'settings.yaml'} and {folder / '.env'}, then run\n"
+          f"  webinar-worker check --settings {folder / 'settings.yaml'}\n"
+          f"  webinar-worker doctor --settings {folder / 'settings.yaml'}\n"
+          f"  webinar-worker send-test YOUR@ADDRESS --settings {folder / 'settings.yaml'}")
     return EXIT_OK
 
 

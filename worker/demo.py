@@ -28,6 +28,7 @@ from typing import Callable
 from zoneinfo import ZoneInfo
 
 from worker.config.envfile import Secrets
+from worker.skeleton import PACKAGE_TEMPLATES
 from worker.config.settings import load_settings
 from worker.core.cleaning import neutralise_formula
 from worker.core.clock import FixedClock
@@ -157,7 +158,7 @@ class Demo:
     """Runs the sandbox season; ``run()`` returns a :class:`DemoSummary`."""
 
     def __init__(self, out_dir: Path, *, on_progress: Callable[[int, int, str], None] | None = None):
-        self.out_dir = Path(out_dir)  # everything is written here
+        self.out_dir = Path(out_dir).resolve()  # everything is written here (absolute: the settings name files in it)
         self.on_progress = on_progress or (lambda done, total, text: None)  # progress display hook
         self.sandbox = self.out_dir / "sandbox"  # settings, state, key file and log of the run
         self.clock = FixedClock(START)  # the simulated clock every component reads
@@ -231,7 +232,8 @@ class Demo:
         io = build_integrations(settings, secrets, self.clock)
         self._sheets = io.sheets  # the export writes the Verifikasi tab once more, with the transcripts
         if io.missing:
-            raise WorkerError(f"demo sandbox is incomplete: {io.missing}")
+            raise WorkerError("the demo's sandbox could not be wired: " + "; ".join(
+                f"{name}: {why}" for name, why in sorted(io.missing.items())))
         runner = Runner(settings_path, lambda s: build_engine(s, secrets, store, self.clock, integrations=io),
                         self.clock, settings=settings)
         total = int((END - START) / STEP) + 1
@@ -374,7 +376,7 @@ class Demo:
         return mail_dir, cert_dir
 
     def _write_settings(self, path: Path, zoom, google, smtp_port: int, key_file: Path) -> None:
-        templates = Path(__file__).resolve().parent.parent / "templates"
+        templates = PACKAGE_TEMPLATES  # shipped inside the package: works after a plain `pip install .`
         people = "\n".join(f"      - email: {e}\n        name: {n}\n        group: {g}" for e, n, g in PEOPLE)
         path.write_text(SETTINGS.format(
             topics=_topics(False, False), zoom_api=zoom.api_base_url, zoom_oauth=zoom.oauth_url,

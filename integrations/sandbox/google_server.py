@@ -134,6 +134,10 @@ class GoogleEmulator(ServedEmulator):
         """Create the spreadsheet if needed (one tab, "Sheet1") and give ``email`` edit access; return its id."""
         return self._sheets.share_spreadsheet(spreadsheet_id, title, email)
 
+    def make_spreadsheet_read_only(self, spreadsheet_id: str, email: str = SERVICE_ACCOUNT_EMAIL) -> None:
+        """Leave ``email`` only Viewer access: reads work, every write answers 403 (as Google does)."""
+        self._sheets.make_read_only(spreadsheet_id, email)
+
     # -- fault switches and counters ----------------------------------------------------------------
     def fail_next(self, route_name: str, status: int, times: int = 1, reason: str | None = None, *,
                   retry_after: int | None = None) -> None:

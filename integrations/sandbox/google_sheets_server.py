@@ -33,7 +33,7 @@ SHEETS_SCOPES = frozenset({"https://www.googleapis.com/auth/spreadsheets",
 SHEETS_READ_SCOPES = SHEETS_SCOPES | {"https://www.googleapis.com/auth/spreadsheets.readonly",
                                       "https://www.googleapis.com/auth/drive.readonly"}  # scopes that may read
 FORMULA_PLACEHOLDER = "#N/A"  # what a formula cell reads back as: the emulator does not compute formulas
-_SUPPORTED_REQUESTS = ("addSheet", "addChart")  # batchUpdate request kinds served
+_SUPPORTED_REQUESTS = ("addSheet", "addChart", "updateSpreadsheetProperties")  # batchUpdate request kinds served
 _BOOK = r"/v4/spreadsheets/([^/:]+)"  # path of one spreadsheet
 
 
@@ -79,6 +79,7 @@ class _Spreadsheet:
     title: str  # document title
     sheets: list[_Sheet] = field(default_factory=list)  # tabs, kept sorted by index
     shared_with: set[str] = field(default_factory=set)  # service accounts with edit access
+    readers: set[str] = field(default_factory=set)  # service accounts that may only read ("Viewer")
 
     def sheet_by_title(self, title: str) -> _Sheet | None:
         """The tab with this title, or None."""
@@ -226,13 +227,20 @@ class SheetsService(Service):
         return out
 
     # -- the routes ------------------------------------------------------------------------------------
-    def _spreadsheet(self, grant: Token, spreadsheet_id: str) -> _Spreadsheet:
+    def _spreadsheet(self, grant: Token, spreadsheet_id: str, write: bool = False) -> _Spreadsheet:
         book = self._spreadsheets.get(spreadsheet_id)
         if book is None:
             raise ApiError(404, "Requested entity was not found.", "notFound")
-        if grant.email not in book.shared_with:
+        if grant.email not in book.shared_with and (write or grant.email not in book.readers):
             raise ApiError(403, "The caller does not have permission", "forbidden")
         return book
+
+    def make_read_only(self, spreadsheet_id: str, email: str) -> None:
+        """Share the spreadsheet with ``email`` as a Viewer only: reads work, every write answers 403."""
+        with self._lock:
+            book = self._spreadsheets[spreadsheet_id]
+            book.shared_with.discard(email)
+            book.readers.add(email)
 
     def _resource(self, book: _Spreadsheet) -> dict[str, Any]:
         sheets = []
@@ -334,7 +342,7 @@ class SheetsService(Service):
         return result
 
     def _values_batchUpdate(self, grant: Token, query: dict, body: Any, spreadsheet_id: str) -> tuple[int, Any]:
-        book = self._spreadsheet(grant, spreadsheet_id)
+        book = self._spreadsheet(grant, spreadsheet_id, write=True)
         body = require_object(body)
         option = body.get("valueInputOption", "")
         snapshot = copy.deepcopy(book.sheets)
@@ -356,7 +364,7 @@ class SheetsService(Service):
 
     def _spreadsheets_batchUpdate(self, grant: Token, query: dict, body: Any,
                                   spreadsheet_id: str) -> tuple[int, Any]:
-        book = self._spreadsheet(grant, spreadsheet_id)
+        book = self._spreadsheet(grant, spreadsheet_id, write=True)
         body = require_object(body)
         requests = body.get("requests", [])
         if not isinstance(requests, list) or not requests:
@@ -386,6 +394,19 @@ class SheetsService(Service):
         return 200, result
 
     # each _request_<kind> applies one batchUpdate request and returns its reply ({} when Google sends none)
+    def _request_updateSpreadsheetProperties(self, book: _Spreadsheet, params: dict[str, Any]) -> dict[str, Any]:
+        """Only ``title`` is emulated; ``fields`` must name what is set, as Google requires."""
+        fields = str(params.get("fields", ""))
+        if not fields:
+            raise ApiError(400, "At least one field must be updated, but 'fields' is empty.")
+        if fields != "title":
+            raise ApiError(400, f"the emulator only updates the title (got fields {fields!r})")
+        title = params.get("properties", {}).get("title")
+        if not isinstance(title, str) or not title:
+            raise ApiError(400, "Invalid value for title")
+        book.title = title
+        return {}
+
     def _request_addSheet(self, book: _Spreadsheet, params: dict[str, Any]) -> dict[str, Any]:
         props = dict(params.get("properties", {}))
         title = props.pop("title", None)

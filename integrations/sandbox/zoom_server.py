@@ -119,7 +119,7 @@ AFTER_COMMIT_FAULTS = ("drop", "slow")
 
 ROUTES = ("token", "create_meeting", "get_meeting", "patch_meeting", "delete_meeting", "list_meetings",
           "instances", "report_participants", "past_participants", "add_registrant", "batch_registrants",
-          "list_registrants", "registrant_status")
+          "list_registrants", "registrant_status", "get_user")
 """Route names: keys of ``calls`` and valid arguments of ``fail_next`` and ``fail_after_commit`` (besides ``"*"``)."""
 
 UUID_KINDS = ("plain", "leading_slash", "double_slash", "cycle")
@@ -924,6 +924,14 @@ class ZoomEmulator(ServedEmulator):
                 registrant["status"] = status
         return _Reply(204)
 
+    def _route_get_user(self, params: dict[str, str], query: dict[str, str], body: bytes) -> _Reply:
+        """``GET /v2/users/{userId}``: the host user; ``type`` 1 = Basic, 2 = Licensed
+        (https://developers.zoom.us/docs/api/users/#tag/users/GET/users/{userId})."""
+        self._check_user(params["user"])
+        return _Reply(200, {"id": self.host_id, "email": self.host_email, "first_name": "Host",
+                            "last_name": "Perpustakaan", "type": 2 if self.host_licensed else 1,
+                            "status": "active", "timezone": "Asia/Makassar"})
+
     def _route_get_meeting(self, params: dict[str, str], query: dict[str, str], body: bytes) -> _Reply:
         return _Reply(200, _public(self._live_meeting(params["meeting"])))
 
@@ -1113,6 +1121,7 @@ def _match(method: str, path: str) -> tuple[str | None, dict[str, str]]:
     table: list[tuple[list[str], dict[str, str]]] = [
         (["oauth", "token"], {"POST": "token"}),
         (["v2", "users", "{user}", "meetings"], {"POST": "create_meeting", "GET": "list_meetings"}),
+        (["v2", "users", "{user}"], {"GET": "get_user"}),
         (["v2", "meetings", "{meeting}"], {"GET": "get_meeting", "PATCH": "patch_meeting", "DELETE": "delete_meeting"}),
         (["v2", "meetings", "{meeting}", "registrants"], {"POST": "add_registrant", "GET": "list_registrants"}),
         (["v2", "meetings", "{meeting}", "batch_registrants"], {"POST": "batch_registrants"}),

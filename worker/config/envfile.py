@@ -67,6 +67,9 @@ def permission_warnings(paths: Mapping[str, Path | None]) -> list[str]:
     return warnings
 
 
+PATH_NAMES = ("GOOGLE_APPLICATION_CREDENTIALS",)  # secrets that are file paths
+
+
 @dataclass(frozen=True)
 class Secrets:
     """Credentials, read once from the environment; repr never shows values."""
@@ -82,8 +85,17 @@ class Secrets:
 
     @classmethod
     def load(cls, env: Mapping[str, str], env_file: Path | None) -> "Secrets":
-        """Environment variables win over the ``.env`` file."""
+        """Environment variables win over the ``.env`` file.
+
+        A relative path in the ``.env`` file (``GOOGLE_APPLICATION_CREDENTIALS``) is taken from the
+        file's folder, the settings folder, as relative paths in settings.yaml are; one set in the
+        environment is left as it is (the environment has no folder of its own).
+        """
         merged = dict(read_env_file(env_file)) if env_file and env_file.is_file() else {}
+        for name in PATH_NAMES:
+            value = merged.get(name, "")
+            if value and env_file is not None and not Path(value).expanduser().is_absolute():
+                merged[name] = str(env_file.resolve().parent / Path(value).expanduser())
         merged.update({k: v for k, v in env.items() if k in SECRET_NAMES or k.startswith(("ZOOM_", "SMTP_", "GOOGLE_"))})
         return cls({k: v for k, v in merged.items() if k in SECRET_NAMES})
 

@@ -52,8 +52,13 @@ def read_settings_text(path: Path) -> str:
 def load_settings(path: str | Path) -> Settings:
     """Read and check the settings file; raise SettingsError listing every problem."""
     path = Path(path)
+    return load_settings_text(read_settings_text(path), path)
+
+
+def load_settings_text(text: str, path: str | Path) -> Settings:
+    """Check settings ``text`` as if it were the file ``path`` (relative paths resolve against its folder)."""
+    path = Path(path)
     name = path.name
-    text = read_settings_text(path)
     try:
         located = load_yaml(text, name)
         return _Checker(name, located, path.resolve().parent).settings(path)
@@ -604,14 +609,21 @@ class _Checker:
         """The ``worker`` section."""
         p = "worker"
         m = self.section(root, "", p, ("state_file", "tick_seconds", "planning_days", "log_level",
-                                          "step_timeout_seconds"))
+                                          "step_timeout_seconds", "alert_to", "alert_after_failures",
+                                          "stale_after_ticks"))
         d = WorkerSettings()
+        alert_to = [e.lower() for e in self.text_list(m, p, "alert_to")]
+        for index, address in enumerate(alert_to):
+            self.email(address, f"{p}.alert_to[{index}]")
         return WorkerSettings(
             state_file=self.path_value(self.text(m, p, "state_file", str(d.state_file)) or str(d.state_file)),
             tick_seconds=self.integer(m, p, "tick_seconds", d.tick_seconds, 1, 3600),
             planning_days=self.integer(m, p, "planning_days", d.planning_days, 1, 90),
             log_level=self.choice(m, p, "log_level", d.log_level.lower(), ("debug", "info", "warning", "error")).upper(),
-            step_timeout_seconds=self.integer(m, p, "step_timeout_seconds", d.step_timeout_seconds, 1, 3600))
+            step_timeout_seconds=self.integer(m, p, "step_timeout_seconds", d.step_timeout_seconds, 1, 3600),
+            alert_to=tuple(alert_to),
+            alert_after_failures=self.integer(m, p, "alert_after_failures", d.alert_after_failures, 1, 100),
+            stale_after_ticks=self.integer(m, p, "stale_after_ticks", d.stale_after_ticks, 2, 1000))
 
 
 def _valid_zone(name: str) -> bool:

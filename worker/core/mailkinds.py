@@ -15,6 +15,7 @@ class Audience(Enum):
     LIST = "list"  # everyone on the session's recipient list (groups applied; with registration, once registered)
     INVITED = "invited"  # those the invitation was sent to
     ATTENDEES = "attendees"  # identified non-staff attendees who stayed long enough (worker.core.attendance.thanked)
+    OPERATOR = "operator"  # the operator addresses in ``worker.alert_to`` (not tied to a session)
 
 
 class Until(Enum):
@@ -34,6 +35,7 @@ class MailKind(StrEnum):
     CHANGE = ("change", "REQUEST", "undangan.ics", Audience.INVITED, Until.START, True, False, 0)
     CANCELLATION = ("cancellation", "CANCEL", "pembatalan.ics", Audience.INVITED, Until.START, True, False, 0)
     THANKYOU = ("thankyou", None, "", Audience.ATTENDEES, Until.ANY_TIME, False, True, 3)
+    ALERT = ("alert", None, "", Audience.OPERATOR, Until.ANY_TIME, False, False, 0)  # worker.run.alerts sends it
 
     def __new__(cls, value: str, ics_method: str | None, ics_filename: str, audience: Audience, until: Until,
                 own_sequence: bool, certificate: bool, urgency: int) -> "MailKind":

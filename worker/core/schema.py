@@ -195,6 +195,9 @@ class WorkerSettings:
     planning_days: int = 14  # create meetings and events this many days ahead
     log_level: str = "INFO"  # DEBUG, INFO, WARNING, ERROR
     step_timeout_seconds: int = 120  # overall limit of one remote call of a step, retries included
+    alert_to: tuple[str, ...] = ()  # operator addresses that get alert mail; empty = alerts only in the log
+    alert_after_failures: int = 3  # a step failing this many times in a row raises an alert
+    stale_after_ticks: int = 5  # no completed tick for this many intervals: the worker counts as stuck
 
 
 def default_of(cls: type, name: str) -> object:

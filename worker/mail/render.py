@@ -159,6 +159,8 @@ def mail_context(kind: str, session: Session, meeting: MeetingInfo, series: Seri
         "certificate_number": "", "corrected": False,         "waiting_room": True, "registration_url": meeting.registration_url,
         # True when join_url is this person's own registrant link (it must not be forwarded)
         "personal_link": bool(meeting.registration_url) and meeting.join_url != meeting.registration_url,
+        # alert mail (worker.run.alerts): "start" or "clear", and one item per problem
+        "alert_event": "start", "alert_items": [],
     }
     context.update(session_values(session, locale))
     context.update(change_values(session, previous, locale))
@@ -167,6 +169,14 @@ def mail_context(kind: str, session: Session, meeting: MeetingInfo, series: Seri
 
 
 # -- sample data for `check` and `preview` --------------------------------------
+SAMPLE_ALERT: dict[str, Any] = {  # an alert with every field filled, for the template check
+    "alert_event": "start",
+    "alert_items": [{"title": "Suntingan settings.yaml ditolak", "since": "Kam 14-01-2027 08.00 WITA",
+                     "details": ["settings.yaml:12: series.title: wajib diisi"],
+                     "todo": "Perbaiki baris yang disebut, lalu jalankan `webinar-worker check`."}],
+}
+
+
 def sample_series() -> SeriesInfo:
     """A series like the example settings, for renders that have no settings."""
     return SeriesInfo(series="webinar-kamis", title="Webinar Kamis Perpustakaan",
@@ -259,7 +269,8 @@ class Renderer:
         session = sample_session(series)
         context_for = {kind: mail_context(kind, session, sample_meeting(), series, sample_recipient(),
                                           sample_previous(session) if kind == "change" else None,
-                                          {"minutes": 75} if kind == "thankyou" else None)
+                                          {"minutes": 75} if kind == "thankyou" else
+                                          SAMPLE_ALERT if kind == "alert" else None)
                        for kind in KINDS}
         names = [(f"{kind}.{part}.j2", context_for[kind]) for kind in KINDS for part in MAIL_PARTS]
         names.append((EVENT_DESCRIPTION, mail_context("event", session, sample_meeting(), series,

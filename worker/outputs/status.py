@@ -1,14 +1,19 @@
 """The ``status`` report: per session, what exists, what was sent, what is pending, the last error."""
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from worker.core.mailkinds import MAIL_KINDS
 from worker.core.model import SessionKey
 from worker.core.planner import plan_season
+from worker.core.records import iso
 from worker.core.schema import Settings
+from worker.store.health import read_heartbeat
 from worker.store.state import StateStore
+
+STATUS_ALERTS_KEY = "alerts"  # meta key the alert book keeps its open incidents under (worker.run.alerts)
 
 KINDS = MAIL_KINDS  # the registry in worker.core.mailkinds, in its order
 
@@ -72,3 +77,51 @@ def _retry_lines(uid: str, retries: dict, zone) -> list[str]:
     return [f"  {'waiting' if retry.last_error.startswith('waiting') else 'last error'} ({step}, "
             f"{retry.attempts}x, next try {retry.next_at.astimezone(zone):%m-%d %H:%M}): {retry.last_error}"
             for (r_uid, step), retry in sorted(retries.items()) if r_uid == uid]
+
+
+def health_report(settings: Settings, store: StateStore, now: datetime, settings_problem: str | None = None) -> dict:
+    """The worker's health as plain values (``status --json``): the last tick, its age, open alerts."""
+    beat = read_heartbeat(store)
+    limit = settings.worker.tick_seconds * settings.worker.stale_after_ticks
+    age = (now - beat.completed_at).total_seconds() if beat and beat.completed_at else None
+    book = json.loads(store.meta_value(STATUS_ALERTS_KEY) or "{}")
+    problem = settings_problem if settings_problem is not None else (beat.settings_problem if beat else "")
+    return {"healthy": age is not None and age <= limit, "now": iso(now),
+            "last_tick": beat.to_json() if beat else None, "age_seconds": age, "stale_after_seconds": limit,
+            "settings_problem": problem or "",
+            "open_alerts": [{"key": k, "title": r["title"], "since": r["since"]}
+                            for k, r in sorted(book.get("open", {}).items())]}
+
+
+def health_lines(health: dict, settings: Settings) -> list[str]:
+    """The health report as the first lines of ``status``."""
+    zone = ZoneInfo(settings.series.timezone)
+    beat = health["last_tick"]
+    if beat is None:
+        lines = ["last tick: none recorded yet (the worker has not completed a tick with this version)"]
+    else:
+        at = datetime.fromisoformat(beat["at"]).astimezone(zone)
+        lines = [f"last tick: {at:%Y-%m-%d %H:%M:%S %Z} ({_age(health['age_seconds'])} ago): {beat['outcome']}, "
+                 f"{beat['done']} done, {beat['failed']} failed, {beat['blocked']} blocked"]
+        lines += [f"  error: {e}" for e in beat["errors"]]
+    if not health["healthy"]:
+        lines.append(f"STALE: no tick completed in the last {_age(health['stale_after_seconds'])} "
+                     f"(worker.stale_after_ticks x worker.tick_seconds); is the worker running?")
+    if health["settings_problem"]:
+        lines.append("SETTINGS FILE BROKEN: the worker runs on the last good settings kept in the state file:")
+        lines += [f"  {line}" for line in health["settings_problem"].splitlines()]
+    for alert in health["open_alerts"]:
+        lines.append(f"alert open since {datetime.fromisoformat(alert['since']).astimezone(zone):%Y-%m-%d %H:%M}: "
+                     f"{alert['title']}")
+    return lines
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = int(seconds)
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h"

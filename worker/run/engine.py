@@ -24,9 +24,9 @@ from worker.core.reconcile import Desired, Policy, StateView, Step, plan_steps
 from worker.core.records import AttendanceState, OutboxRow, SessionState, iso, session_from_json, session_to_json
 from worker.core.steps import StepKind
 from worker.crashpoint import crashpoint
-from worker.errors import (BouncedAddressError, DeferredRecipientError, IntegrationError, NotFoundError,
-                           PermanentMailError, QuotaMailError, RateLimitError, RemoteError, StopRequested,
-                           TemplateError, TemporaryMailError, WorkerError)
+from worker.errors import (AccessDeniedError, AuthError, BouncedAddressError, DeferredRecipientError, IntegrationError,
+                           NotFoundError, PermanentMailError, QuotaMailError, RateLimitError, RemoteError,
+                           StopRequested, TemplateError, TemporaryMailError, WorkerError)
 from worker.store.state import StateStore
 
 if TYPE_CHECKING:
@@ -78,6 +78,8 @@ class TickReport:
     blocked: list[tuple[Step, str]] = field(default_factory=list)  # steps whose integration is missing
     waiting: list[Step] = field(default_factory=list)  # attendance reports not ready yet
     planned: list[Step] = field(default_factory=list)  # --dry-run: what would be done first
+    refused: list[tuple[Step, str]] = field(default_factory=list)  # failed steps whose credentials were refused
+    held: list[tuple[str, datetime, str]] = field(default_factory=list)  # step kinds a daily quota holds: until, why
     stopped: bool = False  # a stop was requested between steps
 
 
@@ -144,6 +146,7 @@ class Engine:
             report.stopped = True
         if self.certificates is not None and not report.stopped:  # re-issues are mailed on the next tick
             self._certificate_tick(now)
+        report.held = [(kind, until, why) for kind, (until, why) in self._held.items()]  # for the operator's alert
         return report
 
     def plan(self, sessions: Sequence[Session], now: datetime, dry_run: bool = False) -> list[Step]:
@@ -214,6 +217,8 @@ class Engine:
         except (IntegrationError, TemplateError) as exc:
             self._failed(step, exc, now)
             report.failed.append((step, str(exc)))
+            if isinstance(exc, (AuthError, AccessDeniedError)):  # for the operator's alert (worker.run.alerts)
+                report.refused.append((step, exc.service))
             return False
         except WorkerError as exc:
             self._failed(step, exc, now)
