@@ -184,3 +184,21 @@ def test_zoom_s_daily_limit_alerts_once_and_clears_when_the_held_work_is_done(tm
             first, recovery = _alerts(smtp_server)
             assert "Pulih: Batas harian Zoom tercapai" in recovery["Subject"]
             assert zoom.calls["create_meeting"] >= 2
+
+
+def test_a_mail_hold_alerts_the_operator_once_and_clears_when_the_hold_ends(tmp_path, smtp_server):
+    path = write_settings(tmp_path, _text(smtp_server, smtp_server.port, "\n  stale_after_ticks: 1000"))
+    clock = FixedClock(START)
+    with StateStore(tmp_path / "state.db") as store:
+        runner = _runner(path, store, clock)
+        runner.run_once()
+        store.hold_mail(START + timedelta(hours=24), "batas harian akun tercapai: 550 5.4.5")  # as the send path does
+        for hours in (1, 2, 12):  # still held: the same incident, no new mail
+            clock.set(START + timedelta(hours=hours))
+            runner.run_once()
+        (alert,) = _alerts(smtp_server)
+        assert "ditahan" in alert["Subject"] and "5.4.5" in _body(alert) and "Dikirim lagi mulai" in _body(alert)
+        clock.set(START + timedelta(hours=24, minutes=5))
+        runner.run_once()
+        first, recovery = _alerts(smtp_server)
+        assert "Pulih" in recovery["Subject"]

@@ -127,6 +127,18 @@ def quota_concerns(held: Sequence[tuple[str, datetime, str]], retries: Mapping[t
     return []
 
 
+def mail_hold_concern(until: datetime | None, reason: str, now: datetime, zone: str, locale: str) -> list[Concern]:
+    """The outbox held by the mail provider's limit or the daily cap: one incident until the hold ends."""
+    if until is None or until <= now:
+        return []
+    return [Concern("quota:mail", "Pengiriman email ditahan karena batas penyedia email",
+                    (reason, f"Dikirim lagi mulai: {format_when(until, zone, locale)}",
+                     "Tidak ada penerima yang ditandai gagal; semua email tetap menunggu."),
+                    "Tidak perlu tindakan bila hanya sesekali. Bila sering terjadi, kirim undangan lebih awal "
+                    "(mail.invitation_days_before), naikkan mail.smtp.per_day sesuai akun, atau pakai akun/relay "
+                    "yang lebih besar.")]
+
+
 def changes(open_records: Mapping[str, dict], concerns: Sequence[Concern]) -> Changes:
     """New concerns start; open incidents whose key is no longer a concern clear."""
     keys = {c.key for c in concerns}

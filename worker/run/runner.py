@@ -27,7 +27,7 @@ from worker.core.planner import plan_season
 from worker.core.schema import Settings
 from worker.errors import SettingsError
 from worker.store import health
-from worker.run.alerts import (AlertBook, Concern, quota_concerns, settings_concern, stale_concern,
+from worker.run.alerts import (AlertBook, Concern, mail_hold_concern, quota_concerns, settings_concern, stale_concern,
                                step_concerns)
 from worker.run.engine import Engine, TickReport
 from worker.run.notify import Notifier
@@ -143,6 +143,8 @@ class Runner:
         found += step_concerns(retries, settings.worker.alert_after_failures, refused, open_records)
         found += quota_concerns(report.held if report else [], retries, open_records, settings.series.timezone,
                                 settings.series.locale)
+        until, why = self.store.mail_hold()
+        found += mail_hold_concern(until, why, self.clock.now(), settings.series.timezone, settings.series.locale)
         return found
 
     def _observe(self, concerns: list[Concern]) -> None:
