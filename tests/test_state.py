@@ -95,3 +95,18 @@ def test_old_schema_is_migrated_keeping_data(tmp_path):
         assert row.meeting_id == "42" and row.thanked_at is None
         [mail] = store.pending_mail(10, now=datetime(2027, 1, 1, tzinfo=timezone.utc))
         assert mail.email == "a@x.id" and mail.next_at is None
+
+
+def test_two_processes_opening_a_new_state_file_at_once_both_end_on_the_last_schema(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "new.db"
+    code = ("import sys; from worker.store.state import StateStore, MIGRATIONS\n"
+            "s = StateStore(sys.argv[1]); assert s.schema_version() == len(MIGRATIONS); s.close()")
+    for _ in range(5):  # a race: several rounds on fresh files make a lost one likely to show
+        path.unlink(missing_ok=True)
+        children = [subprocess.Popen([sys.executable, "-c", code, str(path)], stderr=subprocess.PIPE, text=True)
+                    for _ in range(4)]
+        errors = [child.communicate()[1] for child in children]
+        assert all(child.returncode == 0 for child in children), errors

@@ -276,6 +276,11 @@ class StateStore:
             raise StateError(f"{self.path}: written by a newer webinar-worker (schema {version}); upgrade the worker")
         for number in range(version + 1, len(MIGRATIONS) + 1):
             with self._tx():
+                # Re-read under the write lock: another process opening the same file (status beside a
+                # starting run) may have applied this migration since we looked.
+                row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+                if row and int(row["value"]) >= number:
+                    continue
                 self._run_script(MIGRATIONS[number - 1])
                 crashpoint("state.migration")
                 self._db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(number),))
