@@ -239,7 +239,7 @@ class CalendarService(Service):
             "summary": calendar.calendar_id, "description": "",
             "updated": max((e["updated"] for e in calendar.events.values()), default=rfc3339(self._clock())),
             "timeZone": calendar.time_zone, "accessRole": "writer", "defaultReminders": [],
-        }
+        }  # accessRole: the caller's role on the calendar (events.list response, developers.google.com/calendar/api/v3/reference/events/list)
         if offset + max_results < len(items):
             result["nextPageToken"] = base64.urlsafe_b64encode(str(offset + max_results).encode()).decode()
         result["items"] = [copy.deepcopy(e) for e in page]

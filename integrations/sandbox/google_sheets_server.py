@@ -236,7 +236,11 @@ class SheetsService(Service):
         return book
 
     def make_read_only(self, spreadsheet_id: str, email: str) -> None:
-        """Share the spreadsheet with ``email`` as a Viewer only: reads work, every write answers 403."""
+        """Share the spreadsheet with ``email`` as a Viewer only: reads work, every write answers 403.
+
+        Google answers a write by a Viewer with 403 PERMISSION_DENIED "The caller does not have permission"
+        (https://developers.google.com/sheets/api/limits and https://cloud.google.com/apis/design/errors#handling_errors).
+        """
         with self._lock:
             book = self._spreadsheets[spreadsheet_id]
             book.shared_with.discard(email)
@@ -395,7 +399,8 @@ class SheetsService(Service):
 
     # each _request_<kind> applies one batchUpdate request and returns its reply ({} when Google sends none)
     def _request_updateSpreadsheetProperties(self, book: _Spreadsheet, params: dict[str, Any]) -> dict[str, Any]:
-        """Only ``title`` is emulated; ``fields`` must name what is set, as Google requires."""
+        """Only ``title`` is emulated; ``fields`` must name what is set, as Google requires
+        (https://developers.google.com/sheets/api/reference/rest/v4/spreadsheets/request#UpdateSpreadsheetPropertiesRequest)."""
         fields = str(params.get("fields", ""))
         if not fields:
             raise ApiError(400, "At least one field must be updated, but 'fields' is empty.")
