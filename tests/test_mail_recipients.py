@@ -7,7 +7,8 @@ import pytest
 
 from worker.errors import NotConfiguredError
 from worker.core.model import Recipient
-from worker.mail.recipients import load_recipients, load_unsubscribed, normalise_email, select_for_session
+from worker.core.cleaning import clean_email as normalise_email
+from worker.mail.recipients import load_recipients, load_unsubscribed, select_for_session
 
 
 def write(path: Path, text: str, encoding: str = "utf-8") -> Path:

@@ -65,8 +65,8 @@ def email_problem(text: object) -> str | None:
     raw = text.strip()
     if not raw:
         return "is empty"
-    if any(ch in raw for ch in "\r\n\x00"):
-        return "contains a line break"
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in raw):
+        return "contains a line break or other control characters"
     if any(ch.isspace() for ch in raw):
         return "contains a space"
     candidate = raw.lower().removeprefix("mailto:")

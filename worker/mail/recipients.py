@@ -61,11 +61,6 @@ class Columns:
     group: int = -1  # index of the group column
 
 
-def normalise_email(text: str) -> str | None:
-    """The address trimmed and lower-cased, or None when it is not a plausible address."""
-    return clean_email(text)
-
-
 # -- reading tables --------------------------------------------------------------
 def find_columns(header: Sequence[str]) -> Columns | None:
     """Which columns hold email, name and group; None when there is no email column."""
@@ -265,7 +260,7 @@ def csv_recipients(path: Path, load: RecipientLoad) -> Iterator[Recipient]:
 def inline_recipients(inline: Sequence[Recipient], load: RecipientLoad) -> Iterator[Recipient]:
     """The addresses written in settings.yaml, normalised."""
     for index, given in enumerate(inline, start=1):
-        address = normalise_email(given.email)
+        address = clean_email(given.email)
         if address is None:
             load.problems.append(f"mail.recipients.inline[{index}]: {shown(given.email)} is not a valid email address")
             continue
@@ -281,7 +276,7 @@ def load_recipients(inline: Sequence[Recipient], csv_paths: Sequence[Path],
     ``sheet_labels`` names each sheet range in problems (default ``sheet range 1``, ...).
     """
     load = RecipientLoad()
-    blocked = {a for a in (normalise_email(u) for u in unsubscribed) if a}
+    blocked = {a for a in (clean_email(u) for u in unsubscribed) if a}
     seen: set[str] = set()
     sources: list[Iterator[Recipient]] = [inline_recipients(inline, load)]
     sources += [csv_recipients(Path(p), load) for p in csv_paths]

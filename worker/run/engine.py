@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Callable, Sequence, TypeVar
 
 from worker.core import reconcile as rc
 from worker.core.attendance import Roster, audience, identify, merge_participants, thanked
+from worker.core.cleaning import email_problem
 from worker.core.clock import Clock
 from worker.core.mailkinds import BEFORE_START_KINDS, MailKind, MailStatus, Until
 from worker.core.model import (EventSpec, MeetingInfo, MeetingSpec, Recipient, Registrant, SeriesInfo, Session,
@@ -603,8 +604,8 @@ class Engine:
             if row.email.lower() in suppressed:
                 self.store.mark_mail(row.id, "skipped", now, "suppressed: the address bounced earlier")
                 return None
-            if _unsafe_address(row.email):
-                raise PermanentMailError("smtp", f"invalid recipient address {row.email!r} (control characters)")
+            if (problem := email_problem(row.email)) is not None:  # the envelope address too, not only the header
+                raise PermanentMailError("smtp", f"invalid recipient address {row.email!r}: {problem}")
             return self._compose(row, session)
         except TemplateError as exc:  # staff can fix a template: try this one again later
             self._defer(row, exc)
@@ -747,11 +748,6 @@ def check_handlers(handlers: dict[StepKind, Handler]) -> None:
 
 
 check_handlers(HANDLERS)
-
-
-def _unsafe_address(address: str) -> bool:
-    """True when an address carries CR, LF or other control characters (header injection)."""
-    return any(ord(c) < 32 or ord(c) == 127 for c in address)
 
 
 def doubling(first: timedelta, attempts: int, cap: timedelta) -> timedelta:
