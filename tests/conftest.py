@@ -78,3 +78,12 @@ def smtp_server() -> Iterator[SandboxSmtpServer]:
 def templates_copy(tmp_path: Path) -> Path:
     """A copy of the project's templates that a test may break."""
     return Path(shutil.copytree(TEMPLATES, tmp_path / "templates"))
+
+
+@pytest.fixture(autouse=True)
+def english_unless_asked(monkeypatch) -> None:
+    """Most tests read the worker's English (the IT person's ``LANG=en``); tests of what staff see
+    remove it (``monkeypatch.delenv("LANG")``) or pass ``--lang id``. Subprocesses inherit it."""
+    for name in ("LANGUAGE", "LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANG", "en_US.UTF-8")

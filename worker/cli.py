@@ -27,6 +27,7 @@ from worker.core.planner import plan_season
 from worker.core.schema import Settings
 from worker.crashpoint import crashpoint
 from worker.demo import print_summary, run_demo
+from worker.i18n import translator_for
 from worker.errors import AlreadyRunningError, SettingsError, StateError, WorkerError
 from worker.mail.composer import MailComposer, check_templates
 from worker.mail.recipients import select_for_session
@@ -42,6 +43,7 @@ from worker.run.wiring import RecipientLists, build_engine, build_integrations, 
 from worker.store.state import StateStore
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
+LANG_HELP = "language of the output: id or en (default: LANG when it names one of them, else series.locale)"
 SESSION_KINDS = tuple(k for k in MAIL_KINDS if MailKind(k).audience is not Audience.OPERATOR)  # a session's mail
 
 
@@ -49,6 +51,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script and ``python -m worker``."""
     parser = _parser()
     args = parser.parse_args(argv)
+    try:
+        # Commands read their text through args.t; _setup may switch it to the settings' locale.
+        args.t = translator_for(getattr(args, "lang", None))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     if not getattr(args, "command", None):
         parser.print_help()
         return EXIT_USAGE
@@ -70,11 +78,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="webinar-worker", description=__doc__)
+    parser.add_argument("--lang", help=LANG_HELP)
     sub = parser.add_subparsers(dest="command")
 
     def command(name: str, func, help_text: str, now: bool = False) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.add_argument("--settings", type=Path, default=Path("settings.yaml"), help="settings file (default: ./settings.yaml)")
+        _lang_option(p)
         p.add_argument("--log-format", choices=("text", "json"), default="text",
                        help="log lines as text (ISO time with offset) or one JSON object each, for log collectors")
         if now:
@@ -121,14 +131,21 @@ def _parser() -> argparse.ArgumentParser:
                           description="Write a commented settings.yaml, the mail templates (for staff to edit), a .env "
                                       "for the secrets (mode 0600) and a systemd unit into DIR.")
     init.add_argument("dir", nargs="?", type=Path, default=Path("."), help="the folder (default: the current one)")
+    _lang_option(init)
     init.set_defaults(func=cmd_init)
     demo = sub.add_parser("demo", help="run a whole season against the built-in sandbox (no accounts, no network)",
                           description="Start the Zoom and Google emulators and an SMTP server on 127.0.0.1 and run "
                                       "the worker over a simulated four-week season; files go to --out.")
     demo.add_argument("--out", type=Path, default=Path("demo-output"), help="output folder (default: ./demo-output)")
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
+    _lang_option(demo)
     demo.set_defaults(func=cmd_demo)
     return parser
+
+
+def _lang_option(sub_parser: argparse.ArgumentParser) -> None:
+    # SUPPRESS: a subcommand left without --lang keeps the one given before it ("webinar-worker --lang en plan").
+    sub_parser.add_argument("--lang", default=argparse.SUPPRESS, help=LANG_HELP)
 
 
 # -- shared helpers ---------------------------------------------------------------
@@ -136,6 +153,7 @@ def _setup(args: argparse.Namespace) -> tuple[Settings, Secrets, Clock]:
     settings = load_settings(args.settings)
     secrets = Secrets.load(os.environ, default_env_file(args.settings))
     _logging(settings.worker.log_level, secrets, getattr(args, "log_format", "text"))
+    args.t = translator_for(getattr(args, "lang", None), settings_locale=settings.series.locale)
     clock: Clock = SystemClock()
     if getattr(args, "now", None):
         clock = FixedClock(parse_moment(args.now, settings.series.timezone))

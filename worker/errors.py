@@ -6,11 +6,24 @@ Messages never contain credentials.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Mapping
 
 
 class WorkerError(Exception):
-    """Base class of every error this project raises on purpose."""
+    """Base class of every error this project raises on purpose.
+
+    The message is an English ``str.format`` template marked with ``N_`` and its named
+    ``params``; ``str(exc)`` is the English text, and ``Translator.error(exc)`` shows it in
+    the reader's language (see :mod:`worker.i18n`).
+    """
+
+    prefix = ""  # put before the message in either language (an integration's "zoom: ")
+
+    def __init__(self, message: str = "", /, **params: object):
+        self.template = message  # the English template, looked up in the catalog when shown
+        self.params = params  # its placeholders' values
+        super().__init__(self.prefix + (message.format(**params) if params else message))
 
 
 @dataclass(frozen=True)
@@ -20,11 +33,17 @@ class Problem:
     file: str  # file name as given by the user
     line: int | None  # 1-based line of the offending key, None when unknown
     path: str  # key path such as "topics[2].date"
-    message: str  # what is wrong and what was expected
+    message: str  # what is wrong and what was expected: an English template marked with N_
+    params: Mapping[str, object] = field(default_factory=dict, compare=False)  # the template's placeholders
+
+    @property
+    def text(self) -> str:
+        """The message in English with its placeholders filled in."""
+        return self.message.format(**self.params) if self.params else self.message
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where} {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+        return f"{where} {self.path}: {self.text}" if self.path else f"{where}: {self.text}"
 
 
 class SettingsError(WorkerError):
@@ -32,7 +51,8 @@ class SettingsError(WorkerError):
 
     def __init__(self, problems: list[Problem]):
         self.problems = list(problems)  # all problems, in file order
-        super().__init__("\n".join(str(p) for p in self.problems))
+        Exception.__init__(self, "\n".join(str(p) for p in self.problems))
+        self.template, self.params = None, {}  # shown problem by problem (Translator.problem), not as one text
 
 
 class StateError(WorkerError):
@@ -57,12 +77,14 @@ class IntegrationError(WorkerError):
     retryable = False
 
     def __init__(self, service: str, message: str, *, retry_after: float | None = None,
-                 status: int | None = None, code: str | int | None = None):
+                 status: int | None = None, code: str | int | None = None,
+                 params: Mapping[str, object] | None = None):
         self.service = service  # "zoom", "google-calendar", "google-sheets", "smtp", ...
         self.retry_after = retry_after  # seconds to wait before retrying, if known
         self.status = status  # HTTP or SMTP status, if any
         self.code = code  # the vendor's own error code, if any
-        super().__init__(f"{service}: {message}")
+        self.prefix = f"{service}: "  # the service's name leads the message in every language
+        super().__init__(message, **dict(params or {}))
 
 
 class AuthError(IntegrationError):

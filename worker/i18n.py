@@ -1,0 +1,117 @@
+"""The language staff read: which one to use, and every message translated into it.
+
+Messages are written in English in the code, as ``str.format`` templates with named
+placeholders, and looked up in the gettext catalog ``worker/locale/<lang>/LC_MESSAGES/
+webinar_worker.mo`` (managed with Babel: ``python -m worker.catalogs``). Indonesian is
+the default; English is the source language and needs no catalog.
+
+Two ways to mark a message:
+
+- ``t._("Sent {count} mails", count=n)`` where the text is shown at once;
+- ``N_("...")`` where the text is stored first and shown later (a settings
+  :class:`~worker.errors.Problem`, a :class:`~worker.errors.WorkerError`): the object
+  keeps the English template and its parameters, and ``t.problem(p)`` / ``t.error(exc)``
+  translate it when it is shown.
+
+Only the standard library is imported here: every command loads this module, and
+``check`` must start fast.
+"""
+from __future__ import annotations
+
+import gettext
+import os
+from pathlib import Path
+from typing import Mapping
+
+DOMAIN = "webinar_worker"  # the catalog's file name
+LOCALE_DIR = Path(__file__).parent / "locale"  # <lang>/LC_MESSAGES/webinar_worker.mo
+LANGUAGES = ("id", "en")  # what --lang accepts; "en" is the source language
+DEFAULT_LANGUAGE = "id"  # the staff's language
+_ENV_VARS = ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")  # gettext's order of precedence
+
+
+def N_(message: str) -> str:  # noqa: N802 (the gettext convention Babel extracts)
+    """Mark ``message`` for the catalog without translating it now (it is translated where it is shown)."""
+    return message
+
+
+def language_from_locale(value: str | None) -> str | None:
+    """``"en_US.UTF-8"`` -> ``"en"``, ``"id_ID"`` -> ``"id"``; None for C, POSIX, empty or unsupported."""
+    if not value:
+        return None
+    for part in value.split(":"):  # LANGUAGE may list several: "id:en"
+        code = part.split(".")[0].split("@")[0].replace("-", "_").split("_")[0].lower()
+        if code == "in":  # the old ISO code for Indonesian, still used by some systems
+            code = "id"
+        if code in LANGUAGES:
+            return code
+    return None
+
+
+def choose_language(flag: str | None, environ: Mapping[str, str], settings_locale: str | None = None) -> str:
+    """The language to speak: ``--lang``, else the environment (LANGUAGE, LC_ALL, LC_MESSAGES, LANG),
+    else the settings' ``series.locale``, else Indonesian.
+
+    A "C" or "POSIX" locale (servers, containers) says nothing about the reader, so it is skipped.
+    """
+    if flag:
+        chosen = language_from_locale(flag)
+        if chosen is None:
+            raise ValueError(f"--lang {flag!r}: expected one of {', '.join(LANGUAGES)}")
+        return chosen
+    for name in _ENV_VARS:
+        chosen = language_from_locale(environ.get(name))
+        if chosen:
+            return chosen
+    return language_from_locale(settings_locale) or DEFAULT_LANGUAGE
+
+
+class Translator:
+    """Translates and fills in messages for one language."""
+
+    def __init__(self, language: str, catalog: gettext.NullTranslations):
+        self.language = language  # "id" or "en"
+        self._catalog = catalog  # the compiled gettext catalog (a NullTranslations for English)
+
+    def _(self, message: str, **params: object) -> str:
+        """``message`` in this language, with ``{name}`` placeholders filled from ``params``."""
+        text = self._catalog.gettext(message)
+        return text.format(**params) if params else text
+
+    def n_(self, singular: str, plural: str, count: int, **params: object) -> str:
+        """The singular or plural form for ``count``; ``{count}`` is filled in too."""
+        text = self._catalog.ngettext(singular, plural, count)
+        return text.format(count=count, **params)
+
+    def message(self, template: str, params: Mapping[str, object] | None) -> str:
+        """A stored template (marked with ``N_``) translated and filled in now."""
+        return self._(template, **dict(params or {}))
+
+    def problem(self, problem) -> str:
+        """One settings :class:`~worker.errors.Problem` as a line: ``file:line key: message``."""
+        text = self.message(problem.message, problem.params)
+        where = f"{problem.file}:{problem.line}" if problem.line else problem.file
+        return f"{where} {problem.path}: {text}" if problem.path else f"{where}: {text}"
+
+    def error(self, exc: BaseException) -> str:
+        """An exception's message in this language (templates kept by WorkerError; other text as it is)."""
+        template = getattr(exc, "template", None)
+        if template is None:
+            return str(exc)
+        text = self.message(template, getattr(exc, "params", None))
+        prefix = getattr(exc, "prefix", "")
+        return f"{prefix}{text}"
+
+
+def translator(language: str, locale_dir: Path = LOCALE_DIR) -> Translator:
+    """The translator for ``language`` ("id" or "en"); English needs no catalog."""
+    if language == "en":
+        return Translator("en", gettext.NullTranslations())
+    catalog = gettext.translation(DOMAIN, str(locale_dir), [language], fallback=False)
+    return Translator(language, catalog)
+
+
+def translator_for(flag: str | None = None, environ: Mapping[str, str] | None = None,
+                   settings_locale: str | None = None) -> Translator:
+    """The translator :func:`choose_language` picks (``environ`` defaults to the process environment)."""
+    return translator(choose_language(flag, os.environ if environ is None else environ, settings_locale))
