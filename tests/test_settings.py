@@ -112,7 +112,8 @@ def test_topic_on_a_skip_date_and_outside_range(tmp_path):
 def test_yaml_syntax_error_names_line(tmp_path):
     text = BASE.replace("  title: Webinar Kamis Perpustakaan", "  title: [Webinar")
     msgs = problems_of(tmp_path, text)
-    assert len(msgs) == 1 and msgs[0].startswith("settings.yaml:") and "not valid YAML" in msgs[0]
+    assert msgs == [f"settings.yaml:{line_of(text, 'title: [Webinar')}: the bracket [ opened here is not closed; "
+                    f"end the list with ] on the same line"]
 
 
 def test_missing_file(tmp_path):
@@ -133,10 +134,10 @@ def test_repeated_key_is_one_problem_and_the_rest_is_still_checked(tmp_path):
             .replace("  state_file: state.db\n", "  state_file: state.db\n  tick_seconds: 60\n  tick_seconds: 30\n"))
     speaker, tick = line_of(text, "speaker: Rahmat lagi") - 1, line_of(text, "tick_seconds: 60")
     assert problems_of(tmp_path, text) == [
-        f"settings.yaml:{speaker + 1} topics[2].speaker: this key appears twice (first at line {speaker}); keep only one",
+        f"settings.yaml:{speaker + 1} topics[2].speaker: this key appears twice (first on line {speaker}); keep only one",
         f"settings.yaml:{line_of(text, '2027-01-20')} topics[3].date: 2027-01-20 is a Wednesday, not a Thursday (series.weekday)",
         f"settings.yaml:{line_of(text, 'port: 99999')} mail.smtp.port: expected a number from 1 to 65535, got 99999",
-        f"settings.yaml:{tick + 1} worker.tick_seconds: this key appears twice (first at line {tick}); keep only one"]
+        f"settings.yaml:{tick + 1} worker.tick_seconds: this key appears twice (first on line {tick}); keep only one"]
 
 
 def with_skip_dates(*items: str) -> str:

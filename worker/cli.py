@@ -66,7 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_LOCKED
     except SettingsError as exc:
-        print(f"{exc}\n\n{len(exc.problems)} problem(s) found; nothing was changed.", file=sys.stderr)
+        shown = "\n".join(args.t.problem(p, verbose=getattr(args, "verbose", False)) for p in exc.problems)
+        print(f"{shown}\n\n{len(exc.problems)} problem(s) found; nothing was changed.", file=sys.stderr)
         return EXIT_USAGE
     except ValueError as exc:  # bad --now and similar usage errors
         print(f"error: {exc}", file=sys.stderr)
@@ -96,6 +97,8 @@ def _parser() -> argparse.ArgumentParser:
                     "problem, exit 1 when an integration is not configured")
     check.add_argument("--offline-ok", action="store_true",
                        help="exit 0 even when integrations are not configured (CI, or trying the settings)")
+    check.add_argument("--verbose", action="store_true",
+                       help="also show the YAML reader's own words for a syntax mistake (for the IT person)")
     command("doctor", cmd_doctor, "try each integration the settings use, for real (Zoom token, scopes and host; "
             "calendar; spreadsheet; SMTP login; recipient sources); exit 0 only if all work")
     send_test = command("send-test", cmd_send_test, "send one real mail of a kind to ADDRESS through the configured "

@@ -6,6 +6,7 @@ Messages never contain credentials.
 """
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Mapping
 
@@ -35,6 +36,10 @@ class Problem:
     path: str  # key path such as "topics[2].date"
     message: str  # what is wrong and what was expected: an English template marked with N_
     params: Mapping[str, object] = field(default_factory=dict, compare=False)  # the template's placeholders
+    column: int | None = field(default=None, compare=False)  # 1-based column of the mistake in ``excerpt``
+    excerpt: str = field(default="", compare=False)  # the offending line as written, quoted under the message
+    suggestion: str = field(default="", compare=False)  # that line as it should be written ("" when unsure)
+    detail: str = field(default="", compare=False)  # the parser's own words, shown only with ``check --verbose``
 
     @property
     def text(self) -> str:
@@ -44,6 +49,54 @@ class Problem:
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
         return f"{where} {self.path}: {self.text}" if self.path else f"{where}: {self.text}"
+
+    def quoted(self) -> list[str]:
+        """The offending line behind its number, and a caret under the mistake: ``  48 |     speaker ...``.
+
+        Empty when the problem carries no excerpt. Tabs show as ``→`` (a tab is often the mistake, and
+        a terminal would expand it and push the caret off its spot); a very long line is cut around
+        the caret.
+        """
+        if not self.excerpt:
+            return []
+        shown, caret = _visible(self.excerpt, self.column)
+        number = str(self.line or "")
+        lines = [f"  {number} | {shown}"]
+        if caret is not None:
+            lines.append(f"  {' ' * len(number)} | {' ' * caret}^")
+        return lines
+
+    def quoted_suggestion(self) -> list[str]:
+        """The suggested line in the same frame as :meth:`quoted`, so the two read as before and after."""
+        if not self.suggestion:
+            return []
+        shown, _ = _visible(self.suggestion, None)
+        return [f"  {self.line or ''} | {shown}"]
+
+
+_EXCERPT_WIDTH = 100  # characters of a quoted line; longer lines are cut around the caret
+
+
+def _visible(line: str, column: int | None) -> tuple[str, int | None]:
+    """``line`` made safe and readable for a terminal, and the caret's offset in display columns."""
+    chars = ["→" if c == "\t" else (c if c.isprintable() else "?") for c in line.rstrip("\r\n")]
+    start = 0
+    index = None if column is None else max(0, min(column - 1, len(chars)))
+    if len(chars) > _EXCERPT_WIDTH:
+        start = 0 if index is None else max(0, min(index - _EXCERPT_WIDTH // 2, len(chars) - _EXCERPT_WIDTH))
+        chars = (["…"] if start else []) + chars[start:start + _EXCERPT_WIDTH] + (
+            ["…"] if start + _EXCERPT_WIDTH < len(chars) else [])
+        if index is not None:
+            index = index - start + (1 if start else 0)
+    caret = None if index is None else sum(_width(c) for c in chars[:index])
+    return "".join(chars), caret
+
+
+def _width(char: str) -> int:
+    """Columns ``char`` takes in a terminal: CJK and emoji take two, combining marks none."""
+    if unicodedata.combining(char):
+        return 0
+    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
 
 
 class SettingsError(WorkerError):

@@ -87,11 +87,26 @@ class Translator:
         """A stored template (marked with ``N_``) translated and filled in now."""
         return self._(template, **dict(params or {}))
 
-    def problem(self, problem) -> str:
-        """One settings :class:`~worker.errors.Problem` as a line: ``file:line key: message``."""
+    def problem(self, problem, verbose: bool = False) -> str:
+        """One settings :class:`~worker.errors.Problem` in this language: ``file:line key: message``, then,
+        when the problem quotes its line, that line with a caret under the mistake and the line as it should
+        be written; ``verbose`` adds the parser's own words (``check --verbose``)."""
         text = self.message(problem.message, problem.params)
-        where = f"{problem.file}:{problem.line}" if problem.line else problem.file
-        return f"{where} {problem.path}: {text}" if problem.path else f"{where}: {text}"
+        fields = {"file": problem.file, "line": problem.line, "path": problem.path, "text": text}
+        if problem.line and problem.path:
+            head = self._("{file}:{line} {path}: {text}", **fields)
+        elif problem.line:
+            head = self._("{file}:{line}: {text}", **fields)
+        elif problem.path:
+            head = self._("{file} {path}: {text}", **fields)
+        else:
+            head = self._("{file}: {text}", **fields)
+        lines = [head, *problem.quoted()]
+        if problem.suggestion:
+            lines += ["  " + self._("Write it like this:"), *problem.quoted_suggestion()]
+        if verbose and problem.detail:
+            lines.append("  " + self._("What the YAML reader said: {detail}", detail=problem.detail))
+        return "\n".join(lines)
 
     def error(self, exc: BaseException) -> str:
         """An exception's message in this language (templates kept by WorkerError; other text as it is)."""

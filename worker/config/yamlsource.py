@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from worker.config.yamlmistakes import BREAKS, describe
 from worker.errors import Problem, SettingsError
+from worker.i18n import N_
 
 _INT = "tag:yaml.org,2002:int"
 _FLOAT = "tag:yaml.org,2002:float"
@@ -52,39 +54,48 @@ def join_path(parent: str, key: str | int) -> str:
     return f"{parent}.{key}" if parent else str(key)
 
 
-def load_yaml(text: str, file_name: str) -> Located:
-    """Parse ``text``; a YAML syntax error, an alias or too deep nesting becomes a SettingsError naming the line."""
+def load_yaml(text: str, file_name: str, loader: type = LOADER) -> Located:
+    """Parse ``text``; a YAML syntax error, an alias or too deep nesting becomes a SettingsError naming the line
+    where the mistake is, in plain words (see :mod:`worker.config.yamlmistakes`)."""
     try:
-        check_bounds(text, file_name)
-        node = yaml.compose(text, Loader=LOADER)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        reason = exc.problem or str(exc)
-        raise SettingsError([Problem(file_name, line, "", f"not valid YAML: {reason}")]) from None
+        check_bounds(text, file_name, loader)
+        node = yaml.compose(text, Loader=loader)
     except yaml.YAMLError as exc:
-        raise SettingsError([Problem(file_name, None, "", f"not valid YAML: {exc}")]) from None
+        raise SettingsError([describe(text, exc, file_name)]) from None
     located = Located(None)
     if node is not None:
         located.value = _build(node, "", located, file_name)
     return located
 
 
-def check_bounds(text: str, file_name: str) -> None:
+def check_bounds(text: str, file_name: str, loader: type = LOADER) -> None:
     """Walk the event stream (flat, no recursion): refuse aliases and nesting deeper than MAX_DEPTH."""
     depth = 0
-    for event in yaml.parse(text, Loader=LOADER):
+    for event in yaml.parse(text, Loader=loader):
         line = event.start_mark.line + 1 if event.start_mark else None
         if isinstance(event, yaml.AliasEvent):
-            raise SettingsError([Problem(file_name, line, "", f"uses the alias *{event.anchor}; aliases are not "
-                                         f"allowed in this file (write the value out in full)")])
+            raise SettingsError([Problem(
+                file_name, line, "", N_("the value *{name} starts with a star, which YAML reads as a reference to "
+                                        "another value (not allowed in this file); write the value out in full, "
+                                        "or put it in quotes if the star is part of the text"),
+                {"name": event.anchor}, **_quoted_at(text, event.start_mark))])
         if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
             depth += 1
             if depth > MAX_DEPTH:
-                raise SettingsError([Problem(file_name, line, "", f"is nested more than {MAX_DEPTH} levels deep; "
-                                             f"the settings need at most 4 (check the indentation and brackets)")])
+                raise SettingsError([Problem(file_name, line, "", N_(
+                    "this is nested more than {limit} levels deep, and the settings need at most 4; check the "
+                    "indentation and the brackets"), {"limit": MAX_DEPTH}, **_quoted_at(text, event.start_mark))])
         elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
             depth -= 1
+
+
+def _quoted_at(text: str, mark: yaml.Mark | None) -> dict:
+    """The Problem fields that quote the line of ``mark`` with a caret at its column."""
+    if mark is None:
+        return {}
+    lines = BREAKS.split(text)
+    excerpt = lines[mark.line] if mark.line < len(lines) else ""
+    return {"column": mark.column + 1, "excerpt": excerpt} if excerpt else {}
 
 
 def _build(node: yaml.Node, path: str, located: Located, file_name: str) -> object:
@@ -97,8 +108,8 @@ def _build(node: yaml.Node, path: str, located: Located, file_name: str) -> obje
             if key in result:
                 # Keep the first value so its lines stay right; the file is refused anyway,
                 # and the rest of it is still checked.
-                located.problems.append(Problem(file_name, line, child,
-                                                f"this key appears twice (first at line {located.lines[child]}); keep only one"))
+                located.problems.append(Problem(file_name, line, child, N_(
+                    "this key appears twice (first on line {first}); keep only one"), {"first": located.lines[child]}))
                 continue
             located.lines[child] = line
             result[key] = _build(value_node, child, located, file_name)
