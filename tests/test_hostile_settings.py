@@ -85,6 +85,22 @@ def test_corpus_file_through_check(name, regex, tmp_path, capsys, no_secrets):
     assert re.search(r"\.yaml:\d+", err), "the message names no line"
 
 
+ENGLISH = re.compile(r"\b(expected|got|is not|unknown key|must|required|appears|nested|not valid|found|"
+                     r"larger than|contains|cannot)\b")  # words of the English messages, never in the Indonesian ones
+FAILING = [(n, r) for n, r in IN_PROCESS if r != "PASS"]
+
+
+@pytest.mark.parametrize("name,regex", FAILING, ids=[n for n, _ in FAILING])
+def test_corpus_file_in_plain_indonesian_by_default(name, regex, tmp_path, capsys, monkeypatch, no_secrets):
+    """What staff see: every problem in Indonesian, on its line ("baris"), with no English left in it."""
+    monkeypatch.delenv("LANG")
+    path = place(tmp_path, name, (CORPUS / name).read_bytes())
+    assert main(["check", "--offline-ok", "--settings", str(path)]) == 2
+    problems = capsys.readouterr().err.split("\n\n")[0]
+    heads = [line for line in problems.splitlines() if re.search(rf"{re.escape(name)} baris \d+", line)]
+    assert heads and not any(ENGLISH.search(line.split(": ", 1)[1]) for line in heads), problems
+
+
 def run_limited(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     """``python -m worker ARGS`` under a 1 GiB address-space limit."""
     def limit() -> None:

@@ -137,3 +137,40 @@ def test_a_very_long_line_is_cut_around_the_caret(tmp_path):
     quoted, caret = problem.quoted()
     assert len(quoted) < 120 and "…" in quoted
     assert quoted[caret.index("^")] == ":"
+
+
+def test_checker_problems_are_plain_indonesian_by_default_and_english_with_lang_en(tmp_path, capsys, monkeypatch):
+    text = ((ROOT / "settings.yaml").read_text(encoding="utf-8")
+            .replace("  weekday: kamis ", "  weekday: kamus ").replace("  - date: 2027-01-14", "  - date: 2027-02-30")
+            .replace("    port: 587", "    port: abc").replace("    cancelled: true ", "    cancelled: mungkin ")
+            .replace("    speaker: Fatimah Azzahra (penyair)", "    speker: Fatimah Azzahra (penyair)"))
+    path = tmp_path / "settings.yaml"
+    path.write_text(text, encoding="utf-8")
+    monkeypatch.delenv("LANG")
+    assert main(["check", "--settings", str(path)]) == 2
+    assert capsys.readouterr().err.split("\n\n")[0].splitlines() == [
+        'settings.yaml baris 21, series.weekday: seharusnya nama hari, misalnya kamis atau thursday, tertulis "kamus"',
+        "settings.yaml baris 46, topics[2].date: tanggal 2027-02-30 tidak ada di kalender",
+        "settings.yaml baris 67, topics[5].speker: kunci 'speker' tidak dikenal; mungkin maksudnya 'speaker'?",
+        'settings.yaml baris 82, topics[7].cancelled: seharusnya true atau false, tertulis "mungkin"',
+        'settings.yaml baris 147, mail.smtp.port: seharusnya angka dari 1 sampai 65535, tertulis "abc"',
+    ]
+    assert main(["check", "--lang", "en", "--settings", str(path)]) == 2
+    assert capsys.readouterr().err.split("\n\n")[0].splitlines() == [
+        'settings.yaml:21 series.weekday: expected a day name such as thursday or kamis, got "kamus"',
+        "settings.yaml:46 topics[2].date: 2027-02-30 is not a date",
+        "settings.yaml:67 topics[5].speker: unknown key 'speker'; did you mean 'speaker'?",
+        'settings.yaml:82 topics[7].cancelled: expected true or false, got "mungkin"',
+        'settings.yaml:147 mail.smtp.port: expected a number from 1 to 65535, got "abc"',
+    ]
+
+
+def test_words_inside_a_message_are_translated_too(tmp_path, capsys, monkeypatch):
+    text = (ROOT / "settings.yaml").read_text(encoding="utf-8").replace("  - date: 2027-01-14", "  - date: 2027-01-15")
+    path = tmp_path / "settings.yaml"
+    path.write_text(text.replace("  title: Webinar Kamis Perpustakaan", "  title: [a, b]"), encoding="utf-8")
+    monkeypatch.delenv("LANG")
+    assert main(["check", "--settings", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "series.title: seharusnya teks, tertulis sebuah daftar" in err
+    assert "topics[2].date: 2027-01-15 jatuh pada hari Jumat, bukan Kamis (series.weekday)" in err

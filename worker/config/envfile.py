@@ -10,6 +10,7 @@ from typing import Mapping
 
 from worker.config.textfile import TextRules, read_capped_text
 from worker.errors import Problem, SettingsError
+from worker.i18n import N_
 
 SECRET_NAMES = ("ZOOM_ACCOUNT_ID", "ZOOM_CLIENT_ID", "ZOOM_CLIENT_SECRET", "GOOGLE_APPLICATION_CREDENTIALS",
                 "SMTP_USERNAME", "SMTP_PASSWORD")
@@ -31,7 +32,7 @@ def read_env_file(path: Path) -> dict[str, str]:
             continue
         match = _LINE.match(line)
         if not match:
-            problems.append(Problem(path.name, number, "", "expected NAME=value"))
+            problems.append(Problem(path.name, number, "", N_("expected NAME=value")))
             continue
         key, value = match.groups()
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
@@ -43,9 +44,9 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 
 ENV_RULES = TextRules(
-    limit=MAX_ENV_BYTES, expected="a file of NAME=value lines",
-    unreadable_fix="give the worker's user read permission (chmod 600, owned by that user)",
-    big_hint="expected a few NAME=value lines", binary_hint=" (a binary file); expected NAME=value lines")
+    limit=MAX_ENV_BYTES, expected=N_("a file of NAME=value lines"),
+    unreadable_fix=N_("give the worker's user read permission (chmod 600, owned by that user)"),
+    big_hint=N_("expected a few NAME=value lines"), binary_hint=N_("a binary file; expected NAME=value lines"))
 
 
 def read_env_text(path: Path) -> str:

@@ -22,7 +22,8 @@ from worker.core.certnumber import number_format_problem
 from worker.core.schema import (MEETING_SETTING_KINDS, AttendanceSettings, CertificateSettings, FollowupSettings, GoogleSettings,
                                 MailSettings, RecipientSources, SeriesSettings, Settings, SignatureSettings, SkipDate, SmtpSettings,
                                 TopicEntry, WorkerSettings, ZoomSettings, default_of)
-from worker.errors import Problem, SettingsError
+from worker.errors import Phrase, Problem, SettingsError
+from worker.i18n import N_
 
 ZOOM_TOPIC_MAX = 200  # Zoom refuses longer meeting topics
 WEEKDAYS = {  # English and Indonesian names -> Python weekday number
@@ -30,18 +31,20 @@ WEEKDAYS = {  # English and Indonesian names -> Python weekday number
     "thursday": 3, "kamis": 3, "friday": 4, "jumat": 4, "jum'at": 4,
     "saturday": 5, "sabtu": 5, "sunday": 6, "minggu": 6, "ahad": 6,
 }
-WEEKDAY_NAMES = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+WEEKDAY_NAMES = [N_("Monday"), N_("Tuesday"), N_("Wednesday"), N_("Thursday"), N_("Friday"), N_("Saturday"),
+                 N_("Sunday")]  # English, translated where shown
+NUMBER_RANGE = N_("expected a number from {low} to {high}, got {got}")  # for whole and decimal numbers alike
 MAX_SETTINGS_BYTES = 1024 * 1024  # a settings file larger than this is refused unread (the shipped one is ~10 KiB)
 MAX_PROBLEMS = 200  # problems listed for one file; the rest are counted
 FIRST_YEAR, LAST_YEAR = 2000, 2100  # dates outside these years are typing mistakes (and overflow date arithmetic)
 
 
 SETTINGS_RULES = TextRules(
-    limit=MAX_SETTINGS_BYTES, expected="the settings file (settings.yaml)",
-    unreadable_fix="check the path and its permissions",
-    big_hint="a settings file is a few KiB (is this the right file?)",
-    binary_hint=": it is a binary file, not YAML text (is this the right file?)",
-    encoding_fix="save it as UTF-8 in your editor")
+    limit=MAX_SETTINGS_BYTES, expected=N_("the settings file (settings.yaml)"),
+    unreadable_fix=N_("check the path and its permissions"),
+    big_hint=N_("a settings file is a few KiB (is this the right file?)"),
+    binary_hint=N_("it is a binary file, not YAML text (is this the right file?)"),
+    encoding_fix=N_("save it as UTF-8 in your editor"))
 
 
 def read_settings_text(path: Path) -> str:
@@ -64,8 +67,8 @@ def load_settings_text(text: str, path: str | Path) -> Settings:
         return _Checker(name, located, path.resolve().parent).settings(path)
     except (RecursionError, OverflowError, MemoryError, ValueError) as exc:
         # A safety net: the checks above should refuse such a file first, with its line.
-        raise SettingsError([Problem(name, None, "", f"cannot be checked ({type(exc).__name__}: {exc}); "
-                                                      f"compare it with the shipped settings.yaml")]) from None
+        raise SettingsError([Problem(name, None, "", N_("cannot be checked ({error}); compare it with the shipped "
+                                                        "settings.yaml"), {"error": f"{type(exc).__name__}: {exc}"})]) from None
 
 
 class _Checker:
@@ -79,12 +82,13 @@ class _Checker:
         self.dropped = 0  # problems found beyond MAX_PROBLEMS and not listed
 
     # -- reporting -------------------------------------------------------
-    def problem(self, path: str, message: str) -> None:
-        """Record one problem at ``path`` (past MAX_PROBLEMS, only count it: a broken file is not a flood)."""
+    def problem(self, path: str, message: str, /, **params: object) -> None:
+        """Record one problem at ``path``: ``message`` is an English template marked with ``N_``, filled from
+        ``params`` when shown (past MAX_PROBLEMS, only count it: a broken file is not a flood)."""
         if len(self.problems) >= MAX_PROBLEMS:
             self.dropped += 1
             return
-        self.problems.append(Problem(self.file, self.doc.line(path), path, message))
+        self.problems.append(Problem(self.file, self.doc.line(path), path, message, params))
 
     def section(self, parent: dict, parent_path: str, key: str, allowed: tuple[str, ...],
                 required: bool = False) -> dict:
@@ -93,10 +97,11 @@ class _Checker:
         value = parent.get(key)
         if value is None:
             if required:
-                self.problem(parent_path or key, f"the section '{key}' is missing")
+                self.problem(parent_path or key, N_("the section '{key}' is missing"), key=key)
             return {}
         if not isinstance(value, dict):
-            self.problem(path, f"expected a section with keys ({', '.join(allowed)}), got {_show(value)}")
+            self.problem(path, N_("expected a section with keys ({keys}), got {got}"), keys=", ".join(allowed),
+                         got=_show(value))
             return {}
         self.unknown_keys(value, path, allowed)
         return value
@@ -106,8 +111,12 @@ class _Checker:
         for key in mapping:
             if key not in allowed:
                 near = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
-                hint = f"; did you mean '{near[0]}'?" if near else f"; valid keys are: {', '.join(allowed)}"
-                self.problem(join_path(path, key), f"unknown key '{key}'{hint}")
+                if near:
+                    self.problem(join_path(path, key), N_("unknown key '{key}'; did you mean '{near}'?"),
+                                 key=key, near=near[0])
+                else:
+                    self.problem(join_path(path, key), N_("unknown key '{key}'; valid keys are: {keys}"),
+                                 key=key, keys=", ".join(allowed))
 
     # -- typed getters ---------------------------------------------------
     def text(self, m: dict, path: str, key: str, default: str = "", required: bool = False,
@@ -117,16 +126,17 @@ class _Checker:
         where = join_path(path, key)
         if value is None:
             if required:
-                self.problem(path or where, f"'{key}' is required")
+                self.problem(path or where, N_("'{key}' is required"), key=key)
             return default
         if isinstance(value, (dict, list)):
-            self.problem(where, f"expected text, got {_show(value)}")
+            self.problem(where, N_("expected text, got {got}"), got=_show(value))
             return default
         result = str(value).strip() if not isinstance(value, bool) else str(value).lower()
         if required and not result:
-            self.problem(where, f"'{key}' must not be empty")
+            self.problem(where, N_("'{key}' must not be empty"), key=key)
         if max_len is not None and len(result) > max_len:
-            self.problem(where, f"is {len(result)} characters long; Zoom allows at most {max_len}")
+            self.problem(where, N_("is {length} characters long; Zoom allows at most {limit}"), length=len(result),
+                         limit=max_len)
         return result
 
     def integer(self, m: dict, path: str, key: str, default: int, low: int, high: int) -> int:
@@ -135,7 +145,7 @@ class _Checker:
         if value is None:
             return default
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            self.problem(join_path(path, key), f"expected a number from {low} to {high}, got {_show(value)}")
+            self.problem(join_path(path, key), NUMBER_RANGE, low=low, high=high, got=_show(value))
             return default
         return value
 
@@ -145,7 +155,7 @@ class _Checker:
         if value is None:
             return default
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-            self.problem(join_path(path, key), f"expected a number from {low:g} to {high:g}, got {_show(value)}")
+            self.problem(join_path(path, key), NUMBER_RANGE, low=f"{low:g}", high=f"{high:g}", got=_show(value))
             return default
         return float(value)
 
@@ -155,7 +165,7 @@ class _Checker:
         if value is None:
             return default
         if not isinstance(value, bool):
-            self.problem(join_path(path, key), f"expected true or false, got {_show(value)}")
+            self.problem(join_path(path, key), N_("expected true or false, got {got}"), got=_show(value))
             return default
         return value
 
@@ -164,7 +174,7 @@ class _Checker:
         value = m.get(key)
         if value is None:
             if required:
-                self.problem(path, f"'{key}' is required (a date such as 2027-01-14)")
+                self.problem(path, N_("'{key}' is required (a date such as 2027-01-14)"), key=key)
             return None
         return self.parse_day(value, join_path(path, key))
 
@@ -172,15 +182,17 @@ class _Checker:
         """Parse one date value, reporting at ``where``."""
         text = str(value).strip()
         if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-            self.problem(where, f"expected a date written YYYY-MM-DD (for example 2027-01-14), got {_show(value)}")
+            self.problem(where, N_("expected a date written YYYY-MM-DD (for example 2027-01-14), got {got}"),
+                         got=_show(value))
             return None
         try:
             day = date.fromisoformat(text)
         except ValueError:
-            self.problem(where, f"{text} is not a date")
+            self.problem(where, N_("{day} is not a date"), day=text)
             return None
         if not FIRST_YEAR <= day.year <= LAST_YEAR:
-            self.problem(where, f"{text} is outside the years {FIRST_YEAR} to {LAST_YEAR}; check the year")
+            self.problem(where, N_("{day} is outside the years {first} to {last}; check the year"), day=text,
+                         first=FIRST_YEAR, last=LAST_YEAR)
             return None
         return day
 
@@ -192,7 +204,8 @@ class _Checker:
         text = str(value).strip()
         match = re.fullmatch(r"(\d{1,2})[:.](\d{2})", text)
         if not match or int(match[1]) > 23 or int(match[2]) > 59:
-            self.problem(join_path(path, key), f"expected a time written HH:MM such as \"09:00\", got {_show(value)}")
+            self.problem(join_path(path, key), N_('expected a time written HH:MM such as "09:00", got {got}'),
+                         got=_show(value))
             return default
         return time(int(match[1]), int(match[2]))
 
@@ -203,7 +216,8 @@ class _Checker:
             return default
         text = str(value).strip().lower()
         if text not in options:
-            self.problem(join_path(path, key), f"expected one of {', '.join(options)}, got {_show(value)}")
+            self.problem(join_path(path, key), N_("expected one of {options}, got {got}"), options=", ".join(options),
+                         got=_show(value))
             return default
         return text
 
@@ -215,7 +229,7 @@ class _Checker:
         if isinstance(value, (str, int, float)):
             return [str(value).strip()]
         if not isinstance(value, list) or any(isinstance(v, (dict, list)) for v in value):
-            self.problem(join_path(path, key), f"expected a list of text values, got {_show(value)}")
+            self.problem(join_path(path, key), N_("expected a list of text values, got {got}"), got=_show(value))
             return []
         return [str(v).strip() for v in value if v is not None]
 
@@ -227,7 +241,7 @@ class _Checker:
     def email(self, value: str, where: str) -> None:
         """Report ``value`` when it is not an email address."""
         if value and email_problem(value) is not None:
-            self.problem(where, f"{_show(value)} is not an email address")
+            self.problem(where, N_("{value} is not an email address"), value=_show(value))
 
     def series_day(self, where: str, day: date, weekday: int, first: date | None = None,
                    last: date | None = None) -> bool:
@@ -237,10 +251,11 @@ class _Checker:
         is reported once, at series.last_date, not again at every date).
         """
         if weekday >= 0 and day.weekday() != weekday:
-            self.problem(where, f"{day} is a {WEEKDAY_NAMES[day.weekday()]}, not a {WEEKDAY_NAMES[weekday]} (series.weekday)")
+            self.problem(where, N_("{day} is a {actual}, not a {wanted} (series.weekday)"), day=day,
+                         actual=Phrase(WEEKDAY_NAMES[day.weekday()]), wanted=Phrase(WEEKDAY_NAMES[weekday]))
             return False
         if first and last and first <= last and not first <= day <= last:
-            self.problem(where, f"{day} is outside the series ({first} to {last})")
+            self.problem(where, N_("{day} is outside the series ({first} to {last})"), day=day, first=first, last=last)
             return False
         return True
 
@@ -249,8 +264,8 @@ class _Checker:
         """Check the whole document and build :class:`Settings`."""
         root = self.doc.value
         if not isinstance(root, dict):
-            self.problems.append(Problem(self.file, 1, "", f"expected sections series, topics, zoom, google, mail, "
-                                                            f"attendance, worker; got {_show(root)}"))
+            self.problems.append(Problem(self.file, 1, "", N_("expected sections series, topics, zoom, google, mail, "
+                                                              "attendance, worker; got {got}"), {"got": _show(root)}))
             raise SettingsError(self.problems)
         self.unknown_keys(root, "", ("series", "topics", "zoom", "google", "mail", "attendance", "followup",
                                       "certificate", "worker"))
@@ -263,8 +278,9 @@ class _Checker:
         if self.problems:
             self.problems.sort(key=lambda p: (p.line or 0))
             if self.dropped:
-                self.problems.append(Problem(self.file, None, "", f"... and {self.dropped} more problem(s) not "
-                                                                  f"listed; fix these first and check again"))
+                self.problems.append(Problem(self.file, None, "", N_("... and {count} more problem(s) not listed; "
+                                                                    "fix these first and check again"),
+                                             {"count": self.dropped}))
             raise SettingsError(self.problems)
         return settings
 
@@ -278,22 +294,28 @@ class _Checker:
                                                         "locale", "organizer", "contact")}
         series_id = self.text(m, p, "id", required=True)
         if series_id and not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,40}", series_id):
-            self.problem(f"{p}.id", f"expected lower-case letters, digits and dashes (like webinar-kamis), got {_show(series_id)}")
+            self.problem(f"{p}.id", N_("expected lower-case letters, digits and dashes (like webinar-kamis), got {got}"),
+                         got=_show(series_id))
         weekday_text = self.text(m, p, "weekday", WEEKDAY_NAMES[d["weekday"]]).lower()
         weekday = WEEKDAYS.get(weekday_text)
         if weekday is None:
-            self.problem(f"{p}.weekday", f"expected a day name such as thursday or kamis, got {_show(weekday_text)}")
+            self.problem(f"{p}.weekday", N_("expected a day name such as thursday or kamis, got {got}"),
+                         got=_show(weekday_text))
             weekday = -1  # unknown: dates are not checked against it (one problem, not one per date)
         zone = self.text(m, p, "timezone", d["timezone"])
         if not _valid_zone(zone):
             near = difflib.get_close_matches(zone, sorted(available_timezones()), n=1)
-            hint = f"; did you mean '{near[0]}'?" if near else ""
-            self.problem(f"{p}.timezone", f"{_show(zone)} is not a known time zone (expected a name like Asia/Makassar){hint}")
+            if near:
+                self.problem(f"{p}.timezone", N_("{zone} is not a known time zone (expected a name like "
+                                                 "Asia/Makassar); did you mean '{near}'?"), zone=_show(zone), near=near[0])
+            else:
+                self.problem(f"{p}.timezone", N_("{zone} is not a known time zone (expected a name like Asia/Makassar)"),
+                             zone=_show(zone))
             zone = "UTC"
         first = self.day(m, p, "first_date", required=True)
         last = self.day(m, p, "last_date", required=True)
         if first and last and last < first:
-            self.problem(f"{p}.last_date", f"{last} is before series.first_date {first}")
+            self.problem(f"{p}.last_date", N_("{last} is before series.first_date {first}"), last=last, first=first)
         for key, value in (("first_date", first), ("last_date", last)):
             if value:
                 self.series_day(f"{p}.{key}", value, weekday)
@@ -312,8 +334,8 @@ class _Checker:
         try:
             Locale.parse(value)
         except (ValueError, TypeError, UnknownLocaleError):
-            self.problem(join_path(p, "locale"), f"{_show(value)} is not a known locale; expected a code such as "
-                                                 f"id_ID (Indonesian) or en_US")
+            self.problem(join_path(p, "locale"), N_("{value} is not a known locale; expected a code such as id_ID "
+                                                    "(Indonesian) or en_US"), value=_show(value))
             return default
         return value
 
@@ -323,7 +345,7 @@ class _Checker:
         raw = m.get("skip_dates") or []
         where = f"{p}.skip_dates"
         if not isinstance(raw, list):
-            self.problem(where, f"expected a list of dates, got {_show(raw)}")
+            self.problem(where, N_("expected a list of dates, got {got}"), got=_show(raw))
             return ()
         result: list[SkipDate] = []
         seen: dict[date, str] = {}  # date -> the item path that first listed it
@@ -341,7 +363,8 @@ class _Checker:
             if day is None:
                 continue
             if day in seen:
-                self.problem(dpath, f"{day} already appears at line {self.doc.line(seen[day])}; list each date once")
+                self.problem(dpath, N_("{day} already appears at line {line}; list each date once"), day=day,
+                             line=self.doc.line(seen[day]))
                 continue
             seen[day] = ipath
             self.series_day(dpath, day, weekday, first, last)
@@ -352,10 +375,10 @@ class _Checker:
         """The ``topics`` list: one entry per session date."""
         raw = root.get("topics")
         if raw is None:
-            self.problem("topics", "the section 'topics' is missing (one entry per session date)")
+            self.problem("topics", N_("the section 'topics' is missing (one entry per session date)"))
             return ()
         if not isinstance(raw, list):
-            self.problem("topics", f"expected a list of sessions, each starting with '- date:', got {_show(raw)}")
+            self.problem("topics", N_("expected a list of sessions, each starting with '- date:', got {got}"), got=_show(raw))
             return ()
         allowed = ("date", "topic", "speaker", "audience", "description", "groups", "start_time",
                    "duration_minutes", "cancelled", "recording_url")
@@ -368,7 +391,7 @@ class _Checker:
         for index, item in enumerate(raw):
             path = join_path("topics", index)
             if not isinstance(item, dict):
-                self.problem(path, f"expected an entry with keys date, topic, speaker, ..., got {_show(item)}")
+                self.problem(path, N_("expected an entry with keys date, topic, speaker, ..., got {got}"), got=_show(item))
                 continue
             self.unknown_keys(item, path, allowed)
             day = self.day(item, path, "date", required=True)
@@ -387,12 +410,13 @@ class _Checker:
                 continue
             dpath = f"{path}.date"
             if day in seen:
-                self.problem(dpath, f"{day} already appears at {seen[day]}; each date may appear once")
+                self.problem(dpath, N_("{day} already appears at line {line}; each date may appear once"), day=day,
+                             line=seen[day])
                 continue
-            seen[day] = f"line {self.doc.line(path)}"
+            seen[day] = self.doc.line(path)
             if self.series_day(dpath, day, series.weekday, first, last) and day in skipped:
                 # the planner would hold the session anyway, against what skip_dates says
-                self.problem(dpath, f"{day} is listed in series.skip_dates; remove it there or here")
+                self.problem(dpath, N_("{day} is listed in series.skip_dates; remove it there or here"), day=day)
             entries.append(entry)
         return tuple(sorted(entries, key=lambda e: e.date))
 
@@ -439,8 +463,13 @@ class _Checker:
         """A link using one of ``schemes`` (never ``javascript:`` or ``data:``), with no spaces or line breaks."""
         value = self.text(m, p, key, default)
         if value and not safe_link(value, schemes):
-            wanted = " or ".join(f"{s}:" if s == "mailto" else f"{s}://" for s in reversed(schemes))
-            self.problem(join_path(p, key), f"expected a link starting with {wanted}, got {_show(value)}")
+            wanted = [f"{s}:" if s == "mailto" else f"{s}://" for s in reversed(schemes)]
+            if len(wanted) > 1:
+                self.problem(join_path(p, key), N_("expected a link starting with {schemes} or {last}, got {got}"),
+                             schemes=", ".join(wanted[:-1]), last=wanted[-1], got=_show(value))
+            else:
+                self.problem(join_path(p, key), N_("expected a link starting with {last}, got {got}"),
+                             last=wanted[-1], got=_show(value))
             return default
         return value.rstrip("/") if strip else value
 
@@ -501,7 +530,7 @@ class _Checker:
         inline = []
         raw = m.get("inline") or []
         if not isinstance(raw, list):
-            self.problem(f"{p}.inline", f"expected a list of addresses, got {_show(raw)}")
+            self.problem(f"{p}.inline", N_("expected a list of addresses, got {got}"), got=_show(raw))
             raw = []
         for index, item in enumerate(raw):
             ipath = join_path(f"{p}.inline", index)
@@ -554,8 +583,8 @@ class _Checker:
         verify_url = self.text(m, p, "verify_url")
         if verify_url and (not re.match(r"^https?://[^\s/]+", verify_url)
                            or ("{number}" not in verify_url and "{slug}" not in verify_url)):
-            self.problem(f"{p}.verify_url", "expected a URL starting with https:// that contains {number} or {slug}, "
-                                            f"got {_show(verify_url)}")
+            self.problem(f"{p}.verify_url", N_("expected a URL starting with https:// that contains {{number}} or "
+                                               "{{slug}}, got {got}"), got=_show(verify_url))
         logo = self.text(m, p, "logo")
         return CertificateSettings(
             number_format=formats["number_format"], transcript_number_format=formats["transcript_number_format"],
@@ -569,9 +598,9 @@ class _Checker:
         """A PNG or JPEG file that must exist."""
         path = self.path_value(value)
         if path.suffix.lower() not in (".png", ".jpg", ".jpeg"):
-            self.problem(where, f"expected a .png or .jpg image, got {_show(value)}")
+            self.problem(where, N_("expected a .png or .jpg image, got {got}"), got=_show(value))
         elif not path.is_file():
-            self.problem(where, f"image file {path} not found")
+            self.problem(where, N_("image file {path} not found"), path=path)
         return path
 
     def signature(self, parent: dict, parent_path: str) -> SignatureSettings:
@@ -580,7 +609,7 @@ class _Checker:
         m = self.section(parent, parent_path, "signature", ("place", "position", "name", "nip", "image"))
         nip = self.text(m, p, "nip")
         if nip and not re.fullmatch(r"[0-9 ]{8,25}", nip):
-            self.problem(f"{p}.nip", f"expected the NIP as digits (spaces allowed), got {_show(nip)}")
+            self.problem(f"{p}.nip", N_("expected the NIP as digits (spaces allowed), got {got}"), got=_show(nip))
         image = self.text(m, p, "image")
         return SignatureSettings(place=self.text(m, p, "place"), position=self.text(m, p, "position"),
                                  name=self.text(m, p, "name"), nip=nip,
@@ -591,7 +620,7 @@ class _Checker:
         p = f"{parent_path}.corrections"
         raw = parent.get("corrections") or {}
         if not isinstance(raw, dict):
-            self.problem(p, f"expected entries written email: \"Nama Benar\", got {_show(raw)}")
+            self.problem(p, N_('expected entries written email: "Nama Benar", got {got}'), got=_show(raw))
             return ()
         result: dict[str, str] = {}
         for address, name in raw.items():
@@ -600,7 +629,7 @@ class _Checker:
             self.email(email, where)
             text = "" if name is None or isinstance(name, (dict, list, bool)) else " ".join(str(name).split())
             if not text or len(text) > 120:
-                self.problem(where, f"expected the corrected name (1 to 120 characters), got {_show(name)}")
+                self.problem(where, N_("expected the corrected name (1 to 120 characters), got {got}"), got=_show(name))
                 continue
             result[email] = text
         return tuple(sorted(result.items()))
@@ -641,9 +670,9 @@ def _show(value: object) -> str:
         value = value if len(value) <= 80 else value[:80] + "…"
         return repr(value) if not value.isprintable() else f'"{value}"'
     if isinstance(value, dict):
-        return "a section"
+        return Phrase(N_("a section"))
     if isinstance(value, list):
-        return "a list"
+        return Phrase(N_("a list"))
     if value is None:
-        return "nothing"
+        return Phrase(N_("nothing"))
     return str(value).lower() if isinstance(value, bool) else str(value)

@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from worker.errors import Problem, SettingsError
+from worker.errors import Phrase, Problem, SettingsError
+from worker.i18n import N_
 
 
 @dataclass(frozen=True)
@@ -15,33 +16,36 @@ class TextRules:
     """What one kind of file may be, and the words that tell its reader how to fix it."""
 
     limit: int  # bytes; a larger file is refused
+    # The words below are English marked with N_ and translated where shown.
     expected: str  # what the file should be, e.g. "a file of NAME=value lines"
     unreadable_fix: str  # what to do when the file cannot be opened
     big_hint: str  # said after "is larger than N KiB; "
-    binary_hint: str  # said after "contains NUL bytes"
-    encoding_fix: str = "save it as UTF-8"  # said after "is not UTF-8 text"
+    binary_hint: str  # said after "contains NUL bytes: "
+    encoding_fix: str = N_("save it as UTF-8")  # said after "is not UTF-8 text"
 
 
 def read_capped_text(path: Path, rules: TextRules) -> str:
     """The text of ``path`` by ``rules``; SettingsError with the file, line and fix otherwise."""
-    def refuse(message: str, line: int | None = None) -> SettingsError:
-        return SettingsError([Problem(str(path), line, "", message)])
+    def refuse(message: str, line: int | None = None, **params: object) -> SettingsError:
+        return SettingsError([Problem(str(path), line, "", message, params)])
 
     try:
         with open(path, "rb") as handle:
             data = handle.read(rules.limit + 1)
     except FileNotFoundError:
-        raise refuse("file not found") from None
+        raise refuse(N_("file not found")) from None
     except IsADirectoryError:
-        raise refuse(f"is a folder; expected {rules.expected}") from None
+        raise refuse(N_("is a folder; expected {expected}"), expected=Phrase(rules.expected)) from None
     except OSError as exc:
-        raise refuse(f"cannot be read ({exc.strerror or type(exc).__name__}); {rules.unreadable_fix}") from None
+        raise refuse(N_("cannot be read ({reason}); {fix}"), reason=exc.strerror or type(exc).__name__,
+                     fix=Phrase(rules.unreadable_fix)) from None
     if len(data) > rules.limit:
-        raise refuse(f"is larger than {rules.limit // 1024} KiB; {rules.big_hint}")
+        raise refuse(N_("is larger than {size} KiB; {hint}"), size=rules.limit // 1024, hint=Phrase(rules.big_hint))
     if b"\x00" in data:
-        raise refuse(f"contains NUL bytes{rules.binary_hint}", data[:data.index(b"\x00")].count(b"\n") + 1)
+        raise refuse(N_("contains NUL bytes: {hint}"), data[:data.index(b"\x00")].count(b"\n") + 1,
+                     hint=Phrase(rules.binary_hint))
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise refuse(f"is not UTF-8 text (byte 0x{data[exc.start]:02x}); {rules.encoding_fix}",
-                     data[:exc.start].count(b"\n") + 1) from None
+        raise refuse(N_("is not UTF-8 text (byte {byte}); {fix}"), data[:exc.start].count(b"\n") + 1,
+                     byte=f"0x{data[exc.start]:02x}", fix=Phrase(rules.encoding_fix)) from None
