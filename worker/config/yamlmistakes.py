@@ -82,6 +82,10 @@ def diagnose(lines: list[str], exc: yaml.MarkedYAMLError) -> Mistake:
         return _bad_start(lines, start.line, start.column)
     if "escape" in problem:
         return _backslash(lines, mark)
+    if "quoted scalar" in context:
+        return _stray_quote(lines, start)
+    if "document start" in problem:
+        return _first_line_indented(lines, mark)
     if "single document" in context:
         return Mistake(mark.line, 0, N_("the line --- starts a second part of the file, but the settings are one "
                                         "part; remove this line"))
@@ -106,8 +110,8 @@ def _tab(lines: list[str], exc: yaml.MarkedYAMLError) -> Mistake | None:
         fixed = " " * _sibling_indent(lines, mark.line) + line.lstrip(" \t")
     else:
         fixed = line[:column] + " " + line[column + 1:].lstrip(" \t")
-    return Mistake(mark.line, column, N_("this line contains a tab; the settings file must be indented with spaces "
-                                         "only (press the space bar instead of Tab)"), suggestion=fixed)
+    return Mistake(mark.line, column, N_("this line contains a tab; the settings file takes spaces only (press the "
+                                         "space bar instead of Tab)"), suggestion=fixed)
 
 
 def _open_quote(lines: list[str], until: int) -> Mistake | None:
@@ -207,7 +211,8 @@ def _colon(lines: list[str], mark: yaml.Mark) -> Mistake:
                             N_("the value of '{key}' contains a colon followed by a space, which YAML reads as a "
                                "new key; put the whole value in quotes"))
     above = _previous(lines, mark.line)
-    if above is not None and not _KEY.match(lines[above]) and _indent(lines[above]) < _indent(line):
+    if above is not None and not _KEY.match(lines[above]) and _indent(lines[above]) <= _indent(line):
+        # "name value" with its colon forgotten, then this line: YAML took both for one long text
         return _colon_after_first_word(lines, above)
     if above is not None and _indent(line) > _key_column(lines[above]):
         return _reindent(lines, mark.line, _key_column(lines[above]), above)
@@ -277,7 +282,37 @@ def _misplaced(lines: list[str], start: yaml.Mark, mark: yaml.Mark, in_list: boo
     above = _previous(lines, mark.line)
     if above is None:
         return _unknown(mark)
+    if not _KEY.match(lines[above]) and _indent(lines[above]) <= indent and not _opens_text(lines, above):
+        return _colon_after_first_word(lines, above)  # "name value": taken as the value of the section above
     return _reindent(lines, mark.line, _key_column(lines[above]), above)
+
+
+def _opens_text(lines: list[str], number: int) -> bool:
+    """True when ``lines[number]`` is a list item or a line of a block of text (``description: >-``)."""
+    stripped = lines[number].lstrip()
+    if stripped.startswith(("-", "[", "{", "\"", "'")):
+        return True
+    parent = _previous(lines, number)
+    return parent is not None and bool(re.search(r":\s*[|>][-+0-9]*\s*(#.*)?$", lines[parent]))
+
+
+def _stray_quote(lines: list[str], start: yaml.Mark) -> Mistake:
+    """A quote the parser took as the start of a text that never ends (a stray one, mid-value)."""
+    line = _at(lines, start.line)
+    quote = _char(lines, start.line, start.column)
+    return Mistake(start.line, start.column, N_("this quote {quote} is never closed; remove it, or put the whole "
+                                                "value in the other kind of quotes"), {"quote": quote},
+                   line[:start.column] + line[start.column + 1:])
+
+
+def _first_line_indented(lines: list[str], mark: yaml.Mark) -> Mistake:
+    """The file's first line is indented and a later one is not: the first is the odd one out."""
+    first = _next(lines, -1)
+    if first is None or first >= mark.line or _indent(lines[first]) <= _indent(_at(lines, mark.line)):
+        return _unknown(mark)
+    return Mistake(first, 0, N_("this line is indented more than the lines after it (line {below}); lines of one "
+                                "group start in the same column"), {"below": mark.line + 1},
+                   " " * _indent(_at(lines, mark.line)) + lines[first].lstrip())
 
 
 def _after_value(lines: list[str], mark: yaml.Mark, key: re.Match) -> Mistake:
@@ -323,8 +358,24 @@ def _quote_value(lines: list[str], number: int, key: re.Match, column: int, mess
 
 
 def _reindent(lines: list[str], number: int, wanted: int, above: int) -> Mistake:
-    """A line indented differently from the line above it, which it should line up with."""
+    """A line indented differently from the line above it, which it should line up with.
+
+    The first line of a section sets the column of the section; when it is that line which is off (the
+    lines after it agree with each other), the parser complains about the second line, so the first is
+    named instead.
+    """
     line = _at(lines, number)
+    below = _next(lines, number)
+    if below is not None and _key_column(lines[below]) == _key_column(line) and _opens_section(lines, above):
+        shift = _key_column(line) - _key_column(lines[above])
+        if shift < 0:
+            message = N_("this line is indented more than the lines after it (line {below}); lines of one group "
+                         "start in the same column")
+        else:
+            message = N_("this line is indented less than the lines after it (line {below}); lines of one group "
+                         "start in the same column")
+        return Mistake(above, _indent(lines[above]), message, {"below": number + 1},
+                       " " * max(0, _indent(lines[above]) + shift) + lines[above].lstrip())
     if _indent(line) > wanted:
         message = N_("this line is indented more than line {above}; lines of one group start in the same column")
     else:
@@ -349,6 +400,15 @@ def _previous(lines: list[str], number: int) -> int | None:
         if stripped and not stripped.startswith("#"):
             return above
     return None
+
+
+def _opens_section(lines: list[str], number: int) -> bool:
+    """True when ``lines[number]`` is the first line under a ``name:`` line that has no value of its own."""
+    parent = _previous(lines, number)
+    if parent is None:
+        return False
+    head = re.sub(r"\s+#.*$", "", lines[parent]).rstrip()
+    return head.endswith(":") and _indent(lines[parent]) < _indent(lines[number])
 
 
 def _next(lines: list[str], number: int) -> int | None:
