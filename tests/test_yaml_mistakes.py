@@ -168,9 +168,11 @@ def test_checker_problems_are_plain_indonesian_by_default_and_english_with_lang_
 def test_words_inside_a_message_are_translated_too(tmp_path, capsys, monkeypatch):
     text = (ROOT / "settings.yaml").read_text(encoding="utf-8").replace("  - date: 2027-01-14", "  - date: 2027-01-15")
     path = tmp_path / "settings.yaml"
-    path.write_text(text.replace("  title: Webinar Kamis Perpustakaan", "  title: [a, b]"), encoding="utf-8")
+    text = text.replace("  title: Webinar Kamis Perpustakaan", "  title: [a, b]").replace('"{seq:03d}/SERT', '"X/SERT')
+    path.write_text(text, encoding="utf-8")
     monkeypatch.delenv("LANG")
     assert main(["check", "--settings", str(path)]) == 2
     err = capsys.readouterr().err
     assert "series.title: seharusnya teks, tertulis sebuah daftar" in err
     assert "topics[2].date: 2027-01-15 jatuh pada hari Jumat, bukan Kamis (series.weekday)" in err
+    assert "certificate.number_format: harus memuat {seq} (nomor urut)" in err

@@ -18,7 +18,7 @@ from worker.config.textfile import TextRules, read_capped_text
 from worker.config.yamlsource import Located, join_path, load_yaml
 from worker.core.cleaning import email_problem, safe_link
 from worker.core.model import Recipient
-from worker.core.certnumber import number_format_problem
+from worker.core.certnumber import number_format_issue
 from worker.core.schema import (MEETING_SETTING_KINDS, AttendanceSettings, CertificateSettings, FollowupSettings, GoogleSettings,
                                 MailSettings, RecipientSources, SeriesSettings, Settings, SignatureSettings, SkipDate, SmtpSettings,
                                 TopicEntry, WorkerSettings, ZoomSettings, default_of)
@@ -578,8 +578,8 @@ class _Checker:
         for key, default in (("number_format", d.number_format),
                              ("transcript_number_format", d.transcript_number_format)):
             formats[key] = self.text(m, p, key, default) or default
-            if problem := number_format_problem(formats[key]):
-                self.problem(f"{p}.{key}", problem)
+            if issue := number_format_issue(formats[key]):
+                self.problem(f"{p}.{key}", issue[0], **issue[1])
         verify_url = self.text(m, p, "verify_url")
         if verify_url and (not re.match(r"^https?://[^\s/]+", verify_url)
                            or ("{number}" not in verify_url and "{slug}" not in verify_url)):

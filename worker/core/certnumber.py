@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import date
 from urllib.parse import quote
 
+from worker.i18n import N_
+
 FIELDS = ("seq", "year", "month", "month_roman", "day", "series")  # what a number format may use
 ROMAN_MONTHS = ("I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII")
 NUMBER_MAX = 80  # characters; a number is printed on one line and used in a file name
@@ -29,23 +31,31 @@ def format_number(template: str, seq: int, on: date, series: str) -> str:
 
 
 def number_format_problem(template: str) -> str:
-    """Why ``template`` cannot be a number format, or "" when it can."""
+    """Why ``template`` cannot be a number format (in English), or "" when it can."""
+    issue = number_format_issue(template)
+    return issue[0].format(**issue[1]) if issue else ""
+
+
+def number_format_issue(template: str) -> tuple[str, dict[str, object]] | None:
+    """Why ``template`` cannot be a number format, as an N_ template and its params (None when it can)."""
     try:
         names = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
     except ValueError as exc:
-        return f"is not a valid format ({exc}); write fields in braces, e.g. {{seq:03d}}"
+        return N_("is not a valid format ({error}); write fields in braces, e.g. {{seq:03d}}"), {"error": exc}
     unknown = [n for n in names if n not in FIELDS]
     if unknown:
-        return f"uses unknown field {{{unknown[0]}}}; valid fields are {', '.join('{' + f + '}' for f in FIELDS)}"
+        return N_("uses unknown field {field}; valid fields are {fields}"), {
+            "field": "{" + unknown[0] + "}", "fields": ", ".join("{" + f + "}" for f in FIELDS)}
     if "seq" not in names:
-        return "must contain {seq} (the running number), or two certificates could get the same number"
+        return N_("must contain {seq} (the running number), or two certificates could get the same number"), {
+            "seq": "{seq}"}
     try:
         sample = format_number(template, 999, date(2027, 12, 28), "webinar-kamis")
     except (ValueError, TypeError) as exc:
-        return f"cannot be filled in ({exc})"
+        return N_("cannot be filled in ({error})"), {"error": exc}
     if len(sample) > NUMBER_MAX or any(c in sample for c in "\r\n\t<>\"\\"):
-        return f"gives {sample!r}; expected one short line without <, >, quotes or backslashes"
-    return ""
+        return N_("gives {sample}; expected one short line without <, >, quotes or backslashes"), {"sample": repr(sample)}
+    return None
 
 
 def number_slug(number: str) -> str:
