@@ -279,6 +279,13 @@ def _misplaced(lines: list[str], start: yaml.Mark, mark: yaml.Mark, in_list: boo
             return Mistake(mark.line, indent, N_("a new entry of this list starts with a dash and a space (- ), "
                                                  "like the entry on line {first}"), {"first": start.line + 1},
                            line[:indent] + "- " + line[indent:])
+    below = _next(lines, mark.line)
+    if (not in_list and start.line < mark.line and indent < start.column and _opens_section(lines, start.line)
+            and below is not None and _indent(lines[below]) == indent):
+        # the section's first line set a column its other lines do not follow: that first line is off
+        return Mistake(start.line, _indent(lines[start.line]), N_(
+            "this line is indented more than the lines after it (line {below}); lines of one group start in the "
+            "same column"), {"below": mark.line + 1}, " " * indent + lines[start.line].lstrip())
     above = _previous(lines, mark.line)
     if above is None:
         return _unknown(mark)
