@@ -68,7 +68,8 @@ def load_settings_text(text: str, path: str | Path) -> Settings:
     except (RecursionError, OverflowError, MemoryError, ValueError) as exc:
         # A safety net: the checks above should refuse such a file first, with its line.
         raise SettingsError([Problem(name, None, "", N_("cannot be checked ({error}); compare it with the shipped "
-                                                        "settings.yaml"), {"error": f"{type(exc).__name__}: {exc}"})]) from None
+                                                        "settings.yaml"),
+                                     {"error": f"{type(exc).__name__}: {exc}"})]) from None
 
 
 class _Checker:
@@ -294,7 +295,8 @@ class _Checker:
                                                         "locale", "organizer", "contact")}
         series_id = self.text(m, p, "id", required=True)
         if series_id and not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,40}", series_id):
-            self.problem(f"{p}.id", N_("expected lower-case letters, digits and dashes (like webinar-kamis), got {got}"),
+            self.problem(f"{p}.id", N_("expected lower-case letters, digits and dashes (like webinar-kamis), "
+                                       "got {got}"),
                          got=_show(series_id))
         weekday_text = self.text(m, p, "weekday", WEEKDAY_NAMES[d["weekday"]]).lower()
         weekday = WEEKDAYS.get(weekday_text)
@@ -307,9 +309,11 @@ class _Checker:
             near = difflib.get_close_matches(zone, sorted(available_timezones()), n=1)
             if near:
                 self.problem(f"{p}.timezone", N_("{zone} is not a known time zone (expected a name like "
-                                                 "Asia/Makassar); did you mean '{near}'?"), zone=_show(zone), near=near[0])
+                                                 "Asia/Makassar); did you mean '{near}'?"),
+                             zone=_show(zone), near=near[0])
             else:
-                self.problem(f"{p}.timezone", N_("{zone} is not a known time zone (expected a name like Asia/Makassar)"),
+                self.problem(f"{p}.timezone", N_("{zone} is not a known time zone (expected a name like "
+                                                 "Asia/Makassar)"),
                              zone=_show(zone))
             zone = "UTC"
         first = self.day(m, p, "first_date", required=True)
@@ -378,7 +382,8 @@ class _Checker:
             self.problem("topics", N_("the section 'topics' is missing (one entry per session date)"))
             return ()
         if not isinstance(raw, list):
-            self.problem("topics", N_("expected a list of sessions, each starting with '- date:', got {got}"), got=_show(raw))
+            self.problem("topics", N_("expected a list of sessions, each starting with '- date:', got {got}"),
+                         got=_show(raw))
             return ()
         allowed = ("date", "topic", "speaker", "audience", "description", "groups", "start_time",
                    "duration_minutes", "cancelled", "recording_url")
@@ -391,7 +396,8 @@ class _Checker:
         for index, item in enumerate(raw):
             path = join_path("topics", index)
             if not isinstance(item, dict):
-                self.problem(path, N_("expected an entry with keys date, topic, speaker, ..., got {got}"), got=_show(item))
+                self.problem(path, N_("expected an entry with keys date, topic, speaker, ..., got {got}"),
+                             got=_show(item))
                 continue
             self.unknown_keys(item, path, allowed)
             day = self.day(item, path, "date", required=True)

@@ -54,7 +54,8 @@ def number_format_issue(template: str) -> tuple[str, dict[str, object]] | None:
     except (ValueError, TypeError) as exc:
         return N_("cannot be filled in ({error})"), {"error": exc}
     if len(sample) > NUMBER_MAX or any(c in sample for c in "\r\n\t<>\"\\"):
-        return N_("gives {sample}; expected one short line without <, >, quotes or backslashes"), {"sample": repr(sample)}
+        return N_("gives {sample}; expected one short line without <, >, quotes or backslashes"), {
+            "sample": repr(sample)}
     return None
 
 
