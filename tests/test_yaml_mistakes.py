@@ -75,7 +75,8 @@ def test_check_names_the_line_in_plain_indonesian_with_caret_and_fix(name, line,
         assert word.lower() not in err.lower(), f"parser word {word!r} in:\n{err}"
     written = BREAKS.split((CORPUS / name).read_text(encoding="utf-8"))[line - 1]
     quoted, caret = err.splitlines()[1:3]
-    assert quoted == f"  {line} | {written.replace(chr(9), '→')}", err
+    shown = "".join("→" if c == "\t" else c if c.isprintable() else "?" for c in written)
+    assert quoted == f"  {line} | {shown}", err
     assert re.fullmatch(rf"  {' ' * len(str(line))} \| *\^", caret), err
     if suggestion:
         assert f"  Tulis seperti ini:\n  {line} | {suggestion}\n" in err, err
@@ -176,3 +177,14 @@ def test_words_inside_a_message_are_translated_too(tmp_path, capsys, monkeypatch
     assert "series.title: seharusnya teks, tertulis sebuah daftar" in err
     assert "topics[2].date: 2027-01-15 jatuh pada hari Jumat, bukan Kamis (series.weekday)" in err
     assert "certificate.number_format: harus memuat {seq} (nomor urut)" in err
+
+
+def test_a_windows_file_with_bom_and_crlf_gives_the_same_line_and_quote(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("LANG")
+    text = (CORPUS / "quote-unclosed.yaml").read_text(encoding="utf-8").replace("\n", "\r\n")
+    path = tmp_path / "settings.yaml"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    assert main(["check", "--settings", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("settings.yaml baris 47: tanda kutip \" di awal isian ini tidak pernah ditutup")
+    assert '  47 |     topic: "Bedah Buku: Laskar Pelangi\n' in err and "?" not in err.split("\n\n")[0]

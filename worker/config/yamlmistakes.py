@@ -24,6 +24,7 @@ from worker.errors import Problem
 from worker.i18n import N_
 
 BREAKS = re.compile(r"\r\n|[\r\n\x85\u2028\u2029]")  # the line breaks YAML counts, so marks and lines agree
+_NOT_ALLOWED = re.compile("[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFFD\U00010000-\U0010FFFF]")  # YAML refuses these
 _KEY = re.compile(r"^(\s*)((?:-\s+)*)([^\s#'\"\-\[\]{}][^#]*?):(?:\s|$)")  # indent, "- " items, the key, its colon
 _DASH_KEY = re.compile(r"^(\s*)-([A-Za-z_][\w-]*\s*:)")  # "-date: ..." (no space after the dash)
 _COLON_NO_SPACE = re.compile(r"^(\s*(?:-\s+)?)([A-Za-z_][\w-]*):([^\s:/])")  # "title:Webinar" (not "https://")
@@ -45,6 +46,16 @@ def describe(text: str, exc: yaml.YAMLError, file_name: str) -> Problem:
     """The Problem for parser error ``exc`` raised on ``text``: the real line, plain words, a fix."""
     lines = BREAKS.split(text)
     detail = _raw(exc)
+    hidden = _NOT_ALLOWED.search(text) if isinstance(exc, yaml.reader.ReaderError) else None
+    if hidden:
+        starts = [0] + [b.end() for b in BREAKS.finditer(text, 0, hidden.start())]
+        number, column = len(starts) - 1, hidden.start() - starts[-1]
+        line = lines[number]
+        return Problem(file_name, number + 1, "", N_("this line holds an invisible control character (code {code}) "
+                                                     "that the settings file cannot take; delete it (retype the "
+                                                     "text around the caret)"),
+                       {"code": f"U+{ord(hidden.group()):04X}"}, column=column + 1, excerpt=line,
+                       suggestion=_NOT_ALLOWED.sub("", line), detail=detail)
     if not isinstance(exc, yaml.MarkedYAMLError) or (exc.problem_mark is None and exc.context_mark is None):
         return Problem(file_name, None, "", N_("the settings file cannot be read as a whole; compare it with the "
                                                "shipped settings.yaml"), detail=detail)
