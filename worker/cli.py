@@ -59,8 +59,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script and ``python -m worker``.
 
     A reader that goes away early (``webinar-worker status | head -1``) ends the command quietly:
-    stdout is pointed at the null device, as the Python docs recommend, and the exit code is 0.
+    stdout is pointed at the null device, as the Python docs recommend. The exit code is the
+    command's own when it had finished (only its last lines were unread), else 0.
     """
+    code: int | None = None
     try:
         try:
             code = _main(list(sys.argv[1:] if argv is None else argv))
@@ -70,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except BrokenPipeError:
         _silence_stdout()
-        return EXIT_OK
+        return EXIT_OK if code is None else code
 
 
 def _silence_stdout() -> None:
