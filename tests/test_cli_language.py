@@ -217,3 +217,37 @@ def test_a_reader_that_closes_early_gets_no_traceback(settings, argv):
     code = child.wait()
     assert "Traceback" not in err and "BrokenPipe" not in err and "Exception ignored" not in err, err
     assert code == 0, err
+
+
+# -- what staff read in `once`, `status` and alert mail: the vendors' errors in their words ----------------
+def test_the_vendor_errors_keep_english_as_text_and_read_indonesian_when_shown():
+    import smtplib
+
+    import httplib2
+    import requests
+    from googleapiclient.errors import HttpError
+
+    from integrations.google_auth import CALENDAR_SERVICE, translate_error
+    from integrations.smtp import SmtpConfig, smtp_error
+    from integrations.zoom import zoom_error
+
+    indonesian, english = translator("id"), translator("en")
+    refused = smtp_error(smtplib.SMTPAuthenticationError(535, b"5.7.8 bad credentials"),
+                         SmtpConfig(host="smtp.example.org", password="rahasia"))
+    assert str(refused) == english.error(refused) == ("smtp: smtp.example.org:587 refused the login (535 5.7.8 bad "
+                                                      "credentials); check SMTP_USERNAME and SMTP_PASSWORD")
+    assert indonesian.error(refused) == ("smtp: smtp.example.org:587 menolak login (535 5.7.8 bad credentials); "
+                                         "periksa SMTP_USERNAME dan SMTP_PASSWORD")
+    answer = requests.Response()
+    answer.status_code, answer._content = 401, b'{"code": 124, "message": "Invalid access token."}'
+    token = zoom_error(answer, "create meeting", "meeting:write:meeting:admin", lambda text: text)
+    assert indonesian.error(token).startswith("zoom: create meeting gagal: HTTP 401 code 124: Invalid access token.; "
+                                              "Zoom juga menolak token akses yang baru: periksa ZOOM_ACCOUNT_ID")
+    content = b'{"error": {"code": 403, "message": "Forbidden", "errors": [{"reason": "forbidden"}]}}'
+    unshared = translate_error(HttpError(httplib2.Response({"status": 403}), content), CALENDAR_SERVICE,
+                               share_with="robot@project.iam.gserviceaccount.com", target="kalender perpustakaan")
+    assert indonesian.error(unshared) == ('google-calendar: akses ditolak: Forbidden (HTTP 403, forbidden); bagikan '
+                                          'kalender perpustakaan kepada robot@project.iam.gserviceaccount.com dengan '
+                                          'izin "Make changes to events"')
+    assert str(unshared).endswith('share kalender perpustakaan with robot@project.iam.gserviceaccount.com with '
+                                  '"Make changes to events"')

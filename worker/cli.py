@@ -327,7 +327,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(line)
     key_file = settings.google.credentials_file or secrets.get("GOOGLE_APPLICATION_CREDENTIALS")
     for warning in permission_warnings({".env": default_env_file(args.settings),
-                                        "the Google key file": Path(key_file) if key_file else None}):
+                                        t._("the Google key file"): Path(key_file) if key_file else None}):
         print(t._("warning: {message}", message=t.error(warning)))
     if unreadable:
         print("\n".join(t.error(u) for u in unreadable), file=sys.stderr)
