@@ -14,6 +14,7 @@ import argparse
 import os
 import re
 import sys
+from functools import partial
 from typing import Mapping, NoReturn, Sequence
 
 from worker.i18n import N_, Translator, choose_language, translator
@@ -83,15 +84,13 @@ class LocalParser(argparse.ArgumentParser):
 
     def __init__(self, *args, t: Translator, **kwargs) -> None:
         kwargs["add_help"] = False  # our own -h below, with its text translated
+        kwargs.setdefault("formatter_class", partial(LocalFormatter, t=t))  # argparse calls it with prog=
         super().__init__(*args, **kwargs)
         self.t = t  # the reader's language
         self._positionals.title = t._("positional arguments")
         self._optionals.title = t._("options")
         self.add_argument("-h", "--help", action="help", default=argparse.SUPPRESS,
                           help=t._("show this help message and exit"))
-
-    def _get_formatter(self) -> argparse.HelpFormatter:
-        return LocalFormatter(prog=self.prog, t=self.t)
 
     def add_subparsers(self, **kwargs):
         """Subcommands built as LocalParsers in the same language."""

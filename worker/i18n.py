@@ -5,13 +5,16 @@ placeholders, and looked up in the gettext catalog ``worker/locale/<lang>/LC_MES
 webinar_worker.mo`` (managed with Babel: ``python -m worker.catalogs``). Indonesian is
 the default; English is the source language and needs no catalog.
 
-Two ways to mark a message:
+Three ways to mark a message:
 
 - ``t._("Sent {count} mails", count=n)`` where the text is shown at once;
 - ``N_("...")`` where the text is stored first and shown later (a settings
   :class:`~worker.errors.Problem`, a :class:`~worker.errors.WorkerError`): the object
   keeps the English template and its parameters, and ``t.problem(p)`` / ``t.error(exc)``
-  translate it when it is shown.
+  translate it when it is shown;
+- ``Text(N_("..."), params)`` where a reason must travel as a plain ``str`` (why an integration
+  is not configured, a step's error in a tick report): it is the English text, and keeps its
+  template so ``t.error(text)`` still shows it in the reader's language.
 
 Only the standard library is imported here: every command loads this module, and
 ``check`` must start fast.
