@@ -95,6 +95,13 @@ def test_settings_problems_are_counted_in_the_chosen_language(tmp_path, capsys):
         assert code == 2 and "1 problem found; nothing was changed." in err, command
 
 
+def test_a_bad_now_is_named_in_the_chosen_language(settings, capsys):
+    code, _, err = run(capsys, "plan", "--settings", settings, "--now", "besok")
+    assert code == 2 and "kesalahan: 'besok' bukan tanggal dan jam seperti 2027-01-14T08:00+08:00" in err
+    code, _, err = run(capsys, "plan", "--settings", settings, "--now", "tomorrow", "--lang", "en")
+    assert code == 2 and "error: 'tomorrow' is not an ISO date-time such as 2027-01-14T08:00+08:00" in err
+
+
 def test_doctor_says_what_does_not_work(settings, capsys):
     code, out, _ = run(capsys, "doctor", "--settings", settings)
     assert code == 1

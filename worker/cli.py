@@ -217,10 +217,18 @@ def _setup(args: argparse.Namespace) -> tuple[Settings, Secrets, Clock]:
     secrets = Secrets.load(os.environ, default_env_file(args.settings))
     _logging(settings.worker.log_level, secrets, getattr(args, "log_format", "text"))
     _speak(args, settings)
-    clock: Clock = SystemClock()
-    if getattr(args, "now", None):
-        clock = FixedClock(parse_moment(args.now, settings.series.timezone))
-    return settings, secrets, clock
+    return settings, secrets, _clock(args, settings)
+
+
+def _clock(args: argparse.Namespace, settings: Settings) -> Clock:
+    """The system clock, or the moment ``--now`` names (read in the series' zone when it has no offset)."""
+    if not getattr(args, "now", None):
+        return SystemClock()
+    try:
+        return FixedClock(parse_moment(args.now, settings.series.timezone))
+    except ValueError:
+        raise UsageError(N_("{value} is not an ISO date-time such as 2027-01-14T08:00+08:00"),
+                         value=repr(args.now)) from None
 
 
 class _StderrHandler(logging.StreamHandler):
@@ -513,10 +521,7 @@ def _setup_or_last_good(args: argparse.Namespace) -> tuple[Settings, Secrets, Cl
         secrets = Secrets.load(os.environ, default_env_file(args.settings))
         _logging(kept.worker.log_level, secrets, getattr(args, "log_format", "text"))
         _speak(args, kept)
-        clock: Clock = SystemClock()
-        if getattr(args, "now", None):
-            clock = FixedClock(parse_moment(args.now, kept.series.timezone))
-        return kept, secrets, clock, str(exc)
+        return kept, secrets, _clock(args, kept), str(exc)
 
 
 def _last_good_settings(path: Path) -> Settings | None:
