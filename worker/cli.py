@@ -38,6 +38,7 @@ from worker.outputs.status import render_status
 from worker.outputs.transcript import issue_transcripts, write_transcripts
 from worker.outputs.verify import REVOKED, SiteInfo, describe, publish_site
 from worker.outputs.verify import status as certificate_status
+from worker.run.alerts import settings_problem_text
 from worker.run.engine import Integrations
 from worker.run.lock import StateLock
 from worker.run.runner import Runner
@@ -521,7 +522,7 @@ def _setup_or_last_good(args: argparse.Namespace) -> tuple[Settings, Secrets, Cl
         secrets = Secrets.load(os.environ, default_env_file(args.settings))
         _logging(kept.worker.log_level, secrets, getattr(args, "log_format", "text"))
         _speak(args, kept)
-        return kept, secrets, _clock(args, kept), str(exc)
+        return kept, secrets, _clock(args, kept), settings_problem_text(exc)
 
 
 def _last_good_settings(path: Path) -> Settings | None:

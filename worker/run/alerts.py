@@ -24,7 +24,7 @@ from worker.core.mailkinds import MailKind
 from worker.core.model import Recipient
 from worker.core.records import Retry, iso, parse_iso
 from worker.core.schema import Settings
-from worker.errors import IntegrationError, PermanentMailError, TemplateError, TemporaryMailError
+from worker.errors import IntegrationError, PermanentMailError, SettingsError, TemplateError, TemporaryMailError
 from worker.i18n import Translator, translator
 from worker.mail.messages import address
 from worker.mail.render import Renderer, format_when, one_line
@@ -64,6 +64,12 @@ class Changes:
 
 
 # -- pure: which concerns exist ------------------------------------------------------
+def settings_problem_text(exc: SettingsError, t: Translator | None = None) -> str:
+    """A rejected settings file's problems, one a line as ``check`` prints them, in the staff's language."""
+    t = _staff(t)
+    return "\n".join(t.problem(p) for p in exc.problems) or str(exc)
+
+
 def settings_concern(problem_text: str, path: str, t: Translator | None = None) -> Concern:
     """A rejected settings edit; ``problem_text`` is the error exactly as ``check`` prints it."""
     t = _staff(t)

@@ -26,10 +26,9 @@ from worker.core.clock import Clock
 from worker.core.planner import plan_season
 from worker.core.schema import Settings
 from worker.errors import SettingsError
-from worker.i18n import translator
 from worker.store import health
-from worker.run.alerts import (MAIL_LANGUAGE, AlertBook, Concern, mail_hold_concern, quota_concerns, settings_concern,
-                               stale_concern, step_concerns)
+from worker.run.alerts import (AlertBook, Concern, mail_hold_concern, quota_concerns, settings_concern,
+                               settings_problem_text, stale_concern, step_concerns)
 from worker.run.engine import Engine, TickReport
 from worker.run.notify import Notifier
 
@@ -96,7 +95,7 @@ class Runner:
         except SettingsError as exc:
             self._bad_mtime = mtime
             # Staff read these lines in the alert mail and in `status`: in their language, like `check` says them.
-            self._problem = "\n".join(translator(MAIL_LANGUAGE).problem(p) for p in exc.problems) or str(exc)
+            self._problem = settings_problem_text(exc)
             log.error("settings edit ignored, keeping the last good settings:\n%s", exc)
             return
         except Exception as exc:  # noqa: BLE001 - whatever an edit raises, the worker keeps its last good settings
