@@ -129,6 +129,19 @@ def test_status_and_report_without_a_state_file(settings, capsys, monkeypatch):
     assert "no state yet" in out and "run `webinar-worker once` first" in out
 
 
+def test_a_second_worker_is_told_in_the_chosen_language(settings, capsys):
+    from worker.run.lock import StateLock
+
+    lock = StateLock(Path(settings).parent / "state.db").acquire()
+    try:
+        code, _, err = run(capsys, "once", "--settings", settings, "--now", NOW)
+        assert code == 3 and f"kesalahan: webinar-worker lain (pid {os.getpid()}) sedang bekerja dengan" in err
+        code, _, err = run(capsys, "once", "--settings", settings, "--now", NOW, "--lang", "en")
+        assert code == 3 and f"error: another webinar-worker (pid {os.getpid()}) is already working on" in err
+    finally:
+        lock.release()
+
+
 def test_preview_of_a_date_that_is_not_a_session(settings, capsys):
     code, _, err = run(capsys, "preview", "2027-01-28", "--settings", settings)
     assert code == 2 and "kesalahan: 2027-01-28 bukan tanggal sesi di" in err
