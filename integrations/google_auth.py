@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from worker.errors import (AccessDeniedError, AuthError, IntegrationError, NotConfiguredError, NotFoundError,
                            RateLimitError, RemoteError, TransientError)
+from worker.i18n import N_, Text
 
 if TYPE_CHECKING:  # pragma: no cover - imports for type checkers only
     from google.oauth2.service_account import Credentials
@@ -163,15 +164,20 @@ def _retry_after(exc: Any) -> float | None:
         return None
 
 
-def _share_hint(service: str, target: str, share_with: str) -> str:
-    who = share_with or "the service account's address (client_email in the key file)"
-    level = _SHARE_LEVEL.get(service, "")
-    return f"share {target or 'it'} with {who}{' ' + level if level else ''}"
+def _share_hint(service: str, target: str, share_with: str) -> Text:
+    who = share_with or Text(N_("the service account's address (client_email in the key file)"))
+    where = target or Text(N_("it"))
+    if service == CALENDAR_SERVICE:
+        return Text(N_('share {target} with {who} with "Make changes to events"'), {"target": where, "who": who})
+    if service == SHEETS_SERVICE:
+        return Text(N_("share {target} with {who} as Editor"), {"target": where, "who": who})
+    return Text(N_("share {target} with {who}"), {"target": where, "who": who})
 
 
-def _key_hint(key_file: str) -> str:
-    return f"check the key file {key_file}" if key_file else \
-        f"check the key file named by {KEY_VARIABLE} or google.credentials_file"
+def _key_hint(key_file: str) -> Text:
+    if key_file:
+        return Text(N_("check the key file {path}"), {"path": key_file})
+    return Text(N_("check the key file named by {variable} or google.credentials_file"), {"variable": KEY_VARIABLE})
 
 
 def translate_error(exc: BaseException, service: str, *, share_with: str = "", target: str = "",
@@ -182,7 +188,8 @@ def translate_error(exc: BaseException, service: str, *, share_with: str = "", t
     (so a 404 there means "not shared or does not exist"); ``share_with`` is the address
     the message tells staff to share it with (the service account, or the impersonated
     user under domain-wide delegation); ``key_file`` is the key file's path, named in
-    messages about refused credentials.
+    messages about refused credentials. Messages are ``N_`` templates: staff read them in
+    ``status`` and alert mails, in their language.
     """
     from google.auth import exceptions as auth_exceptions
     from googleapiclient.errors import Error as ClientError
@@ -190,61 +197,66 @@ def translate_error(exc: BaseException, service: str, *, share_with: str = "", t
 
     if isinstance(exc, HttpError):
         return _translate_http(exc, service, share_with=share_with, target=target, key_file=key_file)
+    said = {"problem": str(exc)}
     if isinstance(exc, auth_exceptions.RefreshError):
         if getattr(exc, "retryable", False):
-            return TransientError(service, f"token refresh failed, will retry: {exc}")
+            return TransientError(service, N_("token refresh failed, will retry: {problem}"), params=said)
         if "unauthorized_client" in str(exc):
-            return AuthError(service, f"domain-wide delegation was refused ({exc}); in the Google Admin console "
-                                      f"(Security, API controls, Domain-wide delegation) authorise the service "
-                                      f"account's client id for the scopes {', '.join(SCOPES)}, or remove "
-                                      f"google.subject")
-        return AuthError(service, f"the service-account key was refused ({exc}); {_key_hint(key_file)} "
-                                  f"(deleted or disabled keys are refused)")
+            return AuthError(service, N_("domain-wide delegation was refused ({problem}); in the Google Admin console "
+                                         "(Security, API controls, Domain-wide delegation) authorise the service "
+                                         "account's client id for the scopes {scopes}, or remove google.subject"),
+                             params={**said, "scopes": ", ".join(SCOPES)})
+        return AuthError(service, N_("the service-account key was refused ({problem}); {hint} (deleted or disabled "
+                                     "keys are refused)"), params={**said, "hint": _key_hint(key_file)})
     if isinstance(exc, auth_exceptions.TransportError):
-        return TransientError(service, f"cannot reach Google's token endpoint: {exc}")
+        return TransientError(service, N_("cannot reach Google's token endpoint: {problem}"), params=said)
     if isinstance(exc, auth_exceptions.GoogleAuthError):
-        return AuthError(service, f"authorization failed: {exc}")
+        return AuthError(service, N_("authorization failed: {problem}"), params=said)
     import httplib2
 
+    named = {"kind": type(exc).__name__, "problem": str(exc)}
     if isinstance(exc, (httplib2.HttpLib2Error, socket.timeout, ssl.SSLError, ConnectionError, OSError)):
-        return TransientError(service, f"network error: {type(exc).__name__}: {exc}")
+        return TransientError(service, N_("network error: {kind}: {problem}"), params=named)
     if isinstance(exc, ClientError):
-        return RemoteError(service, f"unexpected response: {type(exc).__name__}: {exc}")
-    return RemoteError(service, f"unexpected error: {type(exc).__name__}: {exc}")
+        return RemoteError(service, N_("unexpected response: {kind}: {problem}"), params=named)
+    return RemoteError(service, N_("unexpected error: {kind}: {problem}"), params=named)
 
 
 def _translate_http(exc: Any, service: str, *, share_with: str, target: str, key_file: str) -> IntegrationError:
     status, reason, message, status_name = error_details(exc)
     code = reason or status_name or None
-    detail = f"{message} (HTTP {status}{', ' + code if code else ''})"
+    said = {"detail": f"{message} (HTTP {status}{', ' + code if code else ''})"}  # Google's own words, as they came
     if status == 401:
-        return AuthError(service, f"credentials were refused: {detail}; {_key_hint(key_file)}", status=status,
-                         code=code)
+        return AuthError(service, N_("credentials were refused: {detail}; {hint}"), status=status, code=code,
+                         params={**said, "hint": _key_hint(key_file)})
     if reason in DAILY_REASONS:
-        return RateLimitError(service, f"daily quota exhausted: {detail}", daily=True, status=status, code=code)
+        return RateLimitError(service, N_("daily quota exhausted: {detail}"), daily=True, status=status, code=code,
+                              params=said)
     if status == 429 or (status == 403 and reason in RATE_REASONS):
-        return RateLimitError(service, f"rate limited: {detail}", retry_after=_retry_after(exc), status=status,
-                              code=code)
+        return RateLimitError(service, N_("rate limited: {detail}"), retry_after=_retry_after(exc), status=status,
+                              code=code, params=said)
     if status == 403 and reason in DISABLED_REASONS:
         api = _API_NAMES.get(service, "the API")
-        return AccessDeniedError(service, f"{detail}; enable the {api} in the service account's Cloud project",
-                                 status=status, code=code)
+        return AccessDeniedError(service, N_("{detail}; enable the {api} in the service account's Cloud project"),
+                                 status=status, code=code, params={**said, "api": api})
     if status == 403 and reason in SCOPE_REASONS:
-        return AccessDeniedError(service, f"the access token lacks a needed scope: {detail}; the worker asks for "
-                                          f"{', '.join(SCOPES)} (with google.subject, authorise exactly these in "
-                                          f"the Admin console's domain-wide delegation)", status=status, code=code)
+        return AccessDeniedError(service, N_("the access token lacks a needed scope: {detail}; the worker asks for "
+                                             "{scopes} (with google.subject, authorise exactly these in the Admin "
+                                             "console's domain-wide delegation)"), status=status, code=code,
+                                 params={**said, "scopes": ", ".join(SCOPES)})
     if status == 403:
-        return AccessDeniedError(service, f"access denied: {detail}; {_share_hint(service, target, share_with)}",
-                                 status=status, code=code)
+        return AccessDeniedError(service, N_("access denied: {detail}; {hint}"), status=status, code=code,
+                                 params={**said, "hint": _share_hint(service, target, share_with)})
     if status == 404 and target:
-        return AccessDeniedError(service, f"{target} was not found: {detail}; check the id, and "
-                                          f"{_share_hint(service, target, share_with)}", status=status, code=code)
+        return AccessDeniedError(service, N_("{target} was not found: {detail}; check the id, and {hint}"),
+                                 status=status, code=code,
+                                 params={**said, "target": target, "hint": _share_hint(service, target, share_with)})
     if status in (404, 410):
-        return NotFoundError(service, f"not found: {detail}", status=status, code=code)
+        return NotFoundError(service, N_("not found: {detail}"), status=status, code=code, params=said)
     if status >= 500:
-        return TransientError(service, f"server error: {detail}", retry_after=_retry_after(exc), status=status,
-                              code=code)
-    return RemoteError(service, f"request refused: {detail}", status=status, code=code)
+        return TransientError(service, N_("server error: {detail}"), retry_after=_retry_after(exc), status=status,
+                              code=code, params=said)
+    return RemoteError(service, N_("request refused: {detail}"), status=status, code=code, params=said)
 
 
 def execute(request: Any, service: str, *, num_retries: int, sleep: Callable[[float], None] = time.sleep,

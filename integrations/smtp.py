@@ -224,33 +224,43 @@ def smtp_error(exc: BaseException, config: SmtpConfig, *, recipient: str = "",
     """The project's error for an smtplib or socket error.
 
     ``sending`` marks errors met while sending a message: temporary ones are then
-    TemporaryMailError, so the engine keeps that message queued.
+    TemporaryMailError, so the engine keeps that message queued. Messages are ``N_``
+    templates: staff read them in ``status`` and alert mails, in their language.
     """
+    from worker.i18n import N_, Text  # here, not at the top: this function is the module's one i18n user
+
     temporary = TemporaryMailError if sending else TransientError
     where = config.where
     if sending and (limited := quota_error(exc, config, recipient)) is not None:
         return limited
     if isinstance(exc, smtplib.SMTPAuthenticationError):
-        return AuthError("smtp", f"{where} refused the login ({exc.smtp_code} {reply_text(exc.smtp_error, config)}); "
-                                 "check SMTP_USERNAME and SMTP_PASSWORD", status=exc.smtp_code)
+        return AuthError("smtp", N_("{server} refused the login ({code} {reply}); check SMTP_USERNAME and "
+                                    "SMTP_PASSWORD"), status=exc.smtp_code,
+                         params={"server": where, "code": exc.smtp_code, "reply": reply_text(exc.smtp_error, config)})
     if isinstance(exc, smtplib.SMTPNotSupportedError):
-        return RemoteError("smtp", f"{where}: {exc}; check mail.smtp.security and mail.smtp.port")
+        return RemoteError("smtp", N_("{server}: {problem}; check mail.smtp.security and mail.smtp.port"),
+                           params={"server": where, "problem": str(exc)})
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         code, text = next(iter(exc.recipients.values()), (0, b""))
-        return refusal(code, f"{where} refused {recipient or 'the recipient'}: {code} {reply_text(text, config)}",
-                       temporary)
+        return refusal(code, Text(N_("{server} refused {recipient}: {code} {reply}"), {
+            "server": where, "recipient": recipient or Text(N_("the recipient")), "code": code,
+            "reply": reply_text(text, config)}), temporary)
     if isinstance(exc, smtplib.SMTPSenderRefused):
-        message = f"{where} refused the sender {exc.sender}: {exc.smtp_code} {reply_text(exc.smtp_error, config)}"
+        said = {"server": where, "sender": exc.sender, "code": exc.smtp_code,
+                "reply": reply_text(exc.smtp_error, config)}
         if 400 <= exc.smtp_code < 500:
-            return temporary("smtp", message, status=exc.smtp_code)
-        return RemoteError("smtp", f"{message}; check mail.sender_address", status=exc.smtp_code)
+            return temporary("smtp", N_("{server} refused the sender {sender}: {code} {reply}"), status=exc.smtp_code,
+                             params=said)
+        return RemoteError("smtp", N_("{server} refused the sender {sender}: {code} {reply}; check "
+                                      "mail.sender_address"), status=exc.smtp_code, params=said)
     if isinstance(exc, smtplib.SMTPResponseException):
-        text = f"{where} answered {exc.smtp_code} {reply_text(exc.smtp_error, config)}"
+        said = {"server": where, "code": exc.smtp_code, "reply": reply_text(exc.smtp_error, config)}
         if sending and isinstance(exc, smtplib.SMTPDataError):
-            return refusal(exc.smtp_code, f"{text} (message to {recipient})", temporary)
+            return refusal(exc.smtp_code, Text(N_("{server} answered {code} {reply} (message to {recipient})"),
+                                               {**said, "recipient": recipient}), temporary)
         if 400 <= exc.smtp_code < 500:
-            return temporary("smtp", text, status=exc.smtp_code)
-        return RemoteError("smtp", text, status=exc.smtp_code)
+            return temporary("smtp", N_("{server} answered {code} {reply}"), status=exc.smtp_code, params=said)
+        return RemoteError("smtp", N_("{server} answered {code} {reply}"), status=exc.smtp_code, params=said)
     return network_error(exc, where, temporary)
 
 

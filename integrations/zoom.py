@@ -743,37 +743,49 @@ def unreadable(what: str, problem: str, status: int | None = None) -> TransientE
 
 def zoom_error(response: requests.Response, what: str, scopes: str,
                scrub: Callable[[str], str], note: str = "") -> IntegrationError:
-    """The project's error for a Zoom error answer; ``note`` ends the message."""
+    """The project's error for a Zoom error answer; ``note`` ends the message.
+
+    Messages are ``N_`` templates (Zoom's own words are a parameter): staff read them in
+    ``status`` and alert mails, in their language.
+    """
+    from worker.i18n import N_  # here, not at the top: this function is the module's one i18n user
+
     status = response.status_code
     code, message = error_fields(response)
     details = error_details(response)
-    text = f"{what} failed: HTTP {status}" + (f" code {code}" if code is not None else "") \
+    answer = f"HTTP {status}" + (f" code {code}" if code is not None else "") \
         + (f": {scrub(message)}" if message else "") + (f" ({scrub(details)})" if details else "") + note
+    said = {"what": what, "answer": answer}  # what was asked, and Zoom's answer as it came
     if scope_problem(code, message):
         missing = ", ".join(re.findall(r"[a-z_]+(?::[a-z_]+)+", message)) or scopes or "the needed scopes"
-        return AccessDeniedError(SERVICE, f"{text}; add {missing} to the Server-to-Server OAuth app's scopes",
-                                 status=status, code=code)
+        return AccessDeniedError(SERVICE, N_("{what} failed: {answer}; add {scopes} to the Server-to-Server OAuth "
+                                             "app's scopes"), status=status, code=code,
+                                 params={**said, "scopes": missing})
     if code == REGISTRATION_CODE and "licensed" in message.lower():
-        return RemoteError(SERVICE, f"{text}; registration needs a licensed (Pro or higher) host: give the "
-                                    "zoom.user_id user a licence in the Zoom admin portal, or set "
-                                    "zoom.registration: false in settings.yaml", status=status, code=code)
+        return RemoteError(SERVICE, N_("{what} failed: {answer}; registration needs a licensed (Pro or higher) "
+                                       "host: give the zoom.user_id user a licence in the Zoom admin portal, or set "
+                                       "zoom.registration: false in settings.yaml"), status=status, code=code,
+                           params=said)
     if code == REGISTRATION_CODE and "regist" in message.lower():
-        return RemoteError(SERVICE, f"{text}; the meeting has registration off (settings.approval_type 2): "
-                                    "turn registration on for it in Zoom, or set zoom.registration: false",
-                           status=status, code=code)
+        return RemoteError(SERVICE, N_("{what} failed: {answer}; the meeting has registration off "
+                                       "(settings.approval_type 2): turn registration on for it in Zoom, or set "
+                                       "zoom.registration: false"), status=status, code=code, params=said)
     if status == 401:
-        return AuthError(SERVICE, f"{text}; Zoom refused a fresh access token too: check {CREDENTIAL_VARS} "
-                                  "and that the app is activated", status=status, code=code)
+        return AuthError(SERVICE, N_("{what} failed: {answer}; Zoom refused a fresh access token too: check "
+                                     "{variables} and that the app is activated"), status=status, code=code,
+                         params={**said, "variables": CREDENTIAL_VARS})
+    if status == 403 and scopes:
+        return AccessDeniedError(SERVICE, N_("{what} failed: {answer}; the app may need the scope {scopes}"),
+                                 status=status, code=code, params={**said, "scopes": scopes})
     if status == 403:
-        hint = f"; the app may need the scope {scopes}" if scopes else ""
-        return AccessDeniedError(SERVICE, f"{text}{hint}", status=status, code=code)
+        return AccessDeniedError(SERVICE, N_("{what} failed: {answer}"), status=status, code=code, params=said)
     if status in (404, 410) or code == GONE_CODE:
-        return NotFoundError(SERVICE, text, status=status, code=code)
+        return NotFoundError(SERVICE, N_("{what} failed: {answer}"), status=status, code=code, params=said)
     if status == 429:
-        return RateLimitError(SERVICE, text, code=code)
+        return RateLimitError(SERVICE, N_("{what} failed: {answer}"), code=code, params=said)
     if status >= 500:
-        return TransientError(SERVICE, text, status=status, code=code)
-    return RemoteError(SERVICE, text, status=status, code=code)
+        return TransientError(SERVICE, N_("{what} failed: {answer}"), status=status, code=code, params=said)
+    return RemoteError(SERVICE, N_("{what} failed: {answer}"), status=status, code=code, params=said)
 
 
 # -- finding a meeting again by its marker -------------------------------------------------

@@ -47,13 +47,13 @@ def settings_path(tmp_path: Path) -> Path:
 
 
 def test_verify_answers_from_the_state(settings_path: Path, capsys: pytest.CaptureFixture) -> None:
-    assert main(["verify", "--settings", str(settings_path), "001/SERT/WEBINAR/I/2027"]) == 0
+    assert main(["verify", "--lang", "id", "--settings", str(settings_path), "001/SERT/WEBINAR/I/2027"]) == 0
     out = capsys.readouterr().out
     assert "Status    : SAH" in out and "Ani Lestari" in out and "Menulis Cerita Pendek" in out
     assert "@" not in out
-    assert main(["verify", "--settings", str(settings_path), "002-SERT-WEBINAR-I-2027"]) == 1  # by slug; revoked
+    assert main(["verify", "--lang", "id", "--settings", str(settings_path), "002-SERT-WEBINAR-I-2027"]) == 1  # by slug; revoked
     assert "DICABUT" in capsys.readouterr().out
-    assert main(["verify", "--settings", str(settings_path), "999/SERT/WEBINAR/I/2027"]) == 1
+    assert main(["verify", "--lang", "id", "--settings", str(settings_path), "999/SERT/WEBINAR/I/2027"]) == 1
     assert "TIDAK DITEMUKAN" in capsys.readouterr().out
 
 
@@ -61,7 +61,7 @@ def test_publish_verify_writes_a_page_per_number_and_an_index(settings_path: Pat
                                                              capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "situs"
     assert main(["publish-verify", "--settings", str(settings_path), "--out", str(out)]) == 0
-    assert "3 certificate page(s)" in capsys.readouterr().out
+    assert "3 certificate pages" in capsys.readouterr().out
     assert sorted(p.name for p in out.iterdir()) == ["001-SERT-WEBINAR-I-2027.html", "002-SERT-WEBINAR-I-2027.html",
                                                      "003-SERT-WEBINAR-I-2027.html", "index.html"]
     index = (out / "index.html").read_text(encoding="utf-8")
@@ -71,7 +71,7 @@ def test_publish_verify_writes_a_page_per_number_and_an_index(settings_path: Pat
 def test_transcript_numbers_and_draws_the_frequent_attendees(settings_path: Path, tmp_path: Path,
                                                             capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "transkrip"
-    args = ["transcript", "--settings", str(settings_path), "--now", "2027-02-05T10:00+08:00", "--out", str(out)]
+    args = ["transcript", "--lang", "id", "--settings", str(settings_path), "--now", "2027-02-05T10:00+08:00", "--out", str(out)]
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "004/TRANSKRIP/WEBINAR/2027  Ani Lestari: 2 sesi, 4 JP" in printed
@@ -79,7 +79,7 @@ def test_transcript_numbers_and_draws_the_frequent_attendees(settings_path: Path
     text = "\n".join(p.extract_text() for p in PdfReader(pdf).pages)
     assert "Menulis Cerita Pendek" in text and "Bedah Buku" in text and "4 JP" in text
     assert main(args) == 0 and "004/TRANSKRIP" in capsys.readouterr().out  # the same number again
-    assert main(["verify", "--settings", str(settings_path), "004/TRANSKRIP/WEBINAR/2027"]) == 0
+    assert main(["verify", "--lang", "id", "--settings", str(settings_path), "004/TRANSKRIP/WEBINAR/2027"]) == 0
     assert "Transkrip kegiatan" in capsys.readouterr().out
 
 

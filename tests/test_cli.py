@@ -25,7 +25,7 @@ def test_check_ok(tmp_path, capsys, monkeypatch):
             monkeypatch.delenv(k)
     assert main(["check", "--offline-ok", "--settings", str(write_settings(tmp_path))]) == 0
     out = capsys.readouterr().out
-    assert "valid — 3 session(s), 1 cancelled, 1 skipped date(s)" in out
+    assert "valid — 3 sessions, 1 cancelled, 1 skipped date." in out
     assert "not configured: zoom: Zoom is not configured: set ZOOM_ACCOUNT_ID, ZOOM_CLIENT_ID, ZOOM_CLIENT_SECRET" in out
     assert "warning: mail" not in out  # a local relay needs no login
 
@@ -50,7 +50,7 @@ def test_check_bad_settings_exits_2_with_every_problem(tmp_path, capsys):
     err = capsys.readouterr().err
     assert 'mail.smtp.port: expected a number from 1 to 65535, got "abc"' in err
     assert "topics[3].date: 2027-02-30 is not a date" in err
-    assert "2 problem(s) found; nothing was changed." in err
+    assert "2 problems found; nothing was changed." in err
 
 
 def test_plan_shows_table(tmp_path, capsys):
@@ -326,7 +326,7 @@ def test_check_exits_1_and_says_not_ready_when_an_integration_is_not_configured(
     path = write_settings(tmp_path)
     assert main(["check", "--settings", str(path)]) == 1
     out = capsys.readouterr().out
-    assert "NOT READY: 3 integration(s) not configured: calendar, sheets, zoom." in out
+    assert "NOT READY: 3 integrations not configured: calendar, sheets, zoom." in out
     assert "OK" not in out.replace("--offline-ok", "")
     assert main(["check", "--offline-ok", "--settings", str(path)]) == 0
     assert "not configured: calendar, sheets, zoom (accepted by --offline-ok)" in capsys.readouterr().out

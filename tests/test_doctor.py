@@ -103,7 +103,7 @@ def test_doctor_passes_against_the_sandbox_and_sends_nothing(sandbox, capsys):
     assert "calendar: the service account may change events (role writer)" in out
     assert 'spreadsheet "Kehadiran": the service account can edit it' in out
     assert "SMTP: connected and logged in (no mail sent)" in out
-    assert "3 recipient(s) read from every source" in out
+    assert "3 recipients read from every source" in out
     assert out.rstrip().endswith("everything the settings use works")
     assert sandbox.smtp.messages == [] and sandbox.zoom.calls["create_meeting"] == 0
     assert "sandi-smtp" not in out and sandbox.zoom.client_secret not in out
@@ -115,7 +115,7 @@ def test_doctor_names_a_wrong_zoom_secret(sandbox, capsys):
     assert code == 1
     assert "zoom        PROBLEM" in out
     assert "Zoom refused the Server-to-Server OAuth credentials (HTTP 401 Invalid client_id or client_secret)" in out
-    assert out.rstrip().endswith("1 integration(s) do not work: zoom")
+    assert out.rstrip().endswith("1 integration does not work: zoom")
 
 
 def test_doctor_names_an_unshared_calendar(sandbox, capsys):
@@ -123,7 +123,7 @@ def test_doctor_names_an_unshared_calendar(sandbox, capsys):
     code, out = sandbox.doctor(capsys)
     assert code == 1
     assert "calendar    PROBLEM" in out and "lain@group.calendar.google.com" in out and SERVICE_ACCOUNT_EMAIL in out
-    assert out.rstrip().endswith("1 integration(s) do not work: calendar")
+    assert out.rstrip().endswith("1 integration does not work: calendar")
 
 
 def test_doctor_names_a_read_only_sheet(sandbox, capsys):
@@ -131,7 +131,7 @@ def test_doctor_names_a_read_only_sheet(sandbox, capsys):
     code, out = sandbox.doctor(capsys)
     assert code == 1
     assert "sheets      PROBLEM" in out and "403" in out and SHEET in out
-    assert out.rstrip().endswith("1 integration(s) do not work: sheets")
+    assert out.rstrip().endswith("1 integration does not work: sheets")
 
 
 def test_doctor_names_a_refused_smtp_login(sandbox, capsys):
@@ -140,7 +140,7 @@ def test_doctor_names_a_refused_smtp_login(sandbox, capsys):
     assert code == 1
     assert "mail        PROBLEM" in out and "FAILED: smtp:" in out
     assert "sandi-salah" not in out
-    assert out.rstrip().endswith("1 integration(s) do not work: mail")
+    assert out.rstrip().endswith("1 integration does not work: mail")
 
 
 def test_doctor_says_registration_needs_a_licensed_host(sandbox, capsys):

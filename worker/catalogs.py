@@ -127,10 +127,15 @@ def _mo_problems(language: str, catalog: Catalog) -> list[str]:
     if not path.exists():
         return [f"{language}: {path.name} is missing (run compile)"]
     with path.open("rb") as handle:
-        compiled = {m.id: m.string for m in read_mo(handle) if m.id}
-    source = {m.id: m.string for m in catalog if m.id and not m.fuzzy and all(
-        m.string if isinstance(m.string, tuple) else (m.string,))}
+        compiled = {_key(m.id): _key(m.string) for m in read_mo(handle) if m.id}
+    source = {_key(m.id): _key(m.string) for m in catalog if m.id and not m.fuzzy and all(
+        m.string if isinstance(m.string, (tuple, list)) else (m.string,))}
     return [] if compiled == source else [f"{language}: {path.name} does not match its .po (run compile)"]
+
+
+def _key(value):
+    """A message id or string as a hashable value (read_mo gives a plural's forms as a list)."""
+    return tuple(value) if isinstance(value, (tuple, list)) else value
 
 
 def _fields(text: str) -> set[str]:

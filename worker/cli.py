@@ -1,5 +1,6 @@
-"""The ``webinar-worker`` command. Exit codes: 0 ok, 1 a runtime failure, 2 bad settings or usage,
-3 another worker already holds the state file."""
+"""The ``webinar-worker`` command: every command's text in the reader's language (``--lang``, LANG,
+``series.locale``). Exit codes: 0 ok, 1 a runtime failure, 2 bad settings or usage, 3 another worker
+already holds the state file."""
 from __future__ import annotations
 
 import argparse
@@ -12,9 +13,10 @@ from dataclasses import replace
 from datetime import date as date_type
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 from zoneinfo import ZoneInfo
 
+from worker.argparsing import LocalParser, argv_language
 from worker.config.envfile import RedactingFilter, Secrets, permission_warnings
 from worker.config.settings import load_settings
 from worker.core.clock import Clock, FixedClock, SystemClock, parse_moment
@@ -27,8 +29,8 @@ from worker.core.planner import plan_season
 from worker.core.schema import Settings
 from worker.crashpoint import crashpoint
 from worker.demo import print_summary, run_demo
-from worker.i18n import translator_for
-from worker.errors import AlreadyRunningError, SettingsError, StateError, WorkerError
+from worker.i18n import N_, Text, Translator, translator_for
+from worker.errors import AlreadyRunningError, SettingsError, StateError, UsageError, WorkerError
 from worker.mail.composer import MailComposer, check_templates
 from worker.mail.recipients import select_for_session
 from worker.outputs.report import held, person_rows, season_items, write_report
@@ -36,6 +38,7 @@ from worker.outputs.status import render_status
 from worker.outputs.transcript import issue_transcripts, write_transcripts
 from worker.outputs.verify import REVOKED, SiteInfo, describe, publish_site
 from worker.outputs.verify import status as certificate_status
+from worker.run.alerts import settings_problem_text
 from worker.run.engine import Integrations
 from worker.run.lock import StateLock
 from worker.run.runner import Runner
@@ -43,19 +46,53 @@ from worker.run.wiring import RecipientLists, build_engine, build_integrations, 
 from worker.store.state import StateStore
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
-LANG_HELP = "language of the output: id or en (default: LANG when it names one of them, else series.locale)"
+DESCRIPTION = N_("Runs a library's weekly webinar series: the Zoom meetings, the calendar events, the invitations "
+                 "and reminders, the attendance and the certificates. Staff edit settings.yaml; "
+                 "the check command says what is wrong in it.")
+EPILOG = N_("Exit codes: 0 ok, 1 a step failed (it is tried again later), 2 bad settings or usage, 3 another "
+            "worker is already working on the same state file. Put -h after a command for its own help, "
+            "for example: check -h")
+LANG_HELP = N_("language of the output: id or en (default: LANG when it names one of them, else series.locale)")
 SESSION_KINDS = tuple(k for k in MAIL_KINDS if MailKind(k).audience is not Audience.OPERATOR)  # a session's mail
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the console script and ``python -m worker``."""
-    parser = _parser()
+    """Entry point of the console script and ``python -m worker``.
+
+    A reader that goes away early (``webinar-worker status | head -1``) ends the command quietly:
+    stdout is pointed at the null device, as the Python docs recommend. The exit code is the
+    command's own when it had finished (only its last lines were unread), else 0.
+    """
+    code: int | None = None
+    try:
+        try:
+            code = _main(list(sys.argv[1:] if argv is None else argv))
+        except SystemExit as stop:  # argparse after --help (0) or a usage error (2)
+            code = stop.code if isinstance(stop.code, int) else (EXIT_OK if stop.code is None else EXIT_USAGE)
+        sys.stdout.flush()  # inside the guard: a closed pipe found at exit would print a traceback-like note
+        return code
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_OK if code is None else code
+
+
+def _silence_stdout() -> None:
+    """Point stdout at the null device, so the interpreter's last flush finds nothing to complain about."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # a stdout without a file descriptor (a test's capture): nothing to flush into
+        pass
+
+
+def _main(argv: list[str]) -> int:
+    parser = _parser(argv_language(argv))
     args = parser.parse_args(argv)
     try:
         # Commands read their text through args.t; _setup may switch it to the settings' locale.
         args.t = translator_for(getattr(args, "lang", None))
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _error(parser.t, exc)
         return EXIT_USAGE
     if not getattr(args, "command", None):
         parser.print_help()
@@ -63,104 +100,139 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except AlreadyRunningError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _error(args.t, exc)
         return EXIT_LOCKED
     except SettingsError as exc:
-        shown = "\n".join(args.t.problem(p, verbose=getattr(args, "verbose", False)) for p in exc.problems)
-        print(f"{shown}\n\n{len(exc.problems)} problem(s) found; nothing was changed.", file=sys.stderr)
+        t: Translator = args.t
+        count = len(exc.problems)
+        verbose = getattr(args, "verbose", False)
+        print("\n".join(t.problem(p, verbose=verbose) for p in exc.problems) + "\n\n"
+              + t.n_("{count} problem found; nothing was changed.", "{count} problems found; nothing was changed.",
+                     count), file=sys.stderr)
         return EXIT_USAGE
-    except ValueError as exc:  # bad --now and similar usage errors
-        print(f"error: {exc}", file=sys.stderr)
+    except ValueError as exc:  # bad --now and similar usage errors (UsageError among them)
+        _error(args.t, exc)
         return EXIT_USAGE
     except (StateError, WorkerError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _error(args.t, exc)
         return EXIT_FAILURE
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="webinar-worker", description=__doc__)
-    parser.add_argument("--lang", help=LANG_HELP)
-    sub = parser.add_subparsers(dest="command")
+def _error(t: Translator, exc: BaseException) -> None:
+    print(t._("error: {message}", message=t.error(exc)), file=sys.stderr)
 
-    def command(name: str, func, help_text: str, now: bool = False) -> argparse.ArgumentParser:
+
+def _parser(t: Translator) -> LocalParser:
+    """Every command and option, with the help texts in ``t``'s language."""
+    parser = LocalParser(prog="webinar-worker", t=t, description=t._(DESCRIPTION), epilog=t._(EPILOG))
+    parser.add_argument("--lang", help=t._(LANG_HELP))
+    sub = parser.add_subparsers(dest="command", title=t._("commands"), metavar=t._("COMMAND"))
+
+    def command(name: str, func: Callable[[argparse.Namespace], int], help_text: str, *, now: bool = False,
+                settings: bool = True) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
-        p.add_argument("--settings", type=Path, default=Path("settings.yaml"), help="settings file (default: ./settings.yaml)")
-        _lang_option(p)
-        p.add_argument("--log-format", choices=("text", "json"), default="text",
-                       help="log lines as text (ISO time with offset) or one JSON object each, for log collectors")
+        if settings:
+            p.add_argument("--settings", type=Path, default=Path("settings.yaml"), metavar=t._("FILE"),
+                           help=t._("settings file (default: ./settings.yaml)"))
+            p.add_argument("--log-format", choices=("text", "json"), default="text",
+                           help=t._("log lines as text (ISO time with offset) or one JSON object each, "
+                                    "for log collectors"))
+        # SUPPRESS: a subcommand left without --lang keeps the one given before it ("webinar-worker --lang en plan").
+        p.add_argument("--lang", default=argparse.SUPPRESS, help=t._(LANG_HELP))
         if now:
-            p.add_argument("--now", help="act as if it were this moment, e.g. 2027-01-14T08:00+08:00")
+            p.add_argument("--now", metavar=t._("MOMENT"), help=t._("act as if it were this moment, e.g. 2027-01-14T08:00+08:00"))
         p.set_defaults(func=func)
         return p
 
-    check = command("check", cmd_check, "check settings.yaml and the templates offline; exit 2 listing every "
-                    "problem, exit 1 when an integration is not configured")
+    check = command("check", cmd_check, t._("check settings.yaml and the templates offline; exit 2 listing every "
+                                            "problem, exit 1 when an integration is not configured"))
     check.add_argument("--offline-ok", action="store_true",
-                       help="exit 0 even when integrations are not configured (CI, or trying the settings)")
+                       help=t._("exit 0 even when integrations are not configured (CI, or trying the settings)"))
     check.add_argument("--verbose", action="store_true",
-                       help="also show the YAML reader's own words for a syntax mistake (for the IT person)")
-    command("doctor", cmd_doctor, "try each integration the settings use, for real (Zoom token, scopes and host; "
-            "calendar; spreadsheet; SMTP login; recipient sources); exit 0 only if all work")
-    send_test = command("send-test", cmd_send_test, "send one real mail of a kind to ADDRESS through the configured "
-                        "SMTP server, outside the outbox (nobody else gets anything)")
-    send_test.add_argument("address", help="where the test mail goes, e.g. your own address")
-    send_test.add_argument("--kind", choices=SESSION_KINDS, default="invitation", help="which mail (default: invitation)")
-    send_test.add_argument("--date", help="the session date, e.g. 2027-01-14 (default: the next session)")
-    command("plan", cmd_plan, "show the season's sessions and what will happen when", now=True)
-    once = command("once", cmd_once, "run one reconcile tick, then exit", now=True)
-    once.add_argument("--dry-run", action="store_true", help="print the steps that are due; call nothing")
-    command("run", cmd_run, "run until stopped (SIGTERM/SIGINT), ticking every worker.tick_seconds")
-    status = command("status", cmd_status, "the last tick, then per session: what exists, what was sent, what is "
-                     "pending, the last error; exit 1 when the worker has not ticked for a while", now=True)
-    status.add_argument("--json", action="store_true", help="the worker's health as JSON, for monitoring")
-    preview = command("preview", cmd_preview, "render one session's mails to .eml and .html files; sends nothing")
-    preview.add_argument("date", help="the session date, e.g. 2027-01-14")
-    preview.add_argument("--kind", choices=(*SESSION_KINDS, "all"),
-                         default="all", help="which mail (default: all)")
-    preview.add_argument("--out", type=Path, default=Path("preview"), help="output folder (default: ./preview)")
-    report = command("report", cmd_report, "write the season report (HTML with a chart) from the stored attendance",
-                     now=True)
-    report.add_argument("--out", type=Path, default=Path("report"), help="output folder (default: ./report)")
-    verify = command("verify", cmd_verify, "say whether a certificate number is genuine (from the state file)")
-    verify.add_argument("number", help="the number printed on the certificate, e.g. 007/SERT/WEBINAR/I/2027")
-    publish = command("publish-verify", cmd_publish_verify,
-                      "write the static verification site: one HTML page per certificate number plus an index")
-    publish.add_argument("--out", type=Path, default=Path("verifikasi"), help="output folder (default: ./verifikasi)")
-    transcript = command("transcript", cmd_transcript, "issue the season transcripts (PDF) for people who attended "
-                         "at least certificate.transcript_min_sessions sessions", now=True)
-    transcript.add_argument("--out", type=Path, default=Path("transkrip"), help="output folder (default: ./transkrip)")
-    init = sub.add_parser("init", help="write a starting settings.yaml, the templates, a .env and a systemd unit "
-                          "into DIR (nothing existing is overwritten)",
-                          description="Write a commented settings.yaml, the mail templates (for staff to edit), a .env "
-                                      "for the secrets (mode 0600) and a systemd unit into DIR.")
-    init.add_argument("dir", nargs="?", type=Path, default=Path("."), help="the folder (default: the current one)")
-    _lang_option(init)
-    init.set_defaults(func=cmd_init)
-    demo = sub.add_parser("demo", help="run a whole season against the built-in sandbox (no accounts, no network)",
-                          description="Start the Zoom and Google emulators and an SMTP server on 127.0.0.1 and run "
-                                      "the worker over a simulated four-week season; files go to --out.")
-    demo.add_argument("--out", type=Path, default=Path("demo-output"), help="output folder (default: ./demo-output)")
-    demo.add_argument("--quiet", action="store_true", help="no progress bar")
-    _lang_option(demo)
-    demo.set_defaults(func=cmd_demo)
+                       help=t._("also show the YAML reader's own words for a syntax mistake (for the IT person)"))
+    command("doctor", cmd_doctor, t._("try each integration the settings use, for real (Zoom token, scopes and "
+                                      "host; calendar; spreadsheet; SMTP login; recipient sources); exit 0 only "
+                                      "if all work"))
+    send_test = command("send-test", cmd_send_test, t._("send one real mail of a kind to ADDRESS through the "
+                                                        "configured SMTP server, outside the outbox (nobody else "
+                                                        "gets anything)"))
+    send_test.add_argument("address", metavar=t._("ADDRESS"),
+                           help=t._("where the test mail goes, e.g. your own address"))
+    send_test.add_argument("--kind", choices=SESSION_KINDS, default="invitation",
+                           help=t._("which mail (default: invitation)"))
+    send_test.add_argument("--date", metavar=t._("DATE"), help=t._("the session date, e.g. 2027-01-14 (default: the next session)"))
+    command("plan", cmd_plan, t._("show the season's sessions and what will happen when"), now=True)
+    once = command("once", cmd_once, t._("run one reconcile tick, then exit"), now=True)
+    once.add_argument("--dry-run", action="store_true", help=t._("print the steps that are due; call nothing"))
+    command("run", cmd_run, t._("run until stopped (SIGTERM/SIGINT), ticking every worker.tick_seconds"))
+    status = command("status", cmd_status, t._("the last tick, then per session: what exists, what was sent, "
+                                               "what is pending, the last error; exit 1 when the worker has not "
+                                               "ticked for a while"), now=True)
+    status.add_argument("--json", action="store_true", help=t._("the worker's health as JSON, for monitoring"))
+    preview = command("preview", cmd_preview, t._("render one session's mails to .eml and .html files; sends "
+                                                  "nothing"))
+    preview.add_argument("date", metavar=t._("DATE"), help=t._("the session date, e.g. 2027-01-14"))
+    preview.add_argument("--kind", choices=(*SESSION_KINDS, "all"), default="all",
+                         help=t._("which mail (default: all)"))
+    preview.add_argument("--out", type=Path, default=Path("preview"), metavar=t._("FOLDER"),
+                         help=t._("output folder (default: {folder})", folder="./preview"))
+    report = command("report", cmd_report, t._("write the season report (HTML with a chart) from the stored "
+                                               "attendance"), now=True)
+    report.add_argument("--out", type=Path, default=Path("report"), metavar=t._("FOLDER"),
+                        help=t._("output folder (default: {folder})", folder="./report"))
+    verify = command("verify", cmd_verify, t._("say whether a certificate number is genuine (from the state "
+                                               "file)"))
+    verify.add_argument("number", metavar=t._("NUMBER"),
+                        help=t._("the number printed on the certificate, e.g. 007/SERT/WEBINAR/I/2027"))
+    publish = command("publish-verify", cmd_publish_verify, t._("write the static verification site: one HTML "
+                                                                "page per certificate number plus an index"))
+    publish.add_argument("--out", type=Path, default=Path("verifikasi"), metavar=t._("FOLDER"),
+                         help=t._("output folder (default: {folder})", folder="./verifikasi"))
+    transcript = command("transcript", cmd_transcript, t._("issue the season transcripts (PDF) for people who "
+                                                           "attended at least certificate.transcript_min_sessions "
+                                                           "sessions"), now=True)
+    transcript.add_argument("--out", type=Path, default=Path("transkrip"), metavar=t._("FOLDER"),
+                            help=t._("output folder (default: {folder})", folder="./transkrip"))
+    init = command("init", cmd_init, t._("write a starting settings.yaml, the templates, a .env and a systemd "
+                                         "unit into FOLDER (nothing existing is overwritten)"), settings=False)
+    init.description = t._("Write a commented settings.yaml, the mail templates (for staff to edit), a .env for "
+                           "the secrets (mode 0600) and a systemd unit into FOLDER.")
+    init.add_argument("dir", nargs="?", type=Path, default=Path("."), metavar=t._("FOLDER"),
+                      help=t._("the folder (default: the current one)"))
+    demo = command("demo", cmd_demo, t._("run a whole season against the built-in sandbox (no accounts, no "
+                                         "network)"), settings=False)
+    demo.description = t._("Start the Zoom and Google emulators and an SMTP server on 127.0.0.1 and run the "
+                           "worker over a simulated four-week season; files go to --out.")
+    demo.add_argument("--out", type=Path, default=Path("demo-output"), metavar=t._("FOLDER"),
+                      help=t._("output folder (default: {folder})", folder="./demo-output"))
+    demo.add_argument("--quiet", action="store_true", help=t._("no progress bar"))
     return parser
 
 
-def _lang_option(sub_parser: argparse.ArgumentParser) -> None:
-    # SUPPRESS: a subcommand left without --lang keeps the one given before it ("webinar-worker --lang en plan").
-    sub_parser.add_argument("--lang", default=argparse.SUPPRESS, help=LANG_HELP)
-
-
 # -- shared helpers ---------------------------------------------------------------
+def _speak(args: argparse.Namespace, settings: Settings) -> Translator:
+    """Switch ``args.t`` to the language --lang, LANG or, failing both, the settings' locale asks for."""
+    args.t = translator_for(getattr(args, "lang", None), settings_locale=settings.series.locale)
+    return args.t
+
+
 def _setup(args: argparse.Namespace) -> tuple[Settings, Secrets, Clock]:
     settings = load_settings(args.settings)
     secrets = Secrets.load(os.environ, default_env_file(args.settings))
     _logging(settings.worker.log_level, secrets, getattr(args, "log_format", "text"))
-    args.t = translator_for(getattr(args, "lang", None), settings_locale=settings.series.locale)
-    clock: Clock = SystemClock()
-    if getattr(args, "now", None):
-        clock = FixedClock(parse_moment(args.now, settings.series.timezone))
-    return settings, secrets, clock
+    _speak(args, settings)
+    return settings, secrets, _clock(args, settings)
+
+
+def _clock(args: argparse.Namespace, settings: Settings) -> Clock:
+    """The system clock, or the moment ``--now`` names (read in the series' zone when it has no offset)."""
+    if not getattr(args, "now", None):
+        return SystemClock()
+    try:
+        return FixedClock(parse_moment(args.now, settings.series.timezone))
+    except ValueError:
+        raise UsageError(N_("{value} is not an ISO date-time such as 2027-01-14T08:00+08:00"),
+                         value=repr(args.now)) from None
 
 
 class _StderrHandler(logging.StreamHandler):
@@ -207,11 +279,19 @@ def _logging(level: str, secrets: Secrets, log_format: str = "text") -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def _has_state(settings: Settings, hint: str) -> bool:
-    """True when the state file exists; otherwise say so (with ``hint``) and return False."""
+# Hints printed after "no state yet": marked here because plan, status and report pass them as plain text.
+STATE_HINTS = (N_("run `webinar-worker once` first"), N_("nothing to report"), N_("no certificate has been issued"))
+
+
+def _has_state(settings: Settings, hint: str, t: Translator | None = None) -> bool:
+    """True when the state file exists; otherwise say so (with ``hint``) and return False.
+
+    ``t`` defaults to the language of the environment or the settings (callers without ``args``).
+    """
     if settings.worker.state_file.exists():
         return True
-    print(f"no state yet ({settings.worker.state_file} does not exist): {hint}")
+    t = t or translator_for(None, settings_locale=settings.series.locale)
+    print(t._("no state yet ({path} does not exist): {hint}", path=settings.worker.state_file, hint=t._(hint)))
     return False
 
 
@@ -223,58 +303,65 @@ def _local(moment: datetime, zone: str) -> str:
 def cmd_check(args: argparse.Namespace) -> int:
     """``check``: settings, then templates rendered with sample data, then what is configured."""
     settings = load_settings(args.settings)
+    t = _speak(args, settings)
     problems = _template_problems(settings)
     if problems:
         print("\n".join(problems), file=sys.stderr)
-        print(f"\n{len(problems)} template problem(s) found.", file=sys.stderr)
+        print("\n" + t.n_("{count} template problem found.", "{count} template problems found.", len(problems)),
+              file=sys.stderr)
         return EXIT_USAGE
     plan = plan_season(settings)
     active = [s for s in plan.sessions if not s.cancelled]
-    print(f"{args.settings}: valid — {len(active)} session(s), {len(plan.sessions) - len(active)} cancelled, "
-          f"{len(plan.skipped)} skipped date(s).")
+    print(t._("{file}: valid — {sessions}, {cancelled} cancelled, {skipped}.", file=args.settings,
+              sessions=t.n_("{count} session", "{count} sessions", len(active)),
+              cancelled=len(plan.sessions) - len(active),
+              skipped=t.n_("{count} skipped date", "{count} skipped dates", len(plan.skipped))))
     for day in plan.without_topic:
-        print(f"note: {day} is a series date with no entry in topics; it will not be scheduled.")
+        print(t._("note: {day} is a series date with no entry in topics; it will not be scheduled.", day=day))
     secrets = Secrets.load(os.environ, default_env_file(args.settings))
     io = build_integrations(settings, secrets)
     for name, why in sorted(io.missing.items()):
-        print(f"not configured: {name}: {why}")
+        print(t._("not configured: {name}: {why}", name=name, why=t.error(why)))
     if "zoom" not in io.missing:
         from integrations.zoom import scopes_needed  # the vendor client loads only when Zoom is configured
 
-        print("Zoom: the Server-to-Server OAuth app needs these scopes:")
+        print(t._("Zoom: the Server-to-Server OAuth app needs these scopes:"))
         for line in scopes_needed(settings.zoom.registration):
             print(f"  - {line}")
         if settings.zoom.registration:
-            print("  registration needs a licensed (Pro or higher) host user as zoom.user_id")
+            print("  " + t._("registration needs a licensed (Pro or higher) host user as zoom.user_id"))
     problems, unreadable = _recipient_problems(settings, io)
     for problem in problems:
-        print(f"warning: recipient list: {problem} (not sent to)")
+        print(t._("warning: recipient list: {problem} (not sent to)", problem=problem))
     for line in _mail_load_warnings(settings, io, SystemClock().now()):
-        print(f"warning: {line}")
-    for line in _suppressed_lines(settings):
+        print(t._("warning: {message}", message=t.error(line)))
+    for line in _suppressed_lines(settings, t):
         print(line)
     key_file = settings.google.credentials_file or secrets.get("GOOGLE_APPLICATION_CREDENTIALS")
     for warning in permission_warnings({".env": default_env_file(args.settings),
-                                        "the Google key file": Path(key_file) if key_file else None}):
-        print(f"warning: {warning}")
+                                        t._("the Google key file"): Path(key_file) if key_file else None}):
+        print(t._("warning: {message}", message=t.error(warning)))
     if unreadable:
-        print("\n".join(unreadable), file=sys.stderr)
-        print(f"\n{len(unreadable)} recipient list(s) cannot be read.", file=sys.stderr)
+        print("\n".join(t.error(u) for u in unreadable), file=sys.stderr)
+        print("\n" + t.n_("{count} recipient list cannot be read.", "{count} recipient lists cannot be read.",
+                          len(unreadable)), file=sys.stderr)
         return EXIT_USAGE
     smtp = settings.mail.smtp
     if "mail" not in io.missing and smtp.host not in ("localhost", "127.0.0.1", "::1") and not (
             secrets.get("SMTP_USERNAME") and secrets.get("SMTP_PASSWORD")):
-        print(f"warning: mail: SMTP_USERNAME and SMTP_PASSWORD are not both set; {smtp.host} will be used "
-              f"without logging in (most providers, Gmail included, refuse that)")
+        print(t._("warning: mail: SMTP_USERNAME and SMTP_PASSWORD are not both set; {host} will be used without "
+                  "logging in (most providers, Gmail included, refuse that)", host=smtp.host))
     if io.missing:
         names = ", ".join(sorted(io.missing))
         if args.offline_ok:
-            print(f"settings and templates OK; not configured: {names} (accepted by --offline-ok)")
+            print(t._("settings and templates OK; not configured: {names} (accepted by --offline-ok)", names=names))
             return EXIT_OK
-        print(f"NOT READY: {len(io.missing)} integration(s) not configured: {names}. Steps that need them will "
-              f"wait; pass --offline-ok to accept this (CI).")
+        print(t.n_("NOT READY: {count} integration not configured: {names}. Steps that need it will wait; pass "
+                   "--offline-ok to accept this (CI).",
+                   "NOT READY: {count} integrations not configured: {names}. Steps that need them will wait; pass "
+                   "--offline-ok to accept this (CI).", len(io.missing), names=names))
         return EXIT_FAILURE
-    print("OK: everything the settings use is configured (`webinar-worker doctor` tries it for real)")
+    print(t._("OK: everything the settings use is configured (`webinar-worker doctor` tries it for real)"))
     return EXIT_OK
 
 
@@ -283,16 +370,31 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from worker.run.doctor import default_recipients, diagnose
 
     settings, secrets, _ = _setup(args)
+    t: Translator = args.t
     io = build_integrations(settings, secrets)
-    findings = diagnose(settings, io, default_recipients(settings, io))
+    findings = diagnose(settings, io, default_recipients(settings, io), t)
     for finding in findings:
-        print(f"{finding.name:<11} {'OK' if finding.ok else 'PROBLEM'}")
+        verdict = t._("OK") if finding.ok else t._("PROBLEM")
+        print(f"{finding.name:<11} {verdict}")
         for line in finding.lines:
             print(f"  {line}")
     bad = [f.name for f in findings if not f.ok]
-    print("\n" + (f"{len(bad)} integration(s) do not work: {', '.join(bad)}" if bad
-                  else "everything the settings use works"))
+    print("\n" + (t.n_("{count} integration does not work: {names}", "{count} integrations do not work: {names}",
+                       len(bad), names=", ".join(bad)) if bad
+                  else t._("everything the settings use works")))
     return EXIT_FAILURE if bad else EXIT_OK
+
+
+def _session_on(day_text: str, settings: Settings, path: Path):
+    """The session on ``day_text`` (an ISO date); UsageError naming the date when there is none."""
+    try:
+        day = date_type.fromisoformat(day_text)
+    except ValueError:
+        raise UsageError(N_("{value} is not a date such as 2027-01-14"), value=repr(day_text)) from None
+    session = next((s for s in plan_season(settings).sessions if s.date == day), None)
+    if session is None:
+        raise UsageError(N_("{day} is not a session in {file} (see `webinar-worker plan`)"), day=day, file=path)
+    return session
 
 
 def cmd_send_test(args: argparse.Namespace) -> int:
@@ -300,23 +402,22 @@ def cmd_send_test(args: argparse.Namespace) -> int:
     from worker.core.cleaning import clean_email
 
     settings, secrets, clock = _setup(args)
+    t: Translator = args.t
     address = clean_email(args.address)
     if address is None:
-        raise ValueError(f"{args.address!r} is not an email address")
+        raise UsageError(N_("{value} is not an email address"), value=repr(args.address))
     sessions = [s for s in plan_season(settings).sessions if not s.cancelled]
     if args.date:
-        day = date_type.fromisoformat(args.date)
-        session = next((s for s in plan_season(settings).sessions if s.date == day), None)
-        if session is None:
-            raise ValueError(f"{day} is not a session in {args.settings} (see `webinar-worker plan`)")
+        session = _session_on(args.date, settings, args.settings)
     else:
         now = clock.now()
         session = next((s for s in sessions if s.start_utc > now), sessions[-1] if sessions else None)
         if session is None:
-            raise ValueError(f"{args.settings} has no session to take the mail's text from")
+            raise UsageError(N_("{file} has no session to take the mail's text from"), file=args.settings)
     io = build_integrations(settings, secrets)
     if io.mail is None or io.composer is None:
-        print(f"error: mail is not configured: {io.missing.get('mail') or io.missing.get('composer')}", file=sys.stderr)
+        why = io.missing.get("mail") or io.missing.get("composer") or ""
+        print(t._("error: mail is not configured: {why}", why=t.error(why)), file=sys.stderr)
         return EXIT_FAILURE
     meeting = MeetingInfo("85012345678", "https://zoom.us/j/85012345678?pwd=contoh", "Baca2027")
     previous = replace(session, topic=session.topic + " (judul lama)") if args.kind == "change" else None
@@ -328,7 +429,8 @@ def cmd_send_test(args: argparse.Namespace) -> int:
     message["Subject"] = f"[UJI COBA] {subject}"
     with io.mail.connect() as conn:
         conn.send(message, address)
-    print(f"sent {args.kind} for {session.key} to {address}: {message['Subject']}")
+    print(t._("sent {kind} for {session} to {address}: {subject}", kind=args.kind, session=session.key,
+              address=address, subject=message["Subject"]))
     return EXIT_OK
 
 
@@ -337,7 +439,7 @@ def _recipient_problems(settings: Settings, io: Integrations) -> tuple[list[str]
     try:
         load = RecipientLists(settings, io, SystemClock()).load(sheets=False)
     except WorkerError as exc:  # an unsubscribe list that cannot be read: no mail would go out
-        return [], [str(exc)]
+        return [], [Text.of(exc)]
     return load.problems, load.unreadable
 
 
@@ -353,17 +455,18 @@ def _mail_load_warnings(settings: Settings, io: Integrations, now: datetime) -> 
                    now)
     lines = [o.describe() for o in overloads(found, settings.mail.smtp.per_day, settings.series.timezone)]
     if lines and settings.mail.recipients.sheet_ranges:
-        lines.append("mail: the estimate leaves out the people in mail.recipients.sheet_ranges; the real load is higher")
+        lines.append(Text(N_("mail: the estimate leaves out the people in mail.recipients.sheet_ranges; the real "
+                             "load is higher")))
     return lines
 
 
-def _suppressed_lines(settings: Settings) -> list[str]:
+def _suppressed_lines(settings: Settings, t: Translator) -> list[str]:
     """The addresses that bounced and get no more mail, from the state file (none when there is none yet)."""
     if not settings.worker.state_file.exists():
         return []
     with StateStore(settings.worker.state_file) as store:
         suppressed = store.suppressed()
-    return [f"suppressed (bounced, no more mail): {email} — {uid}: {why}"
+    return [t._("suppressed (bounced, no more mail): {email} — {session}: {why}", email=email, session=uid, why=why)
             for email, (why, uid, _) in suppressed.items()]
 
 
@@ -421,10 +524,8 @@ def _setup_or_last_good(args: argparse.Namespace) -> tuple[Settings, Secrets, Cl
             raise
         secrets = Secrets.load(os.environ, default_env_file(args.settings))
         _logging(kept.worker.log_level, secrets, getattr(args, "log_format", "text"))
-        clock: Clock = SystemClock()
-        if getattr(args, "now", None):
-            clock = FixedClock(parse_moment(args.now, kept.series.timezone))
-        return kept, secrets, clock, str(exc)
+        _speak(args, kept)
+        return kept, secrets, _clock(args, kept), settings_problem_text(exc)
 
 
 def _last_good_settings(path: Path) -> Settings | None:
@@ -489,14 +590,17 @@ def cmd_once(args: argparse.Namespace) -> int:
     finally:
         store.close()
         lock.release()
+    t: Translator = args.t
+    words = {"done": t._("done"), "blocked": t._("blocked"), "failed": t._("failed")}
+    width = max(len(w) for w in words.values()) + 2  # the step column lines up in either language
     for step in report.done:
-        print(f"done     {step}")
+        print(f"{words['done']:<{width}}{step}")
     for step, why in report.blocked:
-        print(f"blocked  {step.kind} {step.uid}: {why}")
+        print(f"{words['blocked']:<{width}}{step.kind} {step.uid}: {t.error(why)}")
     for step, why in report.failed:
-        print(f"failed   {step.kind} {step.uid}: {why}")
+        print(f"{words['failed']:<{width}}{step.kind} {step.uid}: {t.error(why)}")
     if not (report.done or report.blocked or report.failed):
-        print("nothing to do")
+        print(t._("nothing to do"))
     return EXIT_FAILURE if report.failed else EXIT_OK
 
 
@@ -508,9 +612,11 @@ def _dry_run(args: argparse.Namespace, settings: Settings, secrets: Secrets, clo
         report = _engine_runner(args, store, settings, secrets, clock, keep_health=False).run_once(dry_run=True)
     finally:
         store.close()
-    print("\n".join(str(s) for s in report.planned) or "nothing to do")
+    t: Translator = args.t
+    print("\n".join(str(s) for s in report.planned) or t._("nothing to do"))
     if report.planned:
-        print(f"({len(report.planned)} step(s) due; later steps follow once these are done)")
+        print("(" + t.n_("{count} step due; later steps follow once it is done",
+                         "{count} steps due; later steps follow once these are done", len(report.planned)) + ")")
     return EXIT_OK
 
 
@@ -562,13 +668,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_preview(args: argparse.Namespace) -> int:
     """``preview``: the mails for one session, as files staff can open."""
     settings, _, _ = _setup(args)
-    try:
-        day = date_type.fromisoformat(args.date)
-    except ValueError:
-        raise ValueError(f"{args.date!r} is not a date such as 2027-01-14") from None
-    session = next((s for s in plan_season(settings).sessions if s.date == day), None)
-    if session is None:
-        raise ValueError(f"{day} is not a session in {args.settings} (see `webinar-worker plan`)")
+    session = _session_on(args.date, settings, args.settings)
     meeting = MeetingInfo("85012345678", "https://zoom.us/j/85012345678?pwd=contoh", "Baca2027")
     if settings.worker.state_file.exists():
         with StateStore(settings.worker.state_file) as store:
@@ -591,7 +691,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
         html = message.get_body(("html",))
         if html is not None:
             base.with_suffix(".html").write_text(html.get_content(), encoding="utf-8")
-        print(f"{kind:<13} {message['Subject']}\n              {base}.eml")
+        print(f"{kind:<13} {message['Subject']}\n{'':<13} {base}.eml")
     return EXIT_OK
 
 
@@ -599,69 +699,79 @@ def cmd_init(args: argparse.Namespace) -> int:
     """``init [DIR]``: the files a new installation starts from; existing files are kept."""
     from worker.skeleton import init_folder
 
+    t: Translator = args.t
     result = init_folder(args.dir)
     for path in result.written:
-        print(f"wrote  {path}")
+        print(t._("wrote  {path}", path=path))
     for path in result.kept:
-        print(f"kept   {path} (exists)")
+        print(t._("kept   {path} (exists)", path=path))
     folder = args.dir.resolve()
-    print(f"\nnext: edit {folder / 'settings.yaml'} and {folder / '.env'}, then run\n"
-          f"  webinar-worker check --settings {folder / 'settings.yaml'}\n"
-          f"  webinar-worker doctor --settings {folder / 'settings.yaml'}\n"
-          f"  webinar-worker send-test YOUR@ADDRESS --settings {folder / 'settings.yaml'}")
+    settings, placeholder = folder / "settings.yaml", t._("YOUR@ADDRESS")
+    print("\n" + t._("next: edit {settings} and {env}, then run", settings=settings, env=folder / ".env") + "\n"
+          f"  webinar-worker check --settings {settings}\n"
+          f"  webinar-worker doctor --settings {settings}\n"
+          f"  webinar-worker send-test {placeholder} --settings {settings}")
     return EXIT_OK
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """``demo``: the sandbox season, with a progress bar and a summary of what it produced."""
     logging.getLogger().setLevel(logging.WARNING)
-    summary = run_demo(args.out, show_progress=not args.quiet)
-    print_summary(summary)
+    summary = run_demo(args.out, args.t, show_progress=not args.quiet)
+    print_summary(summary, args.t)
     return EXIT_OK
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
     """``verify NUMBER``: what the certificate says and whether it stands; exit 1 when unknown or revoked."""
     settings, _, _ = _setup(args)
-    if not _has_state(settings, "no certificate has been issued"):
+    t: Translator = args.t
+    if not _has_state(settings, N_("no certificate has been issued"), t):
         return EXIT_FAILURE
     with StateStore(settings.worker.state_file) as store:
         record = store.certificate(args.number)
     if record is None:
-        print(f"{args.number}: TIDAK DITEMUKAN — no certificate with this number was issued by this worker")
+        print(t._("{number}: NOT FOUND — no certificate with this number was issued by this worker",
+                  number=args.number))
         return EXIT_FAILURE
-    print(describe(record, settings.certificate.revoked, settings.series.locale))
+    print(describe(record, settings.certificate.revoked, settings.series.locale, t))
     return EXIT_FAILURE if certificate_status(record, settings.certificate.revoked) == REVOKED else EXIT_OK
 
 
 def cmd_publish_verify(args: argparse.Namespace) -> int:
     """``publish-verify --out DIR``: static pages anyone can host (no e-mail addresses in them)."""
     settings, _, _ = _setup(args)
-    if not _has_state(settings, "no certificate has been issued"):
+    t: Translator = args.t
+    if not _has_state(settings, N_("no certificate has been issued"), t):
         return EXIT_FAILURE
     with StateStore(settings.worker.state_file) as store:
         records = store.certificates()
     site = SiteInfo(title=settings.series.title, organizer=settings.series.organizer, locale=settings.series.locale)
     written = publish_site(args.out, records, settings.certificate.revoked, site)
-    print(f"{args.out / 'index.html'}  ({len(written) - 1} certificate page(s))")
+    print(f"{args.out / 'index.html'}  ("
+          + t.n_("{count} certificate page", "{count} certificate pages", len(written) - 1) + ")")
     return EXIT_OK
 
 
 def cmd_transcript(args: argparse.Namespace) -> int:
     """``transcript --out DIR``: number and draw the season transcripts."""
     settings, _, clock = _setup(args)
-    if not _has_state(settings, "no certificate has been issued"):
+    t: Translator = args.t
+    if not _has_state(settings, N_("no certificate has been issued"), t):
         return EXIT_FAILURE
     series = series_info(settings)
     with StateStore(settings.worker.state_file) as store:
         transcripts = issue_transcripts(store, settings.certificate, series, clock.now())
     written = write_transcripts(args.out, transcripts, template_dir=settings.mail.templates_dir, series=series,
                                 design=settings.certificate)
-    for t in transcripts:
-        print(f"{t.record.number}  {t.record.name}: {len(t.sessions)} sesi, {t.record.jp} JP")
+    for issued in transcripts:
+        print(f"{issued.record.number}  {issued.record.name}: "
+              + t.n_("{count} session", "{count} sessions", len(issued.sessions)) + f", {issued.record.jp} JP")
     held_back = len(transcripts) - len(written)
-    print(f"{len(written)} transcript(s) written to {args.out}" + (f"; {held_back} held (see the log)" if held_back
-                                                                  else ""))
+    line = t.n_("{count} transcript written to {folder}", "{count} transcripts written to {folder}", len(written),
+                folder=args.out)
+    print(line + (t.n_("; {count} held (see the log)", "; {count} held (see the log)", held_back) if held_back
+                  else ""))
     return EXIT_OK
 
 

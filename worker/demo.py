@@ -37,6 +37,7 @@ from worker.core.model import Session
 from worker.core.planner import plan_season
 from worker.core.schema import Settings
 from worker.errors import WorkerError
+from worker.i18n import N_, Translator, translator
 from worker.core.derive import series_info
 from worker.outputs.report import person_rows, season_items, write_report
 from worker.outputs.transcript import issue_transcripts, write_transcripts
@@ -157,9 +158,11 @@ class SimulatedPerson:
 class Demo:
     """Runs the sandbox season; ``run()`` returns a :class:`DemoSummary`."""
 
-    def __init__(self, out_dir: Path, *, on_progress: Callable[[int, int, str], None] | None = None):
+    def __init__(self, out_dir: Path, *, on_progress: Callable[[int, int, str], None] | None = None,
+                 locale: str = "id_ID"):
         self.out_dir = Path(out_dir).resolve()  # everything is written here (absolute: the settings name files in it)
         self.on_progress = on_progress or (lambda done, total, text: None)  # progress display hook
+        self.locale = locale  # the babel locale of the progress line's day and month names
         self.sandbox = self.out_dir / "sandbox"  # settings, state, key file and log of the run
         self.clock = FixedClock(START)  # the simulated clock every component reads
         self._ended: set[str] = set()  # sessions whose Zoom meeting has been ended
@@ -205,8 +208,8 @@ class Demo:
     def _prepare_folder(self) -> None:
         if self.out_dir.exists() and any(self.out_dir.iterdir()):
             if not (self.out_dir / MARKER).exists():
-                raise WorkerError(f"{self.out_dir} is not empty and was not made by the demo; "
-                                  f"choose another folder with --out")
+                raise WorkerError(N_("{folder} is not empty and was not made by the demo; choose another "
+                                     "folder with --out"), folder=self.out_dir)
             shutil.rmtree(self.out_dir)
         self.sandbox.mkdir(parents=True)
         (self.out_dir / MARKER).write_text("made by `webinar-worker demo`; safe to delete\n", encoding="utf-8")
@@ -232,7 +235,7 @@ class Demo:
         io = build_integrations(settings, secrets, self.clock)
         self._sheets = io.sheets  # the export writes the Verifikasi tab once more, with the transcripts
         if io.missing:
-            raise WorkerError("the demo's sandbox could not be wired: " + "; ".join(
+            raise WorkerError(N_("the demo's sandbox could not be wired: {why}"), why="; ".join(
                 f"{name}: {why}" for name, why in sorted(io.missing.items())))
         runner = Runner(settings_path, lambda s: build_engine(s, secrets, store, self.clock, integrations=io),
                         self.clock, settings=settings)
@@ -256,7 +259,7 @@ class Demo:
             if report.failed:
                 for step, why in report.failed:
                     log.warning("demo: %s %s failed: %s", step.kind, step.uid, why)
-            self.on_progress(ticks, total, _describe(moment, report))
+            self.on_progress(ticks, total, _describe(moment, report, self.locale))
             moment += STEP
         return ticks
 
@@ -535,8 +538,11 @@ def _participants(session: Session, links: dict[str, str],
     return joins, people
 
 
-def _describe(moment: datetime, report) -> str:
-    local = moment.astimezone(ZONE).strftime("%a %d %b %H:%M")
+def _describe(moment: datetime, report, locale: str = "id_ID") -> str:
+    """The simulated moment and the steps of its tick, for the progress line ("Kam 14 Jan 08.00  create_meeting×1")."""
+    from babel.dates import format_datetime
+
+    local = format_datetime(moment.astimezone(ZONE), "EEE d MMM HH:mm", locale=locale)
     kinds = Counter(step.kind for step in report.done)
     if not kinds:
         return local
@@ -547,45 +553,81 @@ def _safe(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "-" for c in text)[:80]
 
 
-def run_demo(out_dir: Path, *, show_progress: bool = True) -> DemoSummary:
-    """Run the demo with a ``rich`` progress bar (or none) and return its summary."""
+MAIL_WORDS = {"invitation": N_("invitation"), "reminder": N_("reminder"), "change": N_("change notice"),
+              "cancellation": N_("cancellation"), "thankyou": N_("thank-you"), "alert": N_("alert")}
+"""The mail kinds as the summary names them."""
+PATH_WORDS = {"mail": N_("mails"), "certificates": N_("certificates"), "verification": N_("verification"),
+              "transcripts": N_("transcripts"), "calendar": N_("calendar"), "spreadsheet": N_("spreadsheet"),
+              "report": N_("report"), "log": N_("log"), "settings": N_("settings")}
+"""What each produced path holds, as the summary names it."""
+
+
+def run_demo(out_dir: Path, t: Translator | None = None, *, show_progress: bool = True) -> DemoSummary:
+    """Run the demo with a ``rich`` progress bar (or none) in ``t``'s language, and return its summary."""
+    t = t or translator("id")
+    locale = "en_GB" if t.language == "en" else "id_ID"
     if not show_progress:
-        return Demo(out_dir).run()
+        return Demo(out_dir, locale=locale).run()
+    from rich.markup import escape
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(TextColumn("[bold]Musim simulasi[/bold]"), BarColumn(), TextColumn("{task.description}"),
-                  TimeElapsedColumn()) as progress:
+    label = escape(t._("Simulated season"))
+    with Progress(TextColumn(f"[bold]{label}[/bold]"), BarColumn(),
+                  TextColumn("{task.description}"), TimeElapsedColumn()) as progress:
         task = progress.add_task("", total=int((END - START) / STEP) + 1)
 
         def update(done: int, total: int, text: str) -> None:
-            progress.update(task, completed=done, description=text)
+            progress.update(task, completed=done, description=escape(text))
 
-        return Demo(out_dir, on_progress=update).run()
+        return Demo(out_dir, on_progress=update, locale=locale).run()
 
 
-def print_summary(summary: DemoSummary) -> None:
+def summary_rows(summary: DemoSummary, t: Translator) -> list[tuple[str, str]]:
+    """The summary table's rows (label, text) in ``t``'s language."""
+    def guests(key: str) -> int:
+        return summary.guests.get(key, 0)
+
+    eligible = sum(1 for people in summary.simulated.values() for p in people if p.earns_certificate)
+    mails = ", ".join(f"{t._(MAIL_WORDS[k]) if k in MAIL_WORDS else k} {v}" for k, v in sorted(summary.mails.items()))
+    return [
+        (t._("Zoom meetings"), t._("{created} created, {live} live, {deleted} deleted (cancelled session)",
+                                   created=summary.meetings_created, live=summary.meetings_live,
+                                   deleted=summary.meetings_deleted)),
+        (t._("Calendar events"), t._("{confirmed} confirmed, {cancelled} cancelled", confirmed=summary.events,
+                                     cancelled=summary.events_cancelled)),
+        (t._("Mails delivered"), mails),
+        (t._("Attendance"), ", ".join(f"{k}: {v}" for k, v in sorted(summary.attendance.items()))),
+        (t._("Identified"), ", ".join(t._("{session}: {identified} of {total} (guests {guests})", session=k,
+                                          identified=v, total=v + guests(k), guests=guests(k))
+                                      for k, v in sorted(summary.identified.items()))),
+        (t._("Spreadsheet"), t.n_("{count} tab ({names}), {charts} chart", "{count} tabs ({names}), {charts} chart",
+                                  len(summary.tabs), names=", ".join(summary.tabs), charts=summary.charts)),
+        (t._("Certificates"), t._("{mailed} mailed ({eligible} identified attendees stayed {minutes}+ minutes), "
+                                  "{numbered} numbered (a verification page for each), {transcripts}",
+                                  mailed=summary.certificates, eligible=eligible, minutes=MIN_MINUTES,
+                                  numbered=summary.certificate_numbers,
+                                  transcripts=t.n_("{count} season transcript", "{count} season transcripts",
+                                                   summary.transcripts))),
+        (t._("Run"), t._("{ticks} ticks over 5 simulated weeks in {seconds} s", ticks=summary.ticks,
+                         seconds=round(summary.seconds, 1))),
+    ]
+
+
+def print_summary(summary: DemoSummary, t: Translator | None = None) -> None:
     """The short end-of-demo summary, with the paths of what was produced."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
+    t = t or translator("id")
     console = Console()
-    table = Table(title="webinar-worker demo — hasil", show_header=False)
-    table.add_row("Zoom meetings", f"{summary.meetings_created} created, {summary.meetings_live} live, "
-                                   f"{summary.meetings_deleted} deleted (cancelled session)")
-    table.add_row("Calendar events", f"{summary.events} confirmed, {summary.events_cancelled} cancelled")
-    table.add_row("Mails delivered", ", ".join(f"{k} {v}" for k, v in sorted(summary.mails.items())))
-    table.add_row("Attendance", ", ".join(f"{k}: {v}" for k, v in sorted(summary.attendance.items())))
-    table.add_row("Identified", ", ".join(f"{k}: {v} of {v + summary.guests.get(k, 0)} (guests {summary.guests.get(k, 0)})"
-                                          for k, v in sorted(summary.identified.items())))
-    table.add_row("Spreadsheet", f"{len(summary.tabs)} tabs ({', '.join(summary.tabs)}), {summary.charts} chart")
-    eligible = sum(1 for people in summary.simulated.values() for p in people if p.earns_certificate)
-    table.add_row("Certificates", f"{summary.certificates} mailed ({eligible} identified attendees stayed {MIN_MINUTES}+ "
-                                  f"minutes), {summary.certificate_numbers} numbered (verification pages for each), "
-                                  f"{summary.transcripts} season transcript(s)")
-    table.add_row("Run", f"{summary.ticks} ticks over 5 simulated weeks in {summary.seconds:.1f} s")
+    table = Table(title=escape(t._("webinar-worker demo — results")), show_header=False)
+    for label, text in summary_rows(summary, t):
+        table.add_row(escape(label), escape(text))
     console.print(table)
     for name, path in summary.paths.items():
-        console.print(f"  {name:<13} {path}")
+        what = t._(PATH_WORDS[name]) if name in PATH_WORDS else name
+        console.print(escape(f"  {what:<13} {path}"))
 
 
 def neutralise_csv(path: Path) -> None:

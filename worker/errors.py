@@ -115,6 +115,11 @@ class SettingsError(WorkerError):
         self.template, self.params = None, {}  # shown problem by problem (Translator.problem), not as one text
 
 
+class UsageError(WorkerError, ValueError):
+    """The command line asks for something that cannot be done (an unknown ``--lang``, a date that is
+    not a session); exit 2. A ValueError too, so callers that expect one still catch it."""
+
+
 class StateError(WorkerError):
     """The SQLite state file is unusable (corrupt, newer schema, not writable)."""
 
@@ -173,9 +178,10 @@ class RateLimitError(TransientError):
     """The service asked us to slow down (HTTP 429); ``daily`` means wait for the daily reset."""
 
     def __init__(self, service: str, message: str, *, retry_after: float | None = None,
-                 daily: bool = False, status: int | None = 429, code: str | int | None = None):
+                 daily: bool = False, status: int | None = 429, code: str | int | None = None,
+                 params: Mapping[str, object] | None = None):
         self.daily = daily  # True when a per-day quota is exhausted
-        super().__init__(service, message, retry_after=retry_after, status=status, code=code)
+        super().__init__(service, message, retry_after=retry_after, status=status, code=code, params=params)
 
 
 class TemporaryMailError(TransientError):
@@ -194,8 +200,8 @@ class QuotaMailError(TemporaryMailError):
     """
 
     def __init__(self, service: str, message: str, *, retry_after: float | None = None,
-                 status: int | None = None, daily: bool = False):
-        super().__init__(service, message, retry_after=retry_after, status=status)
+                 status: int | None = None, daily: bool = False, params: Mapping[str, object] | None = None):
+        super().__init__(service, message, retry_after=retry_after, status=status, params=params)
         self.daily = daily  # the rolling daily recipient limit, not a short rate limit
 
 

@@ -5,13 +5,16 @@ placeholders, and looked up in the gettext catalog ``worker/locale/<lang>/LC_MES
 webinar_worker.mo`` (managed with Babel: ``python -m worker.catalogs``). Indonesian is
 the default; English is the source language and needs no catalog.
 
-Two ways to mark a message:
+Three ways to mark a message:
 
 - ``t._("Sent {count} mails", count=n)`` where the text is shown at once;
 - ``N_("...")`` where the text is stored first and shown later (a settings
   :class:`~worker.errors.Problem`, a :class:`~worker.errors.WorkerError`): the object
   keeps the English template and its parameters, and ``t.problem(p)`` / ``t.error(exc)``
-  translate it when it is shown.
+  translate it when it is shown;
+- ``Text(N_("..."), params)`` where a reason must travel as a plain ``str`` (why an integration
+  is not configured, a step's error in a tick report): it is the English text, and keeps its
+  template so ``t.error(text)`` still shows it in the reader's language.
 
 Only the standard library is imported here: every command loads this module, and
 ``check`` must start fast.
@@ -57,13 +60,43 @@ def choose_language(flag: str | None, environ: Mapping[str, str], settings_local
     if flag:
         chosen = language_from_locale(flag)
         if chosen is None:
-            raise ValueError(f"--lang {flag!r}: expected one of {', '.join(LANGUAGES)}")
+            from worker.errors import UsageError  # a ValueError that keeps its template for translation
+
+            raise UsageError(N_("--lang {value}: expected one of {choices}"), value=repr(flag),
+                             choices=", ".join(LANGUAGES))
         return chosen
     for name in _ENV_VARS:
         chosen = language_from_locale(environ.get(name))
         if chosen:
             return chosen
     return language_from_locale(settings_locale) or DEFAULT_LANGUAGE
+
+
+class Text(str):
+    """A message filled in (in English, so it works wherever a ``str`` does) that keeps its template
+    and params, so :meth:`Translator.error` can still show it in the reader's language.
+
+    For reasons stored as plain strings, e.g. why an integration is not configured.
+    """
+
+    template: str  # the English template, looked up in the catalog when shown
+    params: dict  # its placeholders' values
+    prefix: str  # put before the message in every language ("zoom: ")
+
+    def __new__(cls, template: str, params: Mapping[str, object] | None = None, prefix: str = "") -> "Text":
+        """``Text(N_("... {name}"), {"name": value})``."""
+        params = dict(params or {})
+        made = super().__new__(cls, prefix + (template.format(**params) if params else template))
+        made.template, made.params, made.prefix = template, params, prefix
+        return made
+
+    @classmethod
+    def of(cls, exc: BaseException) -> "Text":
+        """An exception's message, translatable later when it kept its template (a WorkerError does)."""
+        template = getattr(exc, "template", None)
+        if template is None:
+            return cls(str(exc))
+        return cls(template, getattr(exc, "params", None), getattr(exc, "prefix", ""))
 
 
 class Translator:
@@ -73,19 +106,24 @@ class Translator:
         self.language = language  # "id" or "en"
         self._catalog = catalog  # the compiled gettext catalog (a NullTranslations for English)
 
-    def _(self, message: str, **params: object) -> str:
+    def _(self, message: str, /, **params: object) -> str:
         """``message`` in this language, with ``{name}`` placeholders filled from ``params``."""
         text = self._catalog.gettext(message)
         return text.format(**params) if params else text
 
-    def n_(self, singular: str, plural: str, count: int, **params: object) -> str:
+    def n_(self, singular: str, plural: str, count: int, /, **params: object) -> str:
         """The singular or plural form for ``count``; ``{count}`` is filled in too."""
         text = self._catalog.ngettext(singular, plural, count)
         return text.format(count=count, **params)
 
     def message(self, template: str, params: Mapping[str, object] | None) -> str:
         """A stored template (marked with ``N_``) translated and filled in now."""
-        return self._(template, **dict(params or {}))
+        if isinstance(template, Text) and not params:  # a Text handed on as a message keeps its own template
+            return self.error(template)
+        # A parameter that is itself a stored message (a Text, an exception) is shown in this language too.
+        filled = {name: self.error(value) if isinstance(value, (Text, BaseException)) else value
+                  for name, value in (params or {}).items()}
+        return self._(template, **filled)
 
     def problem(self, problem, verbose: bool = False) -> str:
         """One settings :class:`~worker.errors.Problem` in this language: ``file:line key: message``, then,

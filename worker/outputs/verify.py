@@ -18,10 +18,12 @@ from typing import Iterable, Sequence
 from babel.dates import format_date
 
 from worker.core.certnumber import CertificateRecord
+from worker.i18n import N_, Translator, translator
 
 VALID, REVOKED = "Sah", "Dicabut"  # status words, as a verifier reads them
 VERIFY_HEADER = ("Nomor", "Nama", "Topik", "Tanggal", "JP", "Status")
-KIND_WORDS = {"session": "Sertifikat peserta", "transcript": "Transkrip kegiatan"}
+KIND_WORDS = {"session": "Sertifikat peserta", "transcript": "Transkrip kegiatan"}  # on the static pages
+KIND_LABELS = {"session": N_("Participant certificate"), "transcript": N_("Activity transcript")}  # in `verify`
 
 
 @dataclass(frozen=True)
@@ -50,19 +52,27 @@ def rows_fingerprint(rows: list[list[object]]) -> str:
     return hashlib.sha256(json.dumps(rows, ensure_ascii=False).encode()).hexdigest()[:16]
 
 
-def describe(record: CertificateRecord, revoked: Iterable[str], locale: str = "id_ID") -> str:
-    """The answer of ``webinar-worker verify``: what the certificate says and whether it stands."""
+def describe(record: CertificateRecord, revoked: Iterable[str], locale: str = "id_ID",
+             t: Translator | None = None) -> str:
+    """The answer of ``webinar-worker verify``: what the certificate says and whether it stands, in ``t``'s
+    language (Indonesian when none is given). Values (number, name, topic) stay as they were issued."""
+    t = t or translator("id")
     state = status(record, revoked)
-    lines = [f"Nomor     : {record.number}",
-             f"Status    : {state.upper()}" + (" — sertifikat ini tidak berlaku lagi" if state == REVOKED else ""),
-             f"Jenis     : {KIND_WORDS.get(record.kind, record.kind)}",
-             f"Nama      : {record.name}",
-             f"Kegiatan  : {record.title}",
-             f"Tanggal   : {_day(record.held_on, locale)}",
-             f"Bobot     : {record.jp} JP"]
+    stands = t._("VALID") if state == VALID else t._("REVOKED") + " — " + t._("this certificate is no longer valid")
+    kind = t._(KIND_LABELS[record.kind]) if record.kind in KIND_LABELS else record.kind
+    rows = [(t._("Number"), record.number), (t._("Status"), stands), (t._("Kind"), kind), (t._("Name"), record.name),
+            (t._("Activity"), record.title), (t._("Date"), _day(record.held_on, _babel_locale(t, locale))),
+            (t._("Weight"), f"{record.jp} JP")]
+    width = max(10, *(len(label) + 1 for label, _ in rows))  # the colons line up in either language
+    lines = [f"{label:<{width}}: {value}" for label, value in rows]
     for item in _sessions(record):
-        lines.append(f"            - {item.get('date', '')}: {item.get('topic', '')} ({item.get('jp', 0)} JP)")
+        lines.append(" " * (width + 2) + f"- {item.get('date', '')}: {item.get('topic', '')} ({item.get('jp', 0)} JP)")
     return "\n".join(lines)
+
+
+def _babel_locale(t: Translator, locale: str) -> str:
+    """The series' locale for dates, unless the reader asked for English."""
+    return "en_GB" if t.language == "en" else (locale or "id_ID")
 
 
 def publish_site(out_dir: Path, records: Sequence[CertificateRecord], revoked: Iterable[str],

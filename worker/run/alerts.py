@@ -24,7 +24,8 @@ from worker.core.mailkinds import MailKind
 from worker.core.model import Recipient
 from worker.core.records import Retry, iso, parse_iso
 from worker.core.schema import Settings
-from worker.errors import IntegrationError, PermanentMailError, TemplateError, TemporaryMailError
+from worker.errors import IntegrationError, PermanentMailError, SettingsError, TemplateError, TemporaryMailError
+from worker.i18n import Translator, translator
 from worker.mail.messages import address
 from worker.mail.render import Renderer, format_when, one_line
 
@@ -34,6 +35,12 @@ META_KEY = "alerts"  # meta row holding the open incidents and the mail counter
 UID_PREFIX = "alert:"  # outbox uids of alert mail: alert:<series>/<YYYY-MM-DD>
 SETTINGS = "settings"  # concern key of a rejected settings edit
 STALE = "stale"  # concern key of a worker that had not completed a tick
+MAIL_LANGUAGE = "id"  # alert mail is read by library staff: Indonesian (there is no operator-language setting)
+
+
+def _staff(t: Translator | None) -> Translator:
+    """The language of alert text: ``t`` when a caller gives one, else the staff's Indonesian."""
+    return t or translator(MAIL_LANGUAGE)
 
 
 @dataclass(frozen=True)
@@ -41,9 +48,9 @@ class Concern:
     """One problem as seen now; ``key`` names it across ticks (the same key is the same incident)."""
 
     key: str  # e.g. "settings", "step:create_meeting", "credential:zoom", "stale"
-    title: str  # one line, Indonesian
+    title: str  # one line, in the staff's language (from the catalog)
     details: tuple[str, ...] = ()  # lines shown as they are (for settings: exactly as `check` prints them)
-    todo: str = ""  # what the operator should do, Indonesian
+    todo: str = ""  # what the operator should do, in the staff's language
     since: datetime | None = None  # when it began, if known better than "now"
     steps: tuple[tuple[str, str], ...] = ()  # (uid, step kind) pairs behind a step or credential concern
 
@@ -57,29 +64,41 @@ class Changes:
 
 
 # -- pure: which concerns exist ------------------------------------------------------
-def settings_concern(problem_text: str, path: str) -> Concern:
+def settings_problem_text(exc: SettingsError, t: Translator | None = None) -> str:
+    """A rejected settings file's problems, one a line as ``check`` prints them, in the staff's language."""
+    t = _staff(t)
+    return "\n".join(t.problem(p) for p in exc.problems) or str(exc)
+
+
+def settings_concern(problem_text: str, path: str, t: Translator | None = None) -> Concern:
     """A rejected settings edit; ``problem_text`` is the error exactly as ``check`` prints it."""
-    return Concern(SETTINGS, f"Suntingan {path} ditolak; worker tetap memakai pengaturan terakhir yang benar",
+    t = _staff(t)
+    return Concern(SETTINGS, t._("The edit of {file} was rejected; the worker keeps using the last good settings",
+                                 file=path),
                    tuple(problem_text.splitlines()),
-                   "Perbaiki baris yang disebut di atas, lalu jalankan `webinar-worker check`. "
-                   "Worker memuat berkas yang sudah benar dengan sendirinya.")
+                   t._("Fix the lines named above, then run `webinar-worker check`. The worker loads the corrected "
+                       "file by itself."))
 
 
 def step_concerns(retries: Mapping[tuple[str, str], Retry], threshold: int,
-                  refused: Iterable[tuple[str, str, str]], open_records: Mapping[str, dict]) -> list[Concern]:
+                  refused: Iterable[tuple[str, str, str]], open_records: Mapping[str, dict],
+                  t: Translator | None = None) -> list[Concern]:
     """Steps failing ``threshold`` times in a row (one concern per step kind) and refused credentials.
 
     ``refused`` holds (uid, step kind, service) of steps whose credentials were refused this tick;
     an open credential incident stays open while any of its steps still has a failure recorded.
     """
+    t = _staff(t)
     by_kind: dict[str, list[Retry]] = {}
     for (uid, kind), retry in sorted(retries.items()):
         if retry.attempts >= threshold and not retry.last_error.startswith("waiting"):
             by_kind.setdefault(kind, []).append(retry)
-    concerns = [Concern(f"step:{kind}", f"Langkah {kind} gagal {max(r.attempts for r in rs)} kali berturut-turut",
+    concerns = [Concern(f"step:{kind}", t.n_("Step {kind} failed {count} time in a row",
+                                              "Step {kind} failed {count} times in a row",
+                                              max(r.attempts for r in rs), kind=kind),
                         tuple(f"{r.uid}: {r.last_error}" for r in rs),
-                        "Baca pesan galatnya; jalankan `webinar-worker status` dan `webinar-worker doctor`. "
-                        "Worker terus mencoba lagi dengan jeda yang makin panjang.",
+                        t._("Read the error message; run `webinar-worker status` and `webinar-worker doctor`. "
+                            "The worker keeps trying again, waiting longer each time."),
                         steps=tuple((r.uid, kind) for r in rs))
                 for kind, rs in by_kind.items()]
     services: dict[str, list[tuple[str, str]]] = {}
@@ -92,34 +111,39 @@ def step_concerns(retries: Mapping[tuple[str, str], Retry], threshold: int,
                 services[key[len("credential:"):]] = still
     for service, steps in sorted(services.items()):
         errors = sorted({retries[s].last_error for s in steps if s in retries})
-        concerns.append(Concern(f"credential:{service}", f"Kredensial {service} ditolak", tuple(errors),
-                                "Periksa rahasia di .env (ID klien, secret, berkas kunci) dan hak aksesnya; "
-                                "`webinar-worker doctor` mencoba setiap layanan.", steps=tuple(steps)))
+        concerns.append(Concern(f"credential:{service}", t._("The {service} credentials were refused",
+                                                             service=service), tuple(errors),
+                                t._("Check the secrets in .env (client id, secret, key file) and their access "
+                                    "rights; `webinar-worker doctor` tries every service."), steps=tuple(steps)))
     return concerns
 
 
 def stale_concern(last_tick: datetime | None, now: datetime, tick_seconds: int, stale_after_ticks: int,
-                  zone: str, locale: str) -> Concern | None:
+                  zone: str, locale: str, t: Translator | None = None) -> Concern | None:
     """A concern when the last completed tick is older than ``stale_after_ticks`` intervals."""
     if last_tick is None or now - last_tick <= timedelta(seconds=tick_seconds * stale_after_ticks):
         return None
-    return Concern(STALE, "Worker tidak menyelesaikan satu tick pun dalam waktu lama",
-                   (f"Tick terakhir yang selesai: {format_when(last_tick, zone, locale)}",),
-                   "Periksa apakah layanan berjalan (systemctl status / docker ps) dan baca lognya.",
+    t = _staff(t)
+    return Concern(STALE, t._("The worker has not completed a single tick for a long time"),
+                   (t._("Last completed tick: {when}", when=format_when(last_tick, zone, locale)),),
+                   t._("Check that the service is running (systemctl status / docker ps) and read its log."),
                    since=last_tick)
 
 
 def quota_concerns(held: Sequence[tuple[str, datetime, str]], retries: Mapping[tuple[str, str], Retry],
-                   open_records: Mapping[str, dict], zone: str, locale: str) -> list[Concern]:
+                   open_records: Mapping[str, dict], zone: str, locale: str,
+                   t: Translator | None = None) -> list[Concern]:
     """Zoom's daily limit holding work back: raised when a tick hit it, open while held steps still wait."""
+    t = _staff(t)
     if held:
         kinds = {kind for kind, _, _ in held}
         until = max(u for _, u, _ in held)
         steps = tuple(key for key in sorted(retries) if key[1] in kinds)
-        return [Concern("quota:zoom", "Batas harian Zoom tercapai; sebagian pekerjaan menunggu",
-                        tuple(sorted({why for _, _, why in held})) + (f"Dicoba lagi: {format_when(until, zone, locale)}",),
-                        "Tidak perlu tindakan bila hanya sesekali; bila sering, kurangi suntingan jadwal atau "
-                        "tanyakan kuota ke admin Zoom.", steps=steps)]
+        return [Concern("quota:zoom", t._("Zoom's daily limit was reached; some work is waiting"),
+                        tuple(sorted({why for _, _, why in held}))
+                        + (t._("Tried again: {when}", when=format_when(until, zone, locale)),),
+                        t._("Nothing to do if it happens only now and then; if it happens often, edit the schedule "
+                            "less or ask the Zoom admin about the quota."), steps=steps)]
     record = open_records.get("quota:zoom")
     if record and any(tuple(s) in retries for s in record.get("steps", [])):
         return [Concern("quota:zoom", record["title"], tuple(record["details"]), record["todo"],
@@ -127,16 +151,18 @@ def quota_concerns(held: Sequence[tuple[str, datetime, str]], retries: Mapping[t
     return []
 
 
-def mail_hold_concern(until: datetime | None, reason: str, now: datetime, zone: str, locale: str) -> list[Concern]:
+def mail_hold_concern(until: datetime | None, reason: str, now: datetime, zone: str, locale: str,
+                      t: Translator | None = None) -> list[Concern]:
     """The outbox held by the mail provider's limit or the daily cap: one incident until the hold ends."""
     if until is None or until <= now:
         return []
-    return [Concern("quota:mail", "Pengiriman email ditahan karena batas penyedia email",
-                    (reason, f"Dikirim lagi mulai: {format_when(until, zone, locale)}",
-                     "Tidak ada penerima yang ditandai gagal; semua email tetap menunggu."),
-                    "Tidak perlu tindakan bila hanya sesekali. Bila sering terjadi, kirim undangan lebih awal "
-                    "(mail.invitation_days_before), naikkan mail.smtp.per_day sesuai akun, atau pakai akun/relay "
-                    "yang lebih besar.")]
+    t = _staff(t)
+    return [Concern("quota:mail", t._("Sending mail is held because of the mail provider's limit"),
+                    (reason, t._("Sent again from: {when}", when=format_when(until, zone, locale)),
+                     t._("No recipient was marked failed; every mail keeps waiting.")),
+                    t._("Nothing to do if it happens only now and then. If it happens often, send the invitations "
+                        "earlier (mail.invitation_days_before), raise mail.smtp.per_day to what the account allows, "
+                        "or use a bigger account or relay."))]
 
 
 def changes(open_records: Mapping[str, dict], concerns: Sequence[Concern]) -> Changes:

@@ -28,6 +28,7 @@ from worker.crashpoint import crashpoint
 from worker.errors import (AccessDeniedError, AuthError, BouncedAddressError, DeferredRecipientError, IntegrationError,
                            NotFoundError, PermanentMailError, QuotaMailError, RateLimitError, RemoteError,
                            StopRequested, TemplateError, TemporaryMailError, WorkerError)
+from worker.i18n import N_, Text
 from worker.store.state import StateStore
 
 if TYPE_CHECKING:
@@ -217,13 +218,13 @@ class Engine:
             return False
         except (IntegrationError, TemplateError) as exc:
             self._failed(step, exc, now)
-            report.failed.append((step, str(exc)))
+            report.failed.append((step, Text.of(exc)))  # a str that `once` can still show in the reader's language
             if isinstance(exc, (AuthError, AccessDeniedError)):  # for the operator's alert (worker.run.alerts)
                 report.refused.append((step, exc.service))
             return False
         except WorkerError as exc:
             self._failed(step, exc, now)
-            report.failed.append((step, str(exc)))
+            report.failed.append((step, Text.of(exc)))
             return False
         except Exception as exc:  # a bug or an unforeseen answer: keep the other steps going, retry later
             log.exception("%s for %s failed unexpectedly", step.kind, step.uid)
@@ -292,7 +293,7 @@ class Engine:
             return wanted[uid]
         session = self._row(uid).session()
         if session is None:
-            raise WorkerError(f"{uid}: no record of this session's details")
+            raise WorkerError(N_("{session}: no record of this session's details"), session=uid)
         return session
 
     # -- meetings ------------------------------------------------------------
@@ -428,8 +429,9 @@ class Engine:
         handled = self.store.registered_emails().get(step.uid, frozenset())
         missing = [p.email for p in todo if p.email not in handled]
         if missing:  # backs off like any failure; the next try registers only these
-            raise WorkerError(f"{step.uid}: Zoom's answers left out {len(missing)} of the {len(todo)} people "
-                              f"registered (e.g. {missing[0]}); they are registered again later")
+            raise WorkerError(N_("{session}: Zoom's answers left out {missing} of the {count} people registered "
+                                 "(e.g. {example}); they are registered again later"), session=step.uid,
+                              missing=len(missing), count=len(todo), example=missing[0])
         log.info("registered %d recipient(s) of %s on Zoom", len(todo), step.uid)
 
     def _register_one_by_one(self, uid: str, meeting_id: str, batch: list[Recipient],
@@ -605,7 +607,8 @@ class Engine:
                 self.store.mark_mail(row.id, "skipped", now, "suppressed: the address bounced earlier")
                 return None
             if (problem := email_problem(row.email)) is not None:  # the envelope address too, not only the header
-                raise PermanentMailError("smtp", f"invalid recipient address {row.email!r}: {problem}")
+                raise PermanentMailError("smtp", N_("invalid recipient address {address}: {problem}"),
+                                         params={"address": repr(row.email), "problem": problem})
             return self._compose(row, session)
         except TemplateError as exc:  # staff can fix a template: try this one again later
             self._defer(row, exc)

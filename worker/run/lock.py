@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from worker.errors import AlreadyRunningError, StateError
+from worker.i18n import N_
 
 
 def lock_path(state_file: Path) -> Path:
@@ -33,16 +34,20 @@ class StateLock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
-            raise StateError(f"{self.path}: cannot create the lock file ({exc.strerror or exc})") from None
+            raise StateError(N_("{path}: cannot create the lock file ({problem})"), path=self.path,
+                             problem=exc.strerror or exc) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             holder = _read_pid(fd)
             os.close(fd)
-            who = f" (pid {holder})" if holder else ""
-            raise AlreadyRunningError(
-                f"another webinar-worker{who} is already working on {self.state_file} "
-                f"(lock {self.path}); this one exits without doing anything") from None
+            if holder:
+                raise AlreadyRunningError(N_("another webinar-worker (pid {pid}) is already working on {state} (lock "
+                                             "{lock}); this one exits without doing anything"),
+                                          pid=holder, state=self.state_file, lock=self.path) from None
+            raise AlreadyRunningError(N_("another webinar-worker is already working on {state} (lock {lock}); this "
+                                         "one exits without doing anything"), state=self.state_file,
+                                      lock=self.path) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._fd = fd

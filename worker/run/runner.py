@@ -27,8 +27,8 @@ from worker.core.planner import plan_season
 from worker.core.schema import Settings
 from worker.errors import SettingsError
 from worker.store import health
-from worker.run.alerts import (AlertBook, Concern, mail_hold_concern, quota_concerns, settings_concern, stale_concern,
-                               step_concerns)
+from worker.run.alerts import (AlertBook, Concern, mail_hold_concern, quota_concerns, settings_concern,
+                               settings_problem_text, stale_concern, step_concerns)
 from worker.run.engine import Engine, TickReport
 from worker.run.notify import Notifier
 
@@ -94,7 +94,8 @@ class Runner:
             engine = self.make_engine(settings)
         except SettingsError as exc:
             self._bad_mtime = mtime
-            self._problem = str(exc)
+            # Staff read these lines in the alert mail and in `status`: in their language, like `check` says them.
+            self._problem = settings_problem_text(exc)
             log.error("settings edit ignored, keeping the last good settings:\n%s", exc)
             return
         except Exception as exc:  # noqa: BLE001 - whatever an edit raises, the worker keeps its last good settings

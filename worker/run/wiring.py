@@ -14,6 +14,7 @@ from worker.core.derive import policy, series_info
 from worker.core.model import Recipient, Session
 from worker.core.schema import Settings
 from worker.errors import NotConfiguredError, StopRequested, WorkerError
+from worker.i18n import N_, Text
 from worker.mail.composer import MailComposer
 from worker.mail.recipients import RecipientLoad, load_recipients, load_unsubscribed, select_for_session
 from worker.run.certify import CertificateRegistry
@@ -38,9 +39,9 @@ def build_integrations(settings: Settings, secrets: Secrets, clock: Clock | None
             builder(settings, secrets, io, clock=clock, sleep=sleep)
         except NotConfiguredError as exc:
             for key in (("calendar", "sheets") if name == "google" else (name,)):
-                io.missing[key] = str(exc)
+                io.missing[key] = Text.of(exc)  # a str that can still be shown in the reader's language
     if io.composer is None and "mail" not in io.missing:
-        io.missing["mail"] = io.missing.get("composer", "templates are not usable")
+        io.missing["mail"] = io.missing.get("composer", Text(N_("templates are not usable")))
     return io
 
 
@@ -49,7 +50,8 @@ def _zoom(settings: Settings, secrets: Secrets, io: Integrations, *, clock: Cloc
     names = ("ZOOM_ACCOUNT_ID", "ZOOM_CLIENT_ID", "ZOOM_CLIENT_SECRET")
     absent = [n for n in names if not secrets.get(n)]
     if absent:
-        raise NotConfiguredError(f"Zoom is not configured: set {', '.join(absent)} in the environment or .env")
+        raise NotConfiguredError(N_("Zoom is not configured: set {names} in the environment or .env"),
+                                 names=", ".join(absent))
     # Vendor clients load only when their integration is configured: `check` and `plan` stay light.
     from integrations.zoom import ZoomClient, ZoomConfig
 
@@ -71,8 +73,8 @@ def _google(settings: Settings, secrets: Secrets, io: Integrations, *, clock: Cl
     g = settings.google
     key_file = g.credentials_file or secrets.get("GOOGLE_APPLICATION_CREDENTIALS")
     if not key_file:
-        raise NotConfiguredError("Google is not configured: set GOOGLE_APPLICATION_CREDENTIALS (a service-account "
-                                 "key file) or google.credentials_file in settings.yaml")
+        raise NotConfiguredError(N_("Google is not configured: set GOOGLE_APPLICATION_CREDENTIALS (a service-account "
+                                    "key file) or google.credentials_file in settings.yaml"))
     from integrations.google_auth import (SCOPES, GoogleConfig, build_calendar_service, build_sheets_service,
                                           load_credentials, service_account_email)
     from integrations.google_calendar import GoogleCalendar
@@ -90,20 +92,21 @@ def _google(settings: Settings, secrets: Secrets, io: Integrations, *, clock: Cl
                                               service_account_email=email, key_file=key_file, sleep=sleep),
                                 deadline)
     else:
-        io.missing["calendar"] = "Google Calendar is not configured: set google.calendar_id in settings.yaml"
+        io.missing["calendar"] = Text(N_("Google Calendar is not configured: set google.calendar_id in settings.yaml"))
     if g.spreadsheet_id:
         io.sheets = Deadlined(GoogleSheets(build_sheets_service(config, credentials), g.spreadsheet_id,
                                            summary_tab=g.summary_tab, service_account_email=email, key_file=key_file,
                                            sleep=sleep, timezone=settings.series.timezone), deadline)
     else:
-        io.missing["sheets"] = "Google Sheets is not configured: set google.spreadsheet_id in settings.yaml"
+        io.missing["sheets"] = Text(N_("Google Sheets is not configured: set google.spreadsheet_id in settings.yaml"))
 
 
 def _mail(settings: Settings, secrets: Secrets, io: Integrations, *, clock: Clock | None = None,
           sleep: Callable[[float], None] | None = None) -> None:
     smtp = settings.mail.smtp
     if not smtp.host or not settings.mail.sender_address:
-        raise NotConfiguredError("mail is not configured: set mail.smtp.host and mail.sender_address in settings.yaml")
+        raise NotConfiguredError(N_("mail is not configured: set mail.smtp.host and mail.sender_address in "
+                                    "settings.yaml"))
     from integrations.smtp import SmtpConfig, SmtpTransport
 
     io.mail = SmtpTransport(SmtpConfig(host=smtp.host, port=smtp.port, security=smtp.security,
@@ -119,7 +122,7 @@ def _composer(settings: Settings, secrets: Secrets, io: Integrations, *, clock: 
                                    certificates=settings.followup.certificate, clock=clock,
                                    waiting_room=settings.zoom.waiting_room, design=settings.certificate)
     except WorkerError as exc:
-        raise NotConfiguredError(f"templates are not usable: {exc}") from exc
+        raise NotConfiguredError(N_("templates are not usable: {problem}"), problem=Text.of(exc)) from exc
 
 
 SHEET_LIST_TTL = timedelta(minutes=30)  # how long a recipient list read from a sheet is reused
@@ -145,7 +148,7 @@ class RecipientLists:
         if not ranges:
             return []
         if sheets is None or not hasattr(sheets, "read_range"):
-            raise NotConfiguredError("mail.recipients.sheet_ranges needs Google Sheets to be configured")
+            raise NotConfiguredError(N_("mail.recipients.sheet_ranges needs Google Sheets to be configured"))
         now = self.clock.now()
         result = []
         for a1 in ranges:

@@ -21,6 +21,7 @@ from worker.core.model import Attendee, Recipient, Registrant, SessionKey
 from worker.core.records import MAIL_STATUSES, AttendanceState, OutboxRow, Retry, SessionState, iso, parse_iso
 from worker.crashpoint import crashpoint
 from worker.errors import StateError
+from worker.i18n import N_
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: the first schema
@@ -244,9 +245,11 @@ class StateStore:
             if not in_memory:
                 self._make_private()
         except sqlite3.DatabaseError as exc:
-            raise StateError(f"{self.path}: cannot open the state database ({exc})") from None
+            raise StateError(N_("{path}: cannot open the state database ({problem})"), path=self.path,
+                             problem=exc) from None
         except OSError as exc:
-            raise StateError(f"{self.path}: cannot create the state database ({exc})") from None
+            raise StateError(N_("{path}: cannot create the state database ({problem})"), path=self.path,
+                             problem=exc) from None
         finally:
             os.umask(old_umask)
 
@@ -273,7 +276,8 @@ class StateStore:
         row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         version = int(row["value"]) if row else 0
         if version > len(MIGRATIONS):
-            raise StateError(f"{self.path}: written by a newer webinar-worker (schema {version}); upgrade the worker")
+            raise StateError(N_("{path}: written by a newer webinar-worker (schema {version}); upgrade the worker"),
+                             path=self.path, version=version)
         for number in range(version + 1, len(MIGRATIONS) + 1):
             with self._tx():
                 # Re-read under the write lock: another process opening the same file (status beside a
@@ -589,8 +593,8 @@ class StateStore:
             number = number_for(seq)
             slug = number_slug(number)
             if self._db.execute("SELECT 1 FROM certificates WHERE slug=? OR number=?", (slug, number)).fetchone():
-                raise StateError(f"certificate number {number!r} is already taken; the number format must keep "
-                                 f"{{seq}} so numbers stay unique")
+                raise StateError(N_("certificate number {number} is already taken; the number format must keep "
+                                    "{{seq}} so numbers stay unique"), number=repr(number))
             self._db.execute("UPDATE meta SET value=? WHERE key='certificate_seq'", (str(seq),))
             self._db.execute(
                 "INSERT INTO certificates (number, seq, slug, kind, subject, email, name, title, held_on, minutes, jp, "
