@@ -326,3 +326,17 @@ def test_a_session_fetched_with_nobody_counts_as_held_and_one_waiting_does_not(s
     assert state["Sesi Sepi"] == (False, False, 0)
     assert state["Laporan Zoom Belum Ada"] == (False, True, 0)
     assert season_stats(items).sessions_held == 3
+
+
+def test_the_report_and_the_sheets_speak_one_vocabulary(html: str) -> None:
+    """Narasumber and the plain figure names everywhere; never the words the office head found stilted."""
+    from integrations.google_sheets import CHART_TITLE, SESSION_HEADER, SUMMARY_HEADER
+    from worker.core import terms
+
+    sheet_words = " | ".join([*SESSION_HEADER, *SUMMARY_HEADER, CHART_TITLE])
+    for retired in terms.RETIRED:
+        assert retired not in html and retired not in sheet_words, retired
+    for figure in ("Jumlah peserta (tanpa ganda)", "Hadir lebih dari sekali", "Rata-rata lama hadir (menit)"):
+        tile(html, figure)  # each is a headline tile
+    assert "<th>Narasumber</th>" in html and "Narasumber" in SUMMARY_HEADER
+    assert "Berapa kali masuk" in SESSION_HEADER and "Rata-rata lama hadir (menit)" in SUMMARY_HEADER

@@ -652,7 +652,9 @@ def cmd_transcript(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    """``report``: the season so far as one HTML file the office head can forward."""
+    """``report``: the season so far as one HTML file the office head can forward; the path, then the counts."""
+    from worker.outputs.columns import fit
+
     settings, _, clock = _setup(args)
     if not _has_state(settings, "nothing to report"):
         return EXIT_FAILURE
@@ -668,8 +670,13 @@ def cmd_report(args: argparse.Namespace) -> int:
                         generated_at=now, timezone=settings.series.timezone, locale=settings.series.locale,
                         people=person_rows(items, listed, certificates))
     done, waiting = held(items), sum(1 for i in items if i.pending and not i.cancelled)
-    line = f"{path}  ({len(done)} session(s) held, {sum(i.attended for i in done)} attendance(s)"
-    print(line + (f"; {waiting} session(s) waiting for attendance from Zoom)" if waiting else ")"))
+    t = args.t
+    counts = t._("{sessions} session(s) held, {attendances} attendance(s)", sessions=len(done),
+                 attendances=sum(i.attended for i in done))
+    if waiting:
+        counts += "; " + t._("{count} session(s) waiting for attendance from Zoom", count=waiting)
+    print(path)  # whole, however long: staff copy it
+    print("\n".join(fit([f"  ({counts})"])))
     return EXIT_OK
 
 

@@ -43,8 +43,8 @@ def plan_lines(plan: SeasonPlan, policy: Policy, *, title: str, zone: str, now: 
     tz = ZoneInfo(zone)
     rows = _rows(plan, now, tz, t)
     local_now = now.astimezone(tz)
-    heading = t._("{title} — times in {zone}; now is {moment}", title=title, zone=zone,
-                  moment=f"{_day_name(local_now.date(), t)} {local_now:%Y-%m-%d %H:%M}")
+    moment = _day_name(local_now.date(), t) + local_now.strftime(" %Y-%m-%d %H:%M")
+    heading = t._("{title} — times in {zone}; now is {moment}", title=title, zone=zone, moment=moment)
     if wide:
         return [heading, *_wide_table(rows, policy, now, tz, t)]
     return [*wrap_line(heading, width, 0), *_narrow_table(rows, policy, now, tz, t, width)]
@@ -62,8 +62,8 @@ def _rows(plan: SeasonPlan, now: datetime, tz: ZoneInfo, t: Translator) -> list[
 
 
 def _headers(t: Translator) -> list[str]:
-    return [t._("date"), t._("start"), t._("min"), t._("meeting+event"), t._("invitations"), t._("reminder"),
-            t._("attendance")]
+    return [t._("Date"), t._("Start"), t._("Min"), t._("Meeting+event"), t._("Invitations"), t._("Reminder"),
+            t._("Attendance")]
 
 
 def _cells(session: Session, policy: Policy, now: datetime, tz: ZoneInfo, t: Translator, full: bool) -> list[str]:
@@ -102,7 +102,7 @@ def _narrow_table(rows: list[_Row], policy: Policy, now: datetime, tz: ZoneInfo,
         parts = [v.rjust(w) if i in right else v.ljust(w) for i, (v, w) in enumerate(zip(values, widths))]
         return (" " * gap).join(parts).rstrip()
 
-    lines = [line(headers)]
+    lines = [line(headers), " " * TOPIC_INDENT + t._("Topic")]  # the header has two rows, as each session has
     for row in rows:
         if row.session is None:
             lines += wrap_line(f"{row.day.isoformat()}  {row.note}", width, TOPIC_INDENT)
@@ -115,7 +115,7 @@ def _narrow_table(rows: list[_Row], policy: Policy, now: datetime, tz: ZoneInfo,
 
 def _wide_table(rows: list[_Row], policy: Policy, now: datetime, tz: ZoneInfo, t: Translator) -> list[str]:
     headers = _headers(t)
-    headers.insert(3, t._("topic"))
+    headers.insert(3, t._("Topic"))
     cells = {id(r): [r.day.isoformat(), *_cells(r.session, policy, now, tz, t, full=True)]
              for r in rows if r.session}
     for row in rows:

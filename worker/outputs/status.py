@@ -11,7 +11,7 @@ from worker.core.planner import plan_season
 from worker.core.records import iso
 from worker.core.schema import Settings
 from worker.i18n import N_, Translator, translator
-from worker.outputs.columns import fit
+from worker.outputs.columns import fit, wrap_line
 from worker.store.health import read_heartbeat
 from worker.store.state import StateStore
 
@@ -39,11 +39,11 @@ def render_status(settings: Settings, store: StateStore, now: datetime, t: Trans
     counts = store.mail_counts()
     retries = store.retries()
     lines = [t._("{title} — status at {moment}", title=settings.series.title,
-                 moment=f"{now.astimezone(zone):%Y-%m-%d %H:%M %Z}")]
+                 moment=now.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z"))]
     for uid in sorted(set(planned) | set(rows), key=lambda u: SessionKey.parse(u).date):
         session, row = planned.get(uid), rows.get(uid)
         lines.append("")
-        lines += _session_lines(uid, session, row, counts.get(uid, {}), retries, now, zone, t)
+        lines += _session_lines(uid, session, row, counts.get(uid, {}), retries, now, zone, t, width)
     for (r_uid, step), retry in sorted(retries.items()):
         if r_uid == "*":
             lines.append("")
@@ -53,14 +53,14 @@ def render_status(settings: Settings, store: StateStore, now: datetime, t: Trans
 
 
 def _session_lines(uid: str, session, row, counts: dict, retries: dict, now: datetime, zone: ZoneInfo,
-                   t: Translator) -> list[str]:
+                   t: Translator, width: int | None) -> list[str]:
     """One session's block: its date and topic, then what exists, the mail, the attendance and any error."""
     topic = session.topic if session else (row.session().topic if row and row.session() else "?")
-    flag = f" [{t._('CANCELLED')}]" if session and session.cancelled else (
-        f" [{t._('removed from settings')}]" if not session else "")
-    lines = [f"{SessionKey.parse(uid).day}  {topic}{flag}"]
+    flag = t._("CANCELLED") if session and session.cancelled else (t._("removed from settings") if not session else "")
+    # a long topic continues under itself, so the date stays alone on the left
+    lines = wrap_line(f"{SessionKey.parse(uid).day}  {topic}" + (f" [{flag}]" if flag else ""), width, 12)
     if row is None:
-        return lines + [f"  {t._('nothing done yet')}"] + _retry_lines(uid, retries, zone, t)
+        return lines + ["  " + t._("nothing done yet")] + _retry_lines(uid, retries, zone, t)
     meeting = t._("none") if not row.meeting_id else (
         t._("{meeting} (deleted)", meeting=row.meeting_id) if row.meeting_deleted else row.meeting_id)
     event = t._("none") if not row.event_id else (t._("cancelled") if row.event_cancelled else t._("written"))
@@ -94,7 +94,7 @@ def _mail_limit_lines(store: StateStore, now: datetime, zone: ZoneInfo, t: Trans
     until, why = store.mail_hold()
     if until is not None and until > now:
         lines += ["", t._("mail held until {moment} (nothing failed, all waits): {reason}",
-                          moment=f"{until.astimezone(zone):%Y-%m-%d %H:%M %Z}", reason=why)]
+                          moment=until.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z"), reason=why)]
     suppressed = store.suppressed()
     if suppressed:
         lines += ["", t._("suppressed addresses ({count}, bounced: no more mail to them):", count=len(suppressed))]
@@ -137,29 +137,29 @@ def health_lines(health: dict, settings: Settings, t: Translator | None = None) 
         lines = [t._("last tick: none recorded yet (the worker has not completed a tick with this version)")]
     else:
         at = datetime.fromisoformat(beat["at"]).astimezone(zone)
-        lines = [t._("last tick: {moment} ({age} ago): {outcome}", moment=f"{at:%Y-%m-%d %H:%M:%S %Z}",
-                     age=_age(health["age_seconds"]), outcome=beat["outcome"]),
+        lines = [t._("last tick: {moment} ({age} ago): {outcome}", moment=at.strftime("%Y-%m-%d %H:%M:%S %Z"),
+                     age=_age(health["age_seconds"], t), outcome=beat["outcome"]),
                  "  " + t._("{done} done, {failed} failed, {blocked} blocked", done=beat["done"],
                             failed=beat["failed"], blocked=beat["blocked"])]
         lines += ["  " + t._("error: {error}", error=e) for e in beat["errors"]]
     if not health["healthy"]:
         lines.append(t._("STALE: no tick completed in the last {age} (worker.stale_after_ticks x "
-                         "worker.tick_seconds); is the worker running?", age=_age(health["stale_after_seconds"])))
+                         "worker.tick_seconds); is the worker running?", age=_age(health["stale_after_seconds"], t)))
     if health["settings_problem"]:
         lines.append(t._("SETTINGS FILE BROKEN: the worker runs on the last good settings kept in the state file:"))
         lines += [f"  {line}" for line in health["settings_problem"].splitlines()]
     for alert in health["open_alerts"]:
         lines.append(t._("alert open since {moment}: {title}", title=alert["title"],
-                         moment=f"{datetime.fromisoformat(alert['since']).astimezone(zone):%Y-%m-%d %H:%M}"))
+                         moment=_when(datetime.fromisoformat(alert["since"]), zone)))
     return lines
 
 
-def _age(seconds: float | None) -> str:
+def _age(seconds: float | None, t: Translator) -> str:
     if seconds is None:
         return "?"
     seconds = int(seconds)
     if seconds < 120:
-        return f"{seconds} s"
+        return t._("{count} s", count=seconds)
     if seconds < 7200:
-        return f"{seconds // 60} min"
-    return f"{seconds // 3600} h"
+        return t._("{count} min", count=seconds // 60)
+    return t._("{count} h", count=seconds // 3600)
