@@ -100,3 +100,11 @@ def test_status_fits_80_columns_with_a_long_topic_and_a_long_error(tmp_path, cap
     wide = capsys.readouterr().out.splitlines()
     assert any(error in line and "last error (create_meeting" in line for line in wide)
     assert any(line.startswith("2027-01-14  " + LONG_TOPIC) for line in wide)
+
+
+def test_the_readme_shows_the_plan_table_staff_see(capsys, monkeypatch):
+    monkeypatch.delenv("LANG")  # staff's own language: Indonesian, from series.locale
+    lines = run(capsys, "plan", "--settings", str(SHIPPED), "--now", NOW)
+    readme = (SHIPPED.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("webinar-worker plan --now 2027-01-01T08:00+08:00`):\n\n```text\n", 1)[1].split("\n```", 1)[0]
+    assert block.splitlines() == lines, "regenerate README's plan example from the shipped settings.yaml"
