@@ -19,15 +19,14 @@ from zoneinfo import ZoneInfo
 
 from integrations.google_auth import SHEETS_SERVICE, execute
 from worker.crashpoint import crashpoint
+from worker.core import terms
 from worker.core.model import Attendee, SummaryRow
 
 log = logging.getLogger(__name__)
 
-SESSION_HEADER = ["Nama terdaftar", "Nama di Zoom", "Email", "Masuk pertama", "Keluar terakhir", "Menit",
-                  "Jumlah masuk", "Teridentifikasi", "Peran"]  # session tab
+SESSION_HEADER = list(terms.SESSION_COLUMNS)  # session tab (the words are worker.core.terms', shared with the report)
 # The summary's first six columns are as before; registration's counts come after, so older rows keep their place.
-SUMMARY_HEADER = ["Tanggal", "Topik", "Pembicara", "Diundang", "Hadir", "Rata-rata menit", "Terdaftar",
-                  "Teridentifikasi", "Tamu"]  # summary tab
+SUMMARY_HEADER = list(terms.SUMMARY_COLUMNS)  # summary tab
 YES, NO = "ya", "tidak"  # the "Teridentifikasi" column
 ROLE_AUDIENCE, ROLE_STAFF = "peserta", "staf"  # the "Peran" column: staff are shown but not counted
 CHART_TITLE = "Kehadiran per minggu"  # title of the attendance chart on the summary tab

@@ -56,7 +56,7 @@ def test_check_bad_settings_exits_2_with_every_problem(tmp_path, capsys):
 def test_plan_shows_table(tmp_path, capsys):
     assert main(["plan", "--settings", str(write_settings(tmp_path)), "--now", "2027-01-01T08:00+08:00"]) == 0
     out = capsys.readouterr().out
-    assert "2027-01-14  13:30" in out and "CANCELLED" in out and "2027-01-28  skipped: Libur" in out
+    assert "2027-01-14  13:30" in out and "cancelled" in out and "2027-01-28  skipped: Libur" in out
 
 
 def test_bad_now_is_a_usage_error(tmp_path, capsys):

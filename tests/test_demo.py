@@ -116,8 +116,8 @@ def test_report_numbers_match_the_stored_attendance(result):
     report = (result.out_dir / "laporan" / "laporan-musim.html").read_text(encoding="utf-8")
     assert tile(report, "Sesi terlaksana") == "3"
     assert tile(report, "Total kehadiran") == str(len(attended))
-    assert tile(report, "Peserta unik") == str(len(set(keys)))
-    assert tile(report, "Peserta yang kembali") == str(sum(1 for k in set(keys) if keys.count(k) >= 2))
+    assert tile(report, "Jumlah peserta (tanpa ganda)") == str(len(set(keys)))
+    assert tile(report, "Hadir lebih dari sekali") == str(sum(1 for k in set(keys) if keys.count(k) >= 2))
 
 
 def test_status_shows_attendance_and_follow_up_per_session(result):

@@ -289,13 +289,13 @@ ATTENDEES = [
 SUMMARY = SummaryRow(date=date(2027, 1, 14), topic="Literasi digital", speaker="Bu Ani", invited=120, attended=2,
                      average_minutes=57.5, registered=130, identified=1, guests=1)
 SESSION_VALUES = [
-    ["Nama terdaftar", "Nama di Zoom", "Email", "Masuk pertama", "Keluar terakhir", "Menit", "Jumlah masuk",
-     "Teridentifikasi", "Peran"],
+    ["Nama terdaftar", "Nama di Zoom", "Email", "Masuk pertama", "Keluar terakhir", "Lama hadir (menit)",
+     "Berapa kali masuk", "Teridentifikasi", "Peran"],
     ["Siti Rahma", "iPhone Siti", "siti@example.org", "2027-01-14 01:02", "2027-01-14 02:30", 85, 2, "ya", "peserta"],
     ["", '=HYPERLINK("http://x","y")', "", "2027-01-14 01:10", "2027-01-14 01:40", 30, 1, "tidak", "peserta"],
 ]
 SUMMARY_HEADER_RANGE = {"range": "'Ringkasan'!A1:I1", "majorDimension": "ROWS",
-                        "values": [["Tanggal", "Topik", "Pembicara", "Diundang", "Hadir", "Rata-rata menit",
+                        "values": [["Tanggal", "Topik", "Narasumber", "Diundang", "Hadir", "Rata-rata lama hadir (menit)",
                                     "Terdaftar", "Teridentifikasi", "Tamu"]]}
 SUMMARY_ROW = ["2027-01-14", "Literasi digital", "Bu Ani", 120, 2, 57.5, 130, 1, 1]
 SPREADSHEET = f"/v4/spreadsheets/{SHEET_ID}"

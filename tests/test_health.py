@@ -23,7 +23,7 @@ def test_status_exits_1_for_a_stale_heartbeat_and_0_for_a_fresh_one(tmp_path, ca
     capsys.readouterr()
     assert main(["status", "--settings", str(path), "--now", "2026-12-01T09:02+08:00"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("last tick: 2026-12-01 09:00:00 WITA (2 min ago): idle, 0 done, 0 failed, 0 blocked\n")
+    assert out.startswith("last tick: 2026-12-01 09:00:00 WITA (2 min ago): idle\n  0 done, 0 failed, 0 blocked\n")
     assert "STALE" not in out
     assert main(["status", "--settings", str(path), "--now", "2026-12-01T10:00+08:00"]) == 1
     out = capsys.readouterr().out

@@ -147,7 +147,7 @@ class _TableReader(HTMLParser):
 
 
 def table_rows(html: str) -> list[list[str]]:
-    """The per-session table as a reader sees it: Tanggal, Topik, Narasumber, Diundang, Hadir, Rata-rata menit."""
+    """The per-session table as a reader sees it: Tanggal, Topik, Narasumber, Diundang, Hadir, Rata-rata lama hadir (menit)."""
     reader = _TableReader()
     reader.feed(html)
     return reader.rows
@@ -161,9 +161,9 @@ def indonesian(value: float) -> str:
 def test_report_shows_the_headline_numbers(html: str) -> None:
     assert tile(html, "Sesi terlaksana") == "3"
     assert tile(html, "Total kehadiran") == "6"
-    assert tile(html, "Peserta unik") == "4"
-    assert tile(html, "Peserta yang kembali") == "2"
-    assert tile(html, "Rata-rata menit") == "55"
+    assert tile(html, "Jumlah peserta (tanpa ganda)") == "4"
+    assert tile(html, "Hadir lebih dari sekali") == "2"
+    assert tile(html, "Rata-rata lama hadir (menit)") == "55"
     assert "Dinas Perpustakaan Kota Makassar" in html and "Dibuat 5 Februari 2027, pukul 10.05 WITA" in html
 
 
@@ -179,7 +179,7 @@ def test_the_time_made_is_shown_in_the_series_zone_with_its_name(season: list[Se
 
 def test_report_has_one_table_row_per_session(html: str) -> None:
     for header in ("Tanggal", "Topik", "Narasumber", "Diundang", "Terdaftar", "Hadir", "Teridentifikasi", "Tamu",
-                   "Rata-rata menit"):
+                   "Rata-rata lama hadir (menit)"):
         assert f">{header}</th>" in html
     assert "14 Januari 2027" in html and "Dongeng Nusantara" in html and "Dr. Sari" in html
     # invited, registered (none: no registration in this season), attended, identified, guests, minutes
@@ -286,7 +286,7 @@ def test_the_report_numbers_match_the_stored_attendance(stored_season) -> None:
 
     assert tile(html, "Sesi terlaksana") == "3"  # the two with people and the one with nobody
     assert tile(html, "Total kehadiran") == str(len(minutes)) == "5"
-    assert tile(html, "Rata-rata menit") == indonesian(sum(minutes) / len(minutes)) == "58,2"
+    assert tile(html, "Rata-rata lama hadir (menit)") == indonesian(sum(minutes) / len(minutes)) == "58,2"
     assert "rata-rata 1,7 peserta per sesi" in html  # 5 attendances over 3 sessions held
 
 
@@ -326,3 +326,17 @@ def test_a_session_fetched_with_nobody_counts_as_held_and_one_waiting_does_not(s
     assert state["Sesi Sepi"] == (False, False, 0)
     assert state["Laporan Zoom Belum Ada"] == (False, True, 0)
     assert season_stats(items).sessions_held == 3
+
+
+def test_the_report_and_the_sheets_speak_one_vocabulary(html: str) -> None:
+    """Narasumber and the plain figure names everywhere; never the words the office head found stilted."""
+    from integrations.google_sheets import CHART_TITLE, SESSION_HEADER, SUMMARY_HEADER
+    from worker.core import terms
+
+    sheet_words = " | ".join([*SESSION_HEADER, *SUMMARY_HEADER, CHART_TITLE])
+    for retired in terms.RETIRED:
+        assert retired not in html and retired not in sheet_words, retired
+    for figure in ("Jumlah peserta (tanpa ganda)", "Hadir lebih dari sekali", "Rata-rata lama hadir (menit)"):
+        tile(html, figure)  # each is a headline tile
+    assert "<th>Narasumber</th>" in html and "Narasumber" in SUMMARY_HEADER
+    assert "Berapa kali masuk" in SESSION_HEADER and "Rata-rata lama hadir (menit)" in SUMMARY_HEADER

@@ -21,5 +21,5 @@ def test_a_session_whose_first_step_failed_shows_the_error(tmp_path):
         text = render_status(settings, store, now)
     block = next(b for b in text.split("\n\n") if b.startswith("2027-01-07"))
     assert "nothing done yet" in block
-    assert "last error (create_meeting, 1x, next try 12-28 08:01): zoom: the token request was refused" in block
+    assert "last error (create_meeting, 1x, next try 2026-12-28 08:01): zoom: the token request was refused" in block
     assert "check ZOOM_ACCOUNT_ID" in block

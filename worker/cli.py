@@ -161,7 +161,8 @@ def _parser(t: Translator) -> LocalParser:
     send_test.add_argument("--kind", choices=SESSION_KINDS, default="invitation",
                            help=t._("which mail (default: invitation)"))
     send_test.add_argument("--date", metavar=t._("DATE"), help=t._("the session date, e.g. 2027-01-14 (default: the next session)"))
-    command("plan", cmd_plan, t._("show the season's sessions and what will happen when"), now=True)
+    plan = command("plan", cmd_plan, t._("show the season's sessions and what will happen when"), now=True)
+    plan.add_argument("--wide", action="store_true", help=t._("one long line per session with the full topic"))
     once = command("once", cmd_once, t._("run one reconcile tick, then exit"), now=True)
     once.add_argument("--dry-run", action="store_true", help=t._("print the steps that are due; call nothing"))
     command("run", cmd_run, t._("run until stopped (SIGTERM/SIGINT), ticking every worker.tick_seconds"))
@@ -169,6 +170,8 @@ def _parser(t: Translator) -> LocalParser:
                                                "what is pending, the last error; exit 1 when the worker has not "
                                                "ticked for a while"), now=True)
     status.add_argument("--json", action="store_true", help=t._("the worker's health as JSON, for monitoring"))
+    status.add_argument("--wide", action="store_true",
+                        help=t._("long lines as they are, not wrapped at 80 columns"))
     preview = command("preview", cmd_preview, t._("render one session's mails to .eml and .html files; sends "
                                                   "nothing"))
     preview.add_argument("date", metavar=t._("DATE"), help=t._("the session date, e.g. 2027-01-14"))
@@ -476,31 +479,16 @@ def _template_problems(settings: Settings) -> list[str]:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    """``plan``: a table of upcoming sessions with the moments things happen."""
+    """``plan``: the season's dates in order with the moments things happen (80 columns; ``--wide``: one line each)."""
+    from worker.outputs.columns import fit
+    from worker.outputs.plan import plan_lines
+
     settings, _, clock = _setup(args)
-    now, zone, p = clock.now(), settings.series.timezone, policy(settings)
-    plan = plan_season(settings)
-    print(f"{settings.series.title} — times in {zone}; now is {_local(now, zone)}")
-    print(f"{'date':<10}  {'start':<5}  {'min':>3}  {'topic':<44}  {'meeting+event':<16}  {'invitations':<16}  "
-          f"{'reminder':<16}  attendance")
-    for s in plan.sessions:
-        if s.end_utc < now - timedelta(days=2):
-            continue
-        topic = (s.topic[:41] + "...") if len(s.topic) > 44 else s.topic
-        if s.cancelled:
-            print(f"{s.key:<10}  {s.start:%H:%M}  {s.duration_minutes:>3}  {topic:<44}  CANCELLED")
-            continue
-        when = moments(s, p)
-        cells = [("due now" if m <= now else _local(m, zone)[4:])
-                 for m in (when.meeting_due, when.invitations_due, when.reminder_due, when.attendance_due)]
-        print(f"{s.key:<10}  {s.start:%H:%M}  {s.duration_minutes:>3}  {topic:<44}  " + "  ".join(f"{c:<16}" for c in cells[:3])
-              + f"  {cells[3]}")
-    for day, reason in plan.skipped:
-        print(f"{day}  skipped: {reason or 'no session'}")
-    for day in plan.without_topic:
-        print(f"{day}  no topic yet: not scheduled")
-    for line in _mail_load_warnings(settings, Integrations(), now):
-        print(f"warning: {line}")
+    now = clock.now()
+    lines = plan_lines(plan_season(settings), policy(settings), title=settings.series.title,
+                       zone=settings.series.timezone, now=now, t=args.t, wide=args.wide)
+    warnings = [f"warning: {line}" for line in _mail_load_warnings(settings, Integrations(), now)]
+    print("\n".join(lines + (warnings if args.wide else fit(warnings))))
     return EXIT_OK
 
 
@@ -645,6 +633,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     Exit 1 when the last completed tick is older than ``worker.stale_after_ticks`` intervals (or there
     has been none), so a monitor or a container's health check can run it.
     """
+    from worker.outputs.columns import WIDTH, fit
     from worker.outputs.status import health_lines, health_report
 
     settings, _, clock, problem = _setup_or_last_good(args)
@@ -652,16 +641,17 @@ def cmd_status(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps({"healthy": False, "reason": "no state file yet"}))
             return EXIT_FAILURE
-        _has_state(settings, "run `webinar-worker once` first")
+        _has_state(settings, "run `webinar-worker once` first", args.t)
         return EXIT_OK
     with StateStore(settings.worker.state_file) as store:
         health = health_report(settings, store, clock.now(), problem)
         if args.json:
             print(json.dumps(health, ensure_ascii=False, indent=2))
         else:
-            print("\n".join(health_lines(health, settings)))
+            width = None if args.wide else WIDTH
+            print("\n".join(fit(health_lines(health, settings, args.t), width)))
             print()
-            print(render_status(settings, store, clock.now()))
+            print(render_status(settings, store, clock.now(), args.t, width))
     return EXIT_OK if health["healthy"] else EXIT_FAILURE
 
 
@@ -776,9 +766,11 @@ def cmd_transcript(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    """``report``: the season so far as one HTML file the office head can forward."""
+    """``report``: the season so far as one HTML file the office head can forward; the path, then the counts."""
+    from worker.outputs.columns import fit
+
     settings, _, clock = _setup(args)
-    if not _has_state(settings, "nothing to report"):
+    if not _has_state(settings, "nothing to report", args.t):
         return EXIT_FAILURE
     now = clock.now()
     with StateStore(settings.worker.state_file) as store:
@@ -792,8 +784,13 @@ def cmd_report(args: argparse.Namespace) -> int:
                         generated_at=now, timezone=settings.series.timezone, locale=settings.series.locale,
                         people=person_rows(items, listed, certificates))
     done, waiting = held(items), sum(1 for i in items if i.pending and not i.cancelled)
-    line = f"{path}  ({len(done)} session(s) held, {sum(i.attended for i in done)} attendance(s)"
-    print(line + (f"; {waiting} session(s) waiting for attendance from Zoom)" if waiting else ")"))
+    t = args.t
+    counts = t._("{sessions} session(s) held, {attendances} attendance(s)", sessions=len(done),
+                 attendances=sum(i.attended for i in done))
+    if waiting:
+        counts += "; " + t._("{count} session(s) waiting for attendance from Zoom", count=waiting)
+    print(path)  # whole, however long: staff copy it
+    print("\n".join(fit([f"  ({counts})"])))
     return EXIT_OK
 
 

@@ -22,6 +22,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from babel.dates import format_date
 from babel.numbers import format_decimal
 
+from worker.core import terms
 from worker.core.certnumber import CertificateRecord
 from worker.core.mailkinds import MailKind, MailStatus
 from worker.core.model import UTC, Attendee, Recipient, Session
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ATTENDANCE_KNOWN = (AttendanceState.STORED, AttendanceState.SYNCED)  # once Zoom's report was stored
-PENDING_TEXT = "menunggu data"  # shown instead of numbers for a session whose attendance is not in yet
+PENDING_TEXT = terms.WAITING_FOR_DATA  # shown instead of numbers for a session whose attendance is not in yet
 
 
 @dataclass(frozen=True)
@@ -225,8 +226,8 @@ def attendance_chart_png(items: Iterable[SessionAttendance], *, locale: str = "i
     axes.bar_label(bars, padding=2, fontsize=9)
     axes.set_xticks(list(positions), [short_date(i.session.date, locale) for i in done],
                     rotation=45 if len(done) > 10 else 0, fontsize=9)
-    axes.set_ylabel("Peserta hadir")
-    axes.set_xlabel("Tanggal")
+    axes.set_ylabel(terms.ATTENDED)
+    axes.set_xlabel(terms.DATE)
     axes.set_ylim(bottom=0, top=max([i.attended for i in done] + [1]) * 1.15)
     axes.yaxis.get_major_locator().set_params(integer=True)
     axes.spines[["top", "right"]].set_visible(False)
@@ -274,13 +275,13 @@ def headline(stats: SeasonStats, locale: str) -> list[tuple[str, str, str]]:
     if stats.sessions_pending:
         held_note += f"; {number(stats.sessions_pending, locale)} sesi lagi {PENDING_TEXT} dari Zoom"
     return [
-        ("Sesi terlaksana", number(stats.sessions_held, locale), held_note),
-        ("Total kehadiran", number(stats.total_attendance, locale),
+        (terms.SESSIONS_HELD, number(stats.sessions_held, locale), held_note),
+        (terms.TOTAL_ATTENDANCE, number(stats.total_attendance, locale),
          f"rata-rata {number(stats.average_attendees, locale)} peserta per sesi"),
-        ("Peserta unik", number(stats.unique_attendees, locale), "orang yang berbeda"),
-        ("Peserta yang kembali", number(stats.returning_attendees, locale), "hadir di 2 sesi atau lebih"),
-        ("Rata-rata menit", number(stats.average_minutes, locale), "per kehadiran"),
-        ("Teridentifikasi", number(stats.identified, locale),
+        (terms.UNIQUE_PEOPLE, number(stats.unique_attendees, locale), "satu orang dihitung sekali"),
+        (terms.RETURNING, number(stats.returning_attendees, locale), "hadir di 2 sesi atau lebih"),
+        (terms.AVERAGE_MINUTES, number(stats.average_minutes, locale), "per kehadiran"),
+        (terms.IDENTIFIED, number(stats.identified, locale),
          f"kehadiran yang dikenali orangnya; {number(stats.total_attendance - stats.identified, locale)} tamu"),
     ]
 
@@ -309,6 +310,7 @@ def report_context(items: Sequence[SessionAttendance], *, title: str, organizer:
         "generated": generated_text(generated_at, timezone, locale),
         "tiles": headline(stats, locale), "rows": session_rows(items, locale),
         "chart_uri": f"data:image/png;base64,{chart}",
+        "terms": {name: getattr(terms, name) for name in dir(terms) if name.isupper()},
         "people": list(people), "groups": group_rows(people),
         "best": None if best is None else {
             "topic": best.session.topic, "attended": number(best.attended, locale),
@@ -387,9 +389,9 @@ tr.pending td.num{color:#6b7280;font-style:italic}
 <h2>Rincian per sesi</h2>
 <div class="scroll">
 <table>
-<thead><tr><th>Tanggal</th><th>Topik</th><th>Narasumber</th><th class="num">Diundang</th><th class="num">Terdaftar</th><th class="num">Hadir</th><th class="num">Teridentifikasi</th><th class="num">Tamu</th><th class="num">Rata-rata menit</th></tr></thead>
+<thead><tr><th>{{ terms.DATE }}</th><th>{{ terms.TOPIC }}</th><th>{{ terms.SPEAKER }}</th><th class="num">{{ terms.INVITED }}</th><th class="num">{{ terms.REGISTERED }}</th><th class="num">{{ terms.ATTENDED }}</th><th class="num">{{ terms.IDENTIFIED }}</th><th class="num">{{ terms.GUESTS }}</th><th class="num">{{ terms.AVERAGE_MINUTES }}</th></tr></thead>
 <tbody>
-{% for row in rows %}<tr{% if row.cancelled %} class="cancelled"{% elif row.pending %} class="pending"{% endif %}><td>{{ row.date }}</td><td>{{ row.topic }}{% if row.cancelled %} <span class="badge">(dibatalkan)</span>{% endif %}</td><td>{{ row.speaker }}</td><td class="num">{{ row.invited }}</td><td class="num">{{ row.registered }}</td><td class="num">{{ row.attended }}</td><td class="num">{{ row.identified }}</td><td class="num">{{ row.guests }}</td><td class="num">{{ row.minutes }}</td></tr>
+{% for row in rows %}<tr{% if row.cancelled %} class="cancelled"{% elif row.pending %} class="pending"{% endif %}><td>{{ row.date }}</td><td>{{ row.topic }}{% if row.cancelled %} <span class="badge">({{ terms.CANCELLED }})</span>{% endif %}</td><td>{{ row.speaker }}</td><td class="num">{{ row.invited }}</td><td class="num">{{ row.registered }}</td><td class="num">{{ row.attended }}</td><td class="num">{{ row.identified }}</td><td class="num">{{ row.guests }}</td><td class="num">{{ row.minutes }}</td></tr>
 {% else %}<tr><td colspan="9">Belum ada sesi.</td></tr>
 {% endfor %}</tbody>
 </table>
@@ -407,7 +409,7 @@ tr.pending td.num{color:#6b7280;font-style:italic}
 <p class="meta">Peserta yang dikenali dari emailnya; JP dihitung dari sertifikat yang diterbitkan.</p>
 <div class="scroll">
 <table>
-<thead><tr><th>Nama</th><th>Kelompok</th><th class="num">Sesi</th><th class="num">Menit</th><th class="num">JP</th></tr></thead>
+<thead><tr><th>Nama</th><th>Kelompok</th><th class="num">Sesi</th><th class="num">Total menit hadir</th><th class="num">JP</th></tr></thead>
 <tbody>
 {% for p in people %}<tr><td>{{ p.name }}</td><td>{{ p.group }}</td><td class="num">{{ p.sessions }}</td><td class="num">{{ p.minutes }}</td><td class="num">{{ p.jp }}</td></tr>
 {% endfor %}</tbody>
