@@ -2,7 +2,7 @@
 
 The id is derived from series and session (:func:`worker.core.model.calendar_event_id`), so
 insert is idempotent: a second insert answers 409, and then the event is read and only
-the fields that differ are patched. A deleted event keeps its id as a ``cancelled``
+the fields that differ are patched. An edit of an event the state knows is one patch. A deleted event keeps its id as a ``cancelled``
 event (insert still answers 409), so a cancelled status counts as a difference and the
 patch sets ``status: confirmed`` to bring it back.
 """
@@ -98,10 +98,30 @@ class GoogleCalendar:
         answer = self._run(self.service.events().list(calendarId=self.calendar_id, maxResults=1))
         return str((answer or {}).get("accessRole", ""))
 
-    def upsert_event(self, event: EventSpec) -> bool:
-        """Insert the event, or patch the fields that differ; True when a write call was made."""
+    def upsert_event(self, event: EventSpec, known: bool = False) -> bool:
+        """Write the event in one call when possible; True when a write call was made.
+
+        ``known`` (the event id is in the state: the worker made it): one ``events.patch`` with every
+        field and ``status: confirmed`` (a deleted event keeps its id as a cancelled one, and this brings
+        it back); a 404 (someone removed it for good) falls back to an insert. Patch semantics: "field
+        values you specify replace the existing values; fields you don't specify remain unchanged"
+        (https://developers.google.com/calendar/api/v3/reference/events/patch), so a full body is the
+        whole event. Not ``known``: insert; a 409 (the insert's answer was lost before, or a restart)
+        reads the event and patches only the fields that differ.
+        """
         events = self.service.events()
         body = event_body(event)
+        if known:
+            try:
+                patch = {k: v for k, v in body.items() if k != "id"}
+                self._run(events.patch(calendarId=self.calendar_id, eventId=event.event_id,
+                                       body={**patch, "status": "confirmed"}))
+                log.info("calendar event %s updated", event.event_id)
+                return True
+            except IntegrationError as exc:
+                if exc.status not in (404, 410):
+                    raise
+                log.info("calendar event %s is gone (HTTP %s); inserting it again", event.event_id, exc.status)
         try:
             self._run(events.insert(calendarId=self.calendar_id, body=body))
             log.info("calendar event %s created", event.event_id)
