@@ -50,6 +50,7 @@ UTC = timezone.utc
 CALENDAR_ID = "webinar.calls@group.calendar.google.com"
 SPREADSHEET_ID = "calls-kehadiran"
 PAGE = 300  # Zoom's participant page size
+FORM_TAB = "Jawaban Formulir 1"  # where a Google Form writes its answers
 ZOOM_MINIMAL = ("create_meeting", "patch_meeting", "delete_meeting", "instances", "report_participants",
                 "batch_registrants", "list_registrants")
 REGISTER_BATCH = 30  # Zoom registers at most 30 people a call
@@ -89,7 +90,6 @@ mail:
     security: none
     per_minute: 0
   recipients:
-    inline:
 {people}
 attendance:
   delay_minutes: 30
@@ -126,7 +126,7 @@ class SeasonCalls:
 
     zoom: Counter = field(default_factory=Counter)  # route -> requests
     google: Counter = field(default_factory=Counter)  # route -> requests
-    zoom_hours: set = field(default_factory=set)  # simulated hours in which a minimal Zoom call was made
+    zoom_hours: set = field(default_factory=set)  # (series, simulated hour) in which a minimal Zoom call was made
     google_hours: set = field(default_factory=set)  # same for Google
     held: int = 0  # sessions held (attendance fetched)
     made: int = 0  # sessions whose meeting was made
@@ -138,6 +138,7 @@ class SeasonCalls:
     sessions: int = 0  # sessions in the season (all series)
     registered: int = 0  # sessions whose invitees were registered on Zoom (invitation window reached)
     people: int = 0  # invitees per session
+    range_reads: list = field(default_factory=list)  # ticks that read a sheet range (recipients from a Form)
 
     @property
     def product(self) -> int:
@@ -199,13 +200,15 @@ class CallSeason:
 
     def __init__(self, folder: Path, *, series: int = 1, weeks: int = 8, participants: int = 40,
                  people: int = 6, edit_week: int | None = 2, cancel_week: int | None = 5,
-                 on_tick: Callable[[datetime], None] | None = None):
+                 form: bool = False, sparse: bool = False, on_tick: Callable[[datetime], None] | None = None):
         self.folder = folder  # settings, state, key file
         self.weeks = weeks  # sessions per series
         self.participants = participants  # P: people joining each held session
         self.people = [(f"peserta{n}@example.org", f"Peserta {n}") for n in range(1, people + 1)]
         self.clock = FixedClock(datetime(2027, 1, 7, 9, tzinfo=WITA) - timedelta(days=15))
         self.on_tick = on_tick or (lambda moment: None)  # e.g. sample memory
+        self.form = form  # recipients come from a Form's answers in the series' spreadsheet (not inline)
+        self.sparse = sparse  # tick only around the sessions' moments (the scale check: 50 series stay fast)
         first = date(2027, 1, 7)
         dates = [first + timedelta(weeks=i) for i in range(weeks)]
         self.series = [Series(f"seri-{i:02d}" if series > 1 else "webinar-kamis", folder, dates,
@@ -235,7 +238,10 @@ class CallSeason:
 
     def write_settings(self, s: Series) -> None:
         """Write (or rewrite) a series' settings file; a rewrite gets a newer mtime so the runner sees it."""
-        people = "\n".join(f"      - email: {e}\n        name: {n}" for e, n in self.people)
+        if self.form:  # the list is a Google Form's answers sheet: a remote read
+            people = f"    sheet_ranges: [\"'{FORM_TAB}'!A:C\"]"
+        else:
+            people = "    inline:\n" + "\n".join(f"      - email: {e}\n        name: {n}" for e, n in self.people)
         existed = s.settings_path.exists()
         s.settings_path.write_text(SETTINGS.format(
             series=s.name, first=s.dates[0].isoformat(), last=s.dates[-1].isoformat(), topics=self._topics(s),
@@ -281,16 +287,32 @@ class CallSeason:
             self.google.share_calendar(CALENDAR_ID)
             for s in self.series:
                 self.google.share_spreadsheet(f"{SPREADSHEET_ID}-{s.name}", title=f"Kehadiran {s.name}")
+                if self.form:  # the Form's answers tab lives in the series' spreadsheet
+                    self.google.set_values(f"{SPREADSHEET_ID}-{s.name}", FORM_TAB,
+                                           [["email", "name", "group"]] + [[e, n, ""] for e, n in self.people])
                 self.write_settings(s)
             self.runners = [self._runner(s, stack) for s in self.series]
             end = datetime.combine(self.series[0].dates[-1] + timedelta(days=1), datetime.min.time(), WITA) \
                 + timedelta(hours=12)
-            moment = self.clock.now()
-            while moment <= end:
+            for moment in self.moments(end):
                 self.tick(moment)
-                moment += timedelta(hours=1)
             self.calls.idle_tick_calls = self.idle_tick(end + timedelta(days=1))
         return self.calls
+
+    def moments(self, end: datetime) -> list[datetime]:
+        """Every hour from the start to ``end``; ``sparse``: only the hours around each session's moments
+        (meeting due, invitations due, the session and its attendance), where anything can be due."""
+        start = self.clock.now()
+        hours = [start + timedelta(hours=n) for n in range(int((end - start) / timedelta(hours=1)) + 1)]
+        if not self.sparse:
+            return hours
+        busy = []
+        for d in self.series[0].dates:
+            at9 = datetime.combine(d, datetime.min.time(), WITA).replace(hour=9)
+            busy += [(at9 - timedelta(days=14), at9 - timedelta(days=14, hours=-3)),
+                     (at9 - timedelta(days=7), at9 - timedelta(days=7, hours=-3)),
+                     (at9 - timedelta(hours=3), at9 + timedelta(hours=6))]
+        return [h for h in hours if any(a <= h <= b for a, b in busy)]
 
     def tick(self, moment: datetime) -> None:
         """Staff actions due by ``moment``, meetings that ended, then one tick of every series."""
@@ -306,21 +328,25 @@ class CallSeason:
                 self.calls.cancels += 1
                 self.write_settings(s)
             self._end_meetings(s, moment)
-        before_z, before_g = Counter(self.zoom.calls), Counter(self.google.calls)
-        for token in self._google_tokens:
+        reads = False
+        for s, runner, token in zip(self.series, self.runners, self._google_tokens):
+            before_z, before_g = Counter(self.zoom.calls), Counter(self.google.calls)
             token.expire_if_old(moment)
-        for runner in self.runners:
             runner.run_once()
-        for token in self._google_tokens:
             token.note(moment)
+            dz, dg = Counter(self.zoom.calls) - before_z, Counter(self.google.calls) - before_g
+            self.calls.zoom.update(dz)
+            self.calls.google.update(dg)
+            # Each series has its own clients and tokens (a library's own Zoom and Google accounts).
+            if any(dz[k] for k in ZOOM_MINIMAL):
+                self.calls.zoom_hours.add((s.name, moment))
+            if any(dg[k] for k in GOOGLE_MINIMAL):
+                self.calls.google_hours.add((s.name, moment))
+            reads = reads or bool(dg["values.get"])
         self.calls.ticks += 1
-        dz, dg = Counter(self.zoom.calls) - before_z, Counter(self.google.calls) - before_g
-        self.calls.zoom.update(dz)
-        self.calls.google.update(dg)
-        if any(dz[k] for k in ZOOM_MINIMAL):
-            self.calls.zoom_hours.add(moment)
-        if any(dg[k] for k in GOOGLE_MINIMAL):
-            self.calls.google_hours.add(moment)
+        if reads:
+            self.calls.range_reads.append(moment)
+        self.on_tick(moment)
 
     def _end_meetings(self, s: Series, moment: datetime) -> None:
         """Sessions whose time is over: end the meeting with P people in it."""

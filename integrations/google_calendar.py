@@ -85,6 +85,14 @@ class GoogleCalendar:
         self.key_file = key_file  # named in "key refused" messages
         self.num_retries = num_retries  # library retries (5xx, 429, rate-limit 403) per call; 0 in unit tests
         self.sleep = sleep  # backoff sleep; None = time.sleep
+        self._events_resource: Any = None  # service.events(), made on first use
+
+    def _events(self) -> Any:
+        """The ``events`` resource, made once: the discovery client builds its methods (and their
+        docstrings) anew on each ``service.events()``."""
+        if self._events_resource is None:
+            self._events_resource = self.service.events()
+        return self._events_resource
 
     def _run(self, request: Any) -> Any:
         extra = {"sleep": self.sleep} if self.sleep is not None else {}
@@ -95,7 +103,7 @@ class GoogleCalendar:
         """The service account's role on the calendar (``doctor``): events.list's ``accessRole``, one of
         owner, writer, reader, freeBusyReader (https://developers.google.com/calendar/api/v3/reference/events/list).
         An unshared calendar answers 404, raised as the usual "share the calendar" error."""
-        answer = self._run(self.service.events().list(calendarId=self.calendar_id, maxResults=1))
+        answer = self._run(self._events().list(calendarId=self.calendar_id, maxResults=1))
         return str((answer or {}).get("accessRole", ""))
 
     def upsert_event(self, event: EventSpec, known: bool = False) -> bool:
@@ -109,7 +117,7 @@ class GoogleCalendar:
         whole event. Not ``known``: insert; a 409 (the insert's answer was lost before, or a restart)
         reads the event and patches only the fields that differ.
         """
-        events = self.service.events()
+        events = self._events()
         body = event_body(event)
         if known:
             try:
@@ -145,7 +153,7 @@ class GoogleCalendar:
         cannot see, so a 404 is only accepted after the calendar itself answers: a calendar
         that was unshared must not let a cancelled session's event stay up unnoticed.
         """
-        events = self.service.events()
+        events = self._events()
         try:
             self._run(events.delete(calendarId=self.calendar_id, eventId=event_id))
         except IntegrationError as exc:

@@ -105,6 +105,21 @@ class GoogleSheets:
         self.num_retries = num_retries  # library retries (5xx, 429, rate-limit 403) per call; 0 in unit tests
         self.zone = ZoneInfo(timezone)  # join and leave times are written in this zone
         self.sleep = sleep  # backoff sleep; None = time.sleep
+        self._spreadsheets: Any = None  # service.spreadsheets(), made on first use
+        self._values_resource: Any = None  # service.spreadsheets().values(), made on first use
+
+    def _book(self) -> Any:
+        """The ``spreadsheets`` resource, made once: the discovery client builds every resource's methods
+        (and their docstrings) anew on each ``service.spreadsheets()``, a tenth of a second each time."""
+        if self._spreadsheets is None:
+            self._spreadsheets = self.service.spreadsheets()
+        return self._spreadsheets
+
+    def _values_api(self) -> Any:
+        """The ``spreadsheets.values`` resource, made once (see :meth:`_book`)."""
+        if self._values_resource is None:
+            self._values_resource = self._book().values()
+        return self._values_resource
 
     def _run(self, request: Any) -> Any:
         extra = {"sleep": self.sleep} if self.sleep is not None else {}
@@ -116,10 +131,10 @@ class GoogleSheets:
 
         A spreadsheet shared read-only answers 403 PERMISSION_DENIED to the batchUpdate, raised as the
         usual "share the spreadsheet" error."""
-        meta = self._run(self.service.spreadsheets().get(spreadsheetId=self.spreadsheet_id, fields="properties.title"))
+        meta = self._run(self._book().get(spreadsheetId=self.spreadsheet_id, fields="properties.title"))
         title = str((meta or {}).get("properties", {}).get("title", ""))
         body = {"requests": [{"updateSpreadsheetProperties": {"properties": {"title": title}, "fields": "title"}}]}
-        self._run(self.service.spreadsheets().batchUpdate(spreadsheetId=self.spreadsheet_id, body=body))
+        self._run(self._book().batchUpdate(spreadsheetId=self.spreadsheet_id, body=body))
         return title
 
     # -- reads ---------------------------------------------------------------------------------------------
@@ -129,7 +144,7 @@ class GoogleSheets:
 
     def _tabs(self) -> dict[str, dict[str, Any]]:
         """Title -> {"id": sheetId, "charts": number of charts on it} for every tab."""
-        meta = self._run(self.service.spreadsheets().get(spreadsheetId=self.spreadsheet_id, fields=META_FIELDS))
+        meta = self._run(self._book().get(spreadsheetId=self.spreadsheet_id, fields=META_FIELDS))
         tabs = {}
         for sheet in (meta or {}).get("sheets", []):
             props = sheet.get("properties", {})
@@ -147,7 +162,7 @@ class GoogleSheets:
         return session_rows, column_a
 
     def _values(self, a1: str) -> list[list[Any]]:
-        result = self._run(self.service.spreadsheets().values().get(spreadsheetId=self.spreadsheet_id, range=a1,
+        result = self._run(self._values_api().get(spreadsheetId=self.spreadsheet_id, range=a1,
                                                                     majorDimension="ROWS"))
         return (result or {}).get("values") or []
 
@@ -218,7 +233,7 @@ class GoogleSheets:
                 for title, sheet_id in layout["tabs"].items()}
         requests = self._structure_requests(tab_title, tabs)
         if requests:
-            self._run(self.service.spreadsheets().batchUpdate(spreadsheetId=self.spreadsheet_id,
+            self._run(self._book().batchUpdate(spreadsheetId=self.spreadsheet_id,
                                                               body={"requests": requests}))
             for request in requests:
                 if "addSheet" in request:
@@ -234,7 +249,7 @@ class GoogleSheets:
         rows = self.session_rows(attendees)
         data = (self._session_ranges(tab_title, attendees, int(layout["rows"].get(tab_title, 0)))
                 + self._summary_ranges(summary, index))
-        self._run(self.service.spreadsheets().values().batchUpdate(
+        self._run(self._values_api().batchUpdate(
             spreadsheetId=self.spreadsheet_id, body={"valueInputOption": "RAW", "data": data}))
         layout["rows"][tab_title] = max(len(rows), 1)
         layout["summary"][key] = index
@@ -260,12 +275,12 @@ class GoogleSheets:
         previous = len(self._values(f"{quote_tab(tab_title)}!A:{last}")) if tab_title in tabs else 0
         if tab_title not in tabs:
             request = add_sheet_request(tab_title, sheet_id_for(tab_title, {t["id"] for t in tabs.values()}))
-            self._run(self.service.spreadsheets().batchUpdate(spreadsheetId=self.spreadsheet_id,
+            self._run(self._book().batchUpdate(spreadsheetId=self.spreadsheet_id,
                                                               body={"requests": [request]}))
         values = [list(r) for r in rows] + [[""] * width for _ in range(max(0, previous - len(rows)))]
         data = [{"range": f"{quote_tab(tab_title)}!A1:{last}{len(values)}", "majorDimension": "ROWS",
                  "values": values}]
-        self._run(self.service.spreadsheets().values().batchUpdate(
+        self._run(self._values_api().batchUpdate(
             spreadsheetId=self.spreadsheet_id, body={"valueInputOption": "RAW", "data": data}))
         log.info("%s tab written (%d certificate(s))", tab_title, len(rows) - 1)
 
