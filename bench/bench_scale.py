@@ -12,8 +12,9 @@ clients, all in one process on one simulated clock, against one Zoom emulator, o
   run's memory does not hide the other's). It includes the emulators' copy of each series'
   meetings, events and sheets, so it is an upper bound for the worker alone.
 
-The season per series is short (2 sessions, 40 people each) and ticks only in the hours around
-the sessions' moments: the same calls as hourly ticks all season, in a fraction of the time.
+The season per series is short (2 sessions, 2 invitees, 40 people attending each) and ticks only
+in the hours around the sessions' moments: the same calls as hourly ticks all season, in a fraction
+of the time (drawing each mail's .ics is what a series' season spends most of its time on).
 
 Run: python bench/bench_scale.py
 """
@@ -33,7 +34,7 @@ SERIES = 50
 WEEKS = 2
 
 
-def season(folder: Path, series: int, weeks: int, people: int = 6, participants: int = 40) -> SeasonCalls:
+def season(folder: Path, series: int, weeks: int, people: int = 2, participants: int = 40) -> SeasonCalls:
     """One season of ``series`` series, ``weeks`` sessions each, no edits or cancellations."""
     folder.mkdir(parents=True, exist_ok=True)
     run = CallSeason(folder, series=series, weeks=weeks, edit_week=None, cancel_week=None, sparse=True,

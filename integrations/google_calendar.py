@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, Callable
 
 from integrations.google_auth import CALENDAR_SERVICE, execute
+from integrations.google_sheets import lean_resource
 from worker.errors import IntegrationError, RemoteError
 from worker.core.model import EventSpec
 
@@ -91,7 +92,7 @@ class GoogleCalendar:
         """The ``events`` resource, made once: the discovery client builds its methods (and their
         docstrings) anew on each ``service.events()``."""
         if self._events_resource is None:
-            self._events_resource = self.service.events()
+            self._events_resource = lean_resource(self.service.events(), self.service)
         return self._events_resource
 
     def _run(self, request: Any) -> Any:
