@@ -8,6 +8,7 @@ and then at most every ``Policy.recipients_refresh``, never while no session can
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 from bench.bench_calls import CallSeason
@@ -129,3 +130,25 @@ def test_many_series_in_one_process_make_the_same_calls_per_session_as_one(tmp_p
     assert many.by_kind() == Counter({kind: 8 * n for kind, n in one.by_kind().items()})  # per session unchanged
     assert many.by_kind() == many.minimum()
     assert many.idle_tick_calls == 0
+
+
+def test_a_calendar_edit_is_one_patch_and_an_event_gone_for_good_is_written_again(tmp_path, google):
+    from tests.test_google_flow import stored_event
+
+    world = GoogleWorld(tmp_path, google)
+    world.tick()  # meetings (fake Zoom) and their events
+    google.reset_calls()
+    moved = world.sessions[1].start + timedelta(hours=1)
+    world.sessions[1] = replace(world.sessions[1], start=moved, topic="Bedah Buku (jam baru)")
+    world.tick()
+    assert {k: n for k, n in google.calls.items() if n} == {"events.patch": 1}  # the id is in the state
+    # Someone removed the next edit's event for good: Google answers 404, the worker writes it again.
+    google.reset_calls()
+    google.fail_next("events.patch", 404, reason="notFound")
+    world.sessions[1] = replace(world.sessions[1], topic="Bedah Buku (ruang baru)")
+    report = world.tick()
+    assert report.failed == []
+    assert google.calls["events.patch"] >= 1 and google.calls["events.insert"] == 1
+    event = stored_event(google, world.sessions[1].key)
+    assert event["summary"].endswith("Bedah Buku (ruang baru)") and event.get("status") != "cancelled"
+    assert datetime.fromisoformat(event["start"]["dateTime"]) == moved
