@@ -62,7 +62,7 @@ class InstantServices:
                            duration_minutes=spec.duration_minutes)
 
     # -- Calendar and AttendanceSheet
-    def upsert_event(self, event: EventSpec) -> bool:
+    def upsert_event(self, event: EventSpec, known: bool = False) -> bool:
         """Count one write."""
         self.calls["upsert_event"] += 1
         return True
@@ -71,7 +71,8 @@ class InstantServices:
         """Count one write."""
         self.calls["cancel_event"] += 1
 
-    def sync_session(self, tab_title: str, attendees: Sequence[Attendee], summary: SummaryRow) -> None:
+    def sync_session(self, tab_title: str, attendees: Sequence[Attendee], summary: SummaryRow,
+                     layout: dict | None = None) -> dict | None:
         """Count one write."""
         self.calls["sync_session"] += 1
 

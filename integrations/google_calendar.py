@@ -2,7 +2,7 @@
 
 The id is derived from series and session (:func:`worker.core.model.calendar_event_id`), so
 insert is idempotent: a second insert answers 409, and then the event is read and only
-the fields that differ are patched. A deleted event keeps its id as a ``cancelled``
+the fields that differ are patched. An edit of an event the state knows is one patch. A deleted event keeps its id as a ``cancelled``
 event (insert still answers 409), so a cancelled status counts as a difference and the
 patch sets ``status: confirmed`` to bring it back.
 """
@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, Callable
 
 from integrations.google_auth import CALENDAR_SERVICE, execute
+from integrations.google_sheets import lean_resource
 from worker.errors import IntegrationError, RemoteError
 from worker.core.model import EventSpec
 
@@ -85,6 +86,14 @@ class GoogleCalendar:
         self.key_file = key_file  # named in "key refused" messages
         self.num_retries = num_retries  # library retries (5xx, 429, rate-limit 403) per call; 0 in unit tests
         self.sleep = sleep  # backoff sleep; None = time.sleep
+        self._events_resource: Any = None  # service.events(), made on first use
+
+    def _events(self) -> Any:
+        """The ``events`` resource, made once: the discovery client builds its methods (and their
+        docstrings) anew on each ``service.events()``."""
+        if self._events_resource is None:
+            self._events_resource = lean_resource(self.service.events(), self.service)
+        return self._events_resource
 
     def _run(self, request: Any) -> Any:
         extra = {"sleep": self.sleep} if self.sleep is not None else {}
@@ -95,13 +104,33 @@ class GoogleCalendar:
         """The service account's role on the calendar (``doctor``): events.list's ``accessRole``, one of
         owner, writer, reader, freeBusyReader (https://developers.google.com/calendar/api/v3/reference/events/list).
         An unshared calendar answers 404, raised as the usual "share the calendar" error."""
-        answer = self._run(self.service.events().list(calendarId=self.calendar_id, maxResults=1))
+        answer = self._run(self._events().list(calendarId=self.calendar_id, maxResults=1))
         return str((answer or {}).get("accessRole", ""))
 
-    def upsert_event(self, event: EventSpec) -> bool:
-        """Insert the event, or patch the fields that differ; True when a write call was made."""
-        events = self.service.events()
+    def upsert_event(self, event: EventSpec, known: bool = False) -> bool:
+        """Write the event in one call when possible; True when a write call was made.
+
+        ``known`` (the event id is in the state: the worker made it): one ``events.patch`` with every
+        field and ``status: confirmed`` (a deleted event keeps its id as a cancelled one, and this brings
+        it back); a 404 (someone removed it for good) falls back to an insert. Patch semantics: "field
+        values you specify replace the existing values; fields you don't specify remain unchanged"
+        (https://developers.google.com/calendar/api/v3/reference/events/patch), so a full body is the
+        whole event. Not ``known``: insert; a 409 (the insert's answer was lost before, or a restart)
+        reads the event and patches only the fields that differ.
+        """
+        events = self._events()
         body = event_body(event)
+        if known:
+            try:
+                patch = {k: v for k, v in body.items() if k != "id"}
+                self._run(events.patch(calendarId=self.calendar_id, eventId=event.event_id,
+                                       body={**patch, "status": "confirmed"}))
+                log.info("calendar event %s updated", event.event_id)
+                return True
+            except IntegrationError as exc:
+                if exc.status not in (404, 410):
+                    raise
+                log.info("calendar event %s is gone (HTTP %s); inserting it again", event.event_id, exc.status)
         try:
             self._run(events.insert(calendarId=self.calendar_id, body=body))
             log.info("calendar event %s created", event.event_id)
@@ -125,7 +154,7 @@ class GoogleCalendar:
         cannot see, so a 404 is only accepted after the calendar itself answers: a calendar
         that was unshared must not let a cancelled session's event stay up unnoticed.
         """
-        events = self.service.events()
+        events = self._events()
         try:
             self._run(events.delete(calendarId=self.calendar_id, eventId=event_id))
         except IntegrationError as exc:

@@ -2,9 +2,11 @@
 
 A sync makes at most two write calls (the quota is 60 writes a minute per user):
 ``spreadsheets.batchUpdate`` only when a tab or the chart is missing, then one
-``values.batchUpdate``. Reads (``spreadsheets.get``, ``values.get``) find which tabs
-exist, how many rows the session tab had and which summary row holds this date, so a rerun
-overwrites the same computed ranges and never appends a duplicate.
+``values.batchUpdate``, and no read: the layout (which tabs exist, how many rows a session
+tab had, which summary row holds which date) is returned to the engine, kept in the state
+and given back on the next sync, so a rerun overwrites the same computed ranges and never
+appends a duplicate. A write refused because the sheet changed under the worker (a tab
+deleted by someone) reads the layout (``spreadsheets.get``, ``values.get``) and writes again.
 
 Values are written with ``valueInputOption=RAW``: a participant who calls themselves
 ``=IMPORTXML(...)`` stays text, never a formula. Counts are sent as JSON numbers.
@@ -20,6 +22,7 @@ from zoneinfo import ZoneInfo
 from integrations.google_auth import SHEETS_SERVICE, execute
 from worker.crashpoint import crashpoint
 from worker.core import terms
+from worker.errors import RemoteError
 from worker.core.model import Attendee, SummaryRow
 
 log = logging.getLogger(__name__)
@@ -32,6 +35,27 @@ ROLE_AUDIENCE, ROLE_STAFF = "peserta", "staf"  # the "Peran" column: staff are s
 CHART_TITLE = "Kehadiran per minggu"  # title of the attendance chart on the summary tab
 ATTENDED_COLUMN = 4  # 0-based column of "Hadir" on the summary tab
 META_FIELDS = "sheets.properties,sheets.charts"  # what spreadsheets.get returns: tabs and their charts
+
+
+def lean_resource(resource: Any, service: Any) -> Any:
+    """``resource`` without the docstrings the discovery client wrote for its methods, and ``service``
+    without its cache of pretty-printed schemas; returns ``resource``.
+
+    google-api-python-client documents each method of a resource it makes with every schema it takes
+    and returns, printed in full, and keeps those prints on the service: for Sheets (whose batchUpdate
+    request names every kind of request) about 50 MB per client, which 50 series in one process would
+    hold 50 times. Nobody reads them here; the calls are unchanged.
+    """
+    names = getattr(resource, "_dynamic_attrs", None)
+    for name in list(names) if isinstance(names, (list, tuple)) else ():  # a test's stand-in has none
+        method = getattr(resource, name, None)
+        function = getattr(method, "__func__", None)
+        if function is not None:
+            function.__doc__ = None
+    pretty = getattr(getattr(service, "_schema", None), "pretty", None)
+    if isinstance(pretty, dict):
+        pretty.clear()
+    return resource
 
 
 def quote_tab(title: str) -> str:
@@ -101,6 +125,21 @@ class GoogleSheets:
         self.num_retries = num_retries  # library retries (5xx, 429, rate-limit 403) per call; 0 in unit tests
         self.zone = ZoneInfo(timezone)  # join and leave times are written in this zone
         self.sleep = sleep  # backoff sleep; None = time.sleep
+        self._spreadsheets: Any = None  # service.spreadsheets(), made on first use
+        self._values_resource: Any = None  # service.spreadsheets().values(), made on first use
+
+    def _book(self) -> Any:
+        """The ``spreadsheets`` resource, made once and lean: the discovery client builds every resource's
+        methods (and their docstrings) anew on each ``service.spreadsheets()``, a tenth of a second each."""
+        if self._spreadsheets is None:
+            self._spreadsheets = lean_resource(self.service.spreadsheets(), self.service)
+        return self._spreadsheets
+
+    def _values_api(self) -> Any:
+        """The ``spreadsheets.values`` resource, made once (see :meth:`_book`)."""
+        if self._values_resource is None:
+            self._values_resource = lean_resource(self._book().values(), self.service)
+        return self._values_resource
 
     def _run(self, request: Any) -> Any:
         extra = {"sleep": self.sleep} if self.sleep is not None else {}
@@ -112,10 +151,10 @@ class GoogleSheets:
 
         A spreadsheet shared read-only answers 403 PERMISSION_DENIED to the batchUpdate, raised as the
         usual "share the spreadsheet" error."""
-        meta = self._run(self.service.spreadsheets().get(spreadsheetId=self.spreadsheet_id, fields="properties.title"))
+        meta = self._run(self._book().get(spreadsheetId=self.spreadsheet_id, fields="properties.title"))
         title = str((meta or {}).get("properties", {}).get("title", ""))
         body = {"requests": [{"updateSpreadsheetProperties": {"properties": {"title": title}, "fields": "title"}}]}
-        self._run(self.service.spreadsheets().batchUpdate(spreadsheetId=self.spreadsheet_id, body=body))
+        self._run(self._book().batchUpdate(spreadsheetId=self.spreadsheet_id, body=body))
         return title
 
     # -- reads ---------------------------------------------------------------------------------------------
@@ -125,7 +164,7 @@ class GoogleSheets:
 
     def _tabs(self) -> dict[str, dict[str, Any]]:
         """Title -> {"id": sheetId, "charts": number of charts on it} for every tab."""
-        meta = self._run(self.service.spreadsheets().get(spreadsheetId=self.spreadsheet_id, fields=META_FIELDS))
+        meta = self._run(self._book().get(spreadsheetId=self.spreadsheet_id, fields=META_FIELDS))
         tabs = {}
         for sheet in (meta or {}).get("sheets", []):
             props = sheet.get("properties", {})
@@ -143,27 +182,100 @@ class GoogleSheets:
         return session_rows, column_a
 
     def _values(self, a1: str) -> list[list[Any]]:
-        result = self._run(self.service.spreadsheets().values().get(spreadsheetId=self.spreadsheet_id, range=a1,
+        result = self._run(self._values_api().get(spreadsheetId=self.spreadsheet_id, range=a1,
                                                                     majorDimension="ROWS"))
         return (result or {}).get("values") or []
 
     # -- the sync ------------------------------------------------------------------------------------------
-    def sync_session(self, tab_title: str, attendees: Sequence[Attendee], summary: SummaryRow) -> None:
-        """Overwrite the session's tab and upsert its summary row (at most two write calls)."""
+    @property
+    def layout_key(self) -> str:
+        """The key the engine keeps this spreadsheet's layout under: spreadsheet id and summary tab."""
+        return f"{self.spreadsheet_id}|{self.summary_tab}"
+
+    def sync_session(self, tab_title: str, attendees: Sequence[Attendee], summary: SummaryRow,
+                     layout: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Overwrite the session's tab and upsert its summary row; return the layout to keep for the next sync.
+
+        With ``layout`` (what the last sync returned) a sync is its writes only: ``spreadsheets.batchUpdate``
+        when a tab or the chart is missing, then one ``values.batchUpdate``. Without one, the spreadsheet is
+        taken as new (the worker's own tabs missing) and written blind. Either way, a write that Google
+        refuses with 400 (the spreadsheet is not as remembered: a tab deleted or made by someone, a name or
+        id taken) makes the client read the layout (``spreadsheets.get`` and ``values.get``) and write again.
+        Nothing half-done is left by a refused ``spreadsheets.batchUpdate``: "if any request is not valid
+        then the entire request will fail and nothing will be applied"
+        (https://developers.google.com/sheets/api/reference/rest/v4/spreadsheets/batchUpdate).
+        """
         if tab_title == self.summary_tab:
             raise ValueError(f"session tab {tab_title!r} would overwrite the summary tab")
+        known = self._usable(layout)
+        if known is not None:
+            try:
+                return self._write(tab_title, attendees, summary, known)
+            except RemoteError as exc:
+                if exc.status != 400:
+                    raise
+                log.info("the spreadsheet is not as the last sync left it (%s); reading its tabs again", exc)
+        return self._write(tab_title, attendees, summary, self._read_layout(tab_title))
+
+    def _usable(self, layout: dict[str, Any] | None) -> dict[str, Any] | None:
+        """A copy of ``layout`` if it is this spreadsheet's; a blank one before the first sync; None when
+        the spreadsheet or summary tab changed (then the layout is read)."""
+        if layout is None:
+            return self._blank_layout()
+        if layout.get("key") != self.layout_key or not isinstance(layout.get("tabs"), dict):
+            return None
+        return {"key": self.layout_key, "tabs": dict(layout["tabs"]), "chart": bool(layout.get("chart")),
+                "rows": dict(layout.get("rows") or {}), "summary": dict(layout.get("summary") or {}),
+                "summary_rows": int(layout.get("summary_rows") or 1)}
+
+    def _blank_layout(self) -> dict[str, Any]:
+        """A spreadsheet without the worker's tabs: what a first sync expects."""
+        return {"key": self.layout_key, "tabs": {}, "chart": False, "rows": {}, "summary": {}, "summary_rows": 1}
+
+    def _read_layout(self, tab_title: str) -> dict[str, Any]:
+        """The layout as the spreadsheet has it now (one ``spreadsheets.get``, a ``values.get`` per worker tab)."""
         tabs = self._tabs()
         previous_rows, column_a = self._existing(tab_title, tabs)
+        layout = self._blank_layout()
+        layout["tabs"] = {title: t["id"] for title, t in tabs.items()}
+        layout["chart"] = tabs.get(self.summary_tab, {}).get("charts", 0) > 0
+        layout["rows"] = {tab_title: previous_rows}
+        for i, value in enumerate(column_a):
+            if i > 0 and value.strip():
+                layout["summary"].setdefault(value.strip(), i)  # a date listed twice: the first row, as before
+        layout["summary_rows"] = max(len(column_a), 1)
+        return layout
+
+    def _write(self, tab_title: str, attendees: Sequence[Attendee], summary: SummaryRow,
+               layout: dict[str, Any]) -> dict[str, Any]:
+        """The sync's (at most) two writes against ``layout``; returns the layout they leave."""
+        tabs = {title: {"id": sheet_id, "charts": 1 if layout["chart"] and title == self.summary_tab else 0}
+                for title, sheet_id in layout["tabs"].items()}
         requests = self._structure_requests(tab_title, tabs)
         if requests:
-            self._run(self.service.spreadsheets().batchUpdate(spreadsheetId=self.spreadsheet_id,
+            self._run(self._book().batchUpdate(spreadsheetId=self.spreadsheet_id,
                                                               body={"requests": requests}))
+            for request in requests:
+                if "addSheet" in request:
+                    props = request["addSheet"]["properties"]
+                    layout["tabs"][props["title"]] = props["sheetId"]
+                    layout["rows"][props["title"]] = 0
+            layout["chart"] = True
         crashpoint("sheets.between_writes")
-        data = (self._session_ranges(tab_title, attendees, previous_rows)
-                + self._summary_ranges(summary, column_a))
-        self._run(self.service.spreadsheets().values().batchUpdate(
+        key = summary.date.isoformat()
+        index = layout["summary"].get(key)
+        if index is None:
+            index = max(int(layout["summary_rows"]), 1)  # the first free row below the header
+        rows = self.session_rows(attendees)
+        data = (self._session_ranges(tab_title, attendees, int(layout["rows"].get(tab_title, 0)))
+                + self._summary_ranges(summary, index))
+        self._run(self._values_api().batchUpdate(
             spreadsheetId=self.spreadsheet_id, body={"valueInputOption": "RAW", "data": data}))
+        layout["rows"][tab_title] = max(len(rows), 1)
+        layout["summary"][key] = index
+        layout["summary_rows"] = max(int(layout["summary_rows"]), index + 1)
         log.info("attendance of %s written to the spreadsheet (%d attendee(s))", tab_title, len(attendees))
+        return layout
 
     def write_verification(self, tab_title: str, rows: list[list[Any]]) -> None:
         """Overwrite the certificate verification tab ("Verifikasi") with ``rows``, header first.
@@ -183,12 +295,12 @@ class GoogleSheets:
         previous = len(self._values(f"{quote_tab(tab_title)}!A:{last}")) if tab_title in tabs else 0
         if tab_title not in tabs:
             request = add_sheet_request(tab_title, sheet_id_for(tab_title, {t["id"] for t in tabs.values()}))
-            self._run(self.service.spreadsheets().batchUpdate(spreadsheetId=self.spreadsheet_id,
+            self._run(self._book().batchUpdate(spreadsheetId=self.spreadsheet_id,
                                                               body={"requests": [request]}))
         values = [list(r) for r in rows] + [[""] * width for _ in range(max(0, previous - len(rows)))]
         data = [{"range": f"{quote_tab(tab_title)}!A1:{last}{len(values)}", "majorDimension": "ROWS",
                  "values": values}]
-        self._run(self.service.spreadsheets().values().batchUpdate(
+        self._run(self._values_api().batchUpdate(
             spreadsheetId=self.spreadsheet_id, body={"valueInputOption": "RAW", "data": data}))
         log.info("%s tab written (%d certificate(s))", tab_title, len(rows) - 1)
 
@@ -224,11 +336,9 @@ class GoogleSheets:
         last = column_letter(len(SESSION_HEADER))
         return [{"range": f"{quote_tab(tab_title)}!A1:{last}{len(rows)}", "majorDimension": "ROWS", "values": rows}]
 
-    def _summary_ranges(self, summary: SummaryRow, column_a: list[str]) -> list[dict]:
+    def _summary_ranges(self, summary: SummaryRow, index: int) -> list[dict]:
+        """The header and this date's row (0-based ``index`` on the summary tab)."""
         key = summary.date.isoformat()
-        index = next((i for i, v in enumerate(column_a) if i > 0 and v.strip() == key), None)
-        if index is None:
-            index = max(len(column_a), 1)  # the first free row below the header
         row = [key, summary.topic, summary.speaker, int(summary.invited), int(summary.attended),
                _number(round(summary.average_minutes, 1)), int(summary.registered), int(summary.identified),
                int(summary.guests)]

@@ -111,7 +111,7 @@ class FakeCalendar:
         self.events: dict[str, EventSpec] = {}
         self.calls: list[str] = []
 
-    def upsert_event(self, event: EventSpec) -> bool:
+    def upsert_event(self, event: EventSpec, known: bool = False) -> bool:
         self.calls.append("upsert")
         self.events[event.event_id] = event
         return True
@@ -129,7 +129,8 @@ class FakeSheets:
         self.summary: dict[str, SummaryRow] = {}
         self.calls: list[str] = []
 
-    def sync_session(self, tab_title: str, attendees: Sequence[Attendee], summary: SummaryRow) -> None:
+    def sync_session(self, tab_title: str, attendees: Sequence[Attendee], summary: SummaryRow,
+                     layout: dict | None = None) -> dict | None:
         self.calls.append("sync")
         self.tabs[tab_title] = list(attendees)
         self.summary[tab_title] = summary

@@ -296,7 +296,7 @@ def test_a_schema_4_state_file_is_migrated_without_loss(tmp_path):
     db.commit()
     db.close()
     with StateStore(tmp_path / "state.db") as store:
-        assert store.schema_version() == len(MIGRATIONS) == 9  # 5 certificates, 6 outbox claim, 7 registrants, 8 flags, 9 mail limits
+        assert store.schema_version() == len(MIGRATIONS) == 10  # 5 certificates, 6 outbox claim, 7 registrants, 8 flags, 9 mail limits, 10 sheet layouts
         rows = store.sessions()
         first, second, third = rows["s/2027-01-07"], rows["s/2027-01-14"], rows["s/2027-01-21"]
         assert first.invitations_skipped and first.note == skipped and first.invited_at is None

@@ -344,14 +344,13 @@ STRUCTURE_BODY = {"requests": [
 
 
 def test_sync_creates_missing_tabs_and_chart_then_writes_once(google_http):
+    # The first sync (no layout kept yet) takes the spreadsheet as new: its two writes and no read.
     sheets, transport = make_sheets(google_http, [
-        (200, {"sheets": [sheet("Sheet1", 0)]}),
         (200, {"spreadsheetId": SHEET_ID, "replies": [{}, {}, {}]}),
         (200, {"spreadsheetId": SHEET_ID, "totalUpdatedCells": 30}),
     ])
-    sheets.sync_session("2027-01-14", ATTENDEES, SUMMARY)
-    (m1, p1, q1, _), (m2, p2, _, structure), (m3, p3, _, values) = transport.calls
-    assert (m1, p1, q1["fields"]) == ("GET", SPREADSHEET, ["sheets.properties,sheets.charts"])
+    layout = sheets.sync_session("2027-01-14", ATTENDEES, SUMMARY)
+    (m2, p2, _, structure), (m3, p3, _, values) = transport.calls
     assert (m2, p2) == ("POST", f"{SPREADSHEET}:batchUpdate")
     assert structure == STRUCTURE_BODY
     assert (m3, p3) == ("POST", f"{SPREADSHEET}/values:batchUpdate")
@@ -360,6 +359,10 @@ def test_sync_creates_missing_tabs_and_chart_then_writes_once(google_http):
         SUMMARY_HEADER_RANGE,
         {"range": "'Ringkasan'!A2:I2", "majorDimension": "ROWS", "values": [SUMMARY_ROW]},
     ]}
+    assert layout["summary"] == {"2027-01-14": 1} and layout["chart"] and layout["rows"]["2027-01-14"] == 3
+
+
+FOREIGN = {"key": "another-spreadsheet|Ringkasan", "tabs": {}}  # a kept layout that is not this sheet's: read
 
 
 def test_sync_with_only_the_session_tab_missing_reads_the_summary_column_first(google_http):
@@ -370,7 +373,7 @@ def test_sync_with_only_the_session_tab_missing_reads_the_summary_column_first(g
         (200, {"replies": [{}]}),
         (200, {}),
     ])
-    sheets.sync_session("2027-01-14", ATTENDEES, SUMMARY)
+    sheets.sync_session("2027-01-14", ATTENDEES, SUMMARY, layout=FOREIGN)
     calls = transport.calls
     assert [(m, p) for m, p, _, _ in calls] == [
         ("GET", SPREADSHEET), ("GET", f"{SPREADSHEET}/values/'Ringkasan'!A:A"),
@@ -391,7 +394,7 @@ def test_rerun_with_tabs_present_overwrites_in_place_with_exactly_one_write(goog
         (200, {"values": [["Tanggal"], ["2027-01-07"], [], ["2027-01-14"]]}),
         (200, {}),
     ])
-    sheets.sync_session("2027-01-14", ATTENDEES, SUMMARY)
+    sheets.sync_session("2027-01-14", ATTENDEES, SUMMARY, layout=FOREIGN)
     calls = transport.calls
     writes = [c for c in calls if c[0] != "GET"]
     assert len(writes) == 1 and writes[0][1] == f"{SPREADSHEET}/values:batchUpdate"
@@ -412,7 +415,7 @@ def test_formula_like_names_are_sent_literally_with_raw(google_http):
         (200, {"values": [["Tanggal"]]}),
         (200, {}),
     ])
-    sheets.sync_session("2027-01-14", ATTENDEES, SUMMARY)
+    sheets.sync_session("2027-01-14", ATTENDEES, SUMMARY, layout=FOREIGN)
     raw_body = transport.http.request_sequence[-1][2]
     body = json.loads(raw_body)
     assert body["valueInputOption"] == "RAW"

@@ -261,8 +261,9 @@ def sheets_calls() -> list[tuple[str, dict[str, Any]]]:
         {"sheets": [{"properties": {"sheetId": 3, "title": "Ringkasan"}},
                     {"properties": {"sheetId": 4, "title": "2027-01-14"}}]}]})
     sheets = GoogleSheets(_Service(recorder), "1AbC", num_retries=0)
-    sheets.sync_session("2027-01-14", ATTENDEES, SUMMARY)
-    sheets.sync_session("2027-01-14", ATTENDEES, SUMMARY)
+    foreign = {"key": "another|Ringkasan", "tabs": {}}  # a kept layout not of this sheet: the reads are made too
+    sheets.sync_session("2027-01-14", ATTENDEES, SUMMARY, layout=foreign)
+    sheets.sync_session("2027-01-14", ATTENDEES, SUMMARY, layout=foreign)
     sheets.read_range("Peserta!A2:C")
     return recorder.calls
 

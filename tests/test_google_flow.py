@@ -70,12 +70,13 @@ def attendees(day: int, n: int, extra: tuple[str, ...] = ()) -> list[Attendee]:
 
 def test_three_sessions_give_three_tabs_summary_rows_and_one_chart_after_three_reruns(world):
     days = {"2027-01-07": (7, 5, ()), "2027-01-14": (14, 8, (FORMULA,)), "2027-01-21": (21, 3, ())}
+    layout = None  # what the engine keeps in the state between syncs
     for rerun in range(3):
         for tab, (day, n, extra) in days.items():
             before = world.emulator.writes()
             people = attendees(day, n, extra)
-            world.sheets.sync_session(tab, people, SummaryRow(datetime(2027, 1, day).date(), f"Topik {day}", "Andi",
-                                                              10, len(people), 57.5))
+            layout = world.sheets.sync_session(tab, people, SummaryRow(datetime(2027, 1, day).date(), f"Topik {day}",
+                                                                       "Andi", 10, len(people), 57.5), layout=layout)
             assert world.emulator.writes() - before <= 2
     titles = world.emulator.sheet_titles(SHEET)
     assert [t for t in titles if t.startswith("2027")] == list(days)
@@ -131,7 +132,7 @@ def test_429_500_and_rate_limit_403_bursts_end_with_everything_written_once(worl
     report = world.tick()
     assert [s.kind for s, _ in report.failed] == []
     assert (world.emulator.calls["events.insert"], world.emulator.calls["events.get"],
-            world.emulator.calls["events.patch"]) == (1, 1, 2)  # 409, read, refused patch + its retry
+            world.emulator.calls["events.patch"]) == (0, 0, 2)  # the id is known: one patch, refused once + its retry
     assert len(world.sleeps) == sleeps + 1
     event = stored_event(world.emulator, "2027-01-14")
     assert datetime.fromisoformat(event["start"]["dateTime"]) == moved

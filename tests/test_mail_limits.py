@@ -125,15 +125,15 @@ def test_the_daily_cap_holds_across_a_restart(tmp_path, server):
     assert len(server.messages) == 3
     world.restart()
     world.people = people(9)  # six more people signed up
-    world.tick(T0 + timedelta(hours=1))
+    world.tick(T0 + timedelta(hours=3))  # the list is read again (every Policy.recipients_refresh, 3 hours)
     assert len(server.messages) == 5  # the cap counts the three sent before the restart
     assert world.store.mail_hold()[0] == T0 + timedelta(hours=24)  # when the first three age out
     world.restart()
-    world.tick(T0 + timedelta(hours=2))
+    world.tick(T0 + timedelta(hours=4))
     assert len(server.messages) == 5 and server.refusals == []
     world.tick(T0 + timedelta(hours=24))
     assert len(server.messages) == 8  # three freed at T0+24h
-    world.tick(T0 + timedelta(hours=25))
+    world.tick(T0 + timedelta(hours=27))  # the two sent at T0+3h age out
     assert len(server.messages) == 9
     assert Counter(m.rcpt_tos[0] for m in server.messages) == {p.email: 1 for p in world.people}
 

@@ -90,7 +90,7 @@ def test_old_schema_is_migrated_keeping_data(tmp_path):
     db.commit()
     db.close()
     with StateStore(tmp_path / "s.db") as store:
-        assert store.schema_version() == len(MIGRATIONS) == 9
+        assert store.schema_version() == len(MIGRATIONS) == 10
         row = store.session("s/2027-01-07")
         assert row.meeting_id == "42" and row.thanked_at is None
         [mail] = store.pending_mail(10, now=datetime(2027, 1, 1, tzinfo=timezone.utc))

@@ -134,6 +134,14 @@ class GoogleEmulator(ServedEmulator):
         """Create the spreadsheet if needed (one tab, "Sheet1") and give ``email`` edit access; return its id."""
         return self._sheets.share_spreadsheet(spreadsheet_id, title, email)
 
+    def delete_sheet(self, spreadsheet_id: str, title: str) -> None:
+        """Delete a tab as someone does in the browser (not an API call: not counted)."""
+        self._sheets.delete_sheet(spreadsheet_id, title)
+
+    def set_values(self, spreadsheet_id: str, title: str, rows: list[list[Any]]) -> None:
+        """Replace a tab's values from A1, adding the tab if missing (a Form's answers; not counted)."""
+        self._sheets.set_values(spreadsheet_id, title, rows)
+
     def make_spreadsheet_read_only(self, spreadsheet_id: str, email: str = SERVICE_ACCOUNT_EMAIL) -> None:
         """Leave ``email`` only Viewer access: reads work, every write answers 403 (as Google does)."""
         self._sheets.make_read_only(spreadsheet_id, email)

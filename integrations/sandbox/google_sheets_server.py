@@ -143,6 +143,25 @@ class SheetsService(Service):
             self._spreadsheets[spreadsheet_id].shared_with.add(email)
         return spreadsheet_id
 
+    # -- what people do in the spreadsheet (not API calls: not counted) ------------------------------
+    def delete_sheet(self, spreadsheet_id: str, title: str) -> None:
+        """Delete a tab, charts and all, as someone does in the browser."""
+        with self._lock:
+            book = self._known_spreadsheet(spreadsheet_id)
+            book.sheets.remove(self._known_sheet(spreadsheet_id, title))
+            book.reindex()
+
+    def set_values(self, spreadsheet_id: str, title: str, rows: list[list[Any]]) -> None:
+        """Replace a tab's values from A1 (the tab is added when missing), as a Form or a person fills it."""
+        with self._lock:
+            book = self._known_spreadsheet(spreadsheet_id)
+            sheet = book.sheet_by_title(title)
+            if sheet is None:
+                sheet = _Sheet(self._new_id(), title, len(book.sheets))
+                book.sheets.append(sheet)
+            sheet.cells = {(r, c): v for r, row in enumerate(rows) for c, v in enumerate(row) if v not in ("", None)}
+            sheet.formulas = set()
+
     # -- introspection -------------------------------------------------------------------------------
     def sheet_titles(self, spreadsheet_id: str) -> list[str]:
         """Tab titles in order."""

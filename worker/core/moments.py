@@ -22,6 +22,9 @@ class Policy:
     attendance_give_up_hours: int = 24  # then stop waiting for the report
     followup: bool = True  # thank-you mail to attendees after the session
     registration: bool = False  # register invitees on Zoom (personal links) before inviting them
+    # Recipient lists are read when an invitation window opens, then at most this often while a session can
+    # still take a late sign-up: a Google Form's answers sheet is a remote read, so not on every tick.
+    recipients_refresh: timedelta = timedelta(hours=3)
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,8 +50,8 @@ class Registration(Protocol):
 class Calendar(Protocol):
     """Keeps one event per session on a shared calendar (Google Calendar)."""
 
-    def upsert_event(self, event: EventSpec) -> bool:
-        """Create or update the event; return True when a write call was made."""
+    def upsert_event(self, event: EventSpec, known: bool = False) -> bool:
+        """Create or update the event (``known``: the worker wrote it before); True when a write call was made."""
 
     def cancel_event(self, event_id: str) -> None:
         """Remove the event; an event that is already gone counts as done."""
@@ -60,8 +60,10 @@ class Calendar(Protocol):
 class AttendanceSheet(Protocol):
     """Writes attendance where the office head reads it (Google Sheets)."""
 
-    def sync_session(self, tab_title: str, attendees: Sequence[Attendee], summary: SummaryRow) -> None:
-        """Overwrite the session's tab and upsert its summary row (at most two write calls)."""
+    def sync_session(self, tab_title: str, attendees: Sequence[Attendee], summary: SummaryRow,
+                     layout: dict | None = None) -> dict | None:
+        """Overwrite the session's tab and upsert its summary row (at most two write calls); given the layout
+        the last sync returned (None before the first), return the one to keep (None: nothing to keep)."""
 
 
 class MailConnection(Protocol):

@@ -22,7 +22,8 @@ from worker.core.model import (EventSpec, MeetingInfo, MeetingSpec, Recipient, R
 from worker.core.moments import moments
 from worker.core.ports import AttendanceSheet, Calendar, Composer, Conferencing, MailTransport
 from worker.core.reconcile import Desired, Policy, StateView, Step, plan_steps
-from worker.core.records import AttendanceState, OutboxRow, SessionState, iso, session_from_json, session_to_json
+from worker.core.records import (AttendanceState, OutboxRow, SessionState, iso, parse_iso, session_from_json,
+                                session_to_json)
 from worker.core.steps import StepKind
 from worker.crashpoint import crashpoint
 from worker.errors import (AccessDeniedError, AuthError, BouncedAddressError, DeferredRecipientError, IntegrationError,
@@ -118,6 +119,7 @@ class Engine:
         self._people: dict[str, tuple[Recipient, ...]] = {}  # recipients read this tick, by session uid
         self._held: dict[str, tuple[datetime, str]] = {}  # step kind -> (until, why) after a daily limit, this tick
         self._links: dict[str, dict[str, str]] = {}  # uid -> address -> personal join link, read this tick
+        self._reading: bool | None = None  # this tick reads the recipient lists; None = not decided yet
 
     # -- the loop ------------------------------------------------------------
     def tick(self, sessions: Sequence[Session], dry_run: bool = False) -> TickReport:
@@ -127,6 +129,7 @@ class Engine:
         self._people = {}
         self._held = {}
         self._links = {}
+        self._reading = None
         wanted = {s.uid: s for s in sessions}
         skip: set[tuple[str, str]] = set()
         try:
@@ -179,7 +182,7 @@ class Engine:
                and (row := view.sessions.get(s.uid)) is not None and row.meeting_id
                and (row.invited_at or self.policy.registration)  # registration comes before the invitations
                and not ((r := view.retries.get((s.uid, StepKind.QUEUE_INVITATIONS))) and r.next_at > now)]
-        if self.recipients is None or not due:
+        if self.recipients is None or not due or not self._read_recipients_now(due, view, now):
             return None
         people: dict[str, tuple[Recipient, ...]] = {}
         for s in due:
@@ -188,6 +191,24 @@ class Engine:
             except WorkerError as exc:  # the list is unreadable: late sign-ups back off; nothing else waits
                 self._failed(Step(StepKind.QUEUE_INVITATIONS, s.uid, "recipient list unreadable"), exc, now)
         return people
+
+    def _read_recipients_now(self, due: Sequence[Session], view: StateView, now: datetime) -> bool:
+        """Whether this tick reads the recipient lists (decided once per tick, so every plan agrees).
+
+        Read when an invitation window opens (a due session not invited yet: its first invitations and
+        registrations need the list), else at most every ``policy.recipients_refresh`` while some session
+        can still take a late sign-up (``due`` is not empty). A list in Google Sheets (a Form's answers)
+        is a remote read, so quiet ticks in between make no call.
+        """
+        if self._reading is None:
+            key = f"recipients_read_at:{self.series.series}"
+            opening = any((row := view.sessions.get(s.uid)) is None or row.invited_at is None for s in due)
+            last = self.store.meta_value(key)
+            stale = not last or now - parse_iso(last) >= self.policy.recipients_refresh or parse_iso(last) > now
+            self._reading = opening or stale
+            if self._reading:
+                self.store.set_meta_value(key, iso(now))
+        return self._reading
 
     def _people_for(self, session: Session) -> tuple[Recipient, ...]:
         """Recipients of a session, read at most once per tick."""
@@ -303,7 +324,9 @@ class Engine:
         spec = rc.meeting_spec(session)
         zoom = self.io.zoom
         assert zoom is not None
-        info = zoom.find_meeting(session.marker())
+        # A lookup (list + get) only when a create was sent before and its answer never saved: the
+        # marker "create attempted" is written before every create and cleared with the answer.
+        info = zoom.find_meeting(session.marker()) if row.create_started_at is not None else None
         pushed_fp = rc.meeting_fingerprint(spec)
         if info is not None:
             log.info("adopting Zoom meeting %s for %s (made before a restart)", info.meeting_id, step.uid)
@@ -311,9 +334,8 @@ class Engine:
                 and info.start is not None and info.start == spec.start
             pushed_fp = pushed_fp if same else ""
         else:
-            if row.create_started_at is None:  # from now on a meeting may exist that the state does not know
-                self.store.update_session(step.uid, now, create_started_at=now,
-                                          snapshot=session_to_json(session))
+            # From now on a meeting may exist that the state does not know: saved before the call.
+            self.store.update_session(step.uid, now, create_started_at=now, snapshot=session_to_json(session))
             crashpoint("create_meeting.before_call")
             info = zoom.create_meeting(spec)
             crashpoint("create_meeting.after_call")
@@ -321,7 +343,7 @@ class Engine:
             meeting_id=info.meeting_id, meeting_uuid=info.uuid, join_url=info.join_url, passcode=info.passcode,
             registration_url=info.registration_url,
             meeting_spec=_spec_json(spec) if pushed_fp else "", meeting_fp=pushed_fp, meeting_deleted=False,
-            snapshot=session_to_json(session))
+            snapshot=session_to_json(session), create_started_at=None)  # the answer is saved: no lookup next time
         if row.meeting_deleted and row.invited_at is not None:  # reinstated after a cancellation: tell people again
             changes.update(cancel_noticed_at=None, reinstated=True)
         self.store.update_session(step.uid, now, **changes)
@@ -369,7 +391,8 @@ class Engine:
             description=self.io.composer.event_description(session, public),
             start=session.start, end=session.end, timezone=session.timezone, location=public.join_url,
             private={"series": session.series, "session": session.key, "meeting_id": row.meeting_id})
-        self.io.calendar.upsert_event(event)
+        # The id is in the state once the worker wrote the event: then an edit is one patch.
+        self.io.calendar.upsert_event(event, known=bool(row.event_id))
         crashpoint("upsert_event.after_call")
         self.store.update_session(step.uid, now, event_id=event.event_id, event_fp=rc.event_fingerprint(session, row),
                                   event_cancelled=False)
@@ -716,8 +739,14 @@ class Engine:
                              registered=self._registered_count(step.uid), identified=identified,
                              guests=len(counted) - identified)
         assert self.io.sheets is not None
-        self.io.sheets.sync_session(session.key, attendees, summary)
+        # The spreadsheet's tabs and the summary's rows as the last sync left them (None before the first):
+        # with them a sync is its two writes and no read; the client re-reads when the sheet changed under it.
+        where = str(getattr(self.io.sheets, "layout_key", "") or "")
+        layout = self.store.sheet_layout(where) if where else None
+        layout = self.io.sheets.sync_session(session.key, attendees, summary, layout=layout)
         crashpoint("sync_sheet.after_call")
+        if where and isinstance(layout, dict):
+            self.store.save_sheet_layout(where, layout, now)
         self.store.update_session(step.uid, now, attendance_state=AttendanceState.SYNCED, sheet_synced_at=now)
 
 

@@ -6,6 +6,7 @@ on open, in order, inside a transaction.
 """
 from __future__ import annotations
 
+import json
 import os
 import socket
 import sqlite3
@@ -166,6 +167,16 @@ MIGRATIONS: tuple[str, ...] = (
         reason TEXT NOT NULL,
         uid TEXT NOT NULL DEFAULT '',
         at TEXT NOT NULL
+    )
+    """,
+    # 10: remote calls at the minimum (issue 18): the attendance spreadsheet's layout as the last sync left
+    # it (tab ids, chart, rows per tab, the summary's row per date), so a sync makes no read; keyed by
+    # spreadsheet id and summary tab. (The "create attempted" marker is sessions.create_started_at, from 4.)
+    """
+    CREATE TABLE sheet_layouts (
+        spreadsheet TEXT PRIMARY KEY,
+        layout TEXT NOT NULL,
+        updated_at TEXT NOT NULL
     )
     """,
 )
@@ -649,6 +660,23 @@ class StateStore:
         with self._tx():
             self._db.execute("UPDATE certificates SET minutes=?, jp=?, detail=? WHERE number=?",
                              (minutes, jp, detail, number))
+
+    def sheet_layout(self, spreadsheet: str) -> dict | None:
+        """The spreadsheet's layout as the last sync saved it (see integrations.google_sheets); None if none."""
+        row = self._db.execute("SELECT layout FROM sheet_layouts WHERE spreadsheet=?", (spreadsheet,)).fetchone()
+        if row is None:
+            return None
+        try:
+            layout = json.loads(row["layout"])
+        except ValueError:  # a damaged copy is only a cache: the next sync reads the sheet again
+            return None
+        return layout if isinstance(layout, dict) else None
+
+    def save_sheet_layout(self, spreadsheet: str, layout: dict, now: datetime) -> None:
+        """Keep the spreadsheet's layout after a sync."""
+        with self._tx():
+            self._db.execute("INSERT OR REPLACE INTO sheet_layouts VALUES (?, ?, ?)",
+                             (spreadsheet, json.dumps(layout, sort_keys=True), iso(now)))
 
     def meta_value(self, key: str) -> str:
         """A value kept in the ``meta`` table ("" when unset)."""
