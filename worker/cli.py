@@ -115,6 +115,10 @@ def _parser() -> argparse.ArgumentParser:
     preview.add_argument("--kind", choices=(*SESSION_KINDS, "all"),
                          default="all", help="which mail (default: all)")
     preview.add_argument("--out", type=Path, default=Path("preview"), help="output folder (default: ./preview)")
+    share = command("share", cmd_share, "write ready-to-paste WhatsApp messages for one session (announcement, "
+                    "the day before, the day itself, thank-you), each with a wa.me link; sends nothing")
+    share.add_argument("date", help="the session date, e.g. 2027-01-14")
+    share.add_argument("--out", type=Path, default=Path("whatsapp"), help="output folder (default: ./whatsapp)")
     report = command("report", cmd_report, "write the season report (HTML with a chart) from the stored attendance",
                      now=True)
     report.add_argument("--out", type=Path, default=Path("report"), help="output folder (default: ./report)")
@@ -589,6 +593,48 @@ def cmd_preview(args: argparse.Namespace) -> int:
         if html is not None:
             base.with_suffix(".html").write_text(html.get_content(), encoding="utf-8")
         print(f"{kind:<13} {message['Subject']}\n              {base}.eml")
+    return EXIT_OK
+
+
+def cmd_share(args: argparse.Namespace) -> int:
+    """``share DATE``: the session's WhatsApp messages, printed and written to ``--out/whatsapp-DATE.txt``."""
+    from worker.mail.render import WHATSAPP_TEMPLATES, Renderer, format_day
+    from worker.outputs.share import MESSAGE_MAX, build_pack, pack_text, too_long, write_pack
+    from worker.skeleton import PACKAGE_TEMPLATES
+
+    settings, _, _ = _setup(args)
+    t = args.t
+    try:
+        day = date_type.fromisoformat(args.date)
+    except ValueError:
+        raise ValueError(t._("{value} is not a date such as 2027-01-14", value=repr(args.date))) from None
+    session = next((s for s in plan_season(settings).sessions if s.date == day), None)
+    if session is None:
+        raise ValueError(t._("{day} is not a session in {path} (see `webinar-worker plan`)",
+                             day=day, path=args.settings))
+    if session.cancelled:
+        print(t._("{day} is cancelled: there is nothing to announce.", day=day), file=sys.stderr)
+        return EXIT_USAGE
+    state = None
+    if settings.worker.state_file.exists():
+        with StateStore(settings.worker.state_file) as store:
+            state = store.session(session.uid)
+    folder = settings.mail.templates_dir
+    if not (folder / WHATSAPP_TEMPLATES[0]).is_file():  # a templates folder made before the WhatsApp pack
+        folder = PACKAGE_TEMPLATES
+    series = series_info(settings)
+    pack = build_pack(Renderer(folder), session, series, state, min_minutes=settings.followup.min_minutes,
+                      certificate=settings.followup.enabled and settings.followup.certificate)
+    text = pack_text(pack, series, t, lambda d: format_day(d, series.locale))
+    path = write_pack(args.out, pack, text)
+    print(text)
+    for message in too_long(pack):
+        print(t._("warning: the message '{title}' has {count} characters; WhatsApp readers prefer under {limit}",
+                  title=t._(message.title), count=len(message.text), limit=MESSAGE_MAX), file=sys.stderr)
+    if not pack.link:
+        print(t._("warning: no Zoom meeting exists yet for {day}; the messages say the link will follow",
+                  day=day), file=sys.stderr)
+    print(t._("written: {path}", path=path))
     return EXIT_OK
 
 

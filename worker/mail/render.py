@@ -229,6 +229,49 @@ def series_zones(series: SeriesInfo) -> tuple[str, ...]:
     return tuple(zones)
 
 
+# -- WhatsApp messages (webinar-worker share) ---------------------------------------
+WHATSAPP_TEMPLATES = ("whatsapp_pengumuman.txt.j2", "whatsapp_h-1.txt.j2", "whatsapp_hari-h.txt.j2",
+                      "whatsapp_terima-kasih.txt.j2")  # the four moments, in the order they are posted
+WHATSAPP_MARKS = str.maketrans({"*": "", "_": "", "~": "", "`": ""})  # WhatsApp's bold, italic, strike, code
+DESCRIPTION_MAX = 300  # characters of the description kept in a WhatsApp announcement
+
+
+def whatsapp_text(value: object, limit: int | None = None) -> str:
+    """Staff text made safe inside a WhatsApp message: one line, none of WhatsApp's format characters, capped.
+
+    WhatsApp has no escape for ``*`` or ``_``: one inside a topic would end the bold around
+    it, so they are dropped; a line break would split the layout, so lines are joined.
+    """
+    text = one_line(clean_name(str(value or ""), 10_000).translate(WHATSAPP_MARKS))
+    if limit and len(text) > limit:
+        text = text[:limit - 1].rstrip() + "…"
+    return text
+
+
+def whatsapp_context(session: Session, series: SeriesInfo, *, link: str, registration: bool,
+                     meeting_id: str = "", passcode: str = "", min_minutes: int = 30,
+                     certificate: bool = True) -> dict[str, Any]:
+    """What the WhatsApp templates see: the session (staff text cleaned for WhatsApp) and the public link only."""
+    locale = series.locale or DEFAULT_LOCALE
+    values = session_values(session, locale, series_zones(series))
+    context: dict[str, Any] = {
+        "kind": "whatsapp", "series_title": whatsapp_text(series.title), "organizer": whatsapp_text(series.organizer),
+        "contact": whatsapp_text(series.contact), "tone": tone_of(series),
+        "link": one_line(link), "registration": bool(registration and link),
+        # Without registration the meeting's own join link is public anyway; with it, the id alone
+        # would let people skip the sign-up page, so it is not shown.
+        "meeting_id": "" if registration else format_meeting_id(meeting_id),
+        "passcode": "" if registration else one_line(passcode), "min_minutes": min_minutes,
+        "certificate": certificate, "recording_url": one_line(session.recording_url),
+    }
+    for key in ("date_text", "weekday", "start_time", "end_time", "zone", "when", "time_range", "start_times"):
+        context[key] = values[key]
+    context.update(topic=whatsapp_text(session.topic), speaker=whatsapp_text(session.speaker),
+                   audience=whatsapp_text(session.audience),
+                   description=whatsapp_text(session.description, DESCRIPTION_MAX))
+    return context
+
+
 # -- sample data for `check` and `preview` --------------------------------------
 SAMPLE_ALERT: dict[str, Any] = {  # an alert with every field filled, for the template check
     "alert_event": "start",
@@ -336,6 +379,9 @@ class Renderer:
         names = [(f"{kind}.{part}.j2", context_for[kind]) for kind in KINDS for part in MAIL_PARTS]
         names.append((EVENT_DESCRIPTION, mail_context("event", session, sample_meeting(), series,
                                                       Recipient(email=""))))
+        meeting = sample_meeting()
+        whatsapp = whatsapp_context(session, series, link=meeting.registration_url, registration=True)
+        names += [(name, whatsapp) for name in WHATSAPP_TEMPLATES if (self.template_dir / name).is_file()]
         problems = []
         for name, context in names:
             problem = self.check_one(name, context)
