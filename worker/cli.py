@@ -250,6 +250,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     problems, unreadable = _recipient_problems(settings, io)
     for problem in problems:
         print(f"warning: recipient list: {problem} (not sent to)")
+    for line in _recipient_column_lines(settings, io, args.t):
+        print(line)
     for line in _mail_load_warnings(settings, io, SystemClock().now()):
         print(f"warning: {line}")
     for line in _suppressed_lines(settings):
@@ -340,6 +342,32 @@ def _recipient_problems(settings: Settings, io: Integrations) -> tuple[list[str]
     except WorkerError as exc:  # an unsubscribe list that cannot be read: no mail would go out
         return [], [str(exc)]
     return load.problems, load.unreadable
+
+
+def _recipient_column_lines(settings: Settings, io: Integrations, t) -> list[str]:
+    """Per local list, the header taken for e-mail, name and group, and a warning when no e-mail or name is found."""
+    from worker.mail.recipients import column_letter
+
+    try:
+        load = RecipientLists(settings, io, SystemClock()).load(sheets=False)
+    except WorkerError:  # an unreadable unsubscribe list is reported by check already
+        return []
+    lines = []
+    for found in load.columns:
+        lines.append(t._("recipient list {label}:", label=found.label))
+        for role, header, index in ((t._("e-mail column"), found.email, found.email_index),
+                                    (t._("name column"), found.name, found.name_index),
+                                    (t._("group column"), found.group, found.group_index)):
+            if index >= 0:
+                lines.append("  " + t._("{role}: '{header}' (column {letter})", role=role, header=header,
+                                        letter=column_letter(index)))
+        if found.email_index < 0:
+            lines.append(t._("warning: {label}: no e-mail column found; nobody on this list gets mail. Name the "
+                             "column 'Alamat email' or set mail.recipients.columns.email", label=found.label))
+        elif found.name_index < 0:
+            lines.append(t._("warning: {label}: no name column found; mails greet 'Sahabat Perpustakaan'. Name the "
+                             "column 'Nama Lengkap' or set mail.recipients.columns.name", label=found.label))
+    return lines
 
 
 def _mail_load_warnings(settings: Settings, io: Integrations, now: datetime) -> list[str]:
