@@ -626,8 +626,8 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
 def cmd_share(args: argparse.Namespace) -> int:
     """``share DATE``: the session's WhatsApp messages, printed and written to ``--out/whatsapp-DATE.txt``."""
-    from worker.mail.render import WHATSAPP_TEMPLATES, Renderer, format_day
-    from worker.outputs.share import MESSAGE_MAX, build_pack, pack_text, too_long, write_pack
+    from worker.mail.render import Renderer, format_day
+    from worker.outputs.share import MESSAGE_MAX, build_pack, pack_text, templates_for_share, too_long, write_pack
     from worker.skeleton import PACKAGE_TEMPLATES
 
     settings, _, _ = _setup(args)
@@ -647,11 +647,9 @@ def cmd_share(args: argparse.Namespace) -> int:
     if settings.worker.state_file.exists():
         with StateStore(settings.worker.state_file) as store:
             state = store.session(session.uid)
-    folder = settings.mail.templates_dir
-    if not (folder / WHATSAPP_TEMPLATES[0]).is_file():  # a templates folder made before the WhatsApp pack
-        folder = PACKAGE_TEMPLATES
     series = series_info(settings)
-    pack = build_pack(Renderer(folder), session, series, state, min_minutes=settings.followup.min_minutes,
+    renderer = Renderer(templates_for_share(settings.mail.templates_dir, PACKAGE_TEMPLATES))
+    pack = build_pack(renderer, session, series, state, min_minutes=settings.followup.min_minutes,
                       certificate=settings.followup.enabled and settings.followup.certificate)
     text = pack_text(pack, series, t, lambda d: format_day(d, series.locale))
     path = write_pack(args.out, pack, text)

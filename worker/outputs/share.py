@@ -116,6 +116,11 @@ def write_pack(folder: Path, pack: SharePack, text: str) -> Path:
     return path
 
 
+def templates_for_share(folder: Path, shipped: Path) -> Path:
+    """``folder`` when it has the WhatsApp templates, else the shipped ones (a folder made before the pack)."""
+    return folder if (Path(folder) / WHATSAPP_TEMPLATES[0]).is_file() else shipped
+
+
 def too_long(pack: SharePack) -> list[ShareMessage]:
     """The messages longer than MESSAGE_MAX characters (an edited template or a very long description)."""
     return [m for m in pack.messages if len(m.text) > MESSAGE_MAX]
