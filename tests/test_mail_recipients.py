@@ -207,3 +207,9 @@ def test_the_invitation_greets_the_name_from_an_indonesian_form(tmp_path: Path) 
     assert str(message["To"]) == '"Siti Aminah, S.Pd." <siti@example.org>'
     text = message.get_body(("plain",)).get_content()
     assert text.startswith("Halo, Siti Aminah, S.Pd.,\n")
+
+
+def test_an_unsubscribe_list_whose_first_line_is_an_address_blocks_it_too(tmp_path: Path) -> None:
+    # "email@..." reads like a header word; it is an address, and the person asked to stop
+    path = write(tmp_path / "berhenti.txt", "email@example.org\nbudi@example.org\n")
+    assert load_unsubscribed([path], []) == {"email@example.org", "budi@example.org"}

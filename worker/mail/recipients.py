@@ -99,7 +99,9 @@ def _email_rank(name: str) -> int:
     if name in EMAIL_HEADERS:
         return EMAIL_HEADERS[name]
     padded = f" {name} "
-    return 50 if any(f" {w} " in padded for w in ("email", "e mail", "surel")) else 0
+    if any(f" {w} " in padded for w in ("email", "e mail", "surel")):
+        return 50
+    return 40 if "email" in name.replace(" ", "") else 0  # "EmailAddress", "alamatemail"
 
 
 def _name_rank(name: str) -> int:
@@ -138,6 +140,8 @@ def find_columns(header: Sequence[str], explicit: RecipientColumns | None = None
     ("Nama Lengkap (sesuai sertifikat)" beats a plain "Nama", Google's own "Alamat email"
     beats an "Email" question), and one column is never taken for two things.
     """
+    if any(clean_email(str(c)) for c in header):  # a row of data (a list without a header), not a header
+        return None
     names = [normalise_header(c) for c in header]
     explicit = explicit or RecipientColumns()
 
