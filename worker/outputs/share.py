@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Callable
 from urllib.parse import quote
 
 from worker.core.model import SeriesInfo, Session
@@ -92,8 +93,8 @@ def tidy(text: str) -> str:
     return "\n".join(kept).strip()
 
 
-def pack_text(pack: SharePack, series: SeriesInfo, t: Translator, format_day) -> str:
-    """The pack as staff read it in the terminal and in ``whatsapp-DATE.txt``."""
+def pack_text(pack: SharePack, series: SeriesInfo, t: Translator, format_day: Callable[[date], str]) -> str:
+    """The pack as staff read it in the terminal and in ``whatsapp-DATE.txt``; ``format_day`` writes a date."""
     out = [t._("WhatsApp messages: {title}, {day}", title=series.title, day=format_day(pack.session.date)),
            t._("Copy one message (between the lines) into the WhatsApp group, or open its wa.me link on a "
                "phone or in WhatsApp Web."),
