@@ -148,3 +148,14 @@ def test_no_secret_token_or_key_in_anything_the_demo_leaves_behind(result):
         for secret in secrets:
             assert secret not in data, f"{secret!r} found in {path}"
     assert checked > 40 and (result.out_dir / "sandbox" / "worker.log").stat().st_size > 0
+
+
+def test_a_whatsapp_file_per_held_session_with_the_public_registration_link(result):
+    with StateStore(result.out_dir / "sandbox" / "state.db") as store:
+        for session in held_sessions(result):
+            pack = (result.paths["whatsapp"] / f"whatsapp-{session.key}.txt").read_text(encoding="utf-8")
+            state = store.session(session.uid)
+            assert pack.count("https://wa.me/?text=") == 4 and state.registration_url in pack
+            assert not any(r.join_url in pack for r in store.registrants(session.uid) if r.join_url)
+    assert sorted(p.name for p in result.paths["whatsapp"].iterdir()) == [
+        f"whatsapp-{s.key}.txt" for s in held_sessions(result)]

@@ -119,3 +119,97 @@ def test_group_targeting() -> None:
     assert [r.email for r in select_for_session(everyone, ("guru-paud",))] == ["a@example.org", "d@example.org"]
     assert [r.email for r in select_for_session(everyone, ("orang-tua", "mahasiswa"))] == [
         "b@example.org", "d@example.org"]
+
+
+# -- Google Form exports (Indonesian and English interface) ------------------------
+FORM_EXPORT = ("Stempel waktu;Alamat email;Nama Lengkap (sesuai sertifikat);Instansi\r\n"
+               "2027/01/02 10.00.00;siti@example.org;Siti Aminah, S.Pd.;TK Pertiwi\r\n"
+               "2027/01/02 10.05.00;bukan-email;Orang Iseng;-\r\n"
+               "2027/01/02 10.07.00;\"dedi@example.org\";\"Dedi \"\"Guru\"\" Kurniawan\";SD 3\r\n")
+
+
+def test_an_indonesian_form_export_is_read_with_the_certificate_name(tmp_path: Path) -> None:
+    load = load_recipients([], [write(tmp_path / "respons.csv", FORM_EXPORT)], [], set())
+
+    assert load.recipients == [Recipient("siti@example.org", "Siti Aminah, S.Pd.", "TK Pertiwi"),
+                               Recipient("dedi@example.org", 'Dedi "Guru" Kurniawan', "SD 3")]
+    assert load.problems == ["respons.csv:3: 'bukan-email' is not a valid email address"]  # one bad row, not all
+    (taken,) = load.columns
+    assert (taken.email, taken.name, taken.group) == ("Alamat email", "Nama Lengkap (sesuai sertifikat)", "Instansi")
+    assert (taken.email_index, taken.name_index, taken.group_index) == (1, 2, 3)
+
+
+@pytest.mark.parametrize("header, email, name, group", [
+    (["Timestamp", "Email Address", "Nama", "Nama Lengkap beserta gelar", "Nama Instansi", "Kategori peserta"],
+     "Email Address", "Nama Lengkap beserta gelar", "Kategori peserta"),
+    (["Stempel waktu", "Email", "Alamat Email", "NAMA LENGKAP", "Asal instansi"],
+     "Alamat Email", "NAMA LENGKAP", "Asal instansi"),  # the address Google collects beats an "Email" question
+    (["No", "Nama sekolah", "Surel", "Nama", "Status"], "Surel", "Nama", "Status"),
+    (["E-mail", "Nama Lengkap (beserta gelar)*", "Kelompok", "Instansi"], "E-mail",
+     "Nama Lengkap (beserta gelar)*", "Kelompok"),
+    (["email", "name", "group"], "email", "name", "group"),
+])
+def test_the_usual_form_headers_are_recognised(tmp_path: Path, header, email, name, group) -> None:
+    row = ["2027", "x@example.org", "Ani", "Ani S.Pd.", "TK", "guru-paud"][:len(header)]
+    text = ";".join(header) + "\n" + ";".join(row) + "\n"
+    load = load_recipients([], [write(tmp_path / "f.csv", text)], [], set())
+    (taken,) = load.columns
+    assert (taken.email, taken.name, taken.group) == (email, name, group)
+
+
+def test_columns_named_in_settings_win_over_the_usual_headers(tmp_path: Path) -> None:
+    from worker.core.schema import RecipientColumns
+
+    text = "Email,Nama,Panggilan,Sekolah\nani@example.org,Ani Lestari,Bu Ani,TK Melati\n"
+    load = load_recipients([], [write(tmp_path / "f.csv", text)], [], set(),
+                           columns=RecipientColumns(name="panggilan", group="SEKOLAH"))
+    assert load.recipients == [Recipient("ani@example.org", "Bu Ani", "TK Melati")]
+
+
+def test_check_says_which_column_it_took_and_warns_when_there_is_no_name(tmp_path, capsys, monkeypatch) -> None:
+    from tests.helpers_settings import BASE, write_settings
+    from worker.cli import main
+
+    monkeypatch.delenv("LANG")  # staff read Indonesian
+    write(tmp_path / "respons.csv", FORM_EXPORT)
+    write(tmp_path / "tanpa-nama.csv", "No,E-mail\n1,a@example.org\n")
+    path = write_settings(tmp_path, BASE.replace("      - umum@example.org\n", "      - umum@example.org\n"
+                                                 "    csv_files: [respons.csv, tanpa-nama.csv]\n"))
+    main(["check", "--offline-ok", "--settings", str(path)])
+    out = capsys.readouterr().out
+    assert ("daftar penerima respons.csv:\n"
+            "  kolom email: 'Alamat email' (kolom B)\n"
+            "  kolom nama: 'Nama Lengkap (sesuai sertifikat)' (kolom C)\n"
+            "  kolom kelompok: 'Instansi' (kolom D)\n") in out
+    assert "daftar penerima tanpa-nama.csv:\n  kolom email: 'E-mail' (kolom B)\n" in out
+    assert "peringatan: tanpa-nama.csv: kolom nama tidak ditemukan, jadi email akan menyapa 'Sahabat Perpustakaan'" in out
+
+
+def test_the_invitation_greets_the_name_from_an_indonesian_form(tmp_path: Path) -> None:
+    from tests.helpers_settings import BASE, write_settings
+    from worker.config.settings import load_settings
+    from worker.core.clock import SystemClock
+    from worker.core.derive import series_info
+    from worker.mail.composer import MailComposer
+    from worker.mail.render import sample_meeting
+    from worker.core.planner import plan_season
+    from worker.run.engine import Integrations
+    from worker.run.wiring import RecipientLists
+
+    write(tmp_path / "respons.csv", FORM_EXPORT)
+    settings = load_settings(write_settings(tmp_path, BASE.replace(
+        "      - umum@example.org\n", "      - umum@example.org\n    csv_files: [respons.csv]\n")))
+    listed = RecipientLists(settings, Integrations(), SystemClock()).load(sheets=False).recipients
+    siti = next(r for r in listed if r.email == "siti@example.org")
+    session = next(s for s in plan_season(settings).sessions if s.key == "2027-01-14")
+    message = MailComposer(settings.mail.templates_dir, series_info(settings)).message(
+        "invitation", session, sample_meeting(), siti, sequence=0)
+    assert str(message["To"]) == '"Siti Aminah, S.Pd." <siti@example.org>'
+    text = message.get_body(("plain",)).get_content()
+    assert text.startswith("Halo, Siti Aminah, S.Pd.,\n")
+
+
+def test_an_unsubscribe_list_whose_first_line_is_an_address_blocks_it_too(tmp_path: Path) -> None:
+    # "email@..." reads like a header word; it is an address, and the person asked to stop
+    path = write(tmp_path / "berhenti.txt", "email@example.org\nbudi@example.org\n")
+    assert load_unsubscribed([path], []) == {"email@example.org", "budi@example.org"}

@@ -179,6 +179,12 @@ def _parser(t: Translator) -> LocalParser:
                          help=t._("which mail (default: all)"))
     preview.add_argument("--out", type=Path, default=Path("preview"), metavar=t._("FOLDER"),
                          help=t._("output folder (default: {folder})", folder="./preview"))
+    share = command("share", cmd_share, t._("write ready-to-paste WhatsApp messages for one session "
+                                             "(announcement, the day before, the day itself, thank-you), each "
+                                             "with a wa.me link; sends nothing"))
+    share.add_argument("date", metavar=t._("DATE"), help=t._("the session date, e.g. 2027-01-14"))
+    share.add_argument("--out", type=Path, default=Path("whatsapp"), metavar=t._("FOLDER"),
+                       help=t._("output folder (default: {folder})", folder="./whatsapp"))
     report = command("report", cmd_report, t._("write the season report (HTML with a chart) from the stored "
                                                "attendance"), now=True)
     report.add_argument("--out", type=Path, default=Path("report"), metavar=t._("FOLDER"),
@@ -336,6 +342,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     problems, unreadable = _recipient_problems(settings, io)
     for problem in problems:
         print(t._("warning: recipient list: {problem} (not sent to)", problem=problem))
+    for line in _recipient_column_lines(settings, io, args.t):
+        print(line)
     for line in _mail_load_warnings(settings, io, SystemClock().now()):
         print(t._("warning: {message}", message=t.error(line)))
     for line in _suppressed_lines(settings, t):
@@ -444,6 +452,32 @@ def _recipient_problems(settings: Settings, io: Integrations) -> tuple[list[str]
     except WorkerError as exc:  # an unsubscribe list that cannot be read: no mail would go out
         return [], [Text.of(exc)]
     return load.problems, load.unreadable
+
+
+def _recipient_column_lines(settings: Settings, io: Integrations, t) -> list[str]:
+    """Per local list, the header taken for e-mail, name and group, and a warning when no e-mail or name is found."""
+    from worker.mail.recipients import column_letter
+
+    try:
+        load = RecipientLists(settings, io, SystemClock()).load(sheets=False)
+    except WorkerError:  # an unreadable unsubscribe list is reported by check already
+        return []
+    lines = []
+    for found in load.columns:
+        lines.append(t._("recipient list {label}:", label=found.label))
+        for role, header, index in ((t._("e-mail column"), found.email, found.email_index),
+                                    (t._("name column"), found.name, found.name_index),
+                                    (t._("group column"), found.group, found.group_index)):
+            if index >= 0:
+                lines.append("  " + t._("{role}: '{header}' (column {letter})", role=role, header=header,
+                                        letter=column_letter(index)))
+        if found.email_index < 0:
+            lines.append(t._("warning: {label}: no e-mail column found; nobody on this list gets mail. Name the "
+                             "column 'Alamat email' or set mail.recipients.columns.email", label=found.label))
+        elif found.name_index < 0:
+            lines.append(t._("warning: {label}: no name column found; mails greet 'Sahabat Perpustakaan'. Name the "
+                             "column 'Nama Lengkap' or set mail.recipients.columns.name", label=found.label))
+    return lines
 
 
 def _mail_load_warnings(settings: Settings, io: Integrations, now: datetime) -> list[str]:
@@ -682,6 +716,46 @@ def cmd_preview(args: argparse.Namespace) -> int:
         if html is not None:
             base.with_suffix(".html").write_text(html.get_content(), encoding="utf-8")
         print(f"{kind:<13} {message['Subject']}\n{'':<13} {base}.eml")
+    return EXIT_OK
+
+
+def cmd_share(args: argparse.Namespace) -> int:
+    """``share DATE``: the session's WhatsApp messages, printed and written to ``--out/whatsapp-DATE.txt``."""
+    from worker.mail.render import Renderer, format_day
+    from worker.outputs.share import MESSAGE_MAX, build_pack, pack_text, templates_for_share, too_long, write_pack
+    from worker.skeleton import PACKAGE_TEMPLATES
+
+    settings, _, _ = _setup(args)
+    t = args.t
+    try:
+        day = date_type.fromisoformat(args.date)
+    except ValueError:
+        raise ValueError(t._("{value} is not a date such as 2027-01-14", value=repr(args.date))) from None
+    session = next((s for s in plan_season(settings).sessions if s.date == day), None)
+    if session is None:
+        raise ValueError(t._("{day} is not a session in {path} (see `webinar-worker plan`)",
+                             day=day, path=args.settings))
+    if session.cancelled:
+        print(t._("{day} is cancelled: there is nothing to announce.", day=day), file=sys.stderr)
+        return EXIT_USAGE
+    state = None
+    if settings.worker.state_file.exists():
+        with StateStore(settings.worker.state_file) as store:
+            state = store.session(session.uid)
+    series = series_info(settings)
+    renderer = Renderer(templates_for_share(settings.mail.templates_dir, PACKAGE_TEMPLATES))
+    pack = build_pack(renderer, session, series, state, min_minutes=settings.followup.min_minutes,
+                      certificate=settings.followup.enabled and settings.followup.certificate)
+    text = pack_text(pack, series, t, lambda d: format_day(d, series.locale))
+    path = write_pack(args.out, pack, text)
+    print(text)
+    for message in too_long(pack):
+        print(t._("warning: the message '{title}' has {count} characters; WhatsApp readers prefer under {limit}",
+                  title=t._(message.title), count=len(message.text), limit=MESSAGE_MAX), file=sys.stderr)
+    if not pack.link:
+        print(t._("warning: no Zoom meeting exists yet for {day}; the messages say the link will follow",
+                  day=day), file=sys.stderr)
+    print(t._("written: {path}", path=path))
     return EXIT_OK
 
 

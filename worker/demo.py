@@ -333,12 +333,30 @@ class Demo:
                                                organizer=settings.series.organizer, generated_at=self.clock.now(),
                                                timezone=settings.series.timezone, locale=settings.series.locale,
                                                people=people)
+        summary.paths["whatsapp"] = self._export_whatsapp(settings, store)
         summary.paths["log"] = self.sandbox / "worker.log"
         summary.paths["settings"] = self.sandbox / "settings.yaml"
         calls = Counter({f"zoom {k}": v for k, v in zoom.calls.items()})
         calls.update({f"google {k}": v for k, v in google.calls.items()})
         summary.remote_calls = dict(sorted(calls.items()))
         return summary
+
+    def _export_whatsapp(self, settings: Settings, store: StateStore) -> Path:
+        """One ``whatsapp/whatsapp-DATE.txt`` per held session, as ``webinar-worker share DATE`` writes it."""
+        from worker.i18n import translator_for
+        from worker.mail.render import Renderer, format_day
+        from worker.outputs.share import build_pack, pack_text, templates_for_share, write_pack
+
+        settings = load_settings(settings.path)  # as staff left it: 28 January is cancelled by now
+        folder, series = self.out_dir / "whatsapp", series_info(settings)
+        renderer = Renderer(templates_for_share(settings.mail.templates_dir, PACKAGE_TEMPLATES))
+        t = translator_for(settings_locale=settings.series.locale)
+        for session in (s for s in plan_season(settings).sessions if not s.cancelled):
+            pack = build_pack(renderer, session, series, store.session(session.uid),
+                              min_minutes=settings.followup.min_minutes,
+                              certificate=settings.followup.enabled and settings.followup.certificate)
+            write_pack(folder, pack, pack_text(pack, series, t, lambda d: format_day(d, series.locale)))
+        return folder
 
     def _export_certificates(self, settings: Settings, store: StateStore, summary: DemoSummary) -> tuple[Path, Path]:
         """The season transcripts and the static verification site, beside the certificates."""

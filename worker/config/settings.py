@@ -20,7 +20,7 @@ from worker.core.cleaning import email_problem, safe_link
 from worker.core.model import Recipient
 from worker.core.certnumber import number_format_issue
 from worker.core.schema import (MEETING_SETTING_KINDS, AttendanceSettings, CertificateSettings, FollowupSettings, GoogleSettings,
-                                MailSettings, RecipientSources, SeriesSettings, Settings, SignatureSettings, SkipDate, SmtpSettings,
+                                MailSettings, RecipientColumns, RecipientSources, SeriesSettings, TONE_ALIASES, TONES, ZONE_NAMES, Settings, SignatureSettings, SkipDate, SmtpSettings,
                                 TopicEntry, WorkerSettings, ZoomSettings, default_of)
 from worker.errors import Phrase, Problem, SettingsError
 from worker.i18n import N_
@@ -290,7 +290,7 @@ class _Checker:
         p = "series"
         m = self.section(root, "", p, ("id", "title", "organizer", "contact", "weekday", "start_time",
                                       "duration_minutes", "timezone", "locale", "first_date",
-                                      "last_date", "skip_dates"), required=True)
+                                      "last_date", "skip_dates", "also_show_zones"), required=True)
         d = {f: default_of(SeriesSettings, f) for f in ("weekday", "start_time", "duration_minutes", "timezone",
                                                         "locale", "organizer", "contact")}
         series_id = self.text(m, p, "id", required=True)
@@ -330,7 +330,19 @@ class _Checker:
             duration_minutes=self.integer(m, p, "duration_minutes", d["duration_minutes"], 5, 24 * 60),
             timezone=zone, locale=self.locale(m, p, d["locale"]),
             first_date=first or date.min, last_date=last or date.min,
-            skip_dates=self.skip_dates(m, p, weekday, first, last))
+            skip_dates=self.skip_dates(m, p, weekday, first, last), also_show_zones=self.also_show_zones(m, p))
+
+    def also_show_zones(self, m: dict, p: str) -> tuple[str, ...]:
+        """``series.also_show_zones``: WIB, WITA, WIT or IANA zone names, kept as IANA names."""
+        zones: list[str] = []
+        for index, value in enumerate(self.text_list(m, p, "also_show_zones")):
+            zone = ZONE_NAMES.get(value.upper(), value)
+            if not _valid_zone(zone):
+                self.problem(join_path(join_path(p, "also_show_zones"), index),
+                             f"{_show(value)} is not a time zone; expected WIB, WITA, WIT or a name like Asia/Jakarta")
+            elif zone not in zones:
+                zones.append(zone)
+        return tuple(zones)
 
     def locale(self, m: dict, p: str, default: str) -> str:
         """``series.locale``: a locale Babel knows (dates and weekdays in mails are written in it)."""
@@ -499,7 +511,7 @@ class _Checker:
         p = "mail"
         m = self.section(root, "", p, ("sender_name", "sender_address", "reply_to", "unsubscribe_url",
                                       "invitation_days_before", "reminder_hours_before", "batch_size",
-                                      "templates_dir", "smtp", "recipients"))
+                                      "templates_dir", "smtp", "recipients", "tone"))
         d = MailSettings()
         sender = self.text(m, p, "sender_address", d.sender_address)
         self.email(sender, f"{p}.sender_address")
@@ -514,7 +526,16 @@ class _Checker:
             reminder_hours_before=self.integer(m, p, "reminder_hours_before", d.reminder_hours_before, 0, 72),
             batch_size=self.integer(m, p, "batch_size", d.batch_size, 1, 2000),
             templates_dir=self.path_value(templates),
-            smtp=self.smtp(m, p), recipients=self.recipients(m, p))
+            smtp=self.smtp(m, p), recipients=self.recipients(m, p), tone=self.tone(m, p, d.tone))
+
+    def tone(self, m: dict, p: str, default: str) -> str:
+        """``mail.tone``: ramah or resmi (friendly and formal are accepted for them)."""
+        value = m.get("tone")
+        word = TONE_ALIASES.get(str(value).strip().lower(), str(value).strip().lower()) if value is not None else default
+        if word not in TONES:
+            self.problem(join_path(p, "tone"), f"expected ramah (friendly) or resmi (formal), got {_show(value)}")
+            return default
+        return word
 
     def smtp(self, parent: dict, parent_path: str) -> SmtpSettings:
         """``mail.smtp``."""
@@ -532,7 +553,7 @@ class _Checker:
         """``mail.recipients``: inline addresses, CSV files, sheet ranges and unsubscribe lists."""
         p = f"{parent_path}.recipients"
         m = self.section(parent, parent_path, "recipients", ("inline", "csv_files", "sheet_ranges",
-                                                            "unsubscribe_files", "unsubscribe_sheet_ranges"))
+                                                            "unsubscribe_files", "unsubscribe_sheet_ranges", "columns"))
         inline = []
         raw = m.get("inline") or []
         if not isinstance(raw, list):
@@ -554,7 +575,15 @@ class _Checker:
             csv_files=tuple(self.path_value(v) for v in self.text_list(m, p, "csv_files")),
             sheet_ranges=tuple(self.text_list(m, p, "sheet_ranges")),
             unsubscribe_files=tuple(self.path_value(v) for v in self.text_list(m, p, "unsubscribe_files")),
-            unsubscribe_sheet_ranges=tuple(self.text_list(m, p, "unsubscribe_sheet_ranges")))
+            unsubscribe_sheet_ranges=tuple(self.text_list(m, p, "unsubscribe_sheet_ranges")),
+            columns=self.recipient_columns(m, p))
+
+    def recipient_columns(self, parent: dict, parent_path: str) -> RecipientColumns:
+        """``mail.recipients.columns``: the header text of the email, name and group columns."""
+        p = f"{parent_path}.columns"
+        m = self.section(parent, parent_path, "columns", ("email", "name", "group"))
+        return RecipientColumns(email=self.text(m, p, "email"), name=self.text(m, p, "name"),
+                                group=self.text(m, p, "group"))
 
     def attendance(self, root: dict) -> AttendanceSettings:
         """The ``attendance`` section."""

@@ -11,7 +11,8 @@ def series_info(settings: Settings) -> SeriesInfo:
     s, m = settings.series, settings.mail
     return SeriesInfo(series=s.id, title=s.title, organizer=s.organizer, contact=s.contact, locale=s.locale,
                       timezone=s.timezone, sender_name=m.sender_name or s.organizer or s.title,
-                      sender_address=m.sender_address, reply_to=m.reply_to, unsubscribe_url=m.unsubscribe_url)
+                      sender_address=m.sender_address, reply_to=m.reply_to, unsubscribe_url=m.unsubscribe_url,
+                      tone=m.tone, also_zones=s.also_show_zones)
 
 
 def policy(settings: Settings) -> Policy:

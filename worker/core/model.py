@@ -226,3 +226,5 @@ class SeriesInfo:
     sender_address: str  # From address
     reply_to: str = ""  # Reply-To address, may be ""
     unsubscribe_url: str = ""  # mailto: or https: link for List-Unsubscribe, may be ""
+    tone: str = "ramah"  # mail.tone: "ramah" (friendly) or "resmi" (formal); templates read it as `tone`
+    also_zones: tuple[str, ...] = ()  # series.also_show_zones: other IANA zones the time is also written in

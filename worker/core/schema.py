@@ -54,6 +54,7 @@ class SeriesSettings:
     first_date: date = date.min  # first session date (date.min: not given)
     last_date: date = date.min  # last session date (date.min: not given)
     skip_dates: tuple[SkipDate, ...] = ()  # holidays inside the range
+    also_show_zones: tuple[str, ...] = ()  # other zones (IANA names) the time is shown in: "09.00 WITA / 08.00 WIB"
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,15 @@ class SmtpSettings:
 
 
 @dataclass(frozen=True)
+class RecipientColumns:
+    """Header names staff wrote in ``mail.recipients.columns``; "" = recognise the usual Form headers."""
+
+    email: str = ""  # e.g. "Alamat email"
+    name: str = ""  # e.g. "Nama Lengkap (sesuai sertifikat)"
+    group: str = ""  # e.g. "Kategori peserta"
+
+
+@dataclass(frozen=True)
 class RecipientSources:
     """Where the mailing list comes from; any mix is allowed."""
 
@@ -115,6 +125,7 @@ class RecipientSources:
     sheet_ranges: tuple[str, ...] = ()  # Google Sheet ranges (e.g. a Form's responses)
     unsubscribe_files: tuple[Path, ...] = ()  # addresses that must never get mail
     unsubscribe_sheet_ranges: tuple[str, ...] = ()  # same, kept in a sheet
+    columns: RecipientColumns = field(default_factory=RecipientColumns)  # explicit header names (win over guessing)
 
 
 @dataclass(frozen=True)
@@ -131,6 +142,7 @@ class MailSettings:
     templates_dir: Path = Path("templates")  # Jinja2 templates
     smtp: SmtpSettings = field(default_factory=SmtpSettings)  # server
     recipients: RecipientSources = field(default_factory=RecipientSources)  # list sources
+    tone: str = "ramah"  # "ramah" (friendly: "Halo, ...") or "resmi" (formal: "Yth. Bapak/Ibu ...", "Hormat kami,")
 
 
 @dataclass(frozen=True)
@@ -198,6 +210,11 @@ class WorkerSettings:
     alert_to: tuple[str, ...] = ()  # operator addresses that get alert mail; empty = alerts only in the log
     alert_after_failures: int = 3  # a step failing this many times in a row raises an alert
     stale_after_ticks: int = 5  # no completed tick for this many intervals: the worker counts as stuck
+
+
+TONES = ("ramah", "resmi")  # mail.tone values
+TONE_ALIASES = {"friendly": "ramah", "formal": "resmi"}  # English words accepted for them
+ZONE_NAMES = {"WIB": "Asia/Jakarta", "WITA": "Asia/Makassar", "WIT": "Asia/Jayapura"}  # series.also_show_zones
 
 
 def default_of(cls: type, name: str) -> object:

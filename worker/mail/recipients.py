@@ -1,8 +1,10 @@
 """Who gets the series' mail: inline addresses, CSV files and Google Sheet ranges, merged.
 
 Lists come from people (a Google Form, a spreadsheet exported from Excel), so reading is
-careful: a header row names the columns in English or Indonesian (``email``/``surel``,
-``name``/``nama``, ``group``/``grup``/``kelompok``). CSV files follow RFC 4180 quoting
+careful: a header row names the columns in English or Indonesian, and the usual Form headers
+are recognised (``Alamat email``/``Email Address``/``Surel``; ``Nama Lengkap (sesuai
+sertifikat)`` before a plain ``Nama``; ``Kelompok``/``Kategori peserta``/``Instansi`` for the
+group), unless ``mail.recipients.columns`` names them; :class:`ColumnChoice` says which was taken. CSV files follow RFC 4180 quoting
 whatever the delimiter (comma, semicolon as Indonesian Excel writes, or tab; detected from
 the header outside quotes) and may start with a BOM. Each physical line is one row: a
 line that does not parse (an unbalanced quote, a quote inside an unquoted field, more
@@ -21,11 +23,22 @@ from typing import Iterable, Iterator, Sequence
 
 from worker.core.cleaning import NAME_MAX, clean_cell, clean_email, clean_name, email_problem, shown
 from worker.core.model import Recipient
+from worker.core.schema import RecipientColumns
 from worker.errors import NotConfiguredError
 
-EMAIL_HEADERS = ("email", "e-mail", "surel", "alamat email", "alamat e-mail", "alamat surel", "email address")
-NAME_HEADERS = ("name", "nama", "nama lengkap", "full name")
-GROUP_HEADERS = ("group", "grup", "kelompok")
+# Header words, as a Google Form (Indonesian or English interface) or a hand-made sheet writes them,
+# each with a rank: when two columns fit, the higher rank wins (then the leftmost).
+EMAIL_HEADERS = {"alamat email": 100, "email address": 95, "email": 90, "e mail": 90, "surel": 90,
+                 "alamat e mail": 90, "alamat surel": 90, "alamat email aktif": 85, "email aktif": 85}
+NAME_HEADERS = {"nama lengkap sesuai sertifikat": 100, "nama lengkap beserta gelar": 95,
+                "nama lengkap dan gelar": 95, "nama lengkap": 90, "full name": 90, "nama peserta": 85,
+                "nama": 80, "name": 80}
+GROUP_HEADERS = {"group": 100, "grup": 100, "kelompok": 100, "kategori peserta": 90, "kategori": 85,
+                 "status peserta": 80, "status": 75, "peran": 70, "profesi": 70, "pekerjaan": 65,
+                 "asal instansi": 60, "instansi": 60, "nama instansi": 60, "asal lembaga": 55, "lembaga": 55}
+# Words that make a "nama ..." header name something other than the person (an institution, a school).
+NOT_A_PERSON = ("instansi", "lembaga", "sekolah", "organisasi", "kantor", "perusahaan", "unit", "kota",
+                "kabupaten", "panggilan", "pengguna", "ibu kandung", "anak", "email", "e mail", "surel")
 DELIMITERS = (",", ";", "\t")  # the separators people's spreadsheets write
 MAX_LIST_BYTES = 20 * 1024 * 1024  # a recipient or unsubscribe file larger than this is refused
 _ANY_EMAIL = re.compile(r"[^\s,;<>\"'()]+@[^\s,;<>\"'()]+")  # addresses inside a line that does not parse
@@ -50,6 +63,7 @@ class RecipientLoad:
     recipients: list[Recipient] = field(default_factory=list)  # deduplicated, unsubscribed removed
     problems: list[str] = field(default_factory=list)  # "daftar.csv:7: 'budi@' is not a valid email address"
     unreadable: list[str] = field(default_factory=list)  # files that could not be read at all (check: exit 2)
+    columns: list[ColumnChoice] = field(default_factory=list)  # per CSV file or sheet range: the headers taken
 
 
 @dataclass(frozen=True)
@@ -61,20 +75,113 @@ class Columns:
     group: int = -1  # index of the group column
 
 
+@dataclass(frozen=True)
+class ColumnChoice:
+    """Which header of one list was taken for e-mail, name and group ("" when none), for ``check`` to show."""
+
+    label: str  # the list as problems name it ("daftar.csv", "sheet range 1")
+    email: str = ""  # the header text taken for the address
+    email_index: int = -1  # its column (0 = A)
+    name: str = ""  # the header text taken for the name
+    name_index: int = -1
+    group: str = ""  # the header text taken for the group
+    group_index: int = -1
+
+
 # -- reading tables --------------------------------------------------------------
-def find_columns(header: Sequence[str]) -> Columns | None:
-    """Which columns hold email, name and group; None when there is no email column."""
-    names = [" ".join(str(cell).split()).lower() for cell in header]
+def normalise_header(text: object) -> str:
+    """``"Nama Lengkap (sesuai sertifikat)*"`` -> ``"nama lengkap sesuai sertifikat"``: lower case, words only."""
+    words = re.sub(r"[^\w]+|_", " ", str(text).lower())
+    return " ".join(words.split())
 
-    def first(candidates: Sequence[str]) -> int:
-        return next((i for i, n in enumerate(names) if n in candidates), -1)
 
-    email = first(EMAIL_HEADERS)
-    if email < 0:  # a Google Form says "Alamat email" or "Email Address"; accept any header naming email
-        email = next((i for i, n in enumerate(names) if "email" in n or "e-mail" in n), -1)
+def _email_rank(name: str) -> int:
+    if name in EMAIL_HEADERS:
+        return EMAIL_HEADERS[name]
+    padded = f" {name} "
+    if any(f" {w} " in padded for w in ("email", "e mail", "surel")):
+        return 50
+    return 40 if "email" in name.replace(" ", "") else 0  # "EmailAddress", "alamatemail"
+
+
+def _name_rank(name: str) -> int:
+    if name in NAME_HEADERS:
+        return NAME_HEADERS[name]
+    padded = f" {name} "
+    if not (padded.startswith((" nama ", " name ")) or " full name " in padded):
+        return 0
+    if "sertifikat" in padded or "gelar" in padded:  # the name as it must be printed on the certificate
+        return 97
+    if any(f" {w} " in padded for w in NOT_A_PERSON):
+        return 0
+    return 60  # "Nama (wajib diisi)", "Nama lengkap Bapak/Ibu"
+
+
+def _group_rank(name: str) -> int:
+    if name in GROUP_HEADERS:
+        return GROUP_HEADERS[name]
+    padded = f" {name} "
+    for word, rank in (("kategori", 50), ("kelompok", 50), ("instansi", 40), ("status", 30)):
+        if f" {word} " in padded:
+            return rank
+    return 0
+
+
+def _best(names: Sequence[str], rank, taken: set[int]) -> int:
+    scored = [(rank(n), -i) for i, n in enumerate(names) if i not in taken and n]
+    best = max(scored, default=(0, 0))
+    return -best[1] if best[0] > 0 else -1
+
+
+def find_columns(header: Sequence[str], explicit: RecipientColumns | None = None) -> Columns | None:
+    """Which columns hold email, name and group; None when there is no email column.
+
+    A column named in ``explicit`` wins; otherwise the usual Form headers are ranked
+    ("Nama Lengkap (sesuai sertifikat)" beats a plain "Nama", Google's own "Alamat email"
+    beats an "Email" question), and one column is never taken for two things.
+    """
+    if any(clean_email(str(c)) for c in header):  # a row of data (a list without a header), not a header
+        return None
+    names = [normalise_header(c) for c in header]
+    explicit = explicit or RecipientColumns()
+
+    def named(wanted: str) -> int:
+        key = normalise_header(wanted)
+        return next((i for i, n in enumerate(names) if key and n == key), -1)
+
+    email = named(explicit.email) if explicit.email else -1
+    if email < 0:
+        email = _best(names, _email_rank, set())
     if email < 0:
         return None
-    return Columns(email=email, name=first(NAME_HEADERS), group=first(GROUP_HEADERS))
+    name = named(explicit.name) if explicit.name else -1
+    if name < 0:
+        name = _best(names, _name_rank, {email})
+    group = named(explicit.group) if explicit.group else -1
+    if group < 0:
+        group = _best(names, _group_rank, {email, name})
+    return Columns(email=email, name=name, group=group)
+
+
+def column_letter(index: int) -> str:
+    """``0`` -> ``A``, ``25`` -> ``Z``, ``26`` -> ``AA``: the column as a spreadsheet shows it."""
+    letters = ""
+    index += 1
+    while index > 0:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(ord("A") + rest) + letters
+    return letters
+
+
+def column_choice(label: str, header: Sequence[str], columns: Columns | None) -> ColumnChoice:
+    """What ``check`` shows about one list's header: the header text taken for each role."""
+    def text(i: int) -> str:
+        return clean_cell(header[i], 80) if 0 <= i < len(header) else ""
+
+    if columns is None:
+        return ColumnChoice(label)
+    return ColumnChoice(label, text(columns.email), columns.email, text(columns.name), columns.name,
+                        text(columns.group), columns.group)
 
 
 def read_list_text(path: Path, limit: int = MAX_LIST_BYTES) -> str:
@@ -206,7 +313,7 @@ def cell(row: Sequence[str], index: int, limit: int | None = None) -> str:
 
 
 def table_recipients(label: str, rows: Iterable[tuple[int, list[str] | BadLine]], load: RecipientLoad,
-                     ) -> Iterator[Recipient]:
+                     explicit: RecipientColumns | None = None) -> Iterator[Recipient]:
     """The recipients of one table whose first row is a header; problems go into ``load``.
 
     One bad row (does not parse, more cells than the header, a bad address) is reported
@@ -221,8 +328,9 @@ def table_recipients(label: str, rows: Iterable[tuple[int, list[str] | BadLine]]
         if not any(c.strip() for c in row):
             continue
         if columns is None:
-            columns = find_columns(row)
+            columns = find_columns(row, explicit)
             width = len(row)
+            load.columns.append(column_choice(label, row, columns))
             if columns is None:
                 found = ", ".join(clean_cell(c, 60) for c in row if c.strip())
                 load.problems.append(f"{label}:{line}: no email column in the header row "
@@ -242,7 +350,7 @@ def table_recipients(label: str, rows: Iterable[tuple[int, list[str] | BadLine]]
                         group=cell(row, columns.group))
 
 
-def csv_recipients(path: Path, load: RecipientLoad) -> Iterator[Recipient]:
+def csv_recipients(path: Path, load: RecipientLoad, explicit: RecipientColumns | None = None) -> Iterator[Recipient]:
     """The recipients in one CSV file; a missing or unreadable file is one problem."""
     try:
         rows = list(read_csv_rows(path))
@@ -254,7 +362,7 @@ def csv_recipients(path: Path, load: RecipientLoad) -> Iterator[Recipient]:
         load.problems.append(str(exc))
         load.unreadable.append(f"{exc} (fix mail.recipients.csv_files)")
         return
-    yield from table_recipients(path.name, rows, load)
+    yield from table_recipients(path.name, rows, load, explicit)
 
 
 def inline_recipients(inline: Sequence[Recipient], load: RecipientLoad) -> Iterator[Recipient]:
@@ -270,17 +378,18 @@ def inline_recipients(inline: Sequence[Recipient], load: RecipientLoad) -> Itera
 # -- public API -------------------------------------------------------------------
 def load_recipients(inline: Sequence[Recipient], csv_paths: Sequence[Path],
                     sheet_rows: Sequence[Sequence[Sequence[str]]], unsubscribed: set[str], *,
-                    sheet_labels: Sequence[str] = ()) -> RecipientLoad:
+                    sheet_labels: Sequence[str] = (), columns: RecipientColumns | None = None) -> RecipientLoad:
     """Merge all sources in order (inline, CSV files, sheet ranges); first occurrence of an address wins.
 
-    ``sheet_labels`` names each sheet range in problems (default ``sheet range 1``, ...).
+    ``sheet_labels`` names each sheet range in problems (default ``sheet range 1``, ...);
+    ``columns`` names the header of each role when staff set ``mail.recipients.columns``.
     """
     load = RecipientLoad()
     blocked = {a for a in (clean_email(u) for u in unsubscribed) if a}
     seen: set[str] = set()
     sources: list[Iterator[Recipient]] = [inline_recipients(inline, load)]
-    sources += [csv_recipients(Path(p), load) for p in csv_paths]
-    sources += [table_recipients(_sheet_label(sheet_labels, i), numbered(rows), load)
+    sources += [csv_recipients(Path(p), load, columns) for p in csv_paths]
+    sources += [table_recipients(_sheet_label(sheet_labels, i), numbered(rows), load, columns)
                 for i, rows in enumerate(sheet_rows)]
     for source in sources:
         for recipient in source:

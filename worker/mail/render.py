@@ -14,7 +14,7 @@ import traceback
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 from zoneinfo import ZoneInfo
 
 import jinja2
@@ -26,6 +26,7 @@ from markupsafe import Markup, escape
 from worker.core.cleaning import clean_name
 from worker.core.mailkinds import MAIL_KINDS
 from worker.core.model import MeetingInfo, Recipient, SeriesInfo, Session
+from worker.core.schema import ZONE_NAMES
 from worker.errors import TemplateError
 
 KINDS = MAIL_KINDS  # mail kinds with templates: the registry in worker.core.mailkinds
@@ -52,11 +53,42 @@ class RenderedMail:
 
 
 # -- formatting helpers ---------------------------------------------------------
-def format_when(dt: datetime, tz: str, locale: str = DEFAULT_LOCALE) -> str:
-    """``Kamis, 14 Januari 2027, pukul 09.00 WITA``: a moment as people in the series' zone read it."""
+def format_when(dt: datetime, tz: str, locale: str = DEFAULT_LOCALE, also_zones: Sequence[str] = ()) -> str:
+    """``Kamis, 14 Januari 2027, pukul 09.00 WITA``: a moment as people in the series' zone read it.
+
+    With ``also_zones`` the clock is written in those zones too: ``pukul 09.00 WITA / 08.00 WIB``.
+    """
     local = dt.astimezone(ZoneInfo(tz))
     at = "pukul" if (locale or DEFAULT_LOCALE).startswith("id") else "at"
-    return f"{format_day(local, locale)}, {at} {format_clock(local, locale)} {zone_abbreviation(local, locale)}"
+    return f"{format_day(local, locale)}, {at} {clock_in_zones(dt, tz, locale, also_zones)}"
+
+
+def other_zones(tz: str, also_zones: Sequence[str], moment: datetime) -> list[ZoneInfo]:
+    """The zones of ``also_zones`` whose abbreviation differs from the series' own (WIB once, not twice)."""
+    seen = {zone_abbreviation(moment.astimezone(ZoneInfo(tz)))}
+    zones = []
+    for name in also_zones:
+        zone = ZoneInfo(name)
+        abbreviation = zone_abbreviation(moment.astimezone(zone))
+        if abbreviation not in seen:
+            seen.add(abbreviation)
+            zones.append(zone)
+    return zones
+
+
+def clock_in_zones(dt: datetime, tz: str, locale: str = DEFAULT_LOCALE, also_zones: Sequence[str] = ()) -> str:
+    """``09.00 WITA / 08.00 WIB``: the start in the series' zone, then in each other zone."""
+    zones = [ZoneInfo(tz), *other_zones(tz, also_zones, dt)]
+    return " / ".join(f"{format_clock(dt.astimezone(z), locale)} {zone_abbreviation(dt.astimezone(z), locale)}"
+                      for z in zones)
+
+
+def range_in_zones(start: datetime, end: datetime, tz: str, locale: str = DEFAULT_LOCALE,
+                   also_zones: Sequence[str] = ()) -> str:
+    """``09.00–10.30 WITA / 08.00–09.30 WIB``: start and end in the series' zone, then in each other zone."""
+    zones = [ZoneInfo(tz), *other_zones(tz, also_zones, start)]
+    return " / ".join(f"{format_clock(start.astimezone(z), locale)}–{format_clock(end.astimezone(z), locale)} "
+                      f"{zone_abbreviation(start.astimezone(z), locale)}" for z in zones)
 
 
 def format_day(local: datetime | date, locale: str = DEFAULT_LOCALE) -> str:
@@ -116,8 +148,12 @@ def nl2br(value: Any) -> Markup:
 
 
 # -- the context templates see --------------------------------------------------
-def session_values(session: Session, locale: str) -> dict[str, Any]:
-    """What templates know about a session: topic, people and the time in several shapes."""
+def session_values(session: Session, locale: str, also_zones: Sequence[str] = ()) -> dict[str, Any]:
+    """What templates know about a session: topic, people and the time in several shapes.
+
+    ``also_zones`` (series.also_show_zones) adds the clock in other zones to ``when``,
+    ``time_range`` and ``start_times``: ``09.00 WITA / 08.00 WIB``.
+    """
     zone = ZoneInfo(session.timezone)
     start, end = session.start.astimezone(zone), session.end.astimezone(zone)
     abbreviation = zone_abbreviation(start, locale)
@@ -128,15 +164,17 @@ def session_values(session: Session, locale: str) -> dict[str, Any]:
         "date_text": format_day(start, locale), "weekday": format_date(start, "EEEE", locale=locale),
         "start_time": format_clock(start, locale),
         "end_time": format_clock(end, locale), "zone": abbreviation,
-        "when": format_when(session.start, session.timezone, locale),
-        "time_range": f"{format_clock(start, locale)}–{format_clock(end, locale)} {abbreviation}",
+        "when": format_when(session.start, session.timezone, locale, also_zones),
+        "time_range": range_in_zones(start, end, session.timezone, locale, also_zones),
+        "start_times": clock_in_zones(start, session.timezone, locale, also_zones),
     }
 
 
-def change_values(session: Session, previous: Session | None, locale: str) -> dict[str, Any]:
+def change_values(session: Session, previous: Session | None, locale: str,
+                  also_zones: Sequence[str] = ()) -> dict[str, Any]:
     """``old_*`` values and ``*_changed`` flags for a change notice (flags are False otherwise)."""
-    before = session_values(previous or session, locale)
-    now = session_values(session, locale)
+    before = session_values(previous or session, locale, also_zones)
+    now = session_values(session, locale, also_zones)
     return {
         "old_topic": before["topic"], "old_speaker": before["speaker"], "old_when": before["when"],
         "old_time_range": before["time_range"], "old_date_text": before["date_text"],
@@ -161,10 +199,76 @@ def mail_context(kind: str, session: Session, meeting: MeetingInfo, series: Seri
         "personal_link": bool(meeting.registration_url) and meeting.join_url != meeting.registration_url,
         # alert mail (worker.run.alerts): "start" or "clear", and one item per problem
         "alert_event": "start", "alert_items": [],
+        # mail.tone: "ramah" greets "Halo, Budi," and signs "Salam hangat,"; "resmi" greets
+        # "Yth. Bapak/Ibu Budi," and signs "Hormat kami," (the wording is in the templates)
+        "tone": tone_of(series),
     }
-    context.update(session_values(session, locale))
-    context.update(change_values(session, previous, locale))
+    zones = series_zones(series)
+    context.update(session_values(session, locale, zones))
+    context.update(change_values(session, previous, locale, zones))
     context.update(extra or {})
+    return context
+
+
+def tone_of(series: SeriesInfo) -> str:
+    """``ramah`` or ``resmi``: the series' tone (anything else reads as the friendly default)."""
+    tone = getattr(series, "tone", "ramah")
+    return tone if tone in ("ramah", "resmi") else "ramah"
+
+
+def series_zones(series: SeriesInfo) -> tuple[str, ...]:
+    """The other zones the series' times are written in; names ZoneInfo does not know are left out."""
+    zones = []
+    for name in getattr(series, "also_zones", ()) or ():
+        name = ZONE_NAMES.get(str(name).upper(), name)  # WIB, WITA, WIT as settings allow them
+        try:
+            ZoneInfo(name)
+        except (ValueError, KeyError, OSError):  # settings refuse these; a hand-made SeriesInfo may not
+            continue
+        zones.append(name)
+    return tuple(zones)
+
+
+# -- WhatsApp messages (webinar-worker share) ---------------------------------------
+WHATSAPP_TEMPLATES = ("whatsapp_pengumuman.txt.j2", "whatsapp_h-1.txt.j2", "whatsapp_hari-h.txt.j2",
+                      "whatsapp_terima-kasih.txt.j2")  # the four moments, in the order they are posted
+WHATSAPP_MARKS = str.maketrans({"*": "", "_": "", "~": "", "`": ""})  # WhatsApp's bold, italic, strike, code
+DESCRIPTION_MAX = 300  # characters of the description kept in a WhatsApp announcement
+
+
+def whatsapp_text(value: object, limit: int | None = None) -> str:
+    """Staff text made safe inside a WhatsApp message: one line, none of WhatsApp's format characters, capped.
+
+    WhatsApp has no escape for ``*`` or ``_``: one inside a topic would end the bold around
+    it, so they are dropped; a line break would split the layout, so lines are joined.
+    """
+    text = one_line(clean_name(str(value or ""), 10_000).translate(WHATSAPP_MARKS))
+    if limit and len(text) > limit:
+        text = text[:limit - 1].rstrip() + "…"
+    return text
+
+
+def whatsapp_context(session: Session, series: SeriesInfo, *, link: str, registration: bool,
+                     meeting_id: str = "", passcode: str = "", min_minutes: int = 30,
+                     certificate: bool = True) -> dict[str, Any]:
+    """What the WhatsApp templates see: the session (staff text cleaned for WhatsApp) and the public link only."""
+    locale = series.locale or DEFAULT_LOCALE
+    values = session_values(session, locale, series_zones(series))
+    context: dict[str, Any] = {
+        "kind": "whatsapp", "series_title": whatsapp_text(series.title), "organizer": whatsapp_text(series.organizer),
+        "contact": whatsapp_text(series.contact), "tone": tone_of(series),
+        "link": one_line(link), "registration": bool(registration and link),
+        # Without registration the meeting's own join link is public anyway; with it, the id alone
+        # would let people skip the sign-up page, so it is not shown.
+        "meeting_id": "" if registration else format_meeting_id(meeting_id),
+        "passcode": "" if registration else one_line(passcode), "min_minutes": min_minutes,
+        "certificate": certificate, "recording_url": one_line(session.recording_url),
+    }
+    for key in ("date_text", "weekday", "start_time", "end_time", "zone", "when", "time_range", "start_times"):
+        context[key] = values[key]
+    context.update(topic=whatsapp_text(session.topic), speaker=whatsapp_text(session.speaker),
+                   audience=whatsapp_text(session.audience),
+                   description=whatsapp_text(session.description, DESCRIPTION_MAX))
     return context
 
 
@@ -275,6 +379,9 @@ class Renderer:
         names = [(f"{kind}.{part}.j2", context_for[kind]) for kind in KINDS for part in MAIL_PARTS]
         names.append((EVENT_DESCRIPTION, mail_context("event", session, sample_meeting(), series,
                                                       Recipient(email=""))))
+        meeting = sample_meeting()
+        whatsapp = whatsapp_context(session, series, link=meeting.registration_url, registration=True)
+        names += [(name, whatsapp) for name in WHATSAPP_TEMPLATES if (self.template_dir / name).is_file()]
         problems = []
         for name, context in names:
             problem = self.check_one(name, context)

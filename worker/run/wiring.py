@@ -168,7 +168,8 @@ class RecipientLists:
         unsubscribed = load_unsubscribed(list(self.sources.unsubscribe_files),
                                          ranges(self.sources.unsubscribe_sheet_ranges))
         return load_recipients(list(self.sources.inline), list(self.sources.csv_files),
-                               ranges(self.sources.sheet_ranges), unsubscribed)
+                               ranges(self.sources.sheet_ranges), unsubscribed,
+                               sheet_labels=self.sources.sheet_ranges, columns=self.sources.columns)
 
     def __call__(self, session: Session) -> Sequence[Recipient]:
         """The people to invite to ``session``."""
