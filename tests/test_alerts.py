@@ -16,7 +16,7 @@ from worker.config.settings import load_settings
 from worker.core.clock import FixedClock
 from worker.core.records import Retry
 from worker.errors import SettingsError
-from worker.run.alerts import UID_PREFIX, AlertBook, Concern, changes, step_concerns
+from worker.run.alerts import UID_PREFIX, AlertBook, Concern, changes, settings_problem_text, step_concerns
 from worker.run.runner import Runner
 from worker.run.wiring import build_engine
 from worker.store.health import HEARTBEAT_KEY, read_heartbeat
@@ -68,10 +68,12 @@ def test_a_broken_edit_while_running_sends_one_alert_with_its_line_and_one_recov
         assert runner.settings.series.weekday == 3  # the last good settings stay in force
         (alert,) = _alerts(smtp_server)
         assert alert["Subject"].startswith("[Webinar Kamis Perpustakaan] PERINGATAN: Suntingan settings.yaml ditolak")
-        assert str(raised.value) in _body(alert)  # the problems and their lines, exactly as check prints them
-        assert "settings.yaml:6" in _body(alert) and "series.weekday" in _body(alert)
+        shown = settings_problem_text(raised.value)  # the problems and their lines, as `check` prints them to staff
+        assert shown in _body(alert)
+        assert "settings.yaml baris 6" in _body(alert) and "series.weekday" in _body(alert)
+        assert "nama hari" in shown  # in the staff's words, not the English source
         assert alert["Auto-Submitted"] == "auto-generated"
-        assert read_heartbeat(store).settings_problem == str(raised.value)
+        assert read_heartbeat(store).settings_problem == shown
 
         path.write_text(_text(smtp_server, smtp_server.port), encoding="utf-8")  # staff fix the file
         _touch_later(path, 10)
