@@ -83,6 +83,6 @@ def test_a_restart_with_a_broken_file_keeps_serving_from_the_last_good_settings(
     digest, cleared = [parse(m.data) for m in smtp_server.received_by(OPERATOR)]
     assert digest["Subject"] == "[Webinar Kamis Perpustakaan] PERINGATAN: 2 masalah"
     body = digest.get_body(("plain",)).get_content()
-    assert "Suntingan settings.yaml ditolak" in body and "settings.yaml:6" in body and "tick" in body
+    assert "Suntingan settings.yaml ditolak" in body and "settings.yaml baris 6" in body and "tick" in body
     assert cleared["Subject"] == ("[Webinar Kamis Perpustakaan] Pulih: Worker tidak menyelesaikan satu tick pun "
                                   "dalam waktu lama")

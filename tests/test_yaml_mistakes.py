@@ -104,18 +104,18 @@ def test_the_caret_sits_under_the_spot_in_the_quoted_line():
     problem = first_problem((CORPUS / "colon-missing.yaml").read_text(encoding="utf-8"))
     text = translator("id").problem(problem)
     assert text.splitlines()[:5] == [
-        "settings.yaml baris 48: titik dua (:) setelah 'speaker' tidak ada; tulis titik dua tepat setelah nama itu",
-        "  48 |     speaker Dr. Rahmat Hidayat (dosen sastra)",
+        "settings.yaml baris 50: titik dua (:) setelah 'speaker' tidak ada; tulis titik dua tepat setelah nama itu",
+        "  50 |     speaker Dr. Rahmat Hidayat (dosen sastra)",
         "     |            ^",
         "  Tulis seperti ini:",
-        "  48 |     speaker: Dr. Rahmat Hidayat (dosen sastra)",
+        "  50 |     speaker: Dr. Rahmat Hidayat (dosen sastra)",
     ]
 
 
 def test_an_unclosed_quote_is_reported_where_it_opened_not_where_the_parser_stopped():
     problem = first_problem((CORPUS / "quote-unclosed.yaml").read_text(encoding="utf-8"))
-    assert (problem.line, problem.column) == (47, 12)
-    assert "line 53" in problem.detail  # where PyYAML noticed it
+    assert (problem.line, problem.column) == (49, 12)
+    assert "line 55" in problem.detail  # where PyYAML noticed it
 
 
 def test_verbose_adds_the_parsers_own_words_in_english(tmp_path, capsys):
@@ -123,13 +123,13 @@ def test_verbose_adds_the_parsers_own_words_in_english(tmp_path, capsys):
     path.write_bytes((CORPUS / "colon-missing.yaml").read_bytes())
     assert main(["check", "--lang", "en", "--settings", str(path)]) == 2
     plain = capsys.readouterr().err
-    assert plain.startswith("settings.yaml:48: the colon (:) after 'speaker' is missing")
-    assert "Write it like this:\n  48 |     speaker: Dr. Rahmat" in plain
+    assert plain.startswith("settings.yaml:50: the colon (:) after 'speaker' is missing")
+    assert "Write it like this:\n  50 |     speaker: Dr. Rahmat" in plain
     assert "could not find expected ':'" not in plain
     assert main(["check", "--lang", "en", "--verbose", "--settings", str(path)]) == 2
     verbose = capsys.readouterr().err
-    assert "What the YAML reader said: while scanning a simple key (line 48, column 5); " \
-           "could not find expected ':' (line 49, column 5)" in verbose
+    assert "What the YAML reader said: while scanning a simple key (line 50, column 5); " \
+           "could not find expected ':' (line 51, column 5)" in verbose
 
 
 def test_a_very_long_line_is_cut_around_the_caret(tmp_path):
@@ -151,18 +151,18 @@ def test_checker_problems_are_plain_indonesian_by_default_and_english_with_lang_
     assert main(["check", "--settings", str(path)]) == 2
     assert capsys.readouterr().err.split("\n\n")[0].splitlines() == [
         'settings.yaml baris 21, series.weekday: seharusnya nama hari, misalnya kamis atau thursday, tertulis "kamus"',
-        "settings.yaml baris 46, topics[2].date: tanggal 2027-02-30 tidak ada di kalender",
-        "settings.yaml baris 67, topics[5].speker: kunci 'speker' tidak dikenal; mungkin maksudnya 'speaker'?",
-        'settings.yaml baris 82, topics[7].cancelled: seharusnya true atau false, tertulis "mungkin"',
-        'settings.yaml baris 147, mail.smtp.port: seharusnya angka dari 1 sampai 65535, tertulis "abc"',
+        "settings.yaml baris 48, topics[2].date: tanggal 2027-02-30 tidak ada di kalender",
+        "settings.yaml baris 69, topics[5].speker: kunci 'speker' tidak dikenal; mungkin maksudnya 'speaker'?",
+        'settings.yaml baris 84, topics[7].cancelled: seharusnya true atau false, tertulis "mungkin"',
+        'settings.yaml baris 151, mail.smtp.port: seharusnya angka dari 1 sampai 65535, tertulis "abc"',
     ]
     assert main(["check", "--lang", "en", "--settings", str(path)]) == 2
     assert capsys.readouterr().err.split("\n\n")[0].splitlines() == [
         'settings.yaml:21 series.weekday: expected a day name such as thursday or kamis, got "kamus"',
-        "settings.yaml:46 topics[2].date: 2027-02-30 is not a date",
-        "settings.yaml:67 topics[5].speker: unknown key 'speker'; did you mean 'speaker'?",
-        'settings.yaml:82 topics[7].cancelled: expected true or false, got "mungkin"',
-        'settings.yaml:147 mail.smtp.port: expected a number from 1 to 65535, got "abc"',
+        "settings.yaml:48 topics[2].date: 2027-02-30 is not a date",
+        "settings.yaml:69 topics[5].speker: unknown key 'speker'; did you mean 'speaker'?",
+        'settings.yaml:84 topics[7].cancelled: expected true or false, got "mungkin"',
+        'settings.yaml:151 mail.smtp.port: expected a number from 1 to 65535, got "abc"',
     ]
 
 
@@ -186,5 +186,5 @@ def test_a_windows_file_with_bom_and_crlf_gives_the_same_line_and_quote(tmp_path
     path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
     assert main(["check", "--settings", str(path)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("settings.yaml baris 47: tanda kutip \" di awal isian ini tidak pernah ditutup")
-    assert '  47 |     topic: "Bedah Buku: Laskar Pelangi\n' in err and "?" not in err.split("\n\n")[0]
+    assert err.startswith("settings.yaml baris 49: tanda kutip \" di awal isian ini tidak pernah ditutup")
+    assert '  49 |     topic: "Bedah Buku: Laskar Pelangi\n' in err and "?" not in err.split("\n\n")[0]

@@ -338,11 +338,13 @@ def _after_value(lines: list[str], mark: yaml.Mark, key: re.Match) -> Mistake:
     line = _at(lines, mark.line)
     value_at = key.end(0) + len(line[key.end(0):]) - len(line[key.end(0):].lstrip())
     first = line[value_at:value_at + 1]
+    rest = line[mark.column:].split(" #")[0].rstrip()
+    if first in "\"'" and rest in ("\"", "'"):  # "value"' : one stray quote after a closed value
+        return _stray_quote(lines, yaml.Mark("", 0, mark.line, mark.column, None, None))
     if first in "\"'":
         return _quote_value(lines, mark.line, key, mark.column,
                             N_("there is more text after the closing quote {quote}; put the whole value in the "
                                "other kind of quotes"), {"quote": first}, start=value_at)
-    rest = line[mark.column:].split(" #")[0].rstrip()
     if first in "[{" and rest and set(rest) <= set("]}"):
         return Mistake(mark.line, mark.column, N_("there is a bracket {bracket} too many at the end of this line; "
                                                   "remove it"), {"bracket": rest[0]},
