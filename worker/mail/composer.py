@@ -13,6 +13,7 @@ from worker.core.mailkinds import MAIL_KINDS, MailKind
 from worker.core.model import MeetingInfo, Recipient, SeriesInfo, Session
 from worker.core.schema import CertificateSettings, Settings
 from worker.errors import TemplateError
+from worker.mail.ics import ZoneCache
 from worker.mail.messages import build_message
 from worker.mail.render import (KINDS, MAIL_PARTS, Renderer, mail_context, sample_meeting, sample_previous,
                                 sample_recipient, sample_session)
@@ -35,6 +36,7 @@ class MailComposer:
         self.waiting_room = waiting_room  # meetings use Zoom's waiting room (zoom.waiting_room): mails may say so
         self.design = design or CertificateSettings()  # logo, signature, JP, verification URL (certificate.*)
         self._fonts: object | None = None  # the certificate fonts, loaded with the first certificate
+        self.zones = ZoneCache()  # VTIMEZONE blocks, built once per zone and range (issue 18: most of composing)
 
     def message(self, kind: str, session: Session, meeting: MeetingInfo, recipient: Recipient, *,
                 sequence: int, previous: Session | None = None, extra: dict | None = None) -> EmailMessage:
@@ -44,7 +46,8 @@ class MailComposer:
         rendered = self.renderer.render_mail(kind, session, meeting, self.series, recipient, previous,
                                              extra=self.meeting_values())
         message = build_message(kind, rendered, session, meeting, self.series, recipient,
-                                sequence=sequence, message_domain=self.domain, date=self.clock.now())
+                                sequence=sequence, message_domain=self.domain, date=self.clock.now(),
+                                zones=self.zones)
         return message
 
     def meeting_values(self) -> dict[str, object]:
@@ -71,7 +74,8 @@ class MailComposer:
                                                     "certificate_number": number if self.certificates else "",
                                                     "corrected": bool(extra.get("corrected"))})
         message = build_message(MailKind.THANKYOU, rendered, session, meeting, self.series, recipient,
-                                sequence=0, message_domain=self.domain, date=self.clock.now())
+                                sequence=0, message_domain=self.domain, date=self.clock.now(),
+                                zones=self.zones)
         if extra.get("corrected"):  # a new Message-ID: the re-issue is a second mail, not a duplicate of the first
             del message["Message-ID"]
             message["Message-ID"] = f"<{number_slug(number)}.koreksi-{int(extra['corrected'])}@{self.domain}>"

@@ -24,7 +24,7 @@ from worker.core.cleaning import clean_email, clean_name, email_problem, shown
 from worker.core.mailkinds import ICS_KINDS, MAIL_KINDS, MailKind
 from worker.core.model import MeetingInfo, Recipient, SeriesInfo, Session
 from worker.errors import PermanentMailError
-from worker.mail.ics import build_ics
+from worker.mail.ics import ZoneCache, build_ics
 from worker.mail.render import RenderedMail, one_line
 
 ICS_METHODS = ICS_KINDS  # kinds that carry an .ics, and its METHOD: the registry in worker.core.mailkinds
@@ -35,8 +35,11 @@ SUBJECT_MAX = 250  # characters kept of a subject (folded lines stay far below 9
 
 def build_message(kind: str, rendered: RenderedMail, session: Session, meeting: MeetingInfo, series: SeriesInfo,
                   recipient: Recipient, *, sequence: int, message_domain: str,
-                  date: datetime | None = None) -> EmailMessage:
-    """One message for one recipient; ``date`` (default now) is the Date header and the .ics DTSTAMP."""
+                  date: datetime | None = None, zones: ZoneCache | None = None) -> EmailMessage:
+    """One message for one recipient; ``date`` (default now) is the Date header and the .ics DTSTAMP.
+
+    ``zones`` keeps the .ics VTIMEZONE blocks from one message to the next (see worker.mail.ics).
+    """
     moment = (date or datetime.now(timezone.utc)).astimezone(timezone.utc)
     message = EmailMessage()
     set_headers(message, kind, rendered, session, series, recipient, sequence=sequence,
@@ -49,7 +52,7 @@ def build_message(kind: str, rendered: RenderedMail, session: Session, meeting: 
             meeting = replace(meeting, join_url="")
         ics = build_ics(session, meeting, series, sequence=sequence, method=method,
                         organizer_email=series.sender_address, description=rendered.event_description,
-                        attendee=recipient, stamp=moment)
+                        attendee=recipient, stamp=moment, zones=zones)
         attach_ics(message, ics, method, ics_filename(kind))
     return message
 
