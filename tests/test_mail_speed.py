@@ -15,11 +15,23 @@ from datetime import datetime, timezone
 from email.message import EmailMessage
 from pathlib import Path
 
-from tests.helpers_smtp import TEMPLATES
+import pytest
+from icalendar import Timezone
+
+from integrations.sandbox.smtp_server import SandboxSmtpServer
+from tests.fakes import FakeCalendar, FakeSheets, FakeZoom
+from tests.helpers_settings import BASE, write_settings
+from tests.helpers_smtp import TEMPLATES, calendar_of, parse, transport_for
+from worker.config.settings import load_settings
 from worker.core.clock import FixedClock
+from worker.core.derive import policy, series_info
 from worker.core.model import MeetingInfo, Recipient, Session
+from worker.core.planner import plan_season
 from worker.mail.composer import MailComposer
 from worker.mail.render import sample_meeting, sample_previous, sample_series, sample_session
+from worker.run.engine import Engine
+from worker.run.engine import Integrations
+from worker.store.state import StateStore
 
 UTC = timezone.utc
 GOLDEN = Path(__file__).resolve().parent / "golden_mail"  # messages as the composer made them before issue 18
@@ -76,3 +88,71 @@ def test_every_message_is_byte_for_byte_what_people_got_before() -> None:
     for name, message in made:
         expected = (GOLDEN / f"{name}.eml").read_bytes()
         assert normalised(message) == expected, f"{name} differs from tests/golden_mail/{name}.eml"
+
+
+# -- one connection per tick ------------------------------------------------------------
+@pytest.fixture
+def server():
+    with SandboxSmtpServer() as s:
+        yield s
+
+
+def tick(tmp_path, server: SandboxSmtpServer, per_session: dict[str, list[Recipient]], now: datetime,
+         invitation_days: int = 7) -> Engine:
+    """One tick of the real engine, composer and SMTP client; each session's list by its date."""
+    settings = load_settings(write_settings(tmp_path, BASE.replace("invitation_days_before: 7",
+                                                                   f"invitation_days_before: {invitation_days}")))
+    sessions = list(plan_season(settings).sessions)
+    io = Integrations(zoom=FakeZoom(), calendar=FakeCalendar(), sheets=FakeSheets(), mail=transport_for(server),
+                      composer=MailComposer(settings.mail.templates_dir, series_info(settings)))
+    engine = Engine(StateStore(tmp_path / "state.db"), io, FixedClock(now), series=series_info(settings),
+                    policy=policy(settings), recipients=lambda s: per_session.get(str(s.date), []), batch_size=100)
+    engine.tick(sessions)
+    return engine
+
+
+def invited(server: SandboxSmtpServer) -> Counter:
+    """(session, recipient) -> messages received."""
+    return Counter((parse(m.data)["X-Webinar-Session"], m.rcpt_tos[0]) for m in server.messages)
+
+
+def test_a_tick_mailing_250_people_of_two_sessions_uses_one_connection(tmp_path, server):
+    people = [Recipient(f"peserta{i:03d}@example.org", f"Peserta {i}") for i in range(125)]
+    lists = {"2027-01-07": people, "2027-01-14": people}
+    # both sessions' invitations are due on 1 January with a 14-day lead: three batches of at most 100
+    tick(tmp_path, server, lists, datetime(2027, 1, 1, tzinfo=UTC), invitation_days=14)
+    got = invited(server)
+    assert sorted({uid for uid, _ in got}) == ["webinar-kamis/2027-01-07", "webinar-kamis/2027-01-14"]
+    assert len(got) == 250 and set(got.values()) == {1}
+    assert server.connections == 1
+    assert {m.connection for m in server.messages} == {1}
+
+
+def test_a_connection_dropped_mid_batch_is_reopened_once_and_nobody_gets_two(tmp_path, server):
+    people = [Recipient(f"peserta{i:03d}@example.org", f"Peserta {i}") for i in range(150)]
+    server.drop_after = 60  # the 61st MAIL FROM is answered 421 and the line is closed
+    tick(tmp_path, server, {"2027-01-07": people}, datetime(2026, 12, 31, 2, tzinfo=UTC))
+    got = invited(server)
+    assert len(got) == 150 and set(got.values()) == {1}
+    assert server.connections == 2
+    assert Counter(m.connection for m in server.messages) == {1: 60, 2: 90}
+
+
+def test_the_vtimezone_is_built_once_for_100_messages(monkeypatch):
+    built: list[str] = []
+    derive = Timezone.from_tzinfo
+
+    def counted(cls, tz, *args, **kwargs):
+        built.append(str(tz))
+        return derive(tz, *args, **kwargs)
+
+    monkeypatch.setattr(Timezone, "from_tzinfo", classmethod(counted))
+    series = sample_series()
+    composer = MailComposer(TEMPLATES, series, certificates=False)
+    session = sample_session(series)
+    messages = [composer.message("invitation", session, sample_meeting(), Recipient(f"p{i}@example.org", f"P {i}"),
+                                 sequence=0) for i in range(100)]
+    assert built == ["Asia/Makassar"]
+    for message in messages:  # and every invitation still carries it
+        zones = [str(z["TZID"]) for z in calendar_of(message).walk("VTIMEZONE")]
+        assert zones == ["Asia/Makassar"]

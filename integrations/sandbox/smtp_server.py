@@ -290,6 +290,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tls", action="store_true", help="offer and require STARTTLS (self-signed)")
     parser.add_argument("--login", default="", help="USER:PASS the server requires")
     args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore", message="Session.login_data is deprecated")  # aiosmtpd's own, per login
     pair = self_signed() if args.tls else None
     user, _, password = args.login.partition(":")
     server = SandboxSmtpServer(keep=not args.sink, tls=pair.server if pair else None,
