@@ -191,9 +191,19 @@ class SmtpConnection:
             raise smtp_error(exc, self.transport.config, recipient=recipient, sending=True) from exc
 
     def deliver(self, message: EmailMessage, recipient: str) -> None:
-        """The bare smtplib call (untranslated errors)."""
+        """The bare smtplib call (untranslated errors).
+
+        A message whose bytes are already made (worker.mail.wire.PreparedMessage: ``smtp_bytes``
+        and ``sender``) goes out as those bytes: ``send_message`` would parse it back and write it
+        again. Anything else, or an address that needs SMTPUTF8, goes through ``send_message``.
+        """
         if self.client is None:
             raise smtplib.SMTPServerDisconnected("not connected")
+        made = getattr(message, "smtp_bytes", None)
+        sender = message.__dict__.get("sender", "")
+        if made is not None and sender and (sender + recipient).isascii():
+            self.client.sendmail(sender, [recipient], made())
+            return
         self.client.send_message(message, to_addrs=[recipient])
 
     def close(self) -> None:

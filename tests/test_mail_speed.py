@@ -28,6 +28,7 @@ from worker.core.derive import policy, series_info
 from worker.core.model import MeetingInfo, Recipient, Session
 from worker.core.planner import plan_season
 from worker.mail.composer import MailComposer
+from worker.mail.wire import PreparedMessage
 from worker.mail.render import sample_meeting, sample_previous, sample_series, sample_session
 from worker.run.engine import Engine
 from worker.run.engine import Integrations
@@ -74,9 +75,9 @@ def berlin_session(session: Session) -> Session:
     return replace(session, timezone="Europe/Berlin", start=session.start.astimezone(ZoneInfo("Europe/Berlin")))
 
 
-def normalised(message: EmailMessage) -> bytes:
-    """The message as sent, its random MIME boundaries renamed in order of appearance."""
-    data = message.as_bytes()
+def normalised(message: EmailMessage | bytes) -> bytes:
+    """The message as written, its random MIME boundaries renamed in order of appearance."""
+    data = message if isinstance(message, bytes) else message.as_bytes()
     for number, boundary in enumerate(dict.fromkeys(BOUNDARY.findall(data))):
         data = data.replace(boundary, f"BOUNDARY-{number}".encode())
     return data
@@ -88,6 +89,13 @@ def test_every_message_is_byte_for_byte_what_people_got_before() -> None:
     for name, message in made:
         expected = (GOLDEN / f"{name}.eml").read_bytes()
         assert normalised(message) == expected, f"{name} differs from tests/golden_mail/{name}.eml"
+        if isinstance(message, PreparedMessage):  # the bytes the SMTP client sends, not only the parsed view
+            assert normalised(message.wire) == expected, f"{name}: the wire bytes differ from the golden file"
+            assert message.smtp_bytes() == message.wire.replace(b"\n", b"\r\n")
+    # after each session's first message of a kind, the others are made from the shared parts
+    prepared = sorted(name for name, message in made if isinstance(message, PreparedMessage))
+    expected = [f"{kind}-{n}" for kind in ("invitation", "reminder", "change", "cancellation") for n in (1, 2, 3)]
+    assert prepared == sorted(expected + ["invitation-berlin"])
 
 
 # -- one connection per tick ------------------------------------------------------------

@@ -1,8 +1,13 @@
-"""The engine's Composer: templates + .ics + message headers (+ certificate for thank-you mail)."""
+"""The engine's Composer: templates + .ics + message headers (+ certificate for thank-you mail).
+
+Series mail to many people (invitations, reminders, change and cancellation notices) is made the
+ordinary way for the first recipient of a session; its shape (worker.mail.wire) then makes the
+others from only their own parts: the same bytes, several times faster (issue 18).
+"""
 from __future__ import annotations
 
 import hashlib
-from datetime import date
+from datetime import date, timezone
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -14,7 +19,8 @@ from worker.core.model import MeetingInfo, Recipient, SeriesInfo, Session
 from worker.core.schema import CertificateSettings, Settings
 from worker.errors import TemplateError
 from worker.mail.ics import ZoneCache
-from worker.mail.messages import build_message
+from worker.mail.messages import ICS_METHODS, build_message, calendar_part, personal_headers
+from worker.mail.wire import PreparedMessage, Shape
 from worker.mail.render import (KINDS, MAIL_PARTS, Renderer, mail_context, sample_meeting, sample_previous,
                                 sample_recipient, sample_session)
 
@@ -37,6 +43,7 @@ class MailComposer:
         self.design = design or CertificateSettings()  # logo, signature, JP, verification URL (certificate.*)
         self._fonts: object | None = None  # the certificate fonts, loaded with the first certificate
         self.zones = ZoneCache()  # VTIMEZONE blocks, built once per zone and range (issue 18: most of composing)
+        self.shapes: dict[tuple[str, str, int], Shape | None] = {}  # (kind, session, sequence) -> shared parts
 
     def message(self, kind: str, session: Session, meeting: MeetingInfo, recipient: Recipient, *,
                 sequence: int, previous: Session | None = None, extra: dict | None = None) -> EmailMessage:
@@ -45,9 +52,20 @@ class MailComposer:
             return self._thankyou(session, meeting, recipient, extra or {})
         rendered = self.renderer.render_mail(kind, session, meeting, self.series, recipient, previous,
                                              extra=self.meeting_values())
+        moment = self.clock.now().astimezone(timezone.utc)
+        shape = self.shapes.get((kind, session.uid, sequence))
+        if shape is not None:  # the session's shared parts are made: only this person's are made now
+            wire = shape.fill(personal_headers(kind, rendered, session, recipient, sequence=sequence,
+                                               message_domain=self.domain, date=moment),
+                              [rendered.text, rendered.html,
+                               calendar_part(kind, rendered, session, meeting, self.series, recipient,
+                                             sequence=sequence, date=moment, zones=self.zones) or b""])
+            if wire is not None:
+                return PreparedMessage(wire, shape.sender)
         message = build_message(kind, rendered, session, meeting, self.series, recipient,
-                                sequence=sequence, message_domain=self.domain, date=self.clock.now(),
-                                zones=self.zones)
+                                sequence=sequence, message_domain=self.domain, date=moment, zones=self.zones)
+        if (kind, session.uid, sequence) not in self.shapes and kind in ICS_METHODS:
+            self.shapes[(kind, session.uid, sequence)] = Shape.learn(message)  # None: always the ordinary way
         return message
 
     def meeting_values(self) -> dict[str, object]:

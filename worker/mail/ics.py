@@ -21,6 +21,7 @@ from worker.core.model import MeetingInfo, Recipient, SeriesInfo, Session
 PRODID = "-//webinar-worker//Webinar Kamis//ID"  # identifies the producer to calendar programs
 METHODS = ("REQUEST", "CANCEL")  # the iTIP methods series mail uses
 TIMEZONE_MARGIN = timedelta(days=400)  # VTIMEZONE rules cover the session +- this, not 1970-2038
+PERSONAL = ("DTSTAMP", "DESCRIPTION", "LOCATION", "URL", "ATTENDEE")  # event lines that differ per recipient
 
 
 def event_uid(session: Session) -> str:
@@ -28,12 +29,18 @@ def event_uid(session: Session) -> str:
     return f"{session.series}-{session.key}@webinar-worker"
 
 
-class ZoneCache:
-    """VTIMEZONE blocks as bytes, each built once per (zone, first day, last day); one per composer."""
+class IcsCache:
+    """What many .ics share, made once: VTIMEZONE blocks per (zone, range), and each session's event lines.
+
+    One per composer (no module state). An event's lines are all the same for a session's recipients
+    but DTSTAMP, ATTENDEE, DESCRIPTION, LOCATION and URL (:data:`PERSONAL`); the others are kept as
+    bytes after the first .ics of the session and reused.
+    """
 
     def __init__(self) -> None:
         self.blocks: dict[tuple[str, date, date], bytes | None] = {}  # None: icalendar does not know the zone
         self.built = 0  # blocks derived from the zone rules so far
+        self.skeletons: dict[tuple, list[bytes | str] | None] = {}  # event key -> chunks; None: not reusable
 
     def block(self, tzid: str, first: date, last: date) -> bytes | None:
         """``BEGIN:VTIMEZONE ... END:VTIMEZONE`` for ``tzid`` over the range, or None for an unknown zone."""
@@ -47,17 +54,40 @@ class ZoneCache:
         return self.blocks[key]
 
 
+ZoneCache = IcsCache  # the name the VTIMEZONE cache had first
+
+
 def build_ics(session: Session, meeting: MeetingInfo, series: SeriesInfo, *, sequence: int, method: str,
               organizer_email: str, description: str = "", attendee: Recipient | None = None,
-              stamp: datetime | None = None, zones: ZoneCache | None = None) -> bytes:
+              stamp: datetime | None = None, zones: IcsCache | None = None) -> bytes:
     """A VCALENDAR with one VEVENT (and its VTIMEZONE) for ``session``, as bytes with CRLF lines.
 
     ``method`` is ``REQUEST`` (invitation, reminder, change) or ``CANCEL``; ``sequence`` must
     grow with every change; ``stamp`` is DTSTAMP (now when omitted); ``zones`` keeps VTIMEZONE
-    blocks between calls (without it each call builds its own).
+    blocks and each session's shared event lines between calls (without it each call builds all).
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    stamp = stamp or datetime.now(timezone.utc)
+    if zones is None:
+        return whole_ics(session, meeting, series, sequence=sequence, method=method, organizer_email=organizer_email,
+                         description=description, attendee=attendee, stamp=stamp, zones=IcsCache())
+    key = (session, series, sequence, method, organizer_email, bool(meeting.join_url), attendee is not None)
+    skeleton = zones.skeletons.get(key)
+    if skeleton is not None:
+        lines = personal_lines(session, meeting, description, attendee, stamp)
+        return b"".join(c if isinstance(c, bytes) else lines.get(c, b"") for c in skeleton)
+    data = whole_ics(session, meeting, series, sequence=sequence, method=method, organizer_email=organizer_email,
+                     description=description, attendee=attendee, stamp=stamp, zones=zones)
+    if key not in zones.skeletons:
+        zones.skeletons[key] = learn_skeleton(data, personal_lines(session, meeting, description, attendee, stamp))
+    return data
+
+
+def whole_ics(session: Session, meeting: MeetingInfo, series: SeriesInfo, *, sequence: int, method: str,
+              organizer_email: str, description: str, attendee: Recipient | None, stamp: datetime,
+              zones: IcsCache) -> bytes:
+    """The .ics made whole by icalendar (VTIMEZONE blocks from ``zones``)."""
     calendar = Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")
@@ -66,11 +96,53 @@ def build_ics(session: Session, meeting: MeetingInfo, series: SeriesInfo, *, seq
     calendar.add_component(build_event(session, meeting, series, sequence=sequence, method=method,
                                        organizer_email=organizer_email, description=description,
                                        attendee=attendee, stamp=stamp))
-    return with_timezones(calendar, zones or ZoneCache(), session.date - TIMEZONE_MARGIN,
-                          session.date + TIMEZONE_MARGIN)
+    return with_timezones(calendar, zones, session.date - TIMEZONE_MARGIN, session.date + TIMEZONE_MARGIN)
 
 
-def with_timezones(calendar: Calendar, zones: ZoneCache, first: date, last: date) -> bytes:
+def personal_lines(session: Session, meeting: MeetingInfo, description: str, attendee: Recipient | None,
+                   stamp: datetime) -> dict[str, bytes]:
+    """One recipient's own event lines (folded, CRLF), by property name, serialised by icalendar itself."""
+    event = Event()
+    add_personal(event, session, meeting, description, attendee, stamp)
+    lines: dict[str, bytes] = {}
+    for name, line in logical_lines(event.to_ical()):
+        if name in PERSONAL:
+            lines[name] = lines.get(name, b"") + line
+    return lines
+
+
+def learn_skeleton(data: bytes, personal: dict[str, bytes]) -> list[bytes | str] | None:
+    """``data`` cut into shared bytes and the places of the personal lines; None unless it rebuilds ``data``."""
+    chunks: list[bytes | str] = []
+    in_event = False
+    for name, line in logical_lines(data):
+        in_event = (in_event or line.startswith(b"BEGIN:VEVENT\r\n")) and not line.startswith(b"END:VEVENT\r\n")
+        if in_event and name in PERSONAL:
+            if not chunks or chunks[-1] != name:
+                chunks.append(name)
+        elif chunks and isinstance(chunks[-1], bytes):
+            chunks[-1] += line
+        else:
+            chunks.append(line)
+    rebuilt = b"".join(c if isinstance(c, bytes) else personal.get(c, b"") for c in chunks)
+    return chunks if rebuilt == data and len(set(c for c in chunks if isinstance(c, str))) == \
+        sum(1 for c in chunks if isinstance(c, str)) else None
+
+
+def logical_lines(data: bytes) -> list[tuple[str, bytes]]:
+    """(property name, the line with its folded continuations and CRLF) for each content line of ``data``."""
+    out: list[tuple[str, bytes]] = []
+    for physical in data.split(b"\r\n")[:-1]:
+        if physical.startswith(b" ") and out:
+            name, line = out[-1]
+            out[-1] = (name, line + physical + b"\r\n")
+        else:
+            name = physical.split(b":", 1)[0].split(b";", 1)[0].decode("ascii", "replace").upper()
+            out.append((name, physical + b"\r\n"))
+    return out
+
+
+def with_timezones(calendar: Calendar, zones: IcsCache, first: date, last: date) -> bytes:
     """``calendar.to_ical()`` with the VTIMEZONE blocks it needs, first among its components.
 
     The same bytes as ``add_missing_timezones`` followed by ``to_ical`` (which insert them before the
@@ -92,20 +164,26 @@ def build_event(session: Session, meeting: MeetingInfo, series: SeriesInfo, *, s
     event = Event()
     event.add("uid", event_uid(session))
     event.add("sequence", sequence)
-    event.add("dtstamp", (stamp or datetime.now(timezone.utc)).astimezone(timezone.utc))
     event.add("dtstart", session.start.astimezone(zone))
     event.add("dtend", session.end.astimezone(zone))
     event.add("summary", f"{series.title}: {' '.join(session.topic.split())}")
+    event.add("organizer", organizer(series, organizer_email))
+    event.add("status", "CANCELLED" if method == "CANCEL" else "CONFIRMED")
+    event.add("transp", "OPAQUE")
+    add_personal(event, session, meeting, description, attendee, stamp)  # icalendar writes properties sorted
+    return event
+
+
+def add_personal(event: Event, session: Session, meeting: MeetingInfo, description: str,
+                 attendee: Recipient | None, stamp: datetime | None) -> None:
+    """The properties that differ between recipients (:data:`PERSONAL`): the stamp, their link, their name."""
+    event.add("dtstamp", (stamp or datetime.now(timezone.utc)).astimezone(timezone.utc))
     event.add("description", description or session.description)
     if meeting.join_url:
         event.add("location", meeting.join_url)
         event.add("url", meeting.join_url)
-    event.add("organizer", organizer(series, organizer_email))
     if attendee is not None:
         event.add("attendee", attendee_address(attendee))
-    event.add("status", "CANCELLED" if method == "CANCEL" else "CONFIRMED")
-    event.add("transp", "OPAQUE")
-    return event
 
 
 def organizer(series: SeriesInfo, email: str) -> vCalAddress:
