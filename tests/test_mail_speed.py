@@ -9,10 +9,12 @@
 """
 from __future__ import annotations
 
+import email.policy
 import re
 from collections import Counter
 from datetime import datetime, timezone
 from email.message import EmailMessage
+from email.parser import BytesHeaderParser
 from pathlib import Path
 
 import pytest
@@ -21,7 +23,7 @@ from icalendar import Timezone
 from integrations.sandbox.smtp_server import SandboxSmtpServer
 from tests.fakes import FakeCalendar, FakeSheets, FakeZoom
 from tests.helpers_settings import BASE, write_settings
-from tests.helpers_smtp import TEMPLATES, calendar_of, parse, transport_for
+from tests.helpers_smtp import TEMPLATES, calendar_of, transport_for
 from worker.config.settings import load_settings
 from worker.core.clock import FixedClock
 from worker.core.derive import policy, series_info
@@ -121,7 +123,8 @@ def tick(tmp_path, server: SandboxSmtpServer, per_session: dict[str, list[Recipi
 
 def invited(server: SandboxSmtpServer) -> Counter:
     """(session, recipient) -> messages received."""
-    return Counter((parse(m.data)["X-Webinar-Session"], m.rcpt_tos[0]) for m in server.messages)
+    headers = BytesHeaderParser(policy=email.policy.default)
+    return Counter((headers.parsebytes(m.data)["X-Webinar-Session"], m.rcpt_tos[0]) for m in server.messages)
 
 
 def test_a_tick_mailing_250_people_of_two_sessions_uses_one_connection(tmp_path, server):
