@@ -1,4 +1,8 @@
-"""Sending mail over SMTP: one connection per batch, a per-minute cap, one retry after a dropped connection.
+"""Sending mail over SMTP: one connection per tick, a per-minute cap, one retry after a dropped connection.
+
+The engine keeps the connection :meth:`SmtpTransport.connect` opens for the whole tick, across
+batches and sessions; a connection the server drops is reopened by the next send (issue 18).
+A message whose bytes are already made (worker.mail.wire) is sent as those bytes.
 
 Every ``smtplib``/socket error is turned into the project's errors in :func:`smtp_error`
 and nowhere else: a 4xx becomes TemporaryMailError (the row stays queued), a 5xx refusal
@@ -111,7 +115,7 @@ class SmtpTransport:
 
     @contextmanager
     def connect(self) -> Iterator["SmtpConnection"]:
-        """One connection for a batch, logged in; closed (QUIT) when the block ends."""
+        """One connection (the engine keeps it for a tick), logged in; closed (QUIT) when the block ends."""
         connection = SmtpConnection(self)
         connection.open()
         try:

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import email.policy
+import random
 import re
 from collections import Counter
 from datetime import datetime, timezone
@@ -167,3 +168,13 @@ def test_the_vtimezone_is_built_once_for_100_messages(monkeypatch):
     for message in messages:  # and every invitation still carries it
         zones = [str(z["TZID"]) for z in calendar_of(message).walk("VTIMEZONE")]
         assert zones == ["Asia/Makassar"]
+
+
+def test_the_fast_ics_folding_is_icalendars_folding() -> None:
+    from icalendar.parser.string import _foldline
+    from worker.mail.ics import fold
+
+    rng = random.Random(18)
+    for _ in range(3000):  # escapes and separators land on every fold position
+        line = "".join(rng.choice("ab\\^;,: é") for _ in range(rng.randint(0, 300)))
+        assert fold(line) == _foldline(line).encode("utf-8"), repr(line)
