@@ -5,7 +5,7 @@ in the SQLite state file, composes the message (templates, MIME, .ics) and sends
 client in ``integrations/smtp.py``. Each person has their own name, personal Zoom link and .ics.
 The baselines send the very same messages, rendered beforehand, with bare ``smtplib``:
 - over one connection (the fastest a Python client can go: the wire's limit);
-- in a naive loop that opens one connection per message;
+- in a naive loop that opens one connection per message (its rate measured on the first 500);
 and then again with STARTTLS and a login (AUTH PLAIN) on both sides, as a real server requires.
 
 The server is the sandbox's aiosmtpd server as a sink (it counts and discards), run in its own
@@ -45,6 +45,7 @@ from worker.store.state import StateStore  # noqa: E402
 
 UTC = timezone.utc
 PEOPLE = 2000  # invitations per run
+NAIVE = 500  # of them, sent by the naive loop too (a rate; the first 500 keep the bench under 2 minutes)
 TEMPLATES = ROOT / "templates"  # the templates staff edit, as shipped
 LOGIN = ("webinar@perpustakaan.example.go.id", "sandi-rahasia-bench")  # the sandbox server's account
 SERIES = SeriesInfo("webinar-kamis", "Webinar Kamis Perpustakaan", "Dinas Perpustakaan Kota Makassar",
@@ -206,12 +207,13 @@ def measure() -> list[dict]:
             rate, sent = product(server)
             messages = wire(sent)
             raw = raw_one_connection(server, messages)
-            naive = naive_loop(server, messages)
-        what = "mail with STARTTLS and login, 2,000 invitations" if tls else "mail, 2,000 personalised invitations"
-        suffix = " (STARTTLS + login)" if tls else ""
-        rows.append(row(what, rate, raw, f"raw smtplib{suffix}, pre-rendered, one connection", 0.70))
-        rows.append(row(f"{what}, vs naive loop", rate, naive, f"naive loop{suffix}, one connection per message",
-                        1.0))
+            naive = naive_loop(server, messages[:NAIVE])
+        what = ("mail with STARTTLS and login, as a real server requires" if tls else
+                "mail, 2,000 personalised invitations to a local SMTP server")
+        suffix = " with STARTTLS and login" if tls else ""
+        rows.append(row(what, rate, raw, f"raw smtplib{suffix}, pre-rendered messages, one connection", 0.70))
+        rows.append(row(f"the same{suffix}, vs a naive loop", rate, naive,
+                        f"a naive loop{suffix}, one connection per message", 1.0))
     return rows
 
 

@@ -85,7 +85,7 @@ class Shape:
         self.leaf_headers = leaf_headers  # per leaf: transfer encoding -> its header lines and blank line
         self.sender = sender  # the envelope sender: the From address, as smtplib would take it
         self.boundaries = boundaries  # must not occur in any leaf
-        self.folded: dict[tuple[str, str], bytes] = {}  # (header, value) -> folded line(s): Date and Subject repeat
+        self.folded: dict[str, tuple[str, bytes]] = {}  # header -> (value, folded line(s)): Date and Subject repeat
 
     @classmethod
     def learn(cls, model: EmailMessage) -> "Shape | None":
@@ -141,12 +141,13 @@ class Shape:
 
     def header(self, name: str, value: Any) -> bytes:
         """The header as the generator writes it (parsed and folded by the policy); Date and Subject remembered."""
-        key = (name, str(value))
-        line = self.folded.get(key)
-        if line is None:
-            line = plain_header(name, value) or folded(name, value)
-            if name in ("date", "subject"):
-                self.folded[key] = line
+        text = str(value)
+        last = self.folded.get(name)
+        if last is not None and last[0] == text:
+            return last[1]
+        line = plain_header(name, value) or folded(name, value)
+        if name in ("date", "subject"):  # the same for a whole batch; only the latest is kept
+            self.folded[name] = (text, line)
         return line
 
     def text_leaf(self, number: int, text: str, subtype: str) -> bytes | None:
