@@ -178,3 +178,29 @@ def test_the_fast_ics_folding_is_icalendars_folding() -> None:
     for _ in range(3000):  # escapes and separators land on every fold position
         line = "".join(rng.choice("ab\\^;,: é") for _ in range(rng.randint(0, 300)))
         assert fold(line) == _foldline(line).encode("utf-8"), repr(line)
+
+
+def test_a_template_variable_about_the_person_that_the_quick_way_does_not_know_keeps_everyone_right(
+        tmp_path, monkeypatch) -> None:
+    import shutil
+
+    import worker.mail.composer as composer_module
+    import worker.mail.render as render_module
+
+    folder = tmp_path / "templates"
+    shutil.copytree(TEMPLATES, folder)
+    with (folder / "invitation.txt.j2").open("a", encoding="utf-8") as template:
+        template.write("Salam untuk {{ shout }}\n")
+    original = render_module.mail_context
+
+    def with_shout(kind, session, meeting, series, recipient, *args, **kwargs):  # a new per-person variable
+        return {**original(kind, session, meeting, series, recipient, *args, **kwargs), "shout": recipient.name.upper()}
+
+    monkeypatch.setattr(render_module, "mail_context", with_shout)
+    monkeypatch.setattr(composer_module, "mail_context", with_shout)
+    composer = MailComposer(folder, sample_series(), certificates=False)
+    session = sample_session(sample_series())
+    for i in range(5):
+        message = composer.message("invitation", session, sample_meeting(), Recipient(f"p{i}@example.org", f"Orang {i}"),
+                                   sequence=0)
+        assert f"Salam untuk ORANG {i}" in message.get_body(("plain",)).get_content()
