@@ -1,4 +1,8 @@
-"""Sending mail over SMTP: one connection per batch, a per-minute cap, one retry after a dropped connection.
+"""Sending mail over SMTP: one connection per tick, a per-minute cap, one retry after a dropped connection.
+
+The engine keeps the connection :meth:`SmtpTransport.connect` opens for the whole tick, across
+batches and sessions; a connection the server drops is reopened by the next send (issue 18).
+A message whose bytes are already made (worker.mail.wire) is sent as those bytes.
 
 Every ``smtplib``/socket error is turned into the project's errors in :func:`smtp_error`
 and nowhere else: a 4xx becomes TemporaryMailError (the row stays queued), a 5xx refusal
@@ -111,7 +115,7 @@ class SmtpTransport:
 
     @contextmanager
     def connect(self) -> Iterator["SmtpConnection"]:
-        """One connection for a batch, logged in; closed (QUIT) when the block ends."""
+        """One connection (the engine keeps it for a tick), logged in; closed (QUIT) when the block ends."""
         connection = SmtpConnection(self)
         connection.open()
         try:
@@ -191,9 +195,19 @@ class SmtpConnection:
             raise smtp_error(exc, self.transport.config, recipient=recipient, sending=True) from exc
 
     def deliver(self, message: EmailMessage, recipient: str) -> None:
-        """The bare smtplib call (untranslated errors)."""
+        """The bare smtplib call (untranslated errors).
+
+        A message whose bytes are already made (worker.mail.wire.PreparedMessage: ``smtp_bytes``
+        and ``sender``) goes out as those bytes: ``send_message`` would parse it back and write it
+        again. Anything else, or an address that needs SMTPUTF8, goes through ``send_message``.
+        """
         if self.client is None:
             raise smtplib.SMTPServerDisconnected("not connected")
+        made = getattr(message, "smtp_bytes", None)
+        sender = message.__dict__.get("sender", "")
+        if made is not None and sender and (sender + recipient).isascii():
+            self.client.sendmail(sender, [recipient], made())
+            return
         self.client.send_message(message, to_addrs=[recipient])
 
     def close(self) -> None:

@@ -1,7 +1,8 @@
 """A real SMTP server on 127.0.0.1 (aiosmtpd) for tests and ``webinar-worker demo``.
 
 It keeps every accepted message in memory (and, with ``save_dir``, as ``.eml`` files staff
-can open), and takes fault switches: refuse some addresses for good (550) or for now (450),
+can open; ``keep=False`` makes it a sink that only counts, for benchmarks), speaks STARTTLS when
+given a TLS context (:func:`self_signed` makes one at run time), and takes fault switches: refuse some addresses for good (550) or for now (450),
 drop the connection with a 421 after N messages, require a login, and hold MAIL FROM while a
 test-given condition holds (to line up two worker processes).
 
@@ -14,9 +15,15 @@ can share with the worker.
 """
 from __future__ import annotations
 
+import argparse
 import asyncio
+import datetime as dt
+import ipaddress
 import logging
 import re
+import ssl
+import sys
+import tempfile
 import threading
 import time
 import warnings
@@ -51,11 +58,15 @@ class SandboxSmtpServer:
     """An aiosmtpd server in a background thread; ``start()`` binds 127.0.0.1 on a free port."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, save_dir: Path | None = None,
-                 login: tuple[str, str] | None = None, now: Callable[[], float] = time.time):
+                 login: tuple[str, str] | None = None, now: Callable[[], float] = time.time,
+                 keep: bool = True, tls: ssl.SSLContext | None = None):
         self.host = host  # address to bind
         self.port = port  # 0 = any free port; the real one is set by start()
         self.save_dir = save_dir  # where .eml copies go; None = memory only
         self.login = login  # (username, password) the server requires; None = no AUTH
+        self.keep = keep  # False: a sink that counts accepted messages but keeps nothing (benchmarks)
+        self.tls = tls  # server-side TLS context: STARTTLS offered and required (AUTH only after it); None = plain
+        self.accepted = 0  # messages accepted so far, kept or not
         self.refuse: set[str] = set()  # addresses answered "550 no such user"
         self.defer: set[str] = set()  # addresses answered "450 try again later"
         self.drop_after: int | None = None  # after this many messages, answer the next MAIL with 421 and hang up (once)
@@ -124,8 +135,11 @@ class SandboxSmtpServer:
             self.connections += 1
             number = self.connections
         options: dict[str, Any] = {"hostname": "sandbox.smtp.local", "enable_SMTPUTF8": True, "loop": self._loop}
+        if self.tls is not None:
+            options.update(tls_context=self.tls, require_starttls=True)
         if self.login:
-            options.update(authenticator=self._authenticate, auth_required=True, auth_require_tls=False)
+            options.update(authenticator=self._authenticate, auth_required=True,
+                           auth_require_tls=self.tls is not None)
         with warnings.catch_warnings():  # login without TLS is intended here: 127.0.0.1 only
             warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS")
             return SMTP(_Handler(self, number), **options)
@@ -136,8 +150,11 @@ class SandboxSmtpServer:
         return AuthResult(success=ok, handled=False)
 
     def accept(self, mail: ReceivedMail) -> None:
-        """Keep an accepted message (and save it as .eml when ``save_dir`` is set)."""
+        """Keep an accepted message (and save it as .eml when ``save_dir`` is set); a sink only counts it."""
         with self._lock:
+            self.accepted += 1
+            if not self.keep:
+                return
             self.messages.append(mail)
             count = len(self.messages)
         if self.save_dir is not None:
@@ -173,7 +190,7 @@ class SandboxSmtpServer:
     def should_drop(self) -> bool:
         """True once, when ``drop_after`` messages have been accepted."""
         with self._lock:
-            if self.drop_after is not None and len(self.messages) >= self.drop_after:
+            if self.drop_after is not None and self.accepted >= self.drop_after:
                 self.drop_after = None
                 return True
             return False
@@ -222,3 +239,70 @@ class _Handler:
         self.server.accept(ReceivedMail(envelope.mail_from, tuple(envelope.rcpt_tos), bytes(data),
                                          self.connection))
         return "250 2.0.0 Message accepted"
+
+
+# -- TLS for the sandbox: a certificate made at run time ------------------------------
+@dataclass(frozen=True)
+class TlsPair:
+    """A self-signed certificate for 127.0.0.1: the server's context and a client context that trusts it."""
+
+    server: ssl.SSLContext  # pass as SandboxSmtpServer(tls=...)
+    client: ssl.SSLContext  # pass as SmtpTransport(ssl_context=...) or smtplib's starttls(context=...)
+    cert_pem: bytes  # the certificate, for a client in another process
+
+
+def self_signed(host: str = "127.0.0.1") -> TlsPair:
+    """A fresh key and certificate for ``host`` (an IP address SAN, so hostname checks pass), valid one day."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_pem = cert.public_bytes(serialization.Encoding.PEM)
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    with tempfile.TemporaryDirectory() as folder:  # load_cert_chain reads files only
+        cert_file, key_file = Path(folder) / "cert.pem", Path(folder) / "key.pem"
+        cert_file.write_bytes(cert_pem)
+        key_file.write_bytes(key_pem)
+        server.load_cert_chain(cert_file, key_file)
+    return TlsPair(server=server, client=ssl.create_default_context(cadata=cert_pem.decode()), cert_pem=cert_pem)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m integrations.sandbox.smtp_server --sink [--tls] [--login USER:PASS]``: serve until stdin closes.
+
+    Prints the port on the first line (and with ``--tls`` the certificate after it, ending with a blank
+    line), so a benchmark can run the server in its own process, as a real server would be.
+    """
+    parser = argparse.ArgumentParser(description="the sandbox SMTP server on 127.0.0.1")
+    parser.add_argument("--sink", action="store_true", help="count messages, keep none")
+    parser.add_argument("--tls", action="store_true", help="offer and require STARTTLS (self-signed)")
+    parser.add_argument("--login", default="", help="USER:PASS the server requires")
+    args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore", message="Session.login_data is deprecated")  # aiosmtpd's own, per login
+    pair = self_signed() if args.tls else None
+    user, _, password = args.login.partition(":")
+    server = SandboxSmtpServer(keep=not args.sink, tls=pair.server if pair else None,
+                               login=(user, password) if args.login else None).start()
+    print(server.port, flush=True)
+    if pair is not None:
+        print(pair.cert_pem.decode(), flush=True)
+    try:
+        sys.stdin.read()
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

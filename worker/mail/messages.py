@@ -24,7 +24,7 @@ from worker.core.cleaning import clean_email, clean_name, email_problem, shown
 from worker.core.mailkinds import ICS_KINDS, MAIL_KINDS, MailKind
 from worker.core.model import MeetingInfo, Recipient, SeriesInfo, Session
 from worker.errors import PermanentMailError
-from worker.mail.ics import build_ics
+from worker.mail.ics import ZoneCache, build_ics
 from worker.mail.render import RenderedMail, one_line
 
 ICS_METHODS = ICS_KINDS  # kinds that carry an .ics, and its METHOD: the registry in worker.core.mailkinds
@@ -35,23 +35,36 @@ SUBJECT_MAX = 250  # characters kept of a subject (folded lines stay far below 9
 
 def build_message(kind: str, rendered: RenderedMail, session: Session, meeting: MeetingInfo, series: SeriesInfo,
                   recipient: Recipient, *, sequence: int, message_domain: str,
-                  date: datetime | None = None) -> EmailMessage:
-    """One message for one recipient; ``date`` (default now) is the Date header and the .ics DTSTAMP."""
+                  date: datetime | None = None, zones: ZoneCache | None = None) -> EmailMessage:
+    """One message for one recipient; ``date`` (default now) is the Date header and the .ics DTSTAMP.
+
+    ``zones`` keeps the .ics VTIMEZONE blocks from one message to the next (see worker.mail.ics).
+    """
     moment = (date or datetime.now(timezone.utc)).astimezone(timezone.utc)
     message = EmailMessage()
     set_headers(message, kind, rendered, session, series, recipient, sequence=sequence,
                 message_domain=message_domain, date=moment)
     message.set_content(rendered.text, subtype="plain", charset="utf-8")
     message.add_alternative(rendered.html, subtype="html", charset="utf-8")
-    method = ICS_METHODS.get(kind)
-    if method:
-        if method == "CANCEL":  # the meeting was deleted: no LOCATION or URL pointing at it
-            meeting = replace(meeting, join_url="")
-        ics = build_ics(session, meeting, series, sequence=sequence, method=method,
-                        organizer_email=series.sender_address, description=rendered.event_description,
-                        attendee=recipient, stamp=moment)
-        attach_ics(message, ics, method, ics_filename(kind))
+    ics = calendar_part(kind, rendered, session, meeting, series, recipient, sequence=sequence, date=moment,
+                        zones=zones)
+    if ics is not None:
+        attach_ics(message, ics, ICS_METHODS[kind], ics_filename(kind))
     return message
+
+
+def calendar_part(kind: str, rendered: RenderedMail, session: Session, meeting: MeetingInfo, series: SeriesInfo,
+                  recipient: Recipient, *, sequence: int, date: datetime,
+                  zones: ZoneCache | None = None) -> bytes | None:
+    """The .ics of one recipient's message, or None for a kind that carries none."""
+    method = ICS_METHODS.get(kind)
+    if not method:
+        return None
+    if method == "CANCEL":  # the meeting was deleted: no LOCATION or URL pointing at it
+        meeting = replace(meeting, join_url="")
+    return build_ics(session, meeting, series, sequence=sequence, method=method,
+                     organizer_email=series.sender_address, description=rendered.event_description,
+                     attendee=recipient, stamp=date, zones=zones)
 
 
 def ics_filename(kind: str) -> str:
@@ -62,19 +75,29 @@ def ics_filename(kind: str) -> str:
 def set_headers(message: EmailMessage, kind: str, rendered: RenderedMail, session: Session, series: SeriesInfo,
                 recipient: Recipient, *, sequence: int, message_domain: str, date: datetime) -> None:
     """From, To, Subject, Reply-To, Date, Message-ID and the List-* headers."""
+    personal = personal_headers(kind, rendered, session, recipient, sequence=sequence,
+                                message_domain=message_domain, date=date)
     message["From"] = address(series.sender_name, series.sender_address)
-    message["To"] = address(recipient.name, recipient.email)
+    message["To"] = personal["to"]
     if series.reply_to:
         message["Reply-To"] = address("", series.reply_to)
-    message["Subject"] = clean_name(rendered.subject, SUBJECT_MAX)
-    message["Date"] = format_datetime(date)
-    message["Message-ID"] = message_id(session, kind, sequence, recipient.email, message_domain)
+    message["Subject"] = personal["subject"]
+    message["Date"] = personal["date"]
+    message["Message-ID"] = personal["message-id"]
     message["List-Id"] = list_id(series, message_domain)
     for name, value in unsubscribe_headers(series.unsubscribe_url).items():
         message[name] = value
     message["Content-Language"] = (series.locale or "id").split("_")[0]
     message["X-Webinar-Session"] = session.uid  # lets staff filter and the demo sort mail; no personal data
     message["X-Webinar-Kind"] = kind
+
+
+def personal_headers(kind: str, rendered: RenderedMail, session: Session, recipient: Recipient, *, sequence: int,
+                     message_domain: str, date: datetime) -> dict[str, object]:
+    """The headers that differ between recipients of one session's mail, by lower-case name (worker.mail.wire)."""
+    return {"to": address(recipient.name, recipient.email), "subject": clean_name(rendered.subject, SUBJECT_MAX),
+            "date": format_datetime(date),
+            "message-id": message_id(session, kind, sequence, recipient.email, message_domain)}
 
 
 def address(name: str, email: str) -> Address:

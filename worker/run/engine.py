@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -20,7 +21,7 @@ from worker.core.mailkinds import BEFORE_START_KINDS, MailKind, MailStatus, Unti
 from worker.core.model import (EventSpec, MeetingInfo, MeetingSpec, Recipient, Registrant, SeriesInfo, Session,
                                SessionKey, SummaryRow, calendar_event_id, meeting_marker)
 from worker.core.moments import moments
-from worker.core.ports import AttendanceSheet, Calendar, Composer, Conferencing, MailTransport
+from worker.core.ports import AttendanceSheet, Calendar, Composer, Conferencing, MailConnection, MailTransport
 from worker.core.reconcile import Desired, Policy, StateView, Step, plan_steps
 from worker.core.records import (AttendanceState, OutboxRow, SessionState, iso, parse_iso, session_from_json,
                                 session_to_json)
@@ -108,7 +109,7 @@ class Engine:
         self.series = series  # names and addresses for mail and events
         self.policy = policy  # lead times
         self.recipients = recipients  # session -> who to invite; None = nobody configured
-        self.batch_size = batch_size  # mails per SMTP connection
+        self.batch_size = batch_size  # outbox rows per send step (the tick's one SMTP connection serves them all)
         self.should_stop = should_stop  # checked between steps (SIGTERM)
         self.max_steps = max_steps  # safety bound on steps per tick
         self.min_minutes = min_minutes  # thank-you mail only to those who stayed this long
@@ -120,10 +121,18 @@ class Engine:
         self._held: dict[str, tuple[datetime, str]] = {}  # step kind -> (until, why) after a daily limit, this tick
         self._links: dict[str, dict[str, str]] = {}  # uid -> address -> personal join link, read this tick
         self._reading: bool | None = None  # this tick reads the recipient lists; None = not decided yet
+        self._mail_stack: ExitStack | None = None  # holds the tick's one mail connection open (issue 18)
+        self._mail_conn: MailConnection | None = None  # that connection, opened with the tick's first message
 
     # -- the loop ------------------------------------------------------------
     def tick(self, sessions: Sequence[Session], dry_run: bool = False) -> TickReport:
         """Plan and apply until nothing is due, a stop is requested or the step bound is hit."""
+        try:
+            return self._tick(sessions, dry_run)
+        finally:
+            self._close_mail()  # one SMTP connection per tick, however many batches and sessions it sent
+
+    def _tick(self, sessions: Sequence[Session], dry_run: bool) -> TickReport:
         now = self.clock.now()
         report = TickReport()
         self._people = {}
@@ -535,50 +544,70 @@ class Engine:
         unsubscribed = self.unsubscribed() if self.unsubscribed is not None and rows else frozenset()
         suppressed = frozenset(self.store.suppressed()) if rows else frozenset()
         sent = failed = deferred = 0
-        with self.io.mail.connect() as conn:
-            for row in rows:
-                if self.should_stop():
-                    break
-                message = self._prepare(row, wanted, unsubscribed, now, suppressed)
-                if message is None:  # skipped, failed or deferred: only this row
-                    continue
-                if not self.store.claim_mail(row.id, self.clock.now()):  # another process has it, or sent it
-                    continue
-                crashpoint("send_mail.after_claim")
-                try:
-                    conn.send(message, row.email)
-                except QuotaMailError as exc:  # about the account, not this person: hold everything, fail nobody
-                    self.store.unclaim_mail(row.id, str(exc))
-                    self._hold_mail(exc, self.clock.now())
-                    log.info("mail batch: %d sent, %d refused, %d deferred, then held", sent, failed, deferred)
-                    return
-                except BouncedAddressError as exc:  # the address does not exist: failed, and never mailed again
-                    self.store.mark_mail(row.id, "failed", self.clock.now(), str(exc))
-                    self.store.suppress(row.email, str(exc), row.uid, self.clock.now())
-                    log.warning("%s: %s bounced and is suppressed: %s", row.uid, row.email, exc)
-                    failed += 1
-                    continue
-                except PermanentMailError as exc:
-                    self.store.mark_mail(row.id, "failed", self.clock.now(), str(exc))
-                    failed += 1
-                    continue
-                except DeferredRecipientError as exc:  # only this mail waits
-                    self._defer(row, exc)
-                    deferred += 1
-                    continue
-                except TemporaryMailError as exc:
-                    self.store.mark_mail(row.id, "pending", self.clock.now(), str(exc))
-                    log.info("mail batch: %d sent, %d refused, %d deferred, then the server failed: %s",
-                             sent, failed, deferred, exc)
-                    raise
-                except BaseException:  # a stop or a bug: the row goes back to pending, never stays claimed
-                    self.store.mark_mail(row.id, "pending", self.clock.now(), "interrupted while sending")
-                    raise
-                crashpoint("send_mail.after_accept")
-                self.store.mark_mail(row.id, "sent", self.clock.now())
-                crashpoint("send_mail.after_mark")
-                sent += 1
+        for row in rows:
+            if self.should_stop():
+                break
+            message = self._prepare(row, wanted, unsubscribed, now, suppressed)
+            if message is None:  # skipped, failed or deferred: only this row
+                continue
+            conn = self._mail_connection()  # before the claim: a server that cannot be reached claims nothing
+            if not self.store.claim_mail(row.id, self.clock.now()):  # another process has it, or sent it
+                continue
+            crashpoint("send_mail.after_claim")
+            try:
+                conn.send(message, row.email)
+            except QuotaMailError as exc:  # about the account, not this person: hold everything, fail nobody
+                self.store.unclaim_mail(row.id, str(exc))
+                self._hold_mail(exc, self.clock.now())
+                log.info("mail batch: %d sent, %d refused, %d deferred, then held", sent, failed, deferred)
+                return
+            except BouncedAddressError as exc:  # the address does not exist: failed, and never mailed again
+                self.store.mark_mail(row.id, "failed", self.clock.now(), str(exc))
+                self.store.suppress(row.email, str(exc), row.uid, self.clock.now())
+                log.warning("%s: %s bounced and is suppressed: %s", row.uid, row.email, exc)
+                failed += 1
+                continue
+            except PermanentMailError as exc:
+                self.store.mark_mail(row.id, "failed", self.clock.now(), str(exc))
+                failed += 1
+                continue
+            except DeferredRecipientError as exc:  # only this mail waits
+                self._defer(row, exc)
+                deferred += 1
+                continue
+            except TemporaryMailError as exc:
+                self.store.mark_mail(row.id, "pending", self.clock.now(), str(exc))
+                self._close_mail()  # the server failed even after a reconnect: a later batch starts afresh
+                log.info("mail batch: %d sent, %d refused, %d deferred, then the server failed: %s",
+                         sent, failed, deferred, exc)
+                raise
+            except BaseException:  # a stop or a bug: the row goes back to pending, never stays claimed
+                self.store.mark_mail(row.id, "pending", self.clock.now(), "interrupted while sending")
+                raise
+            crashpoint("send_mail.after_accept")
+            self.store.mark_mail(row.id, "sent", self.clock.now())
+            crashpoint("send_mail.after_mark")
+            sent += 1
         log.info("mail batch: %d sent, %d refused for good, %d deferred", sent, failed, deferred)
+
+    def _mail_connection(self) -> MailConnection:
+        """The tick's one mail connection: opened with its first message, reused by every later batch.
+
+        The transport reconnects by itself when the server drops the line; the connection is closed
+        (QUIT) when the tick ends, by :meth:`tick`.
+        """
+        if self._mail_conn is None:
+            assert self.io.mail is not None
+            stack = ExitStack()
+            self._mail_conn = stack.enter_context(self.io.mail.connect())
+            self._mail_stack = stack
+        return self._mail_conn
+
+    def _close_mail(self) -> None:
+        """Close the tick's mail connection, if one was opened (QUIT; a dead line is simply dropped)."""
+        stack, self._mail_stack, self._mail_conn = self._mail_stack, None, None
+        if stack is not None:
+            stack.close()
 
     def _mail_budget(self, now: datetime) -> int:
         """How many recipients may be mailed now under mail.smtp.per_day; at 0 the outbox is held until one frees."""
