@@ -96,6 +96,8 @@ def _parser() -> argparse.ArgumentParser:
                     "problem, exit 1 when an integration is not configured")
     check.add_argument("--offline-ok", action="store_true",
                        help="exit 0 even when integrations are not configured (CI, or trying the settings)")
+    check.add_argument("--certificate", action="store_true",
+                       help="also draw the sample certificate and transcript as PDF (slower: loads the PDF library)")
     command("doctor", cmd_doctor, "try each integration the settings use, for real (Zoom token, scopes and host; "
             "calendar; spreadsheet; SMTP login; recipient sources); exit 0 only if all work")
     send_test = command("send-test", cmd_send_test, "send one real mail of a kind to ADDRESS through the configured "
@@ -220,7 +222,7 @@ def _local(moment: datetime, zone: str) -> str:
 def cmd_check(args: argparse.Namespace) -> int:
     """``check``: settings, then templates rendered with sample data, then what is configured."""
     settings = load_settings(args.settings)
-    problems = _template_problems(settings)
+    problems = _template_problems(settings, draw_certificate=args.certificate)
     if problems:
         print("\n".join(problems), file=sys.stderr)
         print(f"\n{len(problems)} template problem(s) found.", file=sys.stderr)
@@ -231,6 +233,9 @@ def cmd_check(args: argparse.Namespace) -> int:
           f"{len(plan.skipped)} skipped date(s).")
     for day in plan.without_topic:
         print(f"note: {day} is a series date with no entry in topics; it will not be scheduled.")
+    if settings.followup.enabled and settings.followup.certificate and not args.certificate:
+        print(args.t._("note: the certificate was checked without drawing it; "
+                       "`webinar-worker check --certificate` also draws a sample PDF."))
     secrets = Secrets.load(os.environ, default_env_file(args.settings))
     io = build_integrations(settings, secrets)
     for name, why in sorted(io.missing.items()):
@@ -364,9 +369,12 @@ def _suppressed_lines(settings: Settings) -> list[str]:
             for email, (why, uid, _) in suppressed.items()]
 
 
-def _template_problems(settings: Settings) -> list[str]:
-    """Problems in the mail and certificate templates (an import failure is a crash, never "OK")."""
-    return check_templates(settings)
+def _template_problems(settings: Settings, draw_certificate: bool = False) -> list[str]:
+    """Problems in the mail and certificate templates (an import failure is a crash, never "OK").
+
+    The certificate is laid out as PDF only with ``draw_certificate``: the PDF library costs most of
+    a second and tens of MiB, and the templates, fonts and images are checked without it."""
+    return check_templates(settings, draw_certificate=draw_certificate)
 
 
 def cmd_plan(args: argparse.Namespace) -> int:

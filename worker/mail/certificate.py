@@ -25,10 +25,9 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from babel.dates import format_date
-from fpdf import FPDF
 
 from worker.core.certnumber import jp_hours, number_slug, verify_link
 from worker.core.model import SeriesInfo, Session
@@ -36,6 +35,9 @@ from worker.core.schema import CertificateSettings
 from worker.errors import TemplateError
 from worker.core.cleaning import clean_name, shown as shown_value
 from worker.mail.render import Renderer, format_day
+
+if TYPE_CHECKING:  # pragma: no cover - fpdf (with numpy, fontTools, PIL, cryptography) loads only to draw
+    from fpdf import FPDF
 
 log = logging.getLogger(__name__)
 
@@ -105,18 +107,27 @@ class FontSet:
         pdf.set_text_shaping(True)
 
 
-class CertificatePage(FPDF):
-    """An A4 landscape FPDF whose every page carries the certificate's double frame."""
+FRAME_COLOR = (15, 118, 110)  # the mails' teal, #0f766e
 
-    FRAME_COLOR = (15, 118, 110)  # the mails' teal, #0f766e
 
-    def header(self) -> None:
-        """Draw a thick outer and a thin inner frame (fpdf2 calls this on each new page)."""
-        self.set_draw_color(*self.FRAME_COLOR)
-        self.set_line_width(1.6)
-        self.rect(10, 10, self.w - 20, self.h - 20)
-        self.set_line_width(0.4)
-        self.rect(14, 14, self.w - 28, self.h - 28)
+def new_page() -> FPDF:
+    """An A4 landscape FPDF with one page carrying the certificate's double frame.
+
+    fpdf is imported here, not at the top: it pulls in numpy, fontTools, PIL and cryptography
+    (tens of MiB), which only the step that draws a certificate needs - never ``check``.
+    The page never breaks (auto page break is off), so the frame is drawn once.
+    """
+    from fpdf import FPDF
+
+    pdf = FPDF(orientation="landscape", format="A4")
+    pdf.set_auto_page_break(False)
+    pdf.add_page()
+    pdf.set_draw_color(*FRAME_COLOR)
+    pdf.set_line_width(1.6)
+    pdf.rect(10, 10, pdf.w - 20, pdf.h - 20)
+    pdf.set_line_width(0.4)
+    pdf.rect(14, 14, pdf.w - 28, pdf.h - 28)
+    return pdf
 
 
 @dataclass(frozen=True)
@@ -186,15 +197,76 @@ def render_transcript(template_dir: Path, *, series: SeriesInfo, holder: Holder,
     """
     fonts = fonts or FontSet()
     design = design or CertificateSettings()
-    locale = series.locale or "id_ID"
-    rows = [{**s, "date_text": format_date(s["date"], "d MMMM y", locale=locale)} for s in sessions]
-    context = {**_common(series, holder.number, holder.issued_on, design),
-               "attendee_name": printable_name(holder.name), "sessions": rows,
-               "total_jp": sum(int(s["jp"]) for s in sessions), "session_count": len(sessions)}
+    context = _transcript_context(series, holder, sessions, design)
     check_drawable(fonts, holder.number, {"name": context["attendee_name"],
                                           **{f"topic of {s['date']}": s["topic"] for s in sessions}})
     return draw(Renderer(Path(template_dir)), TRANSCRIPT_TEMPLATE, context, design, fonts,
                 title=f"Transkrip {series.title}")
+
+
+def _transcript_context(series: SeriesInfo, holder: Holder, sessions: list[dict[str, Any]],
+                        design: CertificateSettings) -> dict[str, Any]:
+    """The variables ``certificate_transcript.html.j2`` may use."""
+    locale = series.locale or "id_ID"
+    rows = [{**s, "date_text": format_date(s["date"], "d MMMM y", locale=locale)} for s in sessions]
+    return {**_common(series, holder.number, holder.issued_on, design),
+            "attendee_name": printable_name(holder.name), "sessions": rows,
+            "total_jp": sum(int(s["jp"]) for s in sessions), "session_count": len(sessions)}
+
+
+def template_problems(template_dir: Path, *, series: SeriesInfo, session: Session, design: CertificateSettings,
+                      fonts: FontSet, issued_on: date, layout: bool = False) -> list[str]:
+    """What would stop the sample certificate and transcript from being drawn, one line per problem.
+
+    Without ``layout`` (what ``check`` does) every part of both templates is rendered with sample
+    data, the sample texts are checked against the fonts' tables and the logo and signature images
+    are read - without loading fpdf. With ``layout`` (``check --certificate``) both pages are
+    also laid out as PDF, which finds HTML that fpdf2 cannot place.
+    """
+    number, transcript_number = "001/SERT/CONTOH/I/2027", "002/TRANSKRIP/CONTOH/2027"
+    holder = Holder("Contoh Peserta", transcript_number, 0, issued_on)
+    rows = [{"date": session.date, "topic": session.topic, "jp": 2, "number": number}]
+    problems: list[str] = []
+    if layout:
+        jobs = [lambda: render_certificate(template_dir, series=series, session=session, attendee_name=holder.name,
+                                           minutes=75, certificate_id=number, issued_on=issued_on, design=design,
+                                           fonts=fonts),
+                lambda: render_transcript(template_dir, series=series, design=design, fonts=fonts, holder=holder,
+                                          sessions=rows)]
+    else:
+        renderer = Renderer(Path(template_dir))
+        context = certificate_context(series=series, session=session, attendee_name=holder.name, minutes=75,
+                                      certificate_id=number, issued_on=issued_on, design=design)
+        transcript = _transcript_context(series, holder, rows, design)
+        jobs = [lambda: check_drawable(fonts, number, {"name": holder.name, "topic": session.topic,
+                                                       "speaker": session.speaker, "series title": series.title}),
+                lambda: _render_parts(renderer, TEMPLATE, context),
+                lambda: _render_parts(renderer, TRANSCRIPT_TEMPLATE, transcript),
+                lambda: _read_images(design)]
+    for job in jobs:
+        try:
+            job()
+        except TemplateError as exc:
+            problems.append(str(exc))
+    return problems
+
+
+def _render_parts(renderer: Renderer, template: str, context: dict[str, Any]) -> dict[str, str]:
+    """Each part of ``template`` rendered as HTML (a TemplateError names the template and line)."""
+    return {part: renderer.render(template, {**context, "part": part}) for part in PARTS}
+
+
+def _read_images(design: CertificateSettings) -> None:
+    """Read the logo and signature images as drawing would, without decoding them."""
+    for what, image in (("certificate.logo", design.logo), ("certificate.signature.image", design.signature.image)):
+        if image is None:
+            continue
+        try:
+            head = Path(image).read_bytes()[:16]
+        except OSError as exc:
+            raise TemplateError(f"{what}: {image} cannot be read: {exc.strerror or exc}") from exc
+        if not head:
+            raise TemplateError(f"{what}: {image} is an empty file")
 
 
 def check_drawable(fonts: FontSet, number: str, texts: dict[str, str]) -> None:
@@ -212,14 +284,12 @@ def check_drawable(fonts: FontSet, number: str, texts: dict[str, str]) -> None:
 def draw(renderer: Renderer, template: str, context: dict[str, Any], design: CertificateSettings, fonts: FontSet,
          *, title: str) -> bytes:
     """Render each part of ``template`` and place it on an A4 landscape page; errors name the template."""
-    parts = {part: renderer.render(template, {**context, "part": part}) for part in PARTS}
+    parts = _render_parts(renderer, template, context)
     shown = renderer.shown(template)
-    pdf = CertificatePage(orientation="landscape", format="A4")
+    pdf = new_page()
     try:
         fonts.add_to(pdf, "".join(parts.values()) + title)
         pdf.set_title(title)
-        pdf.set_auto_page_break(False)
-        pdf.add_page()
         pdf.set_text_color(31, 41, 55)
         top = _logo(pdf, design.logo)
         _html(pdf, parts["body"], x=28, y=top, width=pdf.w - 56, size=14)

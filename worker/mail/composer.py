@@ -96,8 +96,11 @@ def certificate_id(session: Session, recipient: Recipient) -> str:
     return f"{session.series.upper()}-{session.date:%Y%m%d}-{digest}"
 
 
-def check_templates(settings: Settings) -> list[str]:
-    """Render every template with sample data; each problem names the template and line."""
+def check_templates(settings: Settings, *, draw_certificate: bool = False) -> list[str]:
+    """Render every template with sample data; each problem names the template and line.
+
+    ``draw_certificate`` also lays the sample certificate out as PDF (loading fpdf); without it
+    the certificate templates, fonts and images are checked without drawing."""
     folder = settings.mail.templates_dir
     if not folder.is_dir():
         return [f"{folder}: templates folder not found (mail.templates_dir)"]
@@ -110,7 +113,7 @@ def check_templates(settings: Settings) -> list[str]:
         return [str(exc)]
     problems.extend(p for p in _waiting_room_problems(folder, settings) if p not in problems)
     if settings.followup.enabled and settings.followup.certificate:
-        problems.extend(_certificate_problems(folder, settings))
+        problems.extend(_certificate_problems(folder, settings, draw_certificate))
     return problems
 
 
@@ -134,26 +137,13 @@ def _waiting_room_problems(folder: Path, settings: Settings) -> list[str]:
     return problems
 
 
-def _certificate_problems(folder: Path, settings: Settings) -> list[str]:
-    """Render the certificate template once with sample data (it is only used when certificates are on)."""
-    from worker.mail.certificate import FontSet, Holder, render_certificate, render_transcript
-    series, fonts = series_info(settings), FontSet()
-    session = sample_session(series)
-    problems = []
-    try:
-        render_certificate(folder, series=series, session=session, attendee_name="Contoh Peserta",
-                           minutes=75, certificate_id="001/SERT/CONTOH/I/2027", issued_on=sample_date(),
-                           design=settings.certificate, fonts=fonts)
-    except TemplateError as exc:
-        problems.append(str(exc))
-    try:
-        render_transcript(folder, series=series, design=settings.certificate, fonts=fonts,
-                          holder=Holder("Contoh Peserta", "002/TRANSKRIP/CONTOH/2027", 0, sample_date()),
-                          sessions=[{"date": session.date, "topic": session.topic, "jp": 2,
-                                     "number": "001/SERT/CONTOH/I/2027"}])
-    except TemplateError as exc:
-        problems.append(str(exc))
-    return problems
+def _certificate_problems(folder: Path, settings: Settings, layout: bool) -> list[str]:
+    """The sample certificate and transcript's problems (they are only used when certificates are on)."""
+    from worker.mail.certificate import FontSet, template_problems
+
+    series = series_info(settings)
+    return template_problems(folder, series=series, session=sample_session(series), design=settings.certificate,
+                             fonts=FontSet(), issued_on=sample_date(), layout=layout)
 
 
 def sample_date() -> date:
