@@ -114,33 +114,44 @@ def _http(config: GoogleConfig, credentials: Credentials | None, http: Any) -> A
 
 
 class SharedResource:
-    """A googleapiclient service whose collections (``events()``, ``spreadsheets()``, ``values()``) are built once.
+    """A googleapiclient service built on first use, whose collections (``events()``, ``spreadsheets()``,
+    ``values()``) are built once.
 
     googleapiclient builds a new Resource on every ``service.spreadsheets()`` call, parsing every
     method of the collection from the discovery document again (issue 18 measured about 21 MiB of
     allocations and 9.5 ms per call for Sheets). Here each collection is built on first use and
     then handed out again; request methods (``get(...)``, ``batchUpdate(...)``) pass through and
-    still make a fresh request each time. Like the service's ``httplib2.Http``, which is not
-    thread-safe (https://googleapis.github.io/google-api-python-client/docs/thread_safety.html),
-    a SharedResource belongs to one thread: the worker's single loop.
+    still make a fresh request each time. The service itself is built when the first request
+    needs it, so a command that only wires the clients (``check``) never loads googleapiclient.
+    Like the service's ``httplib2.Http``, which is not thread-safe
+    (https://googleapis.github.io/google-api-python-client/docs/thread_safety.html), a
+    SharedResource belongs to one thread: the worker's single loop.
     """
 
-    def __init__(self, resource: Any):
-        self._resource = resource  # the googleapiclient Resource (or a stand-in with the same methods)
-        # Collection names from the resource's own description; a stand-in without one shares nothing.
-        self._collections = frozenset((getattr(resource, "_resourceDesc", None) or {}).get("resources", {}))
+    def __init__(self, make: Callable[[], Any]):
+        self._make = make  # builds the googleapiclient Resource (or a stand-in with the same methods)
+        self._built: Any = None  # the Resource, once built
         self._children: dict[str, Callable[[], SharedResource]] = {}  # collection name -> accessor
 
+    @property
+    def resource(self) -> Any:
+        """The googleapiclient Resource, built on first use."""
+        if self._built is None:
+            self._built = self._make()
+        return self._built
+
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or name in ("_resource", "_collections", "_children"):
+        if name.startswith("__") or name in ("_make", "_built", "_children"):
             raise AttributeError(name)
         accessor = self._children.get(name)
         if accessor is not None:
             return accessor
-        attr = getattr(self._resource, name)
-        if name not in self._collections:
+        resource = self.resource
+        attr = getattr(resource, name)
+        # Collections are named in the resource's own description; a stand-in without one shares nothing.
+        if name not in (getattr(resource, "_resourceDesc", None) or {}).get("resources", {}):
             return attr
-        child = SharedResource(attr())
+        child = SharedResource(attr)
         self._children[name] = accessor = (lambda: child)
         return accessor
 
@@ -148,13 +159,16 @@ class SharedResource:
 def build_calendar_service(config: GoogleConfig, credentials: Credentials | None, http: Any = None) -> Any:
     """A Calendar v3 service from the bundled discovery document; ``http`` (a mock) replaces authorization.
 
-    Build it once per process and keep it: the discovery document is parsed here (static, no
-    network, no file cache), and its collections are built once (:class:`SharedResource`).
+    Build it once per process and keep it: the discovery document is parsed (static, no network,
+    no file cache) at the first request, and each collection is built once (:class:`SharedResource`).
     """
-    from googleapiclient.discovery import build
+    def make() -> Any:
+        from googleapiclient.discovery import build
 
-    return SharedResource(build("calendar", "v3", http=_http(config, credentials, http), static_discovery=True,
-                                cache_discovery=False, client_options=_endpoint(config.api_endpoint, "calendar/v3/")))
+        return build("calendar", "v3", http=_http(config, credentials, http), static_discovery=True,
+                     cache_discovery=False, client_options=_endpoint(config.api_endpoint, "calendar/v3/"))
+
+    return SharedResource(make)
 
 
 def build_sheets_service(config: GoogleConfig, credentials: Credentials | None, http: Any = None) -> Any:
@@ -162,10 +176,13 @@ def build_sheets_service(config: GoogleConfig, credentials: Credentials | None, 
 
     Build it once per process and keep it, as :func:`build_calendar_service`.
     """
-    from googleapiclient.discovery import build
+    def make() -> Any:
+        from googleapiclient.discovery import build
 
-    return SharedResource(build("sheets", "v4", http=_http(config, credentials, http), static_discovery=True,
-                                cache_discovery=False, client_options=_endpoint(config.api_endpoint, "")))
+        return build("sheets", "v4", http=_http(config, credentials, http), static_discovery=True,
+                     cache_discovery=False, client_options=_endpoint(config.api_endpoint, ""))
+
+    return SharedResource(make)
 
 
 # -- errors -------------------------------------------------------------------------------------------------
