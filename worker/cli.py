@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import date as date_type
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 from zoneinfo import ZoneInfo
 
 from worker.config.envfile import RedactingFilter, Secrets, permission_warnings
@@ -26,7 +26,6 @@ from worker.core.moments import moments
 from worker.core.planner import plan_season
 from worker.core.schema import Settings
 from worker.crashpoint import crashpoint
-from worker.demo import print_summary, run_demo
 from worker.i18n import translator_for
 from worker.errors import AlreadyRunningError, SettingsError, StateError, WorkerError
 from worker.mail.composer import MailComposer, check_templates
@@ -38,9 +37,11 @@ from worker.outputs.verify import REVOKED, SiteInfo, describe, publish_site
 from worker.outputs.verify import status as certificate_status
 from worker.run.engine import Integrations
 from worker.run.lock import StateLock
-from worker.run.runner import Runner
 from worker.run.wiring import RecipientLists, build_engine, build_integrations, default_env_file
 from worker.store.state import StateStore
+
+if TYPE_CHECKING:  # pragma: no cover - the runner (mail, .ics, alerts) loads only for the commands that tick
+    from worker.run.runner import Runner
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
 LANG_HELP = "language of the output: id or en (default: LANG when it names one of them, else series.locale)"
@@ -409,6 +410,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def _engine_runner(args: argparse.Namespace, store: StateStore, settings: Settings, secrets: Secrets,
                    clock: Clock, stop_event: threading.Event | None = None, keep_health: bool = True,
                    settings_problem: str | None = None) -> Runner:
+    from worker.run.runner import Runner  # loaded by the commands that tick, not by check or status
+
     stop_event = stop_event or threading.Event()
     return Runner(args.settings, lambda s: build_engine(s, secrets, store, clock, stop_event=stop_event),
                   clock, settings=settings, stop_event=stop_event, store=store if keep_health else None,
@@ -619,6 +622,8 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """``demo``: the sandbox season, with a progress bar and a summary of what it produced."""
+    from worker.demo import print_summary, run_demo  # the emulators and SMTP server load only for the demo
+
     logging.getLogger().setLevel(logging.WARNING)
     summary = run_demo(args.out, show_progress=not args.quiet)
     print_summary(summary)

@@ -83,6 +83,8 @@ class FontSet:
 
     def missing(self, text: str) -> list[str]:
         """Characters of ``text`` no font can draw, each once, in order."""
+        if text.isascii() and text.isprintable():  # DejaVu Sans has all of printable ASCII: no font table to read
+            return []
         covered = self.covered()
         gaps: list[str] = []
         for char in text:

@@ -105,26 +105,27 @@ def check_templates(settings: Settings, *, draw_certificate: bool = False) -> li
     if not folder.is_dir():
         return [f"{folder}: templates folder not found (mail.templates_dir)"]
     try:
-        unsafe = Renderer(folder).unsafe_problems()  # found in the syntax tree; nothing below runs them
+        renderer = Renderer(folder)  # one environment: each template is compiled once for all the checks
+        unsafe = renderer.unsafe_problems()  # found in the syntax tree; nothing below runs them
         if unsafe:
             return unsafe
-        problems = list(Renderer(folder).check_templates(series_info(settings)))
+        problems = list(renderer.check_templates(series_info(settings)))
     except TemplateError as exc:
         return [str(exc)]
-    problems.extend(p for p in _waiting_room_problems(folder, settings) if p not in problems)
+    problems.extend(p for p in _waiting_room_problems(renderer, settings) if p not in problems)
     if settings.followup.enabled and settings.followup.certificate:
         problems.extend(_certificate_problems(folder, settings, draw_certificate))
     return problems
 
 
-def _waiting_room_problems(folder: Path, settings: Settings) -> list[str]:
+def _waiting_room_problems(renderer: Renderer, settings: Settings) -> list[str]:
     """Render the mail templates once more with ``waiting_room`` True, as the composer may.
 
     The sample renders leave it unset, so a mistake inside ``{% if waiting_room %}`` would
     otherwise only show up in the first real reminder.
     """
     series = series_info(settings)
-    renderer, session = Renderer(folder), sample_session(series)
+    session = sample_session(series)
     problems: list[str] = []
     for kind in KINDS:
         context = mail_context(kind, session, sample_meeting(), series, sample_recipient(),
