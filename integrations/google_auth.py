@@ -156,17 +156,44 @@ class SharedResource:
         return accessor
 
 
+PAGE_TOKENS = ("pageToken", "nextPageToken")  # the schema properties googleapiclient still looks at
+
+
+def _lean_build(name: str, version: str, http: Any, client_options: dict[str, str] | None) -> Any:
+    """``googleapiclient.discovery.build(name, version, static_discovery=True)`` without its docstrings' cost.
+
+    googleapiclient writes a docstring for every method of a collection when the collection is
+    built, pretty-printing the request and response schemas in full; Sheets' ``batchUpdate``
+    schema alone prints to tens of MiB (issue 18: the first ``spreadsheets()`` left 70 MiB
+    resident). Requests never use the schemas (bodies are not validated against them), only
+    the page-token fields, so each schema is replaced by a stub keeping those: the methods,
+    parameters, paths and validation are the bundled document's own.
+    """
+    import json
+
+    from googleapiclient.discovery import build_from_document
+    from googleapiclient.discovery_cache import get_static_doc
+
+    document = json.loads(get_static_doc(name, version) or "{}")
+    if not document:
+        raise ValueError(f"google-api-python-client has no bundled discovery document for {name} {version}")
+    document["schemas"] = {key: {"id": key, "type": schema.get("type", "object"),
+                                 "properties": {p: {"type": "string"} for p in PAGE_TOKENS
+                                                if p in schema.get("properties", {})}}
+                           for key, schema in document.get("schemas", {}).items()}
+    return build_from_document(document, http=http, client_options=client_options)
+
+
 def build_calendar_service(config: GoogleConfig, credentials: Credentials | None, http: Any = None) -> Any:
     """A Calendar v3 service from the bundled discovery document; ``http`` (a mock) replaces authorization.
 
-    Build it once per process and keep it: the discovery document is parsed (static, no network,
-    no file cache) at the first request, and each collection is built once (:class:`SharedResource`).
+    Build it once per process and keep it: the bundled discovery document is read (no network, no
+    file cache) at the first request, without the schemas' docstrings (:func:`_lean_build`), and each
+    collection is built once (:class:`SharedResource`).
     """
     def make() -> Any:
-        from googleapiclient.discovery import build
-
-        return build("calendar", "v3", http=_http(config, credentials, http), static_discovery=True,
-                     cache_discovery=False, client_options=_endpoint(config.api_endpoint, "calendar/v3/"))
+        return _lean_build("calendar", "v3", _http(config, credentials, http),
+                           _endpoint(config.api_endpoint, "calendar/v3/"))
 
     return SharedResource(make)
 
@@ -177,10 +204,7 @@ def build_sheets_service(config: GoogleConfig, credentials: Credentials | None, 
     Build it once per process and keep it, as :func:`build_calendar_service`.
     """
     def make() -> Any:
-        from googleapiclient.discovery import build
-
-        return build("sheets", "v4", http=_http(config, credentials, http), static_discovery=True,
-                     cache_discovery=False, client_options=_endpoint(config.api_endpoint, ""))
+        return _lean_build("sheets", "v4", _http(config, credentials, http), _endpoint(config.api_endpoint, ""))
 
     return SharedResource(make)
 

@@ -35,6 +35,7 @@ class MailComposer:
         self.waiting_room = waiting_room  # meetings use Zoom's waiting room (zoom.waiting_room): mails may say so
         self.design = design or CertificateSettings()  # logo, signature, JP, verification URL (certificate.*)
         self._fonts: object | None = None  # the certificate fonts, loaded with the first certificate
+        self._drew = False  # a certificate was drawn since the last release()
 
     def message(self, kind: str, session: Session, meeting: MeetingInfo, recipient: Recipient, *,
                 sequence: int, previous: Session | None = None, extra: dict | None = None) -> EmailMessage:
@@ -46,6 +47,15 @@ class MailComposer:
         message = build_message(kind, rendered, session, meeting, self.series, recipient,
                                 sequence=sequence, message_domain=self.domain, date=self.clock.now())
         return message
+
+    def release(self) -> None:
+        """After a batch of certificates: drop the font tables and give freed memory back to the system."""
+        if not self._drew:
+            return
+        from worker.mail.certificate import release_memory
+
+        self._fonts, self._drew = None, False
+        release_memory()
 
     def meeting_values(self) -> dict[str, object]:
         """Template variables about how meetings are set up: ``waiting_room`` (True or False)."""
@@ -80,6 +90,7 @@ class MailComposer:
 
             if self._fonts is None:
                 self._fonts = FontSet()
+            self._drew = True
             issued = extra.get("issued_on")
             pdf = render_certificate(self.template_dir, series=self.series, session=session,
                                      attendee_name=recipient.name or recipient.email, minutes=minutes,

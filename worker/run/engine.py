@@ -148,6 +148,9 @@ class Engine:
         if self.certificates is not None and not report.stopped:  # re-issues are mailed on the next tick
             self._certificate_tick(now)
         report.held = [(kind, until, why) for kind, (until, why) in self._held.items()]  # for the operator's alert
+        release = getattr(self.io.composer, "release", None)
+        if release is not None:  # the certificates drawn this tick: their memory goes back before the idle wait
+            release()
         return report
 
     def plan(self, sessions: Sequence[Session], now: datetime, dry_run: bool = False) -> list[Step]:
