@@ -141,6 +141,41 @@ def test_the_sheets_resources_are_built_once_across_syncs(tmp_path: Path, monkey
         assert {f"{(start + timedelta(weeks=w)).date()}" for w in range(4)} <= set(emulator.sheet_titles(SHEET))
 
 
+# The worker's own composer (as `run` wires it) makes a thank-you mail with its certificate, twice, releases,
+# then reports what the process loaded and what the mails carried.
+THANKYOU = """
+import json, sys
+from pathlib import Path
+from worker.config.envfile import Secrets
+from worker.config.settings import load_settings
+from worker.core.model import MeetingInfo, Recipient
+from worker.core.planner import plan_season
+from worker.run.wiring import build_integrations
+settings = load_settings(Path(sys.argv[1]))
+composer = build_integrations(settings, Secrets({})).composer
+session = plan_season(settings).sessions[0]
+pdfs = []
+for name in ("Ani Lestari", "Budi"):
+    message = composer.message("thankyou", session, MeetingInfo("1", "https://zoom.example/j/1"),
+                               Recipient(name.split()[0].lower() + "@example.org", name), sequence=0,
+                               extra={"minutes": 80, "certificate_number": "001/SERT/X/I/2027"})
+    pdfs += [p.get_content()[:5].decode() for p in message.iter_attachments()]
+composer.release()
+print("RESULT=" + json.dumps({"pdfs": pdfs, "fpdf": "fpdf" in sys.modules}))
+"""
+
+
+def test_the_worker_draws_certificates_in_a_helper_process(tmp_path: Path):
+    settings = write_settings(tmp_path)
+    done = subprocess.run([sys.executable, "-c", THANKYOU, str(settings)], capture_output=True, text=True, cwd=ROOT,
+                          env=clean_env())
+    line = next((ln for ln in done.stdout.splitlines() if ln.startswith("RESULT=")), None)
+    assert line is not None, done.stdout + done.stderr
+    result = json.loads(line.removeprefix("RESULT="))
+    assert result["pdfs"] == ["%PDF-", "%PDF-"]  # each mail carries its certificate
+    assert result["fpdf"] is False  # drawn by the helper: the worker process never loaded the PDF library
+
+
 class Transactions:
     """The statements a state file's connection runs, cut into transactions at each COMMIT."""
 

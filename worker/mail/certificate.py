@@ -348,6 +348,59 @@ def _signature(pdf: FPDF, top: str, bottom: str, design: CertificateSettings) ->
     _html(pdf, bottom, x=x, y=image_y + 17, width=width, size=11)
 
 
+class CertificateDrawer:
+    """Draws the thank-you mails' certificates: in this process, or (``apart``) in a helper process.
+
+    Drawing loads fpdf with numpy, fontTools and PIL, and each page leaves buffers behind: tens
+    of MiB the long-running worker would keep while it idles (issue 18). ``apart`` draws in one
+    helper process, started at the first certificate and ended by :meth:`release` (after each
+    tick), so the worker itself never loads the PDF library. In-process drawing keeps the font
+    tables between certificates and returns the freed heap on :meth:`release`.
+    """
+
+    def __init__(self, *, apart: bool = False):
+        self.apart = apart  # draw in a helper process
+        self._fonts: FontSet | None = None  # in-process: the font tables, read at the first certificate
+        self._pool: Any = None  # apart: the helper process's executor, while a batch lasts
+        self._drew = False  # something was drawn since the last release()
+
+    def certificate(self, template_dir: Path, **values: Any) -> bytes:
+        """:func:`render_certificate`'s PDF for these keyword values (errors are the same TemplateErrors)."""
+        self._drew = True
+        if not self.apart:
+            if self._fonts is None:
+                self._fonts = FontSet()
+            return render_certificate(template_dir, fonts=self._fonts, **values)
+        if self._pool is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            # spawn: a fresh interpreter, not a copy of this one (threads, sockets and the state file's lock)
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        from concurrent.futures.process import BrokenProcessPool
+
+        try:
+            return self._pool.submit(_draw_apart, Path(template_dir), values).result()
+        except BrokenProcessPool as exc:
+            self._pool = None
+            raise TemplateError(f"the certificate could not be drawn: the drawing process ended ({exc})") from exc
+
+    def release(self) -> None:
+        """End the helper process, drop the font tables and give freed memory back (after a batch)."""
+        if not self._drew:
+            return
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        self._fonts, self._drew = None, False
+        release_memory()
+
+
+def _draw_apart(template_dir: Path, values: dict[str, Any]) -> bytes:
+    """In the helper process: one certificate (its own font tables; ASCII names need none)."""
+    return render_certificate(template_dir, **values)
+
+
 def release_memory() -> None:
     """Collect what drawing left behind and return the freed heap to the system (glibc ``malloc_trim``).
 

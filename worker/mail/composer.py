@@ -5,6 +5,7 @@ import hashlib
 from datetime import date
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 from worker.core.certnumber import number_slug
 from worker.core.clock import Clock, SystemClock
@@ -23,7 +24,7 @@ class MailComposer:
 
     def __init__(self, template_dir: Path, series: SeriesInfo, *, certificates: bool = True,
                  clock: Clock | None = None, waiting_room: bool = True,
-                 design: CertificateSettings | None = None):
+                 design: CertificateSettings | None = None, draw_apart: bool = False):
         if not Path(template_dir).is_dir():
             raise TemplateError(f"{template_dir}: templates folder not found (mail.templates_dir)")
         self.template_dir = Path(template_dir)  # staff-editable templates
@@ -34,8 +35,8 @@ class MailComposer:
         self.clock = clock or SystemClock()  # Date header and .ics DTSTAMP
         self.waiting_room = waiting_room  # meetings use Zoom's waiting room (zoom.waiting_room): mails may say so
         self.design = design or CertificateSettings()  # logo, signature, JP, verification URL (certificate.*)
-        self._fonts: object | None = None  # the certificate fonts, loaded with the first certificate
-        self._drew = False  # a certificate was drawn since the last release()
+        self.draw_apart = draw_apart  # draw certificates in a helper process (the long-running worker stays small)
+        self._drawer: Any = None  # the CertificateDrawer, made at the first certificate (fpdf loads only then)
 
     def message(self, kind: str, session: Session, meeting: MeetingInfo, recipient: Recipient, *,
                 sequence: int, previous: Session | None = None, extra: dict | None = None) -> EmailMessage:
@@ -49,13 +50,9 @@ class MailComposer:
         return message
 
     def release(self) -> None:
-        """After a batch of certificates: drop the font tables and give freed memory back to the system."""
-        if not self._drew:
-            return
-        from worker.mail.certificate import release_memory
-
-        self._fonts, self._drew = None, False
-        release_memory()
+        """After a batch of certificates: end the drawing process or drop the font tables, and free the memory."""
+        if self._drawer is not None:
+            self._drawer.release()
 
     def meeting_values(self) -> dict[str, object]:
         """Template variables about how meetings are set up: ``waiting_room`` (True or False)."""
@@ -86,16 +83,15 @@ class MailComposer:
             del message["Message-ID"]
             message["Message-ID"] = f"<{number_slug(number)}.koreksi-{int(extra['corrected'])}@{self.domain}>"
         if self.certificates:
-            from worker.mail.certificate import FontSet, certificate_filename, render_certificate
+            from worker.mail.certificate import CertificateDrawer, certificate_filename
 
-            if self._fonts is None:
-                self._fonts = FontSet()
-            self._drew = True
+            if self._drawer is None:
+                self._drawer = CertificateDrawer(apart=self.draw_apart)
             issued = extra.get("issued_on")
-            pdf = render_certificate(self.template_dir, series=self.series, session=session,
-                                     attendee_name=recipient.name or recipient.email, minutes=minutes,
-                                     certificate_id=number, design=self.design, fonts=self._fonts,  # type: ignore[arg-type]
-                                     issued_on=date.fromisoformat(issued) if issued else session.date)
+            pdf = self._drawer.certificate(self.template_dir, series=self.series, session=session,
+                                           attendee_name=recipient.name or recipient.email, minutes=minutes,
+                                           certificate_id=number, design=self.design,
+                                           issued_on=date.fromisoformat(issued) if issued else session.date)
             message.add_attachment(pdf, maintype="application", subtype="pdf",
                                    filename=certificate_filename(session, recipient.name or recipient.email))
         return message

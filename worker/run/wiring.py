@@ -118,7 +118,8 @@ def _composer(settings: Settings, secrets: Secrets, io: Integrations, *, clock: 
     try:
         io.composer = MailComposer(settings.mail.templates_dir, series_info(settings),
                                    certificates=settings.followup.certificate, clock=clock,
-                                   waiting_room=settings.zoom.waiting_room, design=settings.certificate)
+                                   waiting_room=settings.zoom.waiting_room, design=settings.certificate,
+                                   draw_apart=True)  # the worker never loads the PDF library itself
     except WorkerError as exc:
         raise NotConfiguredError(f"templates are not usable: {exc}") from exc
 
