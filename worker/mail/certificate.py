@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -376,7 +377,8 @@ class CertificateDrawer:
             from concurrent.futures import ProcessPoolExecutor
 
             # spawn: a fresh interpreter, not a copy of this one (threads, sockets and the state file's lock)
-            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_follow_parent, initargs=(os.getpid(),))
         from concurrent.futures.process import BrokenProcessPool
 
         try:
@@ -394,6 +396,24 @@ class CertificateDrawer:
             self._pool = None
         self._fonts, self._drew = None, False
         release_memory()
+
+
+def _follow_parent(parent: int) -> None:
+    """In the helper process: exit as soon as the worker is gone (killed, say), never outlive it.
+
+    The helper holds both ends of its task queue, so it would not notice on its own; orphaned, it
+    would keep the worker's stdout and stderr open (a supervisor or a caller reading them would
+    wait forever). A daemon thread compares the parent's pid twice a second.
+    """
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="follow-parent", daemon=True).start()
 
 
 def _draw_apart(template_dir: Path, values: dict[str, Any]) -> bytes:
