@@ -3,4 +3,5 @@ import sys
 
 from worker.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # not when a helper process (certificate drawing) imports it as __mp_main__
+    sys.exit(main())

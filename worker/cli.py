@@ -13,7 +13,7 @@ from dataclasses import replace
 from datetime import date as date_type
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 from zoneinfo import ZoneInfo
 
 from worker.argparsing import LocalParser, argv_language
@@ -28,7 +28,6 @@ from worker.core.moments import moments
 from worker.core.planner import plan_season
 from worker.core.schema import Settings
 from worker.crashpoint import crashpoint
-from worker.demo import print_summary, run_demo
 from worker.i18n import N_, Text, Translator, translator_for
 from worker.errors import AlreadyRunningError, SettingsError, StateError, UsageError, WorkerError
 from worker.mail.composer import MailComposer, check_templates
@@ -41,9 +40,11 @@ from worker.outputs.verify import status as certificate_status
 from worker.run.alerts import settings_problem_text
 from worker.run.engine import Integrations
 from worker.run.lock import StateLock
-from worker.run.runner import Runner
 from worker.run.wiring import RecipientLists, build_engine, build_integrations, default_env_file
 from worker.store.state import StateStore
+
+if TYPE_CHECKING:  # pragma: no cover - the runner (mail, .ics, alerts) loads only for the commands that tick
+    from worker.run.runner import Runner
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
 DESCRIPTION = N_("Runs a library's weekly webinar series: the Zoom meetings, the calendar events, the invitations "
@@ -148,6 +149,9 @@ def _parser(t: Translator) -> LocalParser:
                                             "problem, exit 1 when an integration is not configured"))
     check.add_argument("--offline-ok", action="store_true",
                        help=t._("exit 0 even when integrations are not configured (CI, or trying the settings)"))
+    check.add_argument("--certificate", action="store_true",
+                       help=t._("also draw the sample certificate and transcript as PDF (slower: loads the PDF "
+                                "library)"))
     check.add_argument("--verbose", action="store_true",
                        help=t._("also show the YAML reader's own words for a syntax mistake (for the IT person)"))
     command("doctor", cmd_doctor, t._("try each integration the settings use, for real (Zoom token, scopes and "
@@ -313,7 +317,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     """``check``: settings, then templates rendered with sample data, then what is configured."""
     settings = load_settings(args.settings)
     t = _speak(args, settings)
-    problems = _template_problems(settings)
+    problems = _template_problems(settings, draw_certificate=args.certificate)
     if problems:
         print("\n".join(problems), file=sys.stderr)
         print("\n" + t.n_("{count} template problem found.", "{count} template problems found.", len(problems)),
@@ -327,6 +331,9 @@ def cmd_check(args: argparse.Namespace) -> int:
               skipped=t.n_("{count} skipped date", "{count} skipped dates", len(plan.skipped))))
     for day in plan.without_topic:
         print(t._("note: {day} is a series date with no entry in topics; it will not be scheduled.", day=day))
+    if settings.followup.enabled and settings.followup.certificate and not args.certificate:
+        print(t._("note: the certificate was checked without drawing it; "
+                  "`webinar-worker check --certificate` also draws a sample PDF."))
     secrets = Secrets.load(os.environ, default_env_file(args.settings))
     io = build_integrations(settings, secrets)
     for name, why in sorted(io.missing.items()):
@@ -507,9 +514,12 @@ def _suppressed_lines(settings: Settings, t: Translator) -> list[str]:
             for email, (why, uid, _) in suppressed.items()]
 
 
-def _template_problems(settings: Settings) -> list[str]:
-    """Problems in the mail and certificate templates (an import failure is a crash, never "OK")."""
-    return check_templates(settings)
+def _template_problems(settings: Settings, draw_certificate: bool = False) -> list[str]:
+    """Problems in the mail and certificate templates (an import failure is a crash, never "OK").
+
+    The certificate is laid out as PDF only with ``draw_certificate``: the PDF library costs most of
+    a second and tens of MiB, and the templates, fonts and images are checked without it."""
+    return check_templates(settings, draw_certificate=draw_certificate)
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -529,6 +539,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def _engine_runner(args: argparse.Namespace, store: StateStore, settings: Settings, secrets: Secrets,
                    clock: Clock, stop_event: threading.Event | None = None, keep_health: bool = True,
                    settings_problem: str | None = None) -> Runner:
+    from worker.run.runner import Runner  # loaded by the commands that tick, not by check or status
+
     stop_event = stop_event or threading.Event()
     return Runner(args.settings, lambda s: build_engine(s, secrets, store, clock, stop_event=stop_event),
                   clock, settings=settings, stop_event=stop_event, store=store if keep_health else None,
@@ -780,6 +792,8 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """``demo``: the sandbox season, with a progress bar and a summary of what it produced."""
+    from worker.demo import print_summary, run_demo  # the emulators and SMTP server load only for the demo
+
     logging.getLogger().setLevel(logging.WARNING)
     summary = run_demo(args.out, args.t, show_progress=not args.quiet)
     print_summary(summary, args.t)

@@ -30,9 +30,13 @@ _TITLE = re.compile(r"^[a-z]{1,3}(\.[a-z]{1,5}){1,2}\.?$", re.IGNORECASE)  # "S.
 
 def person_key(record: ParticipantRecord) -> str:
     """Who a record belongs to: the registrant id, else the e-mail, else the participant id, else the name."""
+    return _person_key(record, clean_email(record.email) or "")
+
+
+def _person_key(record: ParticipantRecord, email: str) -> str:
+    """:func:`person_key` with the record's cleaned e-mail already known."""
     if record.registrant_id.strip():
         return f"reg:{record.registrant_id.strip()}"
-    email = clean_email(record.email) or ""
     if email:
         return f"email:{email}"
     if record.participant_id.strip():
@@ -40,7 +44,7 @@ def person_key(record: ParticipantRecord) -> str:
     return f"name:{clean_name(record.name).casefold()}"
 
 
-@dataclass
+@dataclass(slots=True)
 class _Stays:
     """The stays of one person collected so far."""
 
@@ -61,21 +65,26 @@ def merge_participants(records: Iterable[ParticipantRecord]) -> list[Attendee]:
     seconds; ``joins`` counts the stays. The name is the one first seen.
     """
     people: dict[str, _Stays] = {}
+    cleaned: dict[str, str] = {}  # raw e-mail -> cleaned ("" when invalid): a person's rejoins repeat it
     for record in records:
-        key = person_key(record)
+        email = cleaned.get(record.email)
+        if email is None:
+            email = cleaned[record.email] = clean_email(record.email) or ""
+        key = _person_key(record, email)
         stays = people.get(key)
         if stays is None:
             # Zoom names and e-mails are typed by the public: cleaned and capped here, where they
             # enter; an invalid address is dropped (the person is still counted by name).
-            stays = people[key] = _Stays(name=clean_name(record.name), email=clean_email(record.email) or "",
+            stays = people[key] = _Stays(name=clean_name(record.name), email=email,
                                          first_join=record.join_time, last_leave=record.leave_time,
                                          registrant_id=record.registrant_id.strip())
-        stays.first_join = min(stays.first_join, record.join_time)
-        stays.last_leave = max(stays.last_leave, record.leave_time)
+        else:
+            stays.first_join = min(stays.first_join, record.join_time)
+            stays.last_leave = max(stays.last_leave, record.leave_time)
+            stays.email = stays.email or email
         stays.seconds += max(0, int(record.duration_seconds))
         stays.joins += 1
         stays.internal = stays.internal or record.internal
-        stays.email = stays.email or clean_email(record.email) or ""
     rows = [Attendee(name=s.name, email=s.email, first_join=s.first_join, last_leave=s.last_leave,
                      minutes=round(s.seconds / 60), joins=s.joins, registrant_id=s.registrant_id,
                      internal=s.internal) for s in people.values()]
@@ -118,15 +127,16 @@ def identify(attendees: Sequence[Attendee], roster: Roster) -> list[Attendee]:
     for a in attendees:
         found = by_id.get(a.registrant_id) if a.registrant_id else None
         if found is not None:
-            row = replace(a, email=found.email.lower(), registered_name=found.name or names.get(found.email.lower(), ""),
-                          identified=True)
+            email, registered, identified = found.email.lower(), found.name or names.get(found.email.lower(), ""), True
         elif a.email:
-            row = replace(a, registered_name=names.get(a.email, ""), identified=True)
+            email, registered, identified = a.email, names.get(a.email, ""), True
         elif (person := unique.get(normalise_name(a.name))) is not None:
-            row = replace(a, email=person.email.lower(), registered_name=person.name, identified=True)
+            email, registered, identified = person.email.lower(), person.name, True
         else:
-            row = replace(a, registered_name="", identified=False)
-        row = replace(row, staff=row.internal or (bool(row.email) and row.email in roster.staff))
+            email, registered, identified = a.email, "", False
+        # One copy per attendee (dataclasses.replace is the costly part of this loop).
+        row = replace(a, email=email, registered_name=registered, identified=identified,
+                      staff=a.internal or (bool(email) and email in roster.staff))
         key = f"email:{row.email}" if row.identified and row.email else f"row:{len(order)}"
         if key in rows:
             rows[key] = _join(rows[key], row)

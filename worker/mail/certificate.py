@@ -20,15 +20,15 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from babel.dates import format_date
-from fpdf import FPDF
 
 from worker.core.certnumber import jp_hours, number_slug, verify_link
 from worker.core.model import SeriesInfo, Session
@@ -36,6 +36,9 @@ from worker.core.schema import CertificateSettings
 from worker.errors import TemplateError
 from worker.core.cleaning import clean_name, shown as shown_value
 from worker.mail.render import Renderer, format_day
+
+if TYPE_CHECKING:  # pragma: no cover - fpdf (with numpy, fontTools, PIL, cryptography) loads only to draw
+    from fpdf import FPDF
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +84,8 @@ class FontSet:
 
     def missing(self, text: str) -> list[str]:
         """Characters of ``text`` no font can draw, each once, in order."""
+        if text.isascii() and text.isprintable():  # DejaVu Sans has all of printable ASCII: no font table to read
+            return []
         covered = self.covered()
         gaps: list[str] = []
         for char in text:
@@ -105,18 +110,27 @@ class FontSet:
         pdf.set_text_shaping(True)
 
 
-class CertificatePage(FPDF):
-    """An A4 landscape FPDF whose every page carries the certificate's double frame."""
+FRAME_COLOR = (15, 118, 110)  # the mails' teal, #0f766e
 
-    FRAME_COLOR = (15, 118, 110)  # the mails' teal, #0f766e
 
-    def header(self) -> None:
-        """Draw a thick outer and a thin inner frame (fpdf2 calls this on each new page)."""
-        self.set_draw_color(*self.FRAME_COLOR)
-        self.set_line_width(1.6)
-        self.rect(10, 10, self.w - 20, self.h - 20)
-        self.set_line_width(0.4)
-        self.rect(14, 14, self.w - 28, self.h - 28)
+def new_page() -> FPDF:
+    """An A4 landscape FPDF with one page carrying the certificate's double frame.
+
+    fpdf is imported here, not at the top: it pulls in numpy, fontTools, PIL and cryptography
+    (tens of MiB), which only the step that draws a certificate needs - never ``check``.
+    The page never breaks (auto page break is off), so the frame is drawn once.
+    """
+    from fpdf import FPDF
+
+    pdf = FPDF(orientation="landscape", format="A4")
+    pdf.set_auto_page_break(False)
+    pdf.add_page()
+    pdf.set_draw_color(*FRAME_COLOR)
+    pdf.set_line_width(1.6)
+    pdf.rect(10, 10, pdf.w - 20, pdf.h - 20)
+    pdf.set_line_width(0.4)
+    pdf.rect(14, 14, pdf.w - 28, pdf.h - 28)
+    return pdf
 
 
 @dataclass(frozen=True)
@@ -186,15 +200,76 @@ def render_transcript(template_dir: Path, *, series: SeriesInfo, holder: Holder,
     """
     fonts = fonts or FontSet()
     design = design or CertificateSettings()
-    locale = series.locale or "id_ID"
-    rows = [{**s, "date_text": format_date(s["date"], "d MMMM y", locale=locale)} for s in sessions]
-    context = {**_common(series, holder.number, holder.issued_on, design),
-               "attendee_name": printable_name(holder.name), "sessions": rows,
-               "total_jp": sum(int(s["jp"]) for s in sessions), "session_count": len(sessions)}
+    context = _transcript_context(series, holder, sessions, design)
     check_drawable(fonts, holder.number, {"name": context["attendee_name"],
                                           **{f"topic of {s['date']}": s["topic"] for s in sessions}})
     return draw(Renderer(Path(template_dir)), TRANSCRIPT_TEMPLATE, context, design, fonts,
                 title=f"Transkrip {series.title}")
+
+
+def _transcript_context(series: SeriesInfo, holder: Holder, sessions: list[dict[str, Any]],
+                        design: CertificateSettings) -> dict[str, Any]:
+    """The variables ``certificate_transcript.html.j2`` may use."""
+    locale = series.locale or "id_ID"
+    rows = [{**s, "date_text": format_date(s["date"], "d MMMM y", locale=locale)} for s in sessions]
+    return {**_common(series, holder.number, holder.issued_on, design),
+            "attendee_name": printable_name(holder.name), "sessions": rows,
+            "total_jp": sum(int(s["jp"]) for s in sessions), "session_count": len(sessions)}
+
+
+def template_problems(template_dir: Path, *, series: SeriesInfo, session: Session, design: CertificateSettings,
+                      fonts: FontSet, issued_on: date, layout: bool = False) -> list[str]:
+    """What would stop the sample certificate and transcript from being drawn, one line per problem.
+
+    Without ``layout`` (what ``check`` does) every part of both templates is rendered with sample
+    data, the sample texts are checked against the fonts' tables and the logo and signature images
+    are read - without loading fpdf. With ``layout`` (``check --certificate``) both pages are
+    also laid out as PDF, which finds HTML that fpdf2 cannot place.
+    """
+    number, transcript_number = "001/SERT/CONTOH/I/2027", "002/TRANSKRIP/CONTOH/2027"
+    holder = Holder("Contoh Peserta", transcript_number, 0, issued_on)
+    rows = [{"date": session.date, "topic": session.topic, "jp": 2, "number": number}]
+    problems: list[str] = []
+    if layout:
+        jobs = [lambda: render_certificate(template_dir, series=series, session=session, attendee_name=holder.name,
+                                           minutes=75, certificate_id=number, issued_on=issued_on, design=design,
+                                           fonts=fonts),
+                lambda: render_transcript(template_dir, series=series, design=design, fonts=fonts, holder=holder,
+                                          sessions=rows)]
+    else:
+        renderer = Renderer(Path(template_dir))
+        context = certificate_context(series=series, session=session, attendee_name=holder.name, minutes=75,
+                                      certificate_id=number, issued_on=issued_on, design=design)
+        transcript = _transcript_context(series, holder, rows, design)
+        jobs = [lambda: check_drawable(fonts, number, {"name": holder.name, "topic": session.topic,
+                                                       "speaker": session.speaker, "series title": series.title}),
+                lambda: _render_parts(renderer, TEMPLATE, context),
+                lambda: _render_parts(renderer, TRANSCRIPT_TEMPLATE, transcript),
+                lambda: _read_images(design)]
+    for job in jobs:
+        try:
+            job()
+        except TemplateError as exc:
+            problems.append(str(exc))
+    return problems
+
+
+def _render_parts(renderer: Renderer, template: str, context: dict[str, Any]) -> dict[str, str]:
+    """Each part of ``template`` rendered as HTML (a TemplateError names the template and line)."""
+    return {part: renderer.render(template, {**context, "part": part}) for part in PARTS}
+
+
+def _read_images(design: CertificateSettings) -> None:
+    """Read the logo and signature images as drawing would, without decoding them."""
+    for what, image in (("certificate.logo", design.logo), ("certificate.signature.image", design.signature.image)):
+        if image is None:
+            continue
+        try:
+            head = Path(image).read_bytes()[:16]
+        except OSError as exc:
+            raise TemplateError(f"{what}: {image} cannot be read: {exc.strerror or exc}") from exc
+        if not head:
+            raise TemplateError(f"{what}: {image} is an empty file")
 
 
 def check_drawable(fonts: FontSet, number: str, texts: dict[str, str]) -> None:
@@ -212,14 +287,12 @@ def check_drawable(fonts: FontSet, number: str, texts: dict[str, str]) -> None:
 def draw(renderer: Renderer, template: str, context: dict[str, Any], design: CertificateSettings, fonts: FontSet,
          *, title: str) -> bytes:
     """Render each part of ``template`` and place it on an A4 landscape page; errors name the template."""
-    parts = {part: renderer.render(template, {**context, "part": part}) for part in PARTS}
+    parts = _render_parts(renderer, template, context)
     shown = renderer.shown(template)
-    pdf = CertificatePage(orientation="landscape", format="A4")
+    pdf = new_page()
     try:
         fonts.add_to(pdf, "".join(parts.values()) + title)
         pdf.set_title(title)
-        pdf.set_auto_page_break(False)
-        pdf.add_page()
         pdf.set_text_color(31, 41, 55)
         top = _logo(pdf, design.logo)
         _html(pdf, parts["body"], x=28, y=top, width=pdf.w - 56, size=14)
@@ -274,6 +347,99 @@ def _signature(pdf: FPDF, top: str, bottom: str, design: CertificateSettings) ->
     if design.signature.image is not None:
         pdf.image(str(design.signature.image), x=x + width / 2 - 20, y=image_y, h=16)
     _html(pdf, bottom, x=x, y=image_y + 17, width=width, size=11)
+
+
+class CertificateDrawer:
+    """Draws the thank-you mails' certificates: in this process, or (``apart``) in a helper process.
+
+    Drawing loads fpdf with numpy, fontTools and PIL, and each page leaves buffers behind: tens
+    of MiB the long-running worker would keep while it idles (issue 18). ``apart`` draws in one
+    helper process, started at the first certificate and ended by :meth:`release` (after each
+    tick), so the worker itself never loads the PDF library. In-process drawing keeps the font
+    tables between certificates and returns the freed heap on :meth:`release`.
+    """
+
+    def __init__(self, *, apart: bool = False):
+        self.apart = apart  # draw in a helper process
+        self._fonts: FontSet | None = None  # in-process: the font tables, read at the first certificate
+        self._pool: Any = None  # apart: the helper process's executor, while a batch lasts
+        self._drew = False  # something was drawn since the last release()
+
+    def certificate(self, template_dir: Path, **values: Any) -> bytes:
+        """:func:`render_certificate`'s PDF for these keyword values (errors are the same TemplateErrors)."""
+        self._drew = True
+        if not self.apart:
+            if self._fonts is None:
+                self._fonts = FontSet()
+            return render_certificate(template_dir, fonts=self._fonts, **values)
+        if self._pool is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            # spawn: a fresh interpreter, not a copy of this one (threads, sockets and the state file's lock)
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_follow_parent, initargs=(os.getpid(),))
+        from concurrent.futures.process import BrokenProcessPool
+
+        try:
+            return self._pool.submit(_draw_apart, Path(template_dir), values).result()
+        except BrokenProcessPool as exc:
+            self._pool = None
+            raise TemplateError(f"the certificate could not be drawn: the drawing process ended ({exc})") from exc
+
+    def release(self) -> None:
+        """End the helper process, drop the font tables and give freed memory back (after a batch)."""
+        if not self._drew:
+            return
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        self._fonts, self._drew = None, False
+        release_memory()
+
+
+def _follow_parent(parent: int) -> None:
+    """In the helper process: exit as soon as the worker is gone (killed, say), never outlive it.
+
+    The helper holds both ends of its task queue, so it would not notice on its own; orphaned, it
+    would keep the worker's stdout and stderr open (a supervisor or a caller reading them would
+    wait forever). A daemon thread compares the parent's pid twice a second.
+    """
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="follow-parent", daemon=True).start()
+
+
+def _draw_apart(template_dir: Path, values: dict[str, Any]) -> bytes:
+    """In the helper process: one certificate (its own font tables; ASCII names need none)."""
+    return render_certificate(template_dir, **values)
+
+
+def release_memory() -> None:
+    """Collect what drawing left behind and return the freed heap to the system (glibc ``malloc_trim``).
+
+    A drawn page leaves fonts, images and fpdf's buffers for the collector, and glibc keeps the
+    freed memory mapped; the long-running worker would otherwise idle at its peak size. Where
+    ``malloc_trim`` does not exist (musl, macOS) only the collection runs.
+    """
+    import ctypes
+    import ctypes.util
+    import gc
+
+    gc.collect()
+    name = ctypes.util.find_library("c")
+    try:
+        trim = ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):
+        trim = None
+    if trim is not None:
+        trim(0)
 
 
 def certificate_filename(session: Session, attendee_name: str) -> str:

@@ -11,6 +11,7 @@ from dataclasses import replace
 from datetime import date, timezone
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 from worker.core.certnumber import number_slug
 from worker.core.cleaning import clean_name
@@ -34,7 +35,7 @@ class MailComposer:
 
     def __init__(self, template_dir: Path, series: SeriesInfo, *, certificates: bool = True,
                  clock: Clock | None = None, waiting_room: bool = True,
-                 design: CertificateSettings | None = None):
+                 design: CertificateSettings | None = None, draw_apart: bool = False):
         if not Path(template_dir).is_dir():
             raise TemplateError(f"{template_dir}: templates folder not found (mail.templates_dir)")
         self.template_dir = Path(template_dir)  # staff-editable templates
@@ -49,6 +50,8 @@ class MailComposer:
         self.zones = ZoneCache()  # VTIMEZONE blocks, built once per zone and range (issue 18: most of composing)
         self.shapes: dict[tuple[str, str, int], Shape | None] = {}  # (kind, session, sequence) -> shared parts
         self.contexts: dict[tuple, list | None] = {}  # session and kind -> [template variables, people checked]
+        self.draw_apart = draw_apart  # draw certificates in a helper process (the long-running worker stays small)
+        self._drawer: Any = None  # the CertificateDrawer, made at the first certificate (fpdf loads only then)
 
     def message(self, kind: str, session: Session, meeting: MeetingInfo, recipient: Recipient, *,
                 sequence: int, previous: Session | None = None, extra: dict | None = None) -> EmailMessage:
@@ -106,6 +109,10 @@ class MailComposer:
             return full
         entry[1] += 1
         return full
+    def release(self) -> None:
+        """After a batch of certificates: end the drawing process or drop the font tables, and free the memory."""
+        if self._drawer is not None:
+            self._drawer.release()
 
     def meeting_values(self) -> dict[str, object]:
         """Template variables about how meetings are set up: ``waiting_room`` (True or False)."""
@@ -137,15 +144,15 @@ class MailComposer:
             del message["Message-ID"]
             message["Message-ID"] = f"<{number_slug(number)}.koreksi-{int(extra['corrected'])}@{self.domain}>"
         if self.certificates:
-            from worker.mail.certificate import FontSet, certificate_filename, render_certificate
+            from worker.mail.certificate import CertificateDrawer, certificate_filename
 
-            if self._fonts is None:
-                self._fonts = FontSet()
+            if self._drawer is None:
+                self._drawer = CertificateDrawer(apart=self.draw_apart)
             issued = extra.get("issued_on")
-            pdf = render_certificate(self.template_dir, series=self.series, session=session,
-                                     attendee_name=recipient.name or recipient.email, minutes=minutes,
-                                     certificate_id=number, design=self.design, fonts=self._fonts,  # type: ignore[arg-type]
-                                     issued_on=date.fromisoformat(issued) if issued else session.date)
+            pdf = self._drawer.certificate(self.template_dir, series=self.series, session=session,
+                                           attendee_name=recipient.name or recipient.email, minutes=minutes,
+                                           certificate_id=number, design=self.design,
+                                           issued_on=date.fromisoformat(issued) if issued else session.date)
             message.add_attachment(pdf, maintype="application", subtype="pdf",
                                    filename=certificate_filename(session, recipient.name or recipient.email))
         return message
@@ -157,32 +164,36 @@ def certificate_id(session: Session, recipient: Recipient) -> str:
     return f"{session.series.upper()}-{session.date:%Y%m%d}-{digest}"
 
 
-def check_templates(settings: Settings) -> list[str]:
-    """Render every template with sample data; each problem names the template and line."""
+def check_templates(settings: Settings, *, draw_certificate: bool = False) -> list[str]:
+    """Render every template with sample data; each problem names the template and line.
+
+    ``draw_certificate`` also lays the sample certificate out as PDF (loading fpdf); without it
+    the certificate templates, fonts and images are checked without drawing."""
     folder = settings.mail.templates_dir
     if not folder.is_dir():
         return [f"{folder}: templates folder not found (mail.templates_dir)"]
     try:
-        unsafe = Renderer(folder).unsafe_problems()  # found in the syntax tree; nothing below runs them
+        renderer = Renderer(folder)  # one environment: each template is compiled once for all the checks
+        unsafe = renderer.unsafe_problems()  # found in the syntax tree; nothing below runs them
         if unsafe:
             return unsafe
-        problems = list(Renderer(folder).check_templates(series_info(settings)))
+        problems = list(renderer.check_templates(series_info(settings)))
     except TemplateError as exc:
         return [str(exc)]
-    problems.extend(p for p in _waiting_room_problems(folder, settings) if p not in problems)
+    problems.extend(p for p in _waiting_room_problems(renderer, settings) if p not in problems)
     if settings.followup.enabled and settings.followup.certificate:
-        problems.extend(_certificate_problems(folder, settings))
+        problems.extend(_certificate_problems(folder, settings, draw_certificate))
     return problems
 
 
-def _waiting_room_problems(folder: Path, settings: Settings) -> list[str]:
+def _waiting_room_problems(renderer: Renderer, settings: Settings) -> list[str]:
     """Render the mail templates once more with ``waiting_room`` True, as the composer may.
 
     The sample renders leave it unset, so a mistake inside ``{% if waiting_room %}`` would
     otherwise only show up in the first real reminder.
     """
     series = series_info(settings)
-    renderer, session = Renderer(folder), sample_session(series)
+    session = sample_session(series)
     problems: list[str] = []
     for kind in KINDS:
         context = mail_context(kind, session, sample_meeting(), series, sample_recipient(),
@@ -195,26 +206,13 @@ def _waiting_room_problems(folder: Path, settings: Settings) -> list[str]:
     return problems
 
 
-def _certificate_problems(folder: Path, settings: Settings) -> list[str]:
-    """Render the certificate template once with sample data (it is only used when certificates are on)."""
-    from worker.mail.certificate import FontSet, Holder, render_certificate, render_transcript
-    series, fonts = series_info(settings), FontSet()
-    session = sample_session(series)
-    problems = []
-    try:
-        render_certificate(folder, series=series, session=session, attendee_name="Contoh Peserta",
-                           minutes=75, certificate_id="001/SERT/CONTOH/I/2027", issued_on=sample_date(),
-                           design=settings.certificate, fonts=fonts)
-    except TemplateError as exc:
-        problems.append(str(exc))
-    try:
-        render_transcript(folder, series=series, design=settings.certificate, fonts=fonts,
-                          holder=Holder("Contoh Peserta", "002/TRANSKRIP/CONTOH/2027", 0, sample_date()),
-                          sessions=[{"date": session.date, "topic": session.topic, "jp": 2,
-                                     "number": "001/SERT/CONTOH/I/2027"}])
-    except TemplateError as exc:
-        problems.append(str(exc))
-    return problems
+def _certificate_problems(folder: Path, settings: Settings, layout: bool) -> list[str]:
+    """The sample certificate and transcript's problems (they are only used when certificates are on)."""
+    from worker.mail.certificate import FontSet, template_problems
+
+    series = series_info(settings)
+    return template_problems(folder, series=series, session=sample_session(series), design=settings.certificate,
+                             fonts=FontSet(), issued_on=sample_date(), layout=layout)
 
 
 def sample_date() -> date:

@@ -161,6 +161,9 @@ class Engine:
         if self.certificates is not None and not report.stopped:  # re-issues are mailed on the next tick
             self._certificate_tick(now)
         report.held = [(kind, until, why) for kind, (until, why) in self._held.items()]  # for the operator's alert
+        release = getattr(self.io.composer, "release", None)
+        if release is not None:  # the certificates drawn this tick: their memory goes back before the idle wait
+            release()
         return report
 
     def plan(self, sessions: Sequence[Session], now: datetime, dry_run: bool = False) -> list[Step]:
@@ -731,16 +734,19 @@ class Engine:
         # Only identified people, never staff, and the certificate carries the name they registered
         # with: a Zoom display name ("iPhone Budi") never goes on a certificate. A person without a
         # registered name gets the mail addressed by e-mail only (an empty name).
-        for person in thanked(self.store.attendance(step.uid), self.min_minutes):
-            name = person.registered_name
-            context: dict[str, object] = {"minutes": person.minutes}
-            if self.certificates is not None:  # the running number (and a corrected name) live in the state
-                name, context = self.certificates.issue(self._session(step.uid, wanted), person.email, name,
-                                                        person.minutes, now)
-            added += self.store.queue_mail(step.uid, MailKind.THANKYOU, 0, [Recipient(person.email, name)], now,
-                                           context=json.dumps(context))
-            crashpoint("queue_thankyou.after_one")
-        self.store.update_session(step.uid, now, thanked_at=now)
+        # One transaction for the session (numbers, outbox rows and thanked_at): a kill part-way
+        # leaves nothing, and the step runs again whole.
+        with self.store.transaction():
+            for person in thanked(self.store.attendance(step.uid), self.min_minutes):
+                name = person.registered_name
+                context: dict[str, object] = {"minutes": person.minutes}
+                if self.certificates is not None:  # the running number (and a corrected name) live in the state
+                    name, context = self.certificates.issue(self._session(step.uid, wanted), person.email, name,
+                                                            person.minutes, now)
+                added += self.store.queue_mail(step.uid, MailKind.THANKYOU, 0, [Recipient(person.email, name)], now,
+                                               context=json.dumps(context))
+                crashpoint("queue_thankyou.after_one")
+            self.store.update_session(step.uid, now, thanked_at=now)
         log.info("queued %d thank-you mail(s) for %s", added, step.uid)
 
     def _certificate_tick(self, now: datetime) -> None:

@@ -18,7 +18,6 @@ from worker.i18n import N_, Text
 from worker.mail.composer import MailComposer
 from worker.mail.recipients import RecipientLoad, load_recipients, load_unsubscribed, select_for_session
 from worker.run.certify import CertificateRegistry
-from worker.run.deadline import Deadlined, DeadlineSession, StepDeadline
 from worker.run.engine import Engine, Integrations
 from worker.store.state import StateStore
 
@@ -54,6 +53,7 @@ def _zoom(settings: Settings, secrets: Secrets, io: Integrations, *, clock: Cloc
                                  names=", ".join(absent))
     # Vendor clients load only when their integration is configured: `check` and `plan` stay light.
     from integrations.zoom import ZoomClient, ZoomConfig
+    from worker.run.deadline import Deadlined, DeadlineSession, StepDeadline  # requests, for the Zoom session
 
     z = settings.zoom
     config = ZoomConfig(account_id=secrets.get("ZOOM_ACCOUNT_ID"), client_id=secrets.get("ZOOM_CLIENT_ID"),
@@ -79,6 +79,7 @@ def _google(settings: Settings, secrets: Secrets, io: Integrations, *, clock: Cl
                                           load_credentials, service_account_email)
     from integrations.google_calendar import GoogleCalendar
     from integrations.google_sheets import GoogleSheets
+    from worker.run.deadline import Deadlined, StepDeadline
 
     config = GoogleConfig(credentials_file=key_file, calendar_id=g.calendar_id, spreadsheet_id=g.spreadsheet_id,
                           api_endpoint=g.api_endpoint or None, subject=g.subject or None, summary_tab=g.summary_tab)
@@ -120,7 +121,8 @@ def _composer(settings: Settings, secrets: Secrets, io: Integrations, *, clock: 
     try:
         io.composer = MailComposer(settings.mail.templates_dir, series_info(settings),
                                    certificates=settings.followup.certificate, clock=clock,
-                                   waiting_room=settings.zoom.waiting_room, design=settings.certificate)
+                                   waiting_room=settings.zoom.waiting_room, design=settings.certificate,
+                                   draw_apart=True)  # the worker never loads the PDF library itself
     except WorkerError as exc:
         raise NotConfiguredError(N_("templates are not usable: {problem}"), problem=Text.of(exc)) from exc
 

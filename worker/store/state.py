@@ -312,6 +312,10 @@ class StateStore:
     def _tx(self) -> "_Transaction":
         return _Transaction(self._db)
 
+    def transaction(self) -> "_Transaction":
+        """One transaction around several store calls (``with store.transaction(): ...``): all or nothing."""
+        return _Transaction(self._db)
+
     # -- sessions ----------------------------------------------------------
     def sessions(self) -> dict[str, SessionState]:
         """Every session row, by uid."""
@@ -502,17 +506,16 @@ class StateStore:
 
     # -- attendance --------------------------------------------------------
     def store_attendance(self, uid: str, attendees: Sequence[Attendee], now: datetime) -> None:
-        """Replace a session's attendance and mark it stored, atomically."""
+        """Replace a session's attendance and mark it stored, atomically: one transaction, one statement for the rows."""
+        rows = sorted(((uid, _attendance_person(a), a.name, a.email, iso(a.first_join), iso(a.last_leave), a.minutes,
+                        a.joins, a.registrant_id, a.registered_name, int(a.identified), int(a.staff), int(a.internal))
+                       for a in attendees), key=lambda row: row[1])  # key order: each insert appends to the index
         with self._tx():
             self._db.execute("DELETE FROM attendance WHERE uid=?", (uid,))
-            for a in attendees:
-                person = (a.email if a.identified or not a.registrant_id else "") or \
-                    (f"reg:{a.registrant_id}" if a.registrant_id else f"name:{a.name.strip().lower()}#{a.first_join.isoformat()}")
-                self._db.execute(
-                    "INSERT OR REPLACE INTO attendance (uid, person, name, email, first_join, last_leave, minutes, "
-                    "joins, registrant_id, registered_name, identified, staff, internal) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (uid, person, a.name, a.email, iso(a.first_join), iso(a.last_leave), a.minutes, a.joins,
-                     a.registrant_id, a.registered_name, int(a.identified), int(a.staff), int(a.internal)))
+            self._db.executemany(
+                "INSERT OR REPLACE INTO attendance (uid, person, name, email, first_join, last_leave, minutes, "
+                "joins, registrant_id, registered_name, identified, staff, internal) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                rows)
             self._db.execute(
                 "UPDATE sessions SET attendance_state='stored', attendance_at=?, attendees=?, updated_at=? WHERE uid=?",
                 (iso(now), sum(1 for a in attendees if not a.staff), iso(now), uid))  # staff are not audience
@@ -691,6 +694,12 @@ class StateStore:
             self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
 
+def _attendance_person(a: Attendee) -> str:
+    """The attendance table's key for one attendee: the e-mail, else the registrant id, else name and join."""
+    return (a.email if a.identified or not a.registrant_id else "") or \
+        (f"reg:{a.registrant_id}" if a.registrant_id else f"name:{a.name.strip().lower()}#{a.first_join.isoformat()}")
+
+
 def _certificate(row: sqlite3.Row) -> CertificateRecord:
     values = dict(row)
     values["held_on"] = date.fromisoformat(values["held_on"])
@@ -713,13 +722,24 @@ def _claim_abandoned(claimed_by: str, claimed_at: str, stale_before: datetime) -
 
 
 class _Transaction:
-    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception."""
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception; inside another transaction, a savepoint.
+
+    Nesting lets a caller make many store calls one transaction (``StateStore.transaction()``):
+    the inner ones then commit nothing themselves, and a failure anywhere undoes them all.
+    """
 
     def __init__(self, db: sqlite3.Connection):
         self._db = db
+        self._nested = False  # True when opened inside a transaction (a savepoint)
 
     def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
+        self._nested = self._db.in_transaction
+        self._db.execute("SAVEPOINT inner" if self._nested else "BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type: object, *rest: object) -> None:
-        self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+        if self._nested:
+            if exc_type:
+                self._db.execute("ROLLBACK TO inner")
+            self._db.execute("RELEASE inner")
+        else:
+            self._db.execute("ROLLBACK" if exc_type else "COMMIT")
