@@ -336,6 +336,7 @@ class Renderer:
                                                 default_for_string=False, default=False),
             keep_trailing_newline=True)
         self.env.filters["nl2br"] = nl2br
+        self._trees: dict[tuple[str, str], nodes.Template] = {}  # (name, source) -> syntax tree, read-only uses
         for name in REMOVED_GLOBALS:
             self.env.globals.pop(name, None)
 
@@ -406,8 +407,7 @@ class Renderer:
         for path in sorted(self.template_dir.rglob("*.j2")):
             name = path.relative_to(self.template_dir).as_posix()
             try:
-                source, _, _ = self.env.loader.get_source(self.env, name)  # type: ignore[union-attr]
-                tree = self.env.parse(source, name=name)
+                tree = self.tree(name)
             except jinja2.TemplateSyntaxError as exc:
                 problems.append(f"{self.shown(name)}:{exc.lineno}: {exc.message}")
                 continue
@@ -420,9 +420,8 @@ class Renderer:
     def undeclared(self, name: str, known: set[str]) -> list[str]:
         """``templates/x.j2:17: 'speker' is undefined`` for each variable no context provides, in any branch."""
         try:
-            source, _, _ = self.env.loader.get_source(self.env, name)  # type: ignore[union-attr]
-            tree = self.env.parse(source, name=name)
-        except (jinja2.TemplateError, OSError):
+            tree = self.tree(name)
+        except (jinja2.TemplateError, OSError, UnicodeDecodeError):
             return []  # a missing or broken template is reported by the render check
         imported = {n.target for n in tree.find_all(nodes.Import)}  # `import ... as m` seen from blocks too
         imported |= {name if isinstance(name, str) else name[1] for n in tree.find_all(nodes.FromImport)
@@ -433,6 +432,15 @@ class Renderer:
             if node.name in missing and node.ctx == "load":
                 lines.setdefault(node.name, node.lineno)
         return [f"{self.shown(name)}:{lines.get(var, 0)}: '{var}' is undefined" for var in sorted(missing)]
+
+    def tree(self, name: str) -> nodes.Template:
+        """The syntax tree of template ``name`` as it is on disk now, parsed once for the static checks
+        (``check`` reads every template twice: for unsafe uses and for undeclared names)."""
+        source, _, _ = self.env.loader.get_source(self.env, name)  # type: ignore[union-attr]
+        key = (name, source)
+        if key not in self._trees:
+            self._trees[key] = self.env.parse(source, name=name)
+        return self._trees[key]
 
     def check_one(self, name: str, context: dict[str, Any]) -> str | None:
         """The problem with one template, or None when it renders and is not empty."""
