@@ -31,6 +31,7 @@ from integrations.zoom import ZoomClient, ZoomConfig  # noqa: E402
 from worker.core.attendance import Roster, identify, merge_participants  # noqa: E402
 from worker.core.model import MeetingSpec, ParticipantRecord  # noqa: E402
 from worker.store.state import StateStore  # noqa: E402
+from bench.common import print_rows  # noqa: E402
 
 UTC = timezone.utc
 START = datetime(2027, 1, 7, 1, 0, tzinfo=UTC)
@@ -148,9 +149,7 @@ def fetch(emulator: ZoomEmulator, people: int) -> tuple[float, int, int]:
 
 def main() -> None:
     """Print the rows."""
-    for r in measure():
-        print(f"{r['figure']}: {r['product']} {r['unit']} vs {r['baseline']} ({r['baseline_label']}); "
-              f"ratio {r['ratio']} (goal {r['goal']}): {'met' if r['met'] else 'NOT met'}")
+    print_rows(measure())
 
 
 if __name__ == "__main__":

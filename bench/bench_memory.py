@@ -28,6 +28,7 @@ from integrations.sandbox.smtp_server import SandboxSmtpServer  # noqa: E402
 from integrations.sandbox.zoom_server import ZoomEmulator  # noqa: E402
 from worker.store import health  # noqa: E402
 from worker.store.state import StateStore  # noqa: E402
+from bench.common import print_rows  # noqa: E402
 
 PEOPLE = tuple((f"peserta{n}@example.org", f"Peserta Nomor {n}") for n in range(1, 9))
 TICK_SECONDS = 2  # the run's tick interval: short, so the idle ticks come quickly
@@ -202,9 +203,7 @@ def measure() -> list[dict]:
 
 def main() -> None:
     """Print the rows."""
-    for row in measure():
-        print(f"{row['figure']}: {row['product']} {row['unit']} vs {row['baseline']} ({row['baseline_label']}); "
-              f"ratio {row['ratio']} (goal {row['goal']}): {'met' if row['met'] else 'NOT met'} — {row['note']}")
+    print_rows(measure())
 
 
 if __name__ == "__main__":

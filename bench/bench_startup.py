@@ -19,6 +19,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.common import print_rows  # noqa: E402
+
 RUNS = 7  # per command; the median is reported
 HEAVY = ("fpdf", "numpy", "matplotlib", "googleapiclient", "fontTools", "PIL")
 WRAPPER = """
@@ -72,9 +76,7 @@ def measure() -> list[dict]:
 
 def main() -> None:
     """Print the rows."""
-    for row in measure():
-        print(f"{row['figure']}: {row['product']} {row['unit']} vs {row['baseline']} ({row['baseline_label']}); "
-              f"ratio {row['ratio']} (goal {row['goal']}): {'met' if row['met'] else 'NOT met'}")
+    print_rows(measure())
 
 
 if __name__ == "__main__":
