@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from typing import TYPE_CHECKING, Callable, Sequence, TypeVar
+from functools import partial
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence, TypeVar
 
 from worker.core import reconcile as rc
 from worker.core.attendance import Roster, audience, identify, merge_participants, thanked
@@ -544,12 +547,9 @@ class Engine:
         unsubscribed = self.unsubscribed() if self.unsubscribed is not None and rows else frozenset()
         suppressed = frozenset(self.store.suppressed()) if rows else frozenset()
         sent = failed = deferred = 0
-        for row in rows:
+        for row, message in self._composed(rows, wanted, unsubscribed, now, suppressed):
             if self.should_stop():
                 break
-            message = self._prepare(row, wanted, unsubscribed, now, suppressed)
-            if message is None:  # skipped, failed or deferred: only this row
-                continue
             conn = self._mail_connection()  # before the claim: a server that cannot be reached claims nothing
             if not self.store.claim_mail(row.id, self.clock.now()):  # another process has it, or sent it
                 continue
@@ -640,9 +640,45 @@ class Engine:
         log.warning("mail held until %s (%d pending, none failed): %s", iso(until),
                     sum(self.store.due_mail_counts(until).values()), reason)
 
+    def _composed(self, rows: list[OutboxRow], wanted: dict[str, Session], unsubscribed: frozenset[str],
+                  now: datetime, suppressed: frozenset[str]) -> Iterator[tuple[OutboxRow, EmailMessage]]:
+        """Each row that has a message, in order, with its message; the rest are skipped, failed or deferred.
+
+        While one message is with the SMTP server, the next is composed on a helper thread (issue 18:
+        the wait for the server's answers is most of a send). Composing is pure: the rows are checked,
+        claimed, sent and marked here on the engine's thread, in order, so a crash loses at most a
+        message composed and never sent. The composer is only ever used by that one helper at a time.
+        """
+        states: dict[str, SessionState] = {}  # this batch's session rows, each read once
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="compose")
+        ahead: deque[tuple[OutboxRow, Future]] = deque()
+        queued = iter(rows)
+
+        def compose_next() -> None:
+            for row in queued:
+                job = self._prepare(row, wanted, unsubscribed, now, suppressed, states)
+                if job is not None:
+                    ahead.append((row, pool.submit(job)))
+                    return
+
+        try:
+            compose_next()
+            while ahead:
+                row, future = ahead.popleft()
+                compose_next()  # the next one is made while this one goes out
+                try:
+                    message = future.result()
+                except Exception as exc:  # noqa: BLE001 - sorted as _prepare sorts them; anything else is a bug
+                    self._unbuildable(row, exc)
+                    continue
+                yield row, message
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
     def _prepare(self, row: OutboxRow, wanted: dict[str, Session], unsubscribed: frozenset[str],
-                 now: datetime, suppressed: frozenset[str] = frozenset()) -> EmailMessage | None:
-        """The message for one row, or None when the row was skipped, failed or deferred instead.
+                 now: datetime, suppressed: frozenset[str] = frozenset(),
+                 states: dict[str, SessionState] | None = None) -> Callable[[], EmailMessage] | None:
+        """What makes the message for one row, or None when the row was skipped, failed or deferred instead.
 
         Whatever goes wrong here (an address with CR/LF from Zoom, a template error, a session
         with no record) touches this row only: the rest of the batch and later ticks go on.
@@ -661,25 +697,34 @@ class Engine:
             if (problem := email_problem(row.email)) is not None:  # the envelope address too, not only the header
                 raise PermanentMailError("smtp", N_("invalid recipient address {address}: {problem}"),
                                          params={"address": repr(row.email), "problem": problem})
-            return self._compose(row, session)
-        except TemplateError as exc:  # staff can fix a template: try this one again later
-            self._defer(row, exc)
-        except (PermanentMailError, ValueError, TypeError, LookupError, WorkerError) as exc:
-            log.error("mail %d to %r for %s cannot be built, marked failed: %s", row.id, row.email, row.uid, exc)
-            self.store.mark_mail(row.id, "failed", self.clock.now(), f"cannot build the message: {exc}")
+            return self._compose(row, session, states if states is not None else {})
+        except Exception as exc:  # noqa: BLE001 - _unbuildable re-raises what is not about this row
+            self._unbuildable(row, exc)
         return None
 
-    def _compose(self, row: OutboxRow, session: Session) -> EmailMessage:
-        """The message for one outbox row."""
+    def _unbuildable(self, row: OutboxRow, exc: Exception) -> None:
+        """A row whose message cannot be made: deferred for a template staff can fix, else failed; bugs go on up."""
+        if isinstance(exc, TemplateError):  # staff can fix a template: try this one again later
+            self._defer(row, exc)
+        elif isinstance(exc, (PermanentMailError, ValueError, TypeError, LookupError, WorkerError)):
+            log.error("mail %d to %r for %s cannot be built, marked failed: %s", row.id, row.email, row.uid, exc)
+            self.store.mark_mail(row.id, "failed", self.clock.now(), f"cannot build the message: {exc}")
+        else:
+            raise exc
+
+    def _compose(self, row: OutboxRow, session: Session,
+                 states: dict[str, SessionState]) -> Callable[[], EmailMessage]:
+        """The composer's call for one outbox row, its stored parts read now (on the engine's thread)."""
         assert self.io.composer is not None
-        state = self._row(row.uid)
+        state = states.get(row.uid)
+        if state is None:
+            state = states[row.uid] = self._row(row.uid)
         sequence = row.round if row.kind.own_sequence else state.sequence
         context = json.loads(row.context) if row.context else {}
         previous = session_from_json(row.context) if row.kind is MailKind.CHANGE and row.context else None
         extra = context if row.kind is MailKind.THANKYOU else {}
-        return self.io.composer.message(row.kind, session, self._personal_meeting(state, row.email),
-                                        Recipient(row.email, row.name), sequence=sequence, previous=previous,
-                                        extra=extra)
+        return partial(self.io.composer.message, row.kind, session, self._personal_meeting(state, row.email),
+                       Recipient(row.email, row.name), sequence=sequence, previous=previous, extra=extra)
 
     def _defer(self, row: OutboxRow, exc: Exception) -> None:
         """Try this one mail again later (doubling waits); after MAIL_DEFER_LIMIT tries it has failed."""
