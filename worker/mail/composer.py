@@ -13,11 +13,12 @@ from dataclasses import dataclass, replace
 from datetime import date, timezone
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Callable
 
 from markupsafe import escape
 
 from worker.core.certnumber import number_slug
-from worker.core.cleaning import clean_name
+from worker.core.cleaning import NAME_MAX, clean_name
 from worker.core.clock import Clock, SystemClock
 from worker.core.derive import series_info
 from worker.core.mailkinds import MAIL_KINDS, MailKind
@@ -31,6 +32,7 @@ from worker.mail.render import (EVENT_DESCRIPTION, KINDS, MAIL_PARTS, RenderedMa
                                 one_line, sample_meeting, sample_previous, sample_recipient, sample_session)
 
 PROBES = 2  # recipients of a session and kind rendered both ways before the quick way is trusted
+CLEANED_MAX = 4096  # texts remembered by MailComposer.clean
 PERSONAL_FIELDS = ("recipient_name", "recipient_email", "join_url")  # template variables that differ per person
 
 
@@ -42,9 +44,9 @@ class Person:
     shape: tuple  # (has a name, has an address, has a link, the link is their own): rendered apart
 
     @classmethod
-    def of(cls, recipient: Recipient, meeting: MeetingInfo) -> "Person":
-        """The values mail_context would give this recipient."""
-        name = clean_name(recipient.name)
+    def of(cls, recipient: Recipient, meeting: MeetingInfo, clean: Callable[[str, int], str]) -> "Person":
+        """The values mail_context would give this recipient (``clean``: clean_name, or a memo of it)."""
+        name = clean(recipient.name, NAME_MAX)
         own = bool(meeting.registration_url) and meeting.join_url != meeting.registration_url
         return cls({"recipient_name": name, "recipient_email": recipient.email, "join_url": meeting.join_url},
                    (bool(name), bool(recipient.email), bool(meeting.join_url), own))
@@ -108,6 +110,7 @@ class MailComposer:
         self.zones = ZoneCache()  # VTIMEZONE blocks, built once per zone and range (issue 18: most of composing)
         self.shapes: dict[tuple[str, str, int], Shape | None] = {}  # (kind, session, sequence) -> shared parts
         self.contexts: dict[tuple, list | None] = {}  # session, kind, kind of person -> [Blanks, people checked]
+        self.cleaned: dict[tuple[str, int], str] = {}  # (text, limit) -> clean_name's answer
         self.markers = {field: f"Zq{secrets.token_hex(8)}X{n}" for n, field in enumerate(PERSONAL_FIELDS)}  # unguessable
 
     def message(self, kind: str, session: Session, meeting: MeetingInfo, recipient: Recipient, *,
@@ -120,7 +123,7 @@ class MailComposer:
         shape = self.shapes.get((kind, session.uid, sequence))
         if shape is not None:  # the session's shared parts are made: only this person's are made now
             wire = shape.fill(personal_headers(kind, rendered, session, recipient, sequence=sequence,
-                                               message_domain=self.domain, date=moment),
+                                               message_domain=self.domain, date=moment, clean=self.clean),
                               [rendered.text, rendered.html,
                                calendar_part(kind, rendered, session, meeting, self.series, recipient,
                                              sequence=sequence, date=moment, zones=self.zones) or b""])
@@ -140,7 +143,7 @@ class MailComposer:
         ordinary way and must match; any difference and that one always renders the ordinary way.
         """
         extra = self.meeting_values()
-        person = Person.of(recipient, meeting)
+        person = Person.of(recipient, meeting, self.clean)
         key = (kind, session, replace(meeting, join_url=""), previous, replace(recipient, email="", name=""),
                tuple(sorted(extra.items())), person.shape)
         entry = self.contexts.get(key, [])
@@ -171,6 +174,16 @@ class MailComposer:
         texts = [self.renderer.render(f"{kind}.subject.txt.j2", context), self.renderer.render(f"{kind}.txt.j2", context),
                  self.renderer.render(f"{kind}.html.j2", context), self.renderer.render(EVENT_DESCRIPTION, context)]
         return Blanks.cut(texts, self.markers)
+
+    def clean(self, text: str, limit: int) -> str:
+        """``clean_name(text, limit)``, remembered: a batch cleans the same subject and names again and again."""
+        key = (text, limit)
+        cleaned = self.cleaned.get(key)
+        if cleaned is None:
+            if len(self.cleaned) >= CLEANED_MAX:  # a long-running worker must not grow without end
+                self.cleaned.clear()
+            cleaned = self.cleaned[key] = clean_name(text, limit)
+        return cleaned
 
     def meeting_values(self) -> dict[str, object]:
         """Template variables about how meetings are set up: ``waiting_room`` (True or False)."""

@@ -189,7 +189,7 @@ class TextEncoder:
     def encode(self, text: str) -> tuple[str, str]:
         """(transfer encoding, payload with "\n" line ends), the same as the email package's."""
         lines = text.encode("utf-8").splitlines()
-        if max((len(x) for x in lines), default=0) <= POLICY.max_line_length:
+        if max(map(len, lines), default=0) <= POLICY.max_line_length:
             return _encode_text(text, "utf-8", None, POLICY)  # 7bit or 8bit: no encoding work to save
         sniff = self.body(lines[:10])
         if len(sniff) > len(binascii.b2a_base64(b"\n".join(lines[:10]) + b"\n")):
@@ -200,17 +200,17 @@ class TextEncoder:
         """``quoprimime.body_encode`` of the lines joined with "\n" and ended by one."""
         if not lines:
             return ""
-        out = []
-        for line in lines:
-            encoded = self.lines.get(line)
-            if encoded is None:
-                encoded = quoprimime.body_encode(line.decode("latin-1"), POLICY.max_line_length)
-                if len(self.lines) >= self.limit:
-                    self.lines.clear()
-                self.lines[line] = encoded
-            out.append(encoded)
+        known = self.lines
+        out = [known[line] if line in known else self.line(line) for line in lines]
         out.append("")
         return "\n".join(out)
+
+    def line(self, line: bytes) -> str:
+        """One line's quoted-printable form, remembered."""
+        if len(self.lines) >= self.limit:
+            self.lines.clear()
+        encoded = self.lines[line] = quoprimime.body_encode(line.decode("latin-1"), POLICY.max_line_length)
+        return encoded
 
 
 def folded(name: str, value: Any) -> bytes:
