@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import logging
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -24,7 +23,8 @@ from worker.core.mailkinds import BEFORE_START_KINDS, MailKind, MailStatus, Unti
 from worker.core.model import (EventSpec, MeetingInfo, MeetingSpec, Recipient, Registrant, SeriesInfo, Session,
                                SessionKey, SummaryRow, calendar_event_id, meeting_marker)
 from worker.core.moments import moments
-from worker.core.ports import AttendanceSheet, Calendar, Composer, Conferencing, MailConnection, MailTransport
+from worker.core.ports import (AttendanceSheet, Calendar, Composer, Conferencing, MailConnection, MailTransport,
+                               OverlappingMailConnection)
 from worker.core.reconcile import Desired, Policy, StateView, Step, plan_steps
 from worker.core.records import (AttendanceState, OutboxRow, SessionState, iso, parse_iso, session_from_json,
                                 session_to_json)
@@ -547,7 +547,7 @@ class Engine:
         unsubscribed = self.unsubscribed() if self.unsubscribed is not None and rows else frozenset()
         suppressed = frozenset(self.store.suppressed()) if rows else frozenset()
         sent = failed = deferred = 0
-        for row, message in self._composed(rows, wanted, unsubscribed, now, suppressed):
+        for row, message, compose_next in self._composed(rows, wanted, unsubscribed, now, suppressed):
             if self.should_stop():
                 break
             conn = self._mail_connection()  # before the claim: a server that cannot be reached claims nothing
@@ -555,7 +555,10 @@ class Engine:
                 continue
             crashpoint("send_mail.after_claim")
             try:
-                conn.send(message, row.email)
+                if isinstance(conn, OverlappingMailConnection):
+                    conn.send_meanwhile(message, row.email, compose_next)
+                else:
+                    conn.send(message, row.email)
             except QuotaMailError as exc:  # about the account, not this person: hold everything, fail nobody
                 self.store.unclaim_mail(row.id, str(exc))
                 self._hold_mail(exc, self.clock.now())
@@ -641,39 +644,41 @@ class Engine:
                     sum(self.store.due_mail_counts(until).values()), reason)
 
     def _composed(self, rows: list[OutboxRow], wanted: dict[str, Session], unsubscribed: frozenset[str],
-                  now: datetime, suppressed: frozenset[str]) -> Iterator[tuple[OutboxRow, EmailMessage]]:
-        """Each row that has a message, in order, with its message; the rest are skipped, failed or deferred.
+                  now: datetime, suppressed: frozenset[str]
+                  ) -> Iterator[tuple[OutboxRow, EmailMessage, Callable[[], None]]]:
+        """Each row that has a message, in order, with its message and what composes the next one.
 
-        While one message is with the SMTP server, the next is composed on a helper thread (issue 18:
-        the wait for the server's answers is most of a send). Composing is pure: the rows are checked,
-        claimed, sent and marked here on the engine's thread, in order, so a crash loses at most a
-        message composed and never sent. The composer is only ever used by that one helper at a time.
+        The sender calls the third item while the SMTP server reads the message (issue 18: that wait
+        is the longest of a send), so the next message is ready when the answer comes. Composing is
+        pure and everything here runs on the engine's thread, in order: the next row is checked and
+        composed, never claimed, before this one is marked. When the sender does not call it, the
+        next one is composed after.
         """
         states: dict[str, SessionState] = {}  # this batch's session rows, each read once
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="compose")
-        ahead: deque[tuple[OutboxRow, Future]] = deque()
         queued = iter(rows)
+        made: deque[tuple[OutboxRow, EmailMessage | Exception]] = deque()  # at most one, composed ahead
 
         def compose_next() -> None:
+            if made:
+                return
             for row in queued:
                 job = self._prepare(row, wanted, unsubscribed, now, suppressed, states)
-                if job is not None:
-                    ahead.append((row, pool.submit(job)))
-                    return
-
-        try:
-            compose_next()
-            while ahead:
-                row, future = ahead.popleft()
-                compose_next()  # the next one is made while this one goes out
-                try:
-                    message = future.result()
-                except Exception as exc:  # noqa: BLE001 - sorted as _prepare sorts them; anything else is a bug
-                    self._unbuildable(row, exc)
+                if job is None:
                     continue
-                yield row, message
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+                try:
+                    made.append((row, job()))
+                except Exception as exc:  # noqa: BLE001 - sorted below, after the message in flight is marked
+                    made.append((row, exc))
+                return
+
+        compose_next()
+        while made:
+            row, result = made.popleft()
+            if isinstance(result, Exception):
+                self._unbuildable(row, result)
+            else:
+                yield row, result, compose_next
+            compose_next()
 
     def _prepare(self, row: OutboxRow, wanted: dict[str, Session], unsubscribed: frozenset[str],
                  now: datetime, suppressed: frozenset[str] = frozenset(),
