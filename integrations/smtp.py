@@ -47,6 +47,7 @@ UNKNOWN_USER = re.compile(r"no such user|user unknown|does not exist", re.IGNORE
 
 QUOTA_DAILY = "quota-daily"  # classify(): the rolling daily limit is used up
 QUOTA_RATE = "quota-rate"  # classify(): a short rate limit or temporary block
+PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")  # dot-atoms only
 BOUNCE = "bounce"  # classify(): the address itself is bad
 
 
@@ -241,12 +242,14 @@ def sendmail_meanwhile(client: smtplib.SMTP, sender: str, recipient: str, data: 
     The answer is read even when ``meanwhile`` fails, so the conversation stays in step.
     """
     client.ehlo_or_helo_if_needed()
-    options = [f"size={len(data)}"] if client.does_esmtp and client.has_extn("size") else []
-    code, reply = client.mail(sender, options)
+    size = f" size={len(data)}" if client.does_esmtp and client.has_extn("size") else ""
+    client.putcmd("mail", f"from:{quoted(sender)}{size}")  # what client.mail(sender, [size]) writes
+    code, reply = client.getreply()
     if code != 250:
         end_after(client, code)
         raise smtplib.SMTPSenderRefused(code, reply, sender)
-    code, reply = client.rcpt(recipient)
+    client.putcmd("rcpt", f"to:{quoted(recipient)}")  # what client.rcpt(recipient) writes
+    code, reply = client.getreply()
     if code not in (250, 251):
         end_after(client, code)
         raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
@@ -254,7 +257,8 @@ def sendmail_meanwhile(client: smtplib.SMTP, sender: str, recipient: str, data: 
     code, reply = client.getreply()
     if code != 354:
         raise smtplib.SMTPDataError(code, reply)
-    body = smtplib._quote_periods(data)
+    # smtplib's dot-stuffing, skipped when no line starts with a dot (a regex over the whole message)
+    body = smtplib._quote_periods(data) if data.startswith(b".") or b"\n." in data else data
     client.send(body + (b"" if body.endswith(b"\r\n") else b"\r\n") + b".\r\n")
     try:
         meanwhile()
@@ -263,6 +267,11 @@ def sendmail_meanwhile(client: smtplib.SMTP, sender: str, recipient: str, data: 
     if code != 250:
         end_after(client, code)
         raise smtplib.SMTPDataError(code, reply)
+
+
+def quoted(address: str) -> str:
+    """``smtplib.quoteaddr(address)``: ``<budi@example.org>``, written directly for a plain address."""
+    return f"<{address}>" if PLAIN_ADDRESS.fullmatch(address) else smtplib.quoteaddr(address)
 
 
 def end_after(client: smtplib.SMTP, code: int) -> None:

@@ -547,6 +547,7 @@ class Engine:
         unsubscribed = self.unsubscribed() if self.unsubscribed is not None and rows else frozenset()
         suppressed = frozenset(self.store.suppressed()) if rows else frozenset()
         sent = failed = deferred = 0
+        overlaps: dict[int, bool] = {}  # id of a connection -> whether it runs work during a send (asked once)
         for row, message, compose_next in self._composed(rows, wanted, unsubscribed, now, suppressed):
             if self.should_stop():
                 break
@@ -555,8 +556,11 @@ class Engine:
                 continue
             crashpoint("send_mail.after_claim")
             try:
-                if isinstance(conn, OverlappingMailConnection):
-                    conn.send_meanwhile(message, row.email, compose_next)
+                overlapping = overlaps.get(id(conn))
+                if overlapping is None:
+                    overlapping = overlaps[id(conn)] = isinstance(conn, OverlappingMailConnection)
+                if overlapping:
+                    conn.send_meanwhile(message, row.email, compose_next)  # type: ignore[attr-defined]
                 else:
                     conn.send(message, row.email)
             except QuotaMailError as exc:  # about the account, not this person: hold everything, fail nobody
