@@ -109,13 +109,13 @@ def server():
 
 
 def tick(tmp_path, server: SandboxSmtpServer, per_session: dict[str, list[Recipient]], now: datetime,
-         invitation_days: int = 7) -> Engine:
+         invitation_days: int = 7, composer: type[MailComposer] = MailComposer) -> Engine:
     """One tick of the real engine, composer and SMTP client; each session's list by its date."""
     settings = load_settings(write_settings(tmp_path, BASE.replace("invitation_days_before: 7",
                                                                    f"invitation_days_before: {invitation_days}")))
     sessions = list(plan_season(settings).sessions)
     io = Integrations(zoom=FakeZoom(), calendar=FakeCalendar(), sheets=FakeSheets(), mail=transport_for(server),
-                      composer=MailComposer(settings.mail.templates_dir, series_info(settings)))
+                      composer=composer(settings.mail.templates_dir, series_info(settings)))
     engine = Engine(StateStore(tmp_path / "state.db"), io, FixedClock(now), series=series_info(settings),
                     policy=policy(settings), recipients=lambda s: per_session.get(str(s.date), []), batch_size=100)
     engine.tick(sessions)
@@ -322,3 +322,21 @@ def test_the_work_given_to_a_send_runs_once_and_the_server_gets_the_same_bytes(s
         connection.send_meanwhile(made[3], PEOPLE[3].email, lambda: calls.append(server.accepted))
     assert len(calls) == 2 and -1 not in calls  # once per accepted send; never for a refused address
     assert [m.data.replace(b"\r\n", b"\n") for m in server.messages] == [made[1].wire, made[3].wire]
+
+
+def test_a_bug_met_while_composing_the_next_message_does_not_cost_the_one_in_flight_its_mark(tmp_path, server):
+    people = [Recipient(f"peserta{i:03d}@example.org", f"Peserta {i}") for i in range(8)]
+
+    class Buggy(MailComposer):
+        def message(self, kind, session, meeting, recipient, **options):
+            if recipient.email == people[4].email:
+                raise RuntimeError("a bug in composing")
+            return super().message(kind, session, meeting, recipient, **options)
+
+    engine = tick(tmp_path, server, {"2027-01-07": people}, datetime(2026, 12, 31, 2, tzinfo=UTC), composer=Buggy)
+    # people[4] was composed while people[3]'s message was with the server: 3 is marked sent, then the step fails
+    assert [m.rcpt_tos[0] for m in server.messages] == [p.email for p in people[:4]]
+    counts = engine.store.mail_counts()["webinar-kamis/2027-01-07"]
+    assert counts == {("invitation", "sent"): 4, ("invitation", "pending"): 4}
+    tick(tmp_path, server, {"2027-01-07": people}, datetime(2026, 12, 31, 3, tzinfo=UTC))  # the bug fixed
+    assert sorted(invited(server).values()) == [1] * 8

@@ -666,12 +666,12 @@ class Engine:
             if made:
                 return
             for row in queued:
-                job = self._prepare(row, wanted, unsubscribed, now, suppressed, states)
-                if job is None:
-                    continue
                 try:
+                    job = self._prepare(row, wanted, unsubscribed, now, suppressed, states)
+                    if job is None:
+                        continue
                     made.append((row, job()))
-                except Exception as exc:  # noqa: BLE001 - sorted below, after the message in flight is marked
+                except Exception as exc:  # noqa: BLE001 - sorted (or raised) below, after the message in flight is marked
                     made.append((row, exc))
                 return
 
