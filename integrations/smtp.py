@@ -2,7 +2,9 @@
 
 The engine keeps the connection :meth:`SmtpTransport.connect` opens for the whole tick, across
 batches and sessions; a connection the server drops is reopened by the next send (issue 18).
-A message whose bytes are already made (worker.mail.wire) is sent as those bytes.
+A message whose bytes are already made (worker.mail.wire) is sent as those bytes, and
+:meth:`SmtpConnection.send_meanwhile` lets the engine compose its next message while the server
+reads this one (the longest wait of a send).
 
 Every ``smtplib``/socket error is turned into the project's errors in :func:`smtp_error`
 and nowhere else: a 4xx becomes TemporaryMailError (the row stays queued), a 5xx refusal

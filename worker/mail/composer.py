@@ -3,6 +3,13 @@
 Series mail to many people (invitations, reminders, change and cancellation notices) is made the
 ordinary way for the first recipient of a session; its shape (worker.mail.wire) then makes the
 others from only their own parts: the same bytes, several times faster (issue 18).
+
+The templates, too, are rendered once per session, kind and kind of person (named or not, own
+link or not): with an unguessable marker in place of each personal value (``recipient_name``,
+``recipient_email``, ``join_url``), which each person's values then replace, HTML-escaped in the
+HTML part as autoescape would. A template that transforms a value (``|upper``, ``|truncate``)
+changes its marker, and that rendering is not used; the first PROBES people of each are also
+rendered the ordinary way and must match, else it stays on the ordinary way.
 """
 from __future__ import annotations
 

@@ -7,7 +7,10 @@ cancellation updates the event a calendar already holds instead of adding a seco
 The VTIMEZONE block is the costly part: icalendar derives it from the zone's rules by probing
 every hour of the range (about 38 ms; issue 18 measured 69% of composing). It depends only on the
 zone and the range, so a :class:`ZoneCache` builds it once and every later message reuses the
-bytes, as icalendar's documentation advises for ``Timezone.from_tzinfo``.
+bytes, as icalendar's documentation advises for ``Timezone.from_tzinfo``. The rest of a session's
+.ics is the same for its recipients but a few lines (:data:`PERSONAL`), which are written
+directly (:func:`quick_personal_lines`: icalendar's TEXT escaping, its parameter quoting for a
+plain name, its folding) once the first PROBES of a session matched what icalendar writes.
 """
 from __future__ import annotations
 
