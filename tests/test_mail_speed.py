@@ -340,3 +340,34 @@ def test_a_bug_met_while_composing_the_next_message_does_not_cost_the_one_in_fli
     assert counts == {("invitation", "sent"): 4, ("invitation", "pending"): 4}
     tick(tmp_path, server, {"2027-01-07": people}, datetime(2026, 12, 31, 3, tzinfo=UTC))  # the bug fixed
     assert sorted(invited(server).values()) == [1] * 8
+
+
+def test_a_template_staff_edit_while_the_worker_runs_reaches_the_next_mail_within_a_second(templates_copy) -> None:
+    series = sample_series()
+    session = sample_session(series)
+    seconds = [0.0]
+    composer = MailComposer(templates_copy, series, certificates=False, monotonic=lambda: seconds[0])
+    people = [Recipient(f"orang{i}@example.org", f"Orang {i}") for i in range(6)]
+    for person in people[:4]:  # past the probes: the session's templates are rendered once
+        composer.message("invitation", session, sample_meeting(), person, sequence=0)
+    body = templates_copy / "invitation.txt.j2"
+    body.write_text(body.read_text(encoding="utf-8") + "Catatan baru dari staf.\n", encoding="utf-8")
+    seconds[0] += 1.5
+    edited = composer.message("invitation", session, sample_meeting(), people[4], sequence=0)
+    assert "Catatan baru dari staf." in edited.get_body(("plain",)).get_content()
+
+
+def test_a_first_name_taken_from_the_name_is_right_for_people_with_one_name_and_with_two(templates_copy) -> None:
+    greeting = templates_copy / "_greeting.txt.j2"
+    greeting.write_text(greeting.read_text(encoding="utf-8").replace("{{ recipient_name", "{{ recipient_name.split()[0]"),
+                        encoding="utf-8")
+    series = sample_series()
+    session = sample_session(series)
+    composer = MailComposer(templates_copy, series, certificates=False)
+    people = [Recipient(f"satu{i}@example.org", f"Satu{i}") for i in range(4)] + \
+        [Recipient(f"dua{i}@example.org", f"Dua{i} Kata") for i in range(4)]
+    for person in people:
+        text = composer.message("invitation", session, sample_meeting(), person, sequence=0).get_body(("plain",))
+        first = person.name.split()[0]
+        assert f"Halo, {first}," in text.get_content() and f"Halo, {person.name}," not in text.get_content() \
+            or person.name == first

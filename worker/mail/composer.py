@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import time
 from dataclasses import dataclass, replace
 from datetime import date, timezone
 from email.message import EmailMessage
@@ -39,6 +40,7 @@ from worker.mail.render import (EVENT_DESCRIPTION, KINDS, MAIL_PARTS, RenderedMa
                                 one_line, sample_meeting, sample_previous, sample_recipient, sample_session)
 
 PROBES = 2  # recipients of a session and kind rendered both ways before the quick way is trusted
+EDITS_EVERY = 1.0  # seconds between looks at the templates folder for staff's edits
 CLEANED_MAX = 4096  # texts remembered by MailComposer.clean
 PERSONAL_FIELDS = ("recipient_name", "recipient_email", "join_url")  # template variables that differ per person
 
@@ -48,15 +50,18 @@ class Person:
     """One recipient's own template values, and the shape that decides which branches a template takes."""
 
     values: dict  # field of PERSONAL_FIELDS -> its value, as the template would see it
-    shape: tuple  # (has a name, has an address, has a link, the link is their own): rendered apart
+    shape: tuple  # (has a name, an address, a link, the link is their own, how the name looks): rendered apart
 
     @classmethod
     def of(cls, recipient: Recipient, meeting: MeetingInfo, clean: Callable[[str, int], str]) -> "Person":
         """The values mail_context would give this recipient (``clean``: clean_name, or a memo of it)."""
         name = clean(recipient.name, NAME_MAX)
         own = bool(meeting.registration_url) and meeting.join_url != meeting.registration_url
+        # A template may branch on more than the value's presence ({{ recipient_name.split()[0] }} for a
+        # first name): people whose names differ in these ways are probed apart, so such a template is caught.
+        looks = (" " in name, name.isascii(), any(c in name for c in "<>&\"'"), "&" in meeting.join_url)
         return cls({"recipient_name": name, "recipient_email": recipient.email, "join_url": meeting.join_url},
-                   (bool(name), bool(recipient.email), bool(meeting.join_url), own))
+                   (bool(name), bool(recipient.email), bool(meeting.join_url), own, looks))
 
 
 class Blanks:
@@ -102,7 +107,7 @@ class MailComposer:
 
     def __init__(self, template_dir: Path, series: SeriesInfo, *, certificates: bool = True,
                  clock: Clock | None = None, waiting_room: bool = True,
-                 design: CertificateSettings | None = None):
+                 design: CertificateSettings | None = None, monotonic: Callable[[], float] = time.monotonic):
         if not Path(template_dir).is_dir():
             raise TemplateError(f"{template_dir}: templates folder not found (mail.templates_dir)")
         self.template_dir = Path(template_dir)  # staff-editable templates
@@ -117,6 +122,8 @@ class MailComposer:
         self.zones = ZoneCache()  # VTIMEZONE blocks, built once per zone and range (issue 18: most of composing)
         self.shapes: dict[tuple[str, str, int], Shape | None] = {}  # (kind, session, sequence) -> shared parts
         self.contexts: dict[tuple, list | None] = {}  # session, kind, kind of person -> [Blanks, people checked]
+        self.monotonic = monotonic  # how often the templates folder is looked at (not the mail's time: that is clock)
+        self.edits: tuple[float, tuple] = (float("-inf"), ())  # (when looked, the templates' names, sizes and times)
         self.cleaned: dict[tuple[str, int], str] = {}  # (text, limit) -> clean_name's answer
         self.markers = {field: f"Zq{secrets.token_hex(8)}X{n}" for n, field in enumerate(PERSONAL_FIELDS)}  # unguessable
 
@@ -151,6 +158,7 @@ class MailComposer:
         """
         extra = self.meeting_values()
         person = Person.of(recipient, meeting, self.clean)
+        self.forget_if_edited()
         key = (kind, session, replace(meeting, join_url=""), previous, replace(recipient, email="", name=""),
                tuple(sorted(extra.items())), person.shape)
         entry = self.contexts.get(key, [])
@@ -181,6 +189,20 @@ class MailComposer:
         texts = [self.renderer.render(f"{kind}.subject.txt.j2", context), self.renderer.render(f"{kind}.txt.j2", context),
                  self.renderer.render(f"{kind}.html.j2", context), self.renderer.render(EVENT_DESCRIPTION, context)]
         return Blanks.cut(texts, self.markers)
+
+    def forget_if_edited(self) -> None:
+        """Drop the rendered templates when staff edited one (looked at once a second at most).
+
+        Jinja2 reloads an edited template on its next render; what was rendered once per session
+        must follow within a second too, as the ordinary way would, without a look per message.
+        """
+        now = self.monotonic()
+        if now - self.edits[0] < EDITS_EVERY:
+            return
+        seen = template_stamps(self.template_dir)
+        if seen != self.edits[1]:
+            self.contexts.clear()
+        self.edits = (now, seen)
 
     def clean(self, text: str, limit: int) -> str:
         """``clean_name(text, limit)``, remembered: a batch cleans the same subject and names again and again."""
@@ -234,6 +256,18 @@ class MailComposer:
             message.add_attachment(pdf, maintype="application", subtype="pdf",
                                    filename=certificate_filename(session, recipient.name or recipient.email))
         return message
+
+
+def template_stamps(folder: Path) -> tuple:
+    """(name, size, modification time) of each template in ``folder``: changes when staff edit one."""
+    stamps = []
+    for path in folder.glob("*.j2"):
+        try:
+            info = path.stat()
+        except OSError:  # removed while we looked: the next look sees the folder as it is then
+            continue
+        stamps.append((path.name, info.st_size, info.st_mtime_ns))
+    return tuple(sorted(stamps))
 
 
 def certificate_id(session: Session, recipient: Recipient) -> str:
