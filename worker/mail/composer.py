@@ -261,7 +261,7 @@ class MailComposer:
 def template_stamps(folder: Path) -> tuple:
     """(name, size, modification time) of each template in ``folder``: changes when staff edit one."""
     stamps = []
-    for path in folder.glob("*.j2"):
+    for path in folder.rglob("*.j2"):
         try:
             info = path.stat()
         except OSError:  # removed while we looked: the next look sees the folder as it is then
