@@ -12,6 +12,9 @@ The server is the sandbox's aiosmtpd server as a sink (it counts and discards), 
 process so the client's work and the server's do not share one interpreter lock, as with a real
 server. Product and baselines are measured in the same run against the same server; the ratio is
 product / baseline (goal: at least 0.70 against one raw connection, at least 1 against the naive loop).
+On a shared machine a burst of someone else's work can slow either side by a third, so the product
+and the raw connection are each measured ROUNDS times, alternating, and each side's best rate counts
+(as ``timeit`` takes the best of its repeats).
 
 Run: python bench/bench_mail.py
 """
@@ -45,6 +48,7 @@ from worker.store.state import StateStore  # noqa: E402
 
 UTC = timezone.utc
 PEOPLE = 2000  # invitations per run
+ROUNDS = 3  # product and one raw connection are each measured this often, alternating; the best of each counts
 NAIVE = 500  # of them, sent by the naive loop too (a rate; the first 500 keep the bench under 2 minutes)
 TEMPLATES = ROOT / "templates"  # the templates staff edit, as shipped
 LOGIN = ("webinar@perpustakaan.example.go.id", "sandi-rahasia-bench")  # the sandbox server's account
@@ -207,6 +211,9 @@ def measure() -> list[dict]:
             rate, sent = product(server)
             messages = wire(sent)
             raw = raw_one_connection(server, messages)
+            for _ in range(ROUNDS - 1):  # alternating, so a burst of load elsewhere slows both sides alike
+                rate = max(rate, product(server)[0])
+                raw = max(raw, raw_one_connection(server, messages))
             naive = naive_loop(server, messages[:NAIVE])
         what = ("mail with STARTTLS and login, as a real server requires" if tls else
                 "mail, 2,000 personalised invitations to a local SMTP server")

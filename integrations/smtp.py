@@ -2,7 +2,9 @@
 
 The engine keeps the connection :meth:`SmtpTransport.connect` opens for the whole tick, across
 batches and sessions; a connection the server drops is reopened by the next send (issue 18).
-A message whose bytes are already made (worker.mail.wire) is sent as those bytes.
+A message whose bytes are already made (worker.mail.wire) is sent as those bytes, and
+:meth:`SmtpConnection.send_meanwhile` lets the engine compose its next message while the server
+reads this one (the longest wait of a send).
 
 Every ``smtplib``/socket error is turned into the project's errors in :func:`smtp_error`
 and nowhere else: a 4xx becomes TemporaryMailError (the row stays queued), a 5xx refusal
@@ -47,6 +49,7 @@ UNKNOWN_USER = re.compile(r"no such user|user unknown|does not exist", re.IGNORE
 
 QUOTA_DAILY = "quota-daily"  # classify(): the rolling daily limit is used up
 QUOTA_RATE = "quota-rate"  # classify(): a short rate limit or temporary block
+PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")  # dot-atoms only
 BOUNCE = "bounce"  # classify(): the address itself is bad
 
 
@@ -175,9 +178,17 @@ class SmtpConnection:
 
         A dropped connection or a 421 is followed by one reconnect and one more try of this message.
         """
+        self.send_meanwhile(message, recipient, None)
+
+    def send_meanwhile(self, message: EmailMessage, recipient: str, meanwhile: Callable[[], None] | None) -> None:
+        """:meth:`send`, calling ``meanwhile`` (at most once) while the server reads the message and decides.
+
+        The server's answer to the message's end is the longest wait of a send (issue 18 measured
+        0.8 of 1.9 ms on loopback); the engine composes its next message in it.
+        """
         self.transport.cap.take()
         try:
-            self.deliver(message, recipient)
+            self.deliver(message, recipient, meanwhile)
         except (smtplib.SMTPException, OSError) as exc:
             if not connection_dropped(exc) or classify(*answer(exc)) in (QUOTA_DAILY, QUOTA_RATE):
                 raise smtp_error(exc, self.transport.config, recipient=recipient, sending=True) from exc
@@ -194,19 +205,23 @@ class SmtpConnection:
         except (smtplib.SMTPException, OSError) as exc:
             raise smtp_error(exc, self.transport.config, recipient=recipient, sending=True) from exc
 
-    def deliver(self, message: EmailMessage, recipient: str) -> None:
-        """The bare smtplib call (untranslated errors).
+    def deliver(self, message: EmailMessage, recipient: str, meanwhile: Callable[[], None] | None = None) -> None:
+        """The bare smtplib calls (untranslated errors).
 
         A message whose bytes are already made (worker.mail.wire.PreparedMessage: ``smtp_bytes``
         and ``sender``) goes out as those bytes: ``send_message`` would parse it back and write it
-        again. Anything else, or an address that needs SMTPUTF8, goes through ``send_message``.
+        again. Anything else, or an address that needs SMTPUTF8, goes through ``send_message``
+        (and ``meanwhile`` is not called: the caller does its work after).
         """
         if self.client is None:
             raise smtplib.SMTPServerDisconnected("not connected")
         made = getattr(message, "smtp_bytes", None)
         sender = message.__dict__.get("sender", "")
         if made is not None and sender and (sender + recipient).isascii():
-            self.client.sendmail(sender, [recipient], made())
+            if meanwhile is None:
+                self.client.sendmail(sender, [recipient], made())
+            else:
+                sendmail_meanwhile(self.client, sender, recipient, made(), meanwhile)
             return
         self.client.send_message(message, to_addrs=[recipient])
 
@@ -219,6 +234,54 @@ class SmtpConnection:
             client.quit()
         except (smtplib.SMTPException, OSError):
             client.close()
+
+
+def sendmail_meanwhile(client: smtplib.SMTP, sender: str, recipient: str, data: bytes,
+                       meanwhile: Callable[[], None]) -> None:
+    """``client.sendmail(sender, [recipient], data)`` step by step, calling ``meanwhile`` after the message's
+    end is written and before the server's answer is read: the same commands, answers and exceptions.
+
+    The answer is read even when ``meanwhile`` fails, so the conversation stays in step.
+    """
+    client.ehlo_or_helo_if_needed()
+    size = f" size={len(data)}" if client.does_esmtp and client.has_extn("size") else ""
+    client.putcmd("mail", f"from:{quoted(sender)}{size}")  # what client.mail(sender, [size]) writes
+    code, reply = client.getreply()
+    if code != 250:
+        end_after(client, code)
+        raise smtplib.SMTPSenderRefused(code, reply, sender)
+    client.putcmd("rcpt", f"to:{quoted(recipient)}")  # what client.rcpt(recipient) writes
+    code, reply = client.getreply()
+    if code not in (250, 251):
+        end_after(client, code)
+        raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
+    client.putcmd("data")
+    code, reply = client.getreply()
+    if code != 354:
+        raise smtplib.SMTPDataError(code, reply)
+    # smtplib's dot-stuffing, skipped when no line starts with a dot (a regex over the whole message)
+    body = smtplib._quote_periods(data) if data.startswith(b".") or b"\n." in data else data
+    client.send(body + (b"" if body.endswith(b"\r\n") else b"\r\n") + b".\r\n")
+    try:
+        meanwhile()
+    finally:
+        code, reply = client.getreply()
+    if code != 250:
+        end_after(client, code)
+        raise smtplib.SMTPDataError(code, reply)
+
+
+def quoted(address: str) -> str:
+    """``smtplib.quoteaddr(address)``: ``<budi@example.org>``, written directly for a plain address."""
+    return f"<{address}>" if PLAIN_ADDRESS.fullmatch(address) else smtplib.quoteaddr(address)
+
+
+def end_after(client: smtplib.SMTP, code: int) -> None:
+    """What sendmail does after a refusal: drop the line on 421 (the server is closing it), else RSET."""
+    if code == 421:
+        client.close()
+    else:
+        client._rset()
 
 
 # -- the one place smtplib errors become the project's errors -----------------------

@@ -13,7 +13,7 @@ import email.policy
 import random
 import re
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
 from pathlib import Path
@@ -109,13 +109,13 @@ def server():
 
 
 def tick(tmp_path, server: SandboxSmtpServer, per_session: dict[str, list[Recipient]], now: datetime,
-         invitation_days: int = 7) -> Engine:
+         invitation_days: int = 7, composer: type[MailComposer] = MailComposer) -> Engine:
     """One tick of the real engine, composer and SMTP client; each session's list by its date."""
     settings = load_settings(write_settings(tmp_path, BASE.replace("invitation_days_before: 7",
                                                                    f"invitation_days_before: {invitation_days}")))
     sessions = list(plan_season(settings).sessions)
     io = Integrations(zoom=FakeZoom(), calendar=FakeCalendar(), sheets=FakeSheets(), mail=transport_for(server),
-                      composer=MailComposer(settings.mail.templates_dir, series_info(settings)))
+                      composer=composer(settings.mail.templates_dir, series_info(settings)))
     engine = Engine(StateStore(tmp_path / "state.db"), io, FixedClock(now), series=series_info(settings),
                     policy=policy(settings), recipients=lambda s: per_session.get(str(s.date), []), batch_size=100)
     engine.tick(sessions)
@@ -204,3 +204,170 @@ def test_a_template_variable_about_the_person_that_the_quick_way_does_not_know_k
         message = composer.message("invitation", session, sample_meeting(), Recipient(f"p{i}@example.org", f"Orang {i}"),
                                    sequence=0)
         assert f"Salam untuk ORANG {i}" in message.get_body(("plain",)).get_content()
+
+
+# -- the session's templates rendered once, each person's values filled in ------------------------
+HOSTILE = (Recipient("budi@example.org", "Budi <b>Santoso</b> & \"Sri\" 'Ani'"),
+           Recipient("siti@example.org", "Siti Nurhaliza Ümmü — Daeng Ngai"),
+           Recipient("kosong@example.org", ""),
+           Recipient("koma@example.org", "Wijaya, S.Pd.; M.Pd: Kepala ^ Sekolah \\ Dasar"),
+           Recipient("tab@example.org", "Nama\tdengan\nbaris  baru"),
+           Recipient("amp@example.org", "A&amp;B {{ 7*7 }} {% raw %}"),
+           Recipient("panjang@example.org", "Andi " * 60),
+           Recipient("kutip@example.org", "O'Brien \u2019Ahmad\u2019"))
+
+
+def ordinary(kind: str, session: Session, meeting: MeetingInfo, person: Recipient, *, sequence: int,
+             previous: Session | None, moment: datetime, templates: Path = TEMPLATES) -> EmailMessage:
+    """The message built the slow, plain way: rendered whole by Jinja2, the .ics made whole by icalendar."""
+    from worker.mail.messages import build_message
+    from worker.mail.render import Renderer
+
+    series = sample_series()
+    rendered = Renderer(templates).render_mail(kind, session, meeting, series, person, previous,
+                                               extra={"waiting_room": True})
+    return build_message(kind, rendered, session, meeting, series, person, sequence=sequence,
+                         message_domain="perpustakaan.example.go.id", date=moment)
+
+
+def test_hostile_names_and_links_reach_everyone_exactly_as_the_ordinary_render_writes_them() -> None:
+    series = sample_series()
+    session = sample_session(series)
+    moment = datetime(2027, 1, 10, 3, 4, 5, tzinfo=UTC)
+    composer = MailComposer(TEMPLATES, series, clock=FixedClock(moment), certificates=False)
+    for kind, sequence, previous in (("invitation", 0, None), ("change", 1, sample_previous(session)),
+                                     ("cancellation", 2, None)):
+        for number, person in enumerate(PEOPLE[:2] + HOSTILE + HOSTILE):  # the quick way from the third on
+            meeting = personal(sample_meeting(), person) if number % 3 else sample_meeting()
+            meeting = MeetingInfo(meeting.meeting_id, meeting.join_url + ("&x=<1>,2;3" if number % 4 == 1 else ""),
+                                  meeting.passcode, registration_url=meeting.registration_url)
+            made = composer.message(kind, session, meeting, person, sequence=sequence, previous=previous)
+            expected = ordinary(kind, session, meeting, person, sequence=sequence, previous=previous, moment=moment)
+            assert normalised(made) == normalised(expected), f"{kind} to {person.name!r} differs"
+    html = made.get_body(("html",)).get_content()
+    assert "O&#39;Brien" in html and "O'Brien" in made.get_body(("plain",)).get_content()
+
+
+def test_a_template_that_changes_a_persons_value_shows_it_changed_to_everyone(templates_copy) -> None:
+    text = templates_copy / "_greeting.txt.j2"
+    text.write_text(text.read_text(encoding="utf-8").replace("{{ recipient_name", "{{ recipient_name|upper"),
+                    encoding="utf-8")
+    html = templates_copy / "_macros.html.j2"
+    html.write_text(html.read_text(encoding="utf-8").replace('href="{{ join_url }}"',
+                                                             'href="{{ join_url|truncate(30) }}"'), encoding="utf-8")
+    series = sample_series()
+    session = sample_session(series)
+    moment = datetime(2027, 1, 10, 3, 4, 5, tzinfo=UTC)
+    composer = MailComposer(templates_copy, series, clock=FixedClock(moment), certificates=False)
+    for i in range(6):
+        person = Recipient(f"orang{i}@example.org", f"Orang Ke {i}")
+        meeting = personal(sample_meeting(), person)
+        made = composer.message("invitation", session, meeting, person, sequence=0)
+        assert f"ORANG KE {i}" in made.get_body(("plain",)).get_content()
+        assert normalised(made) == normalised(ordinary("invitation", session, meeting, person, sequence=0,
+                                                       previous=None, moment=moment, templates=templates_copy))
+
+
+def test_the_directly_written_ics_lines_are_icalendars() -> None:
+    from worker.mail.ics import personal_lines, quick_personal_lines
+
+    session = sample_session(sample_series())
+    rng = random.Random(18)
+    letters = "ab \t'\"^\\,;:\u2019ü—😀x\nY\r"
+    written = 0
+    for i in range(1500):
+        name = "".join(rng.choice(letters if i % 2 else "ab 'ü—😀xY\t\n") for _ in range(rng.randint(0, 60)))
+        description = "".join(rng.choice(letters) for _ in range(rng.randint(0, 200)))
+        link = "https://zoom.us/w/1?tk=" + "".join(rng.choice("ab,;\\") for _ in range(rng.randint(0, 90)))
+        meeting = MeetingInfo("1", link if i % 5 else "", "", "")
+        attendee = Recipient("a.b@example.org", name) if i % 7 else None
+        stamp = datetime(2027, 1, 10, 11, 4, 5, tzinfo=timezone(timedelta(hours=8)))
+        quick = quick_personal_lines(session, meeting, description, attendee, stamp)
+        if quick is not None:  # None: a name only icalendar writes
+            written += 1
+            assert quick == personal_lines(session, meeting, description, attendee, stamp), (name, description)
+    assert written > 300
+
+
+def test_bodies_encoded_line_by_line_are_the_email_packages_encoding() -> None:
+    from email.contentmanager import _encode_text
+
+    from worker.mail.wire import POLICY, TextEncoder
+
+    encoder = TextEncoder(limit=50)  # small, so forgetting is exercised too
+    rng = random.Random(18)
+    letters = "ab =\t.–Ümü\u0085\x0b\x0c\r\n\u2028" + "x" * 10
+    for _ in range(3000):
+        text = "".join(rng.choice(letters) for _ in range(rng.randint(0, 300)))
+        if rng.random() < 0.5:
+            text = "baris panjang " * 8 + "\n" + text
+        assert encoder.encode(text) == _encode_text(text, "utf-8", None, POLICY), repr(text)
+
+
+# -- the next message composed while the server reads this one ----------------------------------
+def test_the_work_given_to_a_send_runs_once_and_the_server_gets_the_same_bytes(server) -> None:
+    from worker.errors import PermanentMailError
+
+    series = sample_series()
+    composer = MailComposer(TEMPLATES, series, certificates=False)
+    session = sample_session(series)
+    made = [composer.message("invitation", session, sample_meeting(), person, sequence=0) for person in PEOPLE]
+    assert isinstance(made[1], PreparedMessage)
+    server.refuse.add(PEOPLE[2].email)
+    calls: list[int] = []
+    with transport_for(server).connect() as connection:
+        connection.send_meanwhile(made[1], PEOPLE[1].email, lambda: calls.append(server.accepted))
+        with pytest.raises(PermanentMailError):
+            connection.send_meanwhile(made[2], PEOPLE[2].email, lambda: calls.append(-1))
+        connection.send_meanwhile(made[3], PEOPLE[3].email, lambda: calls.append(server.accepted))
+    assert len(calls) == 2 and -1 not in calls  # once per accepted send; never for a refused address
+    assert [m.data.replace(b"\r\n", b"\n") for m in server.messages] == [made[1].wire, made[3].wire]
+
+
+def test_a_bug_met_while_composing_the_next_message_does_not_cost_the_one_in_flight_its_mark(tmp_path, server):
+    people = [Recipient(f"peserta{i:03d}@example.org", f"Peserta {i}") for i in range(8)]
+
+    class Buggy(MailComposer):
+        def message(self, kind, session, meeting, recipient, **options):
+            if recipient.email == people[4].email:
+                raise RuntimeError("a bug in composing")
+            return super().message(kind, session, meeting, recipient, **options)
+
+    engine = tick(tmp_path, server, {"2027-01-07": people}, datetime(2026, 12, 31, 2, tzinfo=UTC), composer=Buggy)
+    # people[4] was composed while people[3]'s message was with the server: 3 is marked sent, then the step fails
+    assert [m.rcpt_tos[0] for m in server.messages] == [p.email for p in people[:4]]
+    counts = engine.store.mail_counts()["webinar-kamis/2027-01-07"]
+    assert counts == {("invitation", "sent"): 4, ("invitation", "pending"): 4}
+    tick(tmp_path, server, {"2027-01-07": people}, datetime(2026, 12, 31, 3, tzinfo=UTC))  # the bug fixed
+    assert sorted(invited(server).values()) == [1] * 8
+
+
+def test_a_template_staff_edit_while_the_worker_runs_reaches_the_next_mail_within_a_second(templates_copy) -> None:
+    series = sample_series()
+    session = sample_session(series)
+    seconds = [0.0]
+    composer = MailComposer(templates_copy, series, certificates=False, monotonic=lambda: seconds[0])
+    people = [Recipient(f"orang{i}@example.org", f"Orang {i}") for i in range(6)]
+    for person in people[:4]:  # past the probes: the session's templates are rendered once
+        composer.message("invitation", session, sample_meeting(), person, sequence=0)
+    body = templates_copy / "invitation.txt.j2"
+    body.write_text(body.read_text(encoding="utf-8") + "Catatan baru dari staf.\n", encoding="utf-8")
+    seconds[0] += 1.5
+    edited = composer.message("invitation", session, sample_meeting(), people[4], sequence=0)
+    assert "Catatan baru dari staf." in edited.get_body(("plain",)).get_content()
+
+
+def test_a_first_name_taken_from_the_name_is_right_for_people_with_one_name_and_with_two(templates_copy) -> None:
+    greeting = templates_copy / "_greeting.txt.j2"
+    greeting.write_text(greeting.read_text(encoding="utf-8").replace("{{ recipient_name", "{{ recipient_name.split()[0]"),
+                        encoding="utf-8")
+    series = sample_series()
+    session = sample_session(series)
+    composer = MailComposer(templates_copy, series, certificates=False)
+    people = [Recipient(f"satu{i}@example.org", f"Satu{i}") for i in range(4)] + \
+        [Recipient(f"dua{i}@example.org", f"Dua{i} Kata") for i in range(4)]
+    for person in people:
+        text = composer.message("invitation", session, sample_meeting(), person, sequence=0).get_body(("plain",))
+        first = person.name.split()[0]
+        assert f"Halo, {first}," in text.get_content() and f"Halo, {person.name}," not in text.get_content() \
+            or person.name == first

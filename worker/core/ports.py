@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from email.message import EmailMessage
-from typing import ContextManager, Protocol, Sequence
+from typing import Callable, ContextManager, Protocol, Sequence, runtime_checkable
 
 from worker.core.model import (Attendee, EventSpec, MeetingInfo, MeetingSpec, ParticipantRecord, Recipient,
                                Registrant, Session, SummaryRow)
@@ -71,6 +71,14 @@ class MailConnection(Protocol):
 
     def send(self, message: EmailMessage, recipient: str) -> None:
         """Send one message; raise TemporaryMailError or PermanentMailError on refusal."""
+
+
+@runtime_checkable
+class OverlappingMailConnection(MailConnection, Protocol):
+    """A mail connection that can run the caller's work while the server reads a message (issue 18)."""
+
+    def send_meanwhile(self, message: EmailMessage, recipient: str, meanwhile: Callable[[], None]) -> None:
+        """:meth:`send`, calling ``meanwhile`` at most once while waiting for the server's answer."""
 
 
 class MailTransport(Protocol):

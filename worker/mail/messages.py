@@ -19,8 +19,9 @@ from datetime import datetime, timezone
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
+from typing import Callable
 
-from worker.core.cleaning import clean_email, clean_name, email_problem, shown
+from worker.core.cleaning import NAME_MAX, clean_email, clean_name, email_problem, shown
 from worker.core.mailkinds import ICS_KINDS, MAIL_KINDS, MailKind
 from worker.core.model import MeetingInfo, Recipient, SeriesInfo, Session
 from worker.errors import PermanentMailError
@@ -93,14 +94,18 @@ def set_headers(message: EmailMessage, kind: str, rendered: RenderedMail, sessio
 
 
 def personal_headers(kind: str, rendered: RenderedMail, session: Session, recipient: Recipient, *, sequence: int,
-                     message_domain: str, date: datetime) -> dict[str, object]:
-    """The headers that differ between recipients of one session's mail, by lower-case name (worker.mail.wire)."""
-    return {"to": address(recipient.name, recipient.email), "subject": clean_name(rendered.subject, SUBJECT_MAX),
+                     message_domain: str, date: datetime,
+                     clean: Callable[[str, int], str] = clean_name) -> dict[str, object]:
+    """The headers that differ between recipients of one session's mail, by lower-case name (worker.mail.wire).
+
+    ``clean`` is :func:`clean_name` or a memo of it (the subject is the same for a whole batch).
+    """
+    return {"to": address(recipient.name, recipient.email, clean), "subject": clean(rendered.subject, SUBJECT_MAX),
             "date": format_datetime(date),
             "message-id": message_id(session, kind, sequence, recipient.email, message_domain)}
 
 
-def address(name: str, email: str) -> Address:
+def address(name: str, email: str, clean: Callable[[str, int], str] = clean_name) -> Address:
     """A header address; the display name is cleaned to one capped line so it cannot start a new header.
 
     Raises PermanentMailError when ``email`` is not a valid address (no mail can reach it).
@@ -109,7 +114,7 @@ def address(name: str, email: str) -> Address:
     if cleaned is None:
         raise PermanentMailError("mail", f"{shown(email)} {email_problem(email)}; not sent")
     username, _, domain = cleaned.rpartition("@")
-    return Address(display_name=clean_name(name), username=username, domain=domain)
+    return Address(display_name=clean(name, NAME_MAX), username=username, domain=domain)
 
 
 def message_id(session: Session, kind: str, sequence: int, email: str, domain: str) -> str:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import binascii
 import re
+from email import quoprimime
 from email import policy as email_policy
 from email.contentmanager import _encode_text  # the encoder set_content uses: the same bytes, or we are wrong
 from email.generator import BytesGenerator
@@ -86,6 +87,7 @@ class Shape:
         self.sender = sender  # the envelope sender: the From address, as smtplib would take it
         self.boundaries = boundaries  # must not occur in any leaf
         self.folded: dict[str, tuple[str, bytes]] = {}  # header -> (value, folded line(s)): Date and Subject repeat
+        self.encoder = TextEncoder()  # the bodies' lines, encoded once
 
     @classmethod
     def learn(cls, model: EmailMessage) -> "Shape | None":
@@ -152,11 +154,14 @@ class Shape:
 
     def text_leaf(self, number: int, text: str, subtype: str) -> bytes | None:
         """A text leaf as set_content and the generator make it; None for an encoding the model did not use."""
-        cte, payload = _encode_text(text, "utf-8", None, POLICY)
+        cte, payload = self.encoder.encode(text)
         head = self.leaf_headers[number].get(cte)
         if head is None:
             return None
+        if cte == "quoted-printable":  # its lines are joined with "\n" alone: nothing for the generator to change
+            return head + payload.encode("ascii")
         return head + NEWLINES.sub("\n", payload).encode("ascii", "surrogateescape")
+
 
     def calendar_leaf(self, number: int, ics: bytes) -> bytes | None:
         """The .ics leaf: base64 in lines of 76, as set_content writes bytes."""
@@ -165,6 +170,47 @@ class Shape:
             return None
         step = POLICY.max_line_length // 4 * 3
         return head + b"".join(binascii.b2a_base64(ics[i:i + step]) for i in range(0, len(ics), step))
+
+
+class TextEncoder:
+    """``_encode_text(text, "utf-8", None, POLICY)`` with each line's quoted-printable form remembered.
+
+    Quoted-printable encodes every line on its own (``quoprimime.body_encode`` splits after
+    escaping, which leaves no line break but ``\n``), so a body is the join of its lines' forms.
+    A session's bodies differ from one person to the next in a line or two, so nearly every line
+    is encoded once per batch instead of once per message. The choice of encoding is the email
+    package's own rule, from the same line lengths and the same first ten lines.
+    """
+
+    def __init__(self, limit: int = 4096):
+        self.lines: dict[bytes, str] = {}  # a line (utf-8) -> its quoted-printable form
+        self.limit = limit  # lines remembered at most: a long-running worker must not grow without end
+
+    def encode(self, text: str) -> tuple[str, str]:
+        """(transfer encoding, payload with "\n" line ends), the same as the email package's."""
+        lines = text.encode("utf-8").splitlines()
+        if max(map(len, lines), default=0) <= POLICY.max_line_length:
+            return _encode_text(text, "utf-8", None, POLICY)  # 7bit or 8bit: no encoding work to save
+        sniff = self.body(lines[:10])
+        if len(sniff) > len(binascii.b2a_base64(b"\n".join(lines[:10]) + b"\n")):
+            return _encode_text(text, "utf-8", None, POLICY)  # base64: rare for Indonesian text
+        return "quoted-printable", sniff if len(lines) <= 10 else self.body(lines)
+
+    def body(self, lines: list[bytes]) -> str:
+        """``quoprimime.body_encode`` of the lines joined with "\n" and ended by one."""
+        if not lines:
+            return ""
+        known = self.lines
+        out = [known[line] if line in known else self.line(line) for line in lines]
+        out.append("")
+        return "\n".join(out)
+
+    def line(self, line: bytes) -> str:
+        """One line's quoted-printable form, remembered."""
+        if len(self.lines) >= self.limit:
+            self.lines.clear()
+        encoded = self.lines[line] = quoprimime.body_encode(line.decode("latin-1"), POLICY.max_line_length)
+        return encoded
 
 
 def folded(name: str, value: Any) -> bytes:

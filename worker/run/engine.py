@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import deque
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from typing import TYPE_CHECKING, Callable, Sequence, TypeVar
+from functools import partial
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence, TypeVar
 
 from worker.core import reconcile as rc
 from worker.core.attendance import Roster, audience, identify, merge_participants, thanked
@@ -21,7 +23,8 @@ from worker.core.mailkinds import BEFORE_START_KINDS, MailKind, MailStatus, Unti
 from worker.core.model import (EventSpec, MeetingInfo, MeetingSpec, Recipient, Registrant, SeriesInfo, Session,
                                SessionKey, SummaryRow, calendar_event_id, meeting_marker)
 from worker.core.moments import moments
-from worker.core.ports import AttendanceSheet, Calendar, Composer, Conferencing, MailConnection, MailTransport
+from worker.core.ports import (AttendanceSheet, Calendar, Composer, Conferencing, MailConnection, MailTransport,
+                               OverlappingMailConnection)
 from worker.core.reconcile import Desired, Policy, StateView, Step, plan_steps
 from worker.core.records import (AttendanceState, OutboxRow, SessionState, iso, parse_iso, session_from_json,
                                 session_to_json)
@@ -547,18 +550,22 @@ class Engine:
         unsubscribed = self.unsubscribed() if self.unsubscribed is not None and rows else frozenset()
         suppressed = frozenset(self.store.suppressed()) if rows else frozenset()
         sent = failed = deferred = 0
-        for row in rows:
+        overlaps: dict[int, bool] = {}  # id of a connection -> whether it runs work during a send (asked once)
+        for row, message, compose_next in self._composed(rows, wanted, unsubscribed, now, suppressed):
             if self.should_stop():
                 break
-            message = self._prepare(row, wanted, unsubscribed, now, suppressed)
-            if message is None:  # skipped, failed or deferred: only this row
-                continue
             conn = self._mail_connection()  # before the claim: a server that cannot be reached claims nothing
             if not self.store.claim_mail(row.id, self.clock.now()):  # another process has it, or sent it
                 continue
             crashpoint("send_mail.after_claim")
             try:
-                conn.send(message, row.email)
+                overlapping = overlaps.get(id(conn))
+                if overlapping is None:
+                    overlapping = overlaps[id(conn)] = isinstance(conn, OverlappingMailConnection)
+                if overlapping:
+                    conn.send_meanwhile(message, row.email, compose_next)  # type: ignore[attr-defined]
+                else:
+                    conn.send(message, row.email)
             except QuotaMailError as exc:  # about the account, not this person: hold everything, fail nobody
                 self.store.unclaim_mail(row.id, str(exc))
                 self._hold_mail(exc, self.clock.now())
@@ -643,9 +650,47 @@ class Engine:
         log.warning("mail held until %s (%d pending, none failed): %s", iso(until),
                     sum(self.store.due_mail_counts(until).values()), reason)
 
+    def _composed(self, rows: list[OutboxRow], wanted: dict[str, Session], unsubscribed: frozenset[str],
+                  now: datetime, suppressed: frozenset[str]
+                  ) -> Iterator[tuple[OutboxRow, EmailMessage, Callable[[], None]]]:
+        """Each row that has a message, in order, with its message and what composes the next one.
+
+        The sender calls the third item while the SMTP server reads the message (issue 18: that wait
+        is the longest of a send), so the next message is ready when the answer comes. Composing is
+        pure and everything here runs on the engine's thread, in order: the next row is checked and
+        composed, never claimed, before this one is marked. When the sender does not call it, the
+        next one is composed after.
+        """
+        states: dict[str, SessionState] = {}  # this batch's session rows, each read once
+        queued = iter(rows)
+        made: deque[tuple[OutboxRow, EmailMessage | Exception]] = deque()  # at most one, composed ahead
+
+        def compose_next() -> None:
+            if made:
+                return
+            for row in queued:
+                try:
+                    job = self._prepare(row, wanted, unsubscribed, now, suppressed, states)
+                    if job is None:
+                        continue
+                    made.append((row, job()))
+                except Exception as exc:  # noqa: BLE001 - sorted (or raised) below, after the message in flight is marked
+                    made.append((row, exc))
+                return
+
+        compose_next()
+        while made:
+            row, result = made.popleft()
+            if isinstance(result, Exception):
+                self._unbuildable(row, result)
+            else:
+                yield row, result, compose_next
+            compose_next()
+
     def _prepare(self, row: OutboxRow, wanted: dict[str, Session], unsubscribed: frozenset[str],
-                 now: datetime, suppressed: frozenset[str] = frozenset()) -> EmailMessage | None:
-        """The message for one row, or None when the row was skipped, failed or deferred instead.
+                 now: datetime, suppressed: frozenset[str] = frozenset(),
+                 states: dict[str, SessionState] | None = None) -> Callable[[], EmailMessage] | None:
+        """What makes the message for one row, or None when the row was skipped, failed or deferred instead.
 
         Whatever goes wrong here (an address with CR/LF from Zoom, a template error, a session
         with no record) touches this row only: the rest of the batch and later ticks go on.
@@ -664,25 +709,34 @@ class Engine:
             if (problem := email_problem(row.email)) is not None:  # the envelope address too, not only the header
                 raise PermanentMailError("smtp", N_("invalid recipient address {address}: {problem}"),
                                          params={"address": repr(row.email), "problem": problem})
-            return self._compose(row, session)
-        except TemplateError as exc:  # staff can fix a template: try this one again later
-            self._defer(row, exc)
-        except (PermanentMailError, ValueError, TypeError, LookupError, WorkerError) as exc:
-            log.error("mail %d to %r for %s cannot be built, marked failed: %s", row.id, row.email, row.uid, exc)
-            self.store.mark_mail(row.id, "failed", self.clock.now(), f"cannot build the message: {exc}")
+            return self._compose(row, session, states if states is not None else {})
+        except Exception as exc:  # noqa: BLE001 - _unbuildable re-raises what is not about this row
+            self._unbuildable(row, exc)
         return None
 
-    def _compose(self, row: OutboxRow, session: Session) -> EmailMessage:
-        """The message for one outbox row."""
+    def _unbuildable(self, row: OutboxRow, exc: Exception) -> None:
+        """A row whose message cannot be made: deferred for a template staff can fix, else failed; bugs go on up."""
+        if isinstance(exc, TemplateError):  # staff can fix a template: try this one again later
+            self._defer(row, exc)
+        elif isinstance(exc, (PermanentMailError, ValueError, TypeError, LookupError, WorkerError)):
+            log.error("mail %d to %r for %s cannot be built, marked failed: %s", row.id, row.email, row.uid, exc)
+            self.store.mark_mail(row.id, "failed", self.clock.now(), f"cannot build the message: {exc}")
+        else:
+            raise exc
+
+    def _compose(self, row: OutboxRow, session: Session,
+                 states: dict[str, SessionState]) -> Callable[[], EmailMessage]:
+        """The composer's call for one outbox row, its stored parts read now (on the engine's thread)."""
         assert self.io.composer is not None
-        state = self._row(row.uid)
+        state = states.get(row.uid)
+        if state is None:
+            state = states[row.uid] = self._row(row.uid)
         sequence = row.round if row.kind.own_sequence else state.sequence
         context = json.loads(row.context) if row.context else {}
         previous = session_from_json(row.context) if row.kind is MailKind.CHANGE and row.context else None
         extra = context if row.kind is MailKind.THANKYOU else {}
-        return self.io.composer.message(row.kind, session, self._personal_meeting(state, row.email),
-                                        Recipient(row.email, row.name), sequence=sequence, previous=previous,
-                                        extra=extra)
+        return partial(self.io.composer.message, row.kind, session, self._personal_meeting(state, row.email),
+                       Recipient(row.email, row.name), sequence=sequence, previous=previous, extra=extra)
 
     def _defer(self, row: OutboxRow, exc: Exception) -> None:
         """Try this one mail again later (doubling waits); after MAIL_DEFER_LIMIT tries it has failed."""
