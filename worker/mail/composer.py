@@ -182,6 +182,7 @@ class MailComposer:
             return full
         entry[1] += 1
         return full
+
     def release(self) -> None:
         """After a batch of certificates: end the drawing process or drop the font tables, and free the memory."""
         if self._drawer is not None:
