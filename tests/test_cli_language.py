@@ -115,8 +115,10 @@ def test_doctor_says_what_does_not_work(settings, capsys):
 def test_once_dry_run_counts_the_due_steps(settings, capsys):
     code, out, _ = run(capsys, "once", "--dry-run", "--settings", settings, "--now", NOW)
     assert code == 0 and "(2 langkah sudah waktunya; langkah berikutnya menyusul setelah ini selesai)" in out
+    assert "hari ke depan dan belum punya rapat Zoom" in out and "has no meeting" not in out  # each step's reason
     code, out, _ = run(capsys, "once", "--dry-run", "--settings", settings, "--now", NOW, "--lang", "en")
     assert code == 0 and "(2 steps due; later steps follow once these are done)" in out
+    assert "days and has no meeting" in out
 
 
 def test_status_and_report_without_a_state_file(settings, capsys, monkeypatch):

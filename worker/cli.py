@@ -647,7 +647,8 @@ def _dry_run(args: argparse.Namespace, settings: Settings, secrets: Secrets, clo
     finally:
         store.close()
     t: Translator = args.t
-    print("\n".join(str(s) for s in report.planned) or t._("nothing to do"))
+    print("\n".join(f"{s.kind:<19} {s.uid:<28} {t.error(s.reason)}" for s in report.planned)
+          or t._("nothing to do"))
     if report.planned:
         print("(" + t.n_("{count} step due; later steps follow once it is done",
                          "{count} steps due; later steps follow once these are done", len(report.planned)) + ")")

@@ -16,6 +16,7 @@ from worker.core.model import MeetingSpec, Recipient, Session, meeting_marker
 from worker.core.moments import Moments, Policy, moments
 from worker.core.records import AttendanceState, Retry, SessionState
 from worker.core.steps import StepKind
+from worker.i18n import N_, Text
 
 AGENDA_MAX = 2000  # Zoom's agenda limit
 GLOBAL = "*"  # uid of steps that are not about one session
@@ -112,7 +113,7 @@ def plan_steps(desired: Desired, state: StateView, now: datetime) -> list[Step]:
     sendable = sum(n - (state.pending_before_start.get(u, 0) if u in expiring else 0)
                    for u, n in state.pending_mail.items())
     if sendable > 0:
-        steps.append(Step(StepKind.SEND_MAIL, GLOBAL, f"{sendable} mail(s) waiting in the outbox"))
+        steps.append(Step(StepKind.SEND_MAIL, GLOBAL, Text(N_("{count} mail(s) waiting in the outbox"), {"count": sendable})))
     return [s for s in steps if _not_waiting(s, state.retries, now)]
 
 
@@ -129,19 +130,19 @@ def _active(s: Session, row: SessionState, policy: Policy, recipients: tuple[Rec
     before_end = now < when.end
     if before_end and now >= when.meeting_due and not has_meeting:
         return [Step(StepKind.CREATE_MEETING, s.uid,
-                     f"{s.key} is within {policy.planning_days} days and has no meeting")]
+                     Text(N_("{date} is within {days} days and has no meeting"), {"date": s.key, "days": policy.planning_days}))]
     if has_meeting and before_end and row.meeting_fp != meeting_fingerprint(meeting_spec(s)):
-        steps.append(Step(StepKind.UPDATE_MEETING, s.uid, "topic, time or description changed"))
+        steps.append(Step(StepKind.UPDATE_MEETING, s.uid, Text(N_("topic, time or description changed"))))
     if has_meeting and before_end and (row.event_fp != event_fingerprint(s, row) or row.event_cancelled):
-        steps.append(Step(StepKind.UPSERT_EVENT, s.uid, "calendar event missing or out of date"))
+        steps.append(Step(StepKind.UPSERT_EVENT, s.uid, Text(N_("calendar event missing or out of date"))))
     steps += _mail_steps(s, row, policy, when, recipients, state, now, has_meeting)
     if has_meeting and now >= when.attendance_due:
         if row.attendance_state is AttendanceState.NONE:
-            steps.append(Step(StepKind.FETCH_ATTENDANCE, s.uid, "the session has ended"))
+            steps.append(Step(StepKind.FETCH_ATTENDANCE, s.uid, Text(N_("the session has ended"))))
         elif row.attendance_state is AttendanceState.STORED:
-            steps.append(Step(StepKind.SYNC_SHEET, s.uid, "attendance stored, not yet in the sheet"))
+            steps.append(Step(StepKind.SYNC_SHEET, s.uid, Text(N_("attendance stored, not yet in the sheet"))))
         if policy.followup and row.attendance_state is not AttendanceState.NONE and row.thanked_at is None:
-            steps.append(Step(StepKind.QUEUE_THANKYOU, s.uid, "thank attendees (with certificate)"))
+            steps.append(Step(StepKind.QUEUE_THANKYOU, s.uid, Text(N_("thank attendees (with certificate)"))))
     return steps
 
 
@@ -151,17 +152,17 @@ def _mail_steps(s: Session, row: SessionState, policy: Policy, when: Moments,
     if now >= when.start:
         steps = []
         if state.pending_before_start.get(s.uid):
-            steps.append(Step(StepKind.EXPIRE_MAIL, s.uid, "the session has started; unsent mail is dropped"))
+            steps.append(Step(StepKind.EXPIRE_MAIL, s.uid, Text(N_("the session has started; unsent mail is dropped"))))
         if row.invited_at is None and not row.invitations_skipped and row.meeting_id:
-            steps.append(Step(StepKind.SKIP_INVITATIONS, s.uid, "invitations were never sent before the start"))
+            steps.append(Step(StepKind.SKIP_INVITATIONS, s.uid, Text(N_("invitations were never sent before the start"))))
         return steps
     if not has_meeting or now < when.invitations_due:
         return []
     steps = []
     invited = row.invited_at is not None
     if invited and (row.reinstated or (row.notice_fp and row.notice_fp != notice_fingerprint(s))):
-        steps.append(Step(StepKind.QUEUE_CHANGE, s.uid, "reinstated after a cancellation" if row.reinstated
-                          else "topic or time changed after invitations went out"))
+        steps.append(Step(StepKind.QUEUE_CHANGE, s.uid, Text(N_("reinstated after a cancellation")) if row.reinstated
+                          else Text(N_("topic or time changed after invitations went out"))))
     if policy.registration:
         registering = _registration_steps(s, recipients, state)
         steps += registering
@@ -169,15 +170,15 @@ def _mail_steps(s: Session, row: SessionState, policy: Policy, when: Moments,
             return steps  # invitations carry personal links: they wait until everyone is registered
     if not invited:
         steps.append(Step(StepKind.QUEUE_INVITATIONS, s.uid,
-                          f"invitations are due ({policy.invitation_days} days before)"))
+                          Text(N_("invitations are due ({days} days before)"), {"days": policy.invitation_days})))
     elif recipients is not None:
         mailed = state.invited.get(s.uid, frozenset())
         late = [r for r in recipients if r.email not in mailed]
         if late:
             steps.append(Step(StepKind.QUEUE_INVITATIONS, s.uid,
-                              f"{len(late)} recipient(s) added since the invitations"))
+                              Text(N_("{count} recipient(s) added since the invitations"), {"count": len(late)})))
     if invited and row.reminded_at is None and now >= when.reminder_due:
-        steps.append(Step(StepKind.QUEUE_REMINDERS, s.uid, f"reminder is due ({policy.reminder_hours} hours before)"))
+        steps.append(Step(StepKind.QUEUE_REMINDERS, s.uid, Text(N_("reminder is due ({hours} hours before)"), {"hours": policy.reminder_hours})))
     return steps
 
 
@@ -189,11 +190,11 @@ def _registration_steps(s: Session, recipients: tuple[Recipient, ...] | None, st
     steps = []
     todo = sum(1 for r in recipients if r.email not in registered)
     if todo:
-        steps.append(Step(StepKind.REGISTER_INVITEES, s.uid, f"{todo} recipient(s) to register on Zoom"))
+        steps.append(Step(StepKind.REGISTER_INVITEES, s.uid, Text(N_("{count} recipient(s) to register on Zoom"), {"count": todo})))
     gone = registered - {r.email for r in recipients}
     if gone and recipients:  # an empty list is more likely a mistake than everyone leaving
         steps.append(Step(StepKind.CANCEL_REGISTRATIONS, s.uid,
-                          f"{len(gone)} registration(s) of people no longer listed"))
+                          Text(N_("{count} registration(s) of people no longer listed"), {"count": len(gone)})))
     return steps
 
 
@@ -203,11 +204,11 @@ def _cancelled(s: Session | None, row: SessionState, now: datetime) -> list[Step
     steps = []
     if (row.meeting_id or row.create_started_at) and not row.meeting_deleted:
         # A create that was sent but never saved may have made a meeting: it is looked up and deleted.
-        steps.append(Step(StepKind.DELETE_MEETING, s.uid, "session cancelled or removed from settings"))
+        steps.append(Step(StepKind.DELETE_MEETING, s.uid, Text(N_("session cancelled or removed from settings"))))
     # The event is written right after the meeting, so once a meeting exists an event may exist
     # even when a crash lost its save: cancel by the deterministic id then.
     if (row.event_id or row.meeting_id) and not row.event_cancelled:
-        steps.append(Step(StepKind.CANCEL_EVENT, s.uid, "session cancelled or removed from settings"))
+        steps.append(Step(StepKind.CANCEL_EVENT, s.uid, Text(N_("session cancelled or removed from settings"))))
     if row.invited_at is not None and row.cancel_noticed_at is None:
-        steps.append(Step(StepKind.QUEUE_CANCELLATION, s.uid, "tell those invited that it is cancelled"))
+        steps.append(Step(StepKind.QUEUE_CANCELLATION, s.uid, Text(N_("tell those invited that it is cancelled"))))
     return steps
