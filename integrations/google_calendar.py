@@ -13,7 +13,6 @@ from datetime import datetime
 from typing import Any, Callable
 
 from integrations.google_auth import CALENDAR_SERVICE, execute
-from integrations.google_sheets import lean_resource
 from worker.errors import IntegrationError, RemoteError
 from worker.core.model import EventSpec
 
@@ -86,14 +85,10 @@ class GoogleCalendar:
         self.key_file = key_file  # named in "key refused" messages
         self.num_retries = num_retries  # library retries (5xx, 429, rate-limit 403) per call; 0 in unit tests
         self.sleep = sleep  # backoff sleep; None = time.sleep
-        self._events_resource: Any = None  # service.events(), made on first use
 
     def _events(self) -> Any:
-        """The ``events`` resource, made once: the discovery client builds its methods (and their
-        docstrings) anew on each ``service.events()``."""
-        if self._events_resource is None:
-            self._events_resource = lean_resource(self.service.events(), self.service)
-        return self._events_resource
+        """The ``events`` collection (built once by the service: google_auth.SharedResource)."""
+        return self.service.events()
 
     def _run(self, request: Any) -> Any:
         extra = {"sleep": self.sleep} if self.sleep is not None else {}

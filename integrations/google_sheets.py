@@ -37,27 +37,6 @@ ATTENDED_COLUMN = 4  # 0-based column of "Hadir" on the summary tab
 META_FIELDS = "sheets.properties,sheets.charts"  # what spreadsheets.get returns: tabs and their charts
 
 
-def lean_resource(resource: Any, service: Any) -> Any:
-    """``resource`` without the docstrings the discovery client wrote for its methods, and ``service``
-    without its cache of pretty-printed schemas; returns ``resource``.
-
-    google-api-python-client documents each method of a resource it makes with every schema it takes
-    and returns, printed in full, and keeps those prints on the service: for Sheets (whose batchUpdate
-    request names every kind of request) about 50 MB per client, which 50 series in one process would
-    hold 50 times. Nobody reads them here; the calls are unchanged.
-    """
-    names = getattr(resource, "_dynamic_attrs", None)
-    for name in list(names) if isinstance(names, (list, tuple)) else ():  # a test's stand-in has none
-        method = getattr(resource, name, None)
-        function = getattr(method, "__func__", None)
-        if function is not None:
-            function.__doc__ = None
-    pretty = getattr(getattr(service, "_schema", None), "pretty", None)
-    if isinstance(pretty, dict):
-        pretty.clear()
-    return resource
-
-
 def quote_tab(title: str) -> str:
     """A tab title as an A1 sheet reference: ``'2027-01-14'``, with inner quotes doubled."""
     return "'" + title.replace("'", "''") + "'"
@@ -125,21 +104,14 @@ class GoogleSheets:
         self.num_retries = num_retries  # library retries (5xx, 429, rate-limit 403) per call; 0 in unit tests
         self.zone = ZoneInfo(timezone)  # join and leave times are written in this zone
         self.sleep = sleep  # backoff sleep; None = time.sleep
-        self._spreadsheets: Any = None  # service.spreadsheets(), made on first use
-        self._values_resource: Any = None  # service.spreadsheets().values(), made on first use
 
     def _book(self) -> Any:
-        """The ``spreadsheets`` resource, made once and lean: the discovery client builds every resource's
-        methods (and their docstrings) anew on each ``service.spreadsheets()``, a tenth of a second each."""
-        if self._spreadsheets is None:
-            self._spreadsheets = lean_resource(self.service.spreadsheets(), self.service)
-        return self._spreadsheets
+        """The ``spreadsheets`` collection (built once by the service: google_auth.SharedResource)."""
+        return self.service.spreadsheets()
 
     def _values_api(self) -> Any:
-        """The ``spreadsheets.values`` resource, made once (see :meth:`_book`)."""
-        if self._values_resource is None:
-            self._values_resource = lean_resource(self._book().values(), self.service)
-        return self._values_resource
+        """The ``spreadsheets.values`` collection (built once, as :meth:`_book`)."""
+        return self._book().values()
 
     def _run(self, request: Any) -> Any:
         extra = {"sleep": self.sleep} if self.sleep is not None else {}
