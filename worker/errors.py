@@ -27,13 +27,6 @@ class WorkerError(Exception):
         super().__init__(self.prefix + (message.format(**params) if params else message))
 
 
-class Phrase(str):
-    """A placeholder value that is itself English words ("a list", "Thursday"), marked with ``N_``:
-    ``Translator.problem`` translates it along with the message it goes into."""
-
-    translatable = True  # what the translator looks for (worker.i18n imports nothing from here)
-
-
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong in a settings file: where it is and what was expected."""

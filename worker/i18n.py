@@ -129,8 +129,7 @@ class Translator:
         """One settings :class:`~worker.errors.Problem` in this language: ``file:line key: message``, then,
         when the problem quotes its line, that line with a caret under the mistake and the line as it should
         be written; ``verbose`` adds the parser's own words (``check --verbose``)."""
-        params = {k: self._(v) if getattr(v, "translatable", False) else v for k, v in problem.params.items()}
-        text = self.message(problem.message, params)
+        text = self.message(problem.message, problem.params)  # words passed as a Text are translated too
         fields = {"file": problem.file, "line": problem.line, "path": problem.path, "text": text}
         if problem.line and problem.path:
             head = self._("{file}:{line} {path}: {text}", **fields)

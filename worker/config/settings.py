@@ -22,8 +22,8 @@ from worker.core.certnumber import number_format_issue
 from worker.core.schema import (MEETING_SETTING_KINDS, AttendanceSettings, CertificateSettings, FollowupSettings, GoogleSettings,
                                 MailSettings, RecipientColumns, RecipientSources, SeriesSettings, TONE_ALIASES, TONES, ZONE_NAMES, Settings, SignatureSettings, SkipDate, SmtpSettings,
                                 TopicEntry, WorkerSettings, ZoomSettings, default_of)
-from worker.errors import Phrase, Problem, SettingsError
-from worker.i18n import N_
+from worker.errors import Problem, SettingsError
+from worker.i18n import N_, Text
 
 ZOOM_TOPIC_MAX = 200  # Zoom refuses longer meeting topics
 WEEKDAYS = {  # English and Indonesian names -> Python weekday number
@@ -253,7 +253,7 @@ class _Checker:
         """
         if weekday >= 0 and day.weekday() != weekday:
             self.problem(where, N_("{day} is a {actual}, not a {wanted} (series.weekday)"), day=day,
-                         actual=Phrase(WEEKDAY_NAMES[day.weekday()]), wanted=Phrase(WEEKDAY_NAMES[weekday]))
+                         actual=Text(WEEKDAY_NAMES[day.weekday()]), wanted=Text(WEEKDAY_NAMES[weekday]))
             return False
         if first and last and first <= last and not first <= day <= last:
             self.problem(where, N_("{day} is outside the series ({first} to {last})"), day=day, first=first, last=last)
@@ -705,9 +705,9 @@ def _show(value: object) -> str:
         value = value if len(value) <= 80 else value[:80] + "…"
         return repr(value) if not value.isprintable() else f'"{value}"'
     if isinstance(value, dict):
-        return Phrase(N_("a section"))
+        return Text(N_("a section"))
     if isinstance(value, list):
-        return Phrase(N_("a list"))
+        return Text(N_("a list"))
     if value is None:
-        return Phrase(N_("nothing"))
+        return Text(N_("nothing"))
     return str(value).lower() if isinstance(value, bool) else str(value)

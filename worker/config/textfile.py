@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from worker.errors import Phrase, Problem, SettingsError
-from worker.i18n import N_
+from worker.errors import Problem, SettingsError
+from worker.i18n import N_, Text
 
 
 @dataclass(frozen=True)
@@ -35,17 +35,17 @@ def read_capped_text(path: Path, rules: TextRules) -> str:
     except FileNotFoundError:
         raise refuse(N_("file not found")) from None
     except IsADirectoryError:
-        raise refuse(N_("is a folder; expected {expected}"), expected=Phrase(rules.expected)) from None
+        raise refuse(N_("is a folder; expected {expected}"), expected=Text(rules.expected)) from None
     except OSError as exc:
         raise refuse(N_("cannot be read ({reason}); {fix}"), reason=exc.strerror or type(exc).__name__,
-                     fix=Phrase(rules.unreadable_fix)) from None
+                     fix=Text(rules.unreadable_fix)) from None
     if len(data) > rules.limit:
-        raise refuse(N_("is larger than {size} KiB; {hint}"), size=rules.limit // 1024, hint=Phrase(rules.big_hint))
+        raise refuse(N_("is larger than {size} KiB; {hint}"), size=rules.limit // 1024, hint=Text(rules.big_hint))
     if b"\x00" in data:
         raise refuse(N_("contains NUL bytes: {hint}"), data[:data.index(b"\x00")].count(b"\n") + 1,
-                     hint=Phrase(rules.binary_hint))
+                     hint=Text(rules.binary_hint))
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise refuse(N_("is not UTF-8 text (byte {byte}); {fix}"), data[:exc.start].count(b"\n") + 1,
-                     byte=f"0x{data[exc.start]:02x}", fix=Phrase(rules.encoding_fix)) from None
+                     byte=f"0x{data[exc.start]:02x}", fix=Text(rules.encoding_fix)) from None
