@@ -136,6 +136,9 @@ class SandboxSmtpServer:
             number = self.connections
         options: dict[str, Any] = {"hostname": "sandbox.smtp.local", "enable_SMTPUTF8": True, "loop": self._loop}
         if self.tls is not None:
+            # As a submission server on port 587 does (smtp.gmail.com among them): STARTTLS offered and
+            # required before mail (RFC 3207 §4, answer 530 5.7.0), and AUTH only on the secured line
+            # (RFC 4954 §4: a server may refuse AUTH mechanisms before TLS, "538 5.7.11" / "530").
             options.update(tls_context=self.tls, require_starttls=True)
         if self.login:
             options.update(authenticator=self._authenticate, auth_required=True,
