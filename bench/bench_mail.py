@@ -28,7 +28,7 @@ import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, time as clock_time, timedelta, timezone
+from datetime import date, time as clock_time, timedelta, timezone
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Iterator

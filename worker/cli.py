@@ -11,10 +11,9 @@ import sys
 import threading
 from dataclasses import replace
 from datetime import date as date_type
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
-from zoneinfo import ZoneInfo
 
 from worker.argparsing import LocalParser, argv_language
 from worker.config.envfile import RedactingFilter, Secrets, permission_warnings
@@ -24,7 +23,6 @@ from worker.core.derive import policy, series_info
 from worker.core.mailkinds import MAIL_KINDS, Audience, MailKind
 from worker.core.mailload import bursts, overloads
 from worker.core.model import MeetingInfo, Recipient
-from worker.core.moments import moments
 from worker.core.planner import plan_season
 from worker.core.schema import Settings
 from worker.crashpoint import crashpoint
@@ -306,10 +304,6 @@ def _has_state(settings: Settings, hint: str, t: Translator | None = None) -> bo
     t = t or translator_for(None, settings_locale=settings.series.locale)
     print(t._("no state yet ({path} does not exist): {hint}", path=settings.worker.state_file, hint=t._(hint)))
     return False
-
-
-def _local(moment: datetime, zone: str) -> str:
-    return moment.astimezone(ZoneInfo(zone)).strftime("%a %Y-%m-%d %H:%M")
 
 
 # -- commands -----------------------------------------------------------------------
