@@ -290,18 +290,10 @@ def _logging(level: str, secrets: Secrets, log_format: str = "text") -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-# Hints printed after "no state yet": marked here because plan, status and report pass them as plain text.
-STATE_HINTS = (N_("run `webinar-worker once` first"), N_("nothing to report"), N_("no certificate has been issued"))
-
-
-def _has_state(settings: Settings, hint: str, t: Translator | None = None) -> bool:
-    """True when the state file exists; otherwise say so (with ``hint``) and return False.
-
-    ``t`` defaults to the language of the environment or the settings (callers without ``args``).
-    """
+def _has_state(settings: Settings, hint: str, t: Translator) -> bool:
+    """True when the state file exists; otherwise say so (with ``hint``, marked with N_) and return False."""
     if settings.worker.state_file.exists():
         return True
-    t = t or translator_for(None, settings_locale=settings.series.locale)
     print(t._("no state yet ({path} does not exist): {hint}", path=settings.worker.state_file, hint=t._(hint)))
     return False
 
@@ -682,7 +674,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps({"healthy": False, "reason": "no state file yet"}))
             return EXIT_FAILURE
-        _has_state(settings, "run `webinar-worker once` first", args.t)
+        _has_state(settings, N_("run `webinar-worker once` first"), args.t)
         return EXIT_OK
     with StateStore(settings.worker.state_file) as store:
         health = health_report(settings, store, clock.now(), problem)
@@ -853,7 +845,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from worker.outputs.columns import fit
 
     settings, _, clock = _setup(args)
-    if not _has_state(settings, "nothing to report", args.t):
+    if not _has_state(settings, N_("nothing to report"), args.t):
         return EXIT_FAILURE
     now = clock.now()
     with StateStore(settings.worker.state_file) as store:
